@@ -1,0 +1,45 @@
+/**
+ * The `dnf` command line. Each command lives in its own file and registers itself on the program
+ * through a `register(program)` function listed below.
+ */
+import { Command, CommanderError } from 'commander';
+import { DnfError } from '../errors.js';
+import { register as registerDoctor } from './doctor.js';
+
+const registrations: Array<(program: Command) => void> = [registerDoctor];
+
+export function buildProgram(): Command {
+  const program = new Command('dnf')
+    .description('Diffusion Noise Features on WebGPU: extract DNF, detect generated images, evaluate detectors.')
+    .option('--backend <name>', 'GPU backend: auto, vulkan, metal, d3d12, opengles (llvmpipe), swiftshader (env DNF_BACKEND)')
+    .option('--verbose', 'print stack traces of errors')
+    .showHelpAfterError()
+    .exitOverride();
+  for (const reg of registrations) reg(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // commander already printed the usage error; help and version exit 0.
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    const verbose = program.opts().verbose || argv.includes('--verbose');
+    if (err instanceof DnfError) {
+      console.error(`dnf: ${err.message}`);
+      if (verbose) console.error(err.stack);
+      return err.exitCode;
+    }
+    console.error(`dnf: ${err instanceof Error ? err.message : String(err)}`);
+    if (verbose && err instanceof Error) console.error(err.stack);
+    return 2;
+  }
+}
+
+const code = await main(process.argv.slice(2));
+process.exit(code);
