@@ -40,6 +40,3 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
 }
-
-const code = await main(process.argv.slice(2));
-process.exit(code);
