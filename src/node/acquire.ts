@@ -1,0 +1,123 @@
+/**
+ * Node GPU acquisition through Dawn (the `webgpu` package). With no settings it tries, in order:
+ *   1. the platform's native backend (Vulkan, Metal or D3D12: real GPUs),
+ *   2. Mesa's llvmpipe through Dawn's OpenGL ES backend (compatibility feature level, surfaceless EGL),
+ *   3. SwiftShader's Vulkan driver, when its ICD file is present (Debian's chromium package ships it).
+ * `--backend` / DNF_BACKEND picks one: vulkan, metal, d3d12, opengles (alias llvmpipe), swiftshader.
+ */
+import { existsSync } from 'node:fs';
+import { DnfError } from '../errors.js';
+import { requestGpu } from '../gpu/device.js';
+import type { FeatureLevel, Gpu, GpuOptions } from '../gpu/gpu.js';
+
+export const BACKENDS = ['auto', 'vulkan', 'metal', 'd3d12', 'opengles', 'llvmpipe', 'swiftshader'] as const;
+export type BackendChoice = (typeof BACKENDS)[number];
+
+const SWIFTSHADER_ICDS = ['/usr/lib/chromium/vk_swiftshader_icd.json', '/usr/lib/chromium-browser/vk_swiftshader_icd.json'];
+export const NO_ADAPTER_FIX =
+  'install a GPU driver, or the CPU fallback: `apt-get install libegl1 libegl-mesa0 libgles2` (Mesa llvmpipe) or `apt-get install chromium libvulkan1` (SwiftShader)';
+
+interface Attempt {
+  name: string;
+  featureLevel: FeatureLevel;
+  flags: string[];
+  prepare?: () => boolean;
+}
+
+function nativeBackend(): string {
+  return process.platform === 'darwin' ? 'metal' : process.platform === 'win32' ? 'd3d12' : 'vulkan';
+}
+
+function swiftshaderIcd(): string | undefined {
+  return [process.env.DNF_SWIFTSHADER_ICD, ...SWIFTSHADER_ICDS].find((p): p is string => !!p && existsSync(p));
+}
+
+function attemptsFor(choice: BackendChoice, toggles: string[]): Attempt[] {
+  const native: Attempt = { name: nativeBackend(), featureLevel: 'core', flags: [...toggles] };
+  const gles: Attempt = {
+    name: 'opengles',
+    featureLevel: 'compatibility',
+    flags: ['backend=opengles', ...toggles],
+    prepare: () => {
+      process.env.EGL_PLATFORM ??= 'surfaceless';
+      return process.platform === 'linux';
+    },
+  };
+  const swiftshader: Attempt = {
+    name: 'swiftshader',
+    featureLevel: 'core',
+    flags: ['backend=vulkan', ...toggles],
+    prepare: () => {
+      const icd = swiftshaderIcd();
+      if (!icd) return false;
+      process.env.VK_ICD_FILENAMES = icd;
+      return true;
+    },
+  };
+  switch (choice) {
+    case 'auto':
+      return [native, gles, swiftshader];
+    case 'vulkan':
+      return [{ ...native, name: 'vulkan', flags: ['backend=vulkan', ...toggles] }];
+    case 'metal':
+    case 'd3d12':
+      return [{ ...native, name: choice, flags: [`backend=${choice}`, ...toggles] }];
+    case 'opengles':
+    case 'llvmpipe':
+      return [gles];
+    case 'swiftshader':
+      return [swiftshader];
+  }
+}
+
+let dawn: typeof import('webgpu') | null = null;
+// Dawn instances must outlive the process: collecting one whose adapter search failed (for
+// example a Vulkan instance that loaded and rejected a driver) crashes Dawn's threads later.
+const instances: GPU[] = [];
+
+async function loadDawn(): Promise<typeof import('webgpu')> {
+  if (!dawn) {
+    try {
+      dawn = await import('webgpu');
+    } catch (err) {
+      throw new DnfError(`cannot load Dawn's Node bindings (the 'webgpu' package): ${(err as Error).message.split('\n')[0]}; run \`npm ci\``);
+    }
+    Object.assign(globalThis, dawn.globals);
+  }
+  return dawn;
+}
+
+export interface NodeGpuOptions extends GpuOptions {
+  /** Backend choice; defaults to DNF_BACKEND, then 'auto'. */
+  backend?: string;
+}
+
+/** The GPU for this Node process; see the module comment for the order of attempts. */
+export async function acquireGpu(options: NodeGpuOptions = {}): Promise<Gpu> {
+  const choice = (options.backend ?? process.env.DNF_BACKEND ?? 'auto').toLowerCase();
+  if (!(BACKENDS as readonly string[]).includes(choice)) {
+    throw new DnfError(`unknown backend '${choice}'; choose one of ${BACKENDS.join(', ')}`);
+  }
+  const { create } = await loadDawn();
+  // Kernels check their own bounds, so Dawn's extra clamping of every access is not needed.
+  const toggles = process.env.DNF_ROBUST === '1' ? [] : ['enable-dawn-features=disable_robustness'];
+  const tried: string[] = [];
+  for (const attempt of attemptsFor(choice as BackendChoice, toggles)) {
+    if (attempt.prepare && !attempt.prepare()) continue;
+    tried.push(attempt.name);
+    const gpu = create(attempt.flags);
+    instances.push(gpu);
+    const adapter = await gpu.requestAdapter({
+      powerPreference: 'high-performance',
+      featureLevel: attempt.featureLevel,
+    } as GPURequestAdapterOptions);
+    if (!adapter) continue;
+    const level: FeatureLevel = adapter.features.has('core-features-and-limits') ? 'core' : 'compatibility';
+    const backend = attempt.name === 'vulkan' && /swiftshader/i.test(adapter.info?.architecture ?? '') ? 'swiftshader' : attempt.name;
+    return requestGpu(adapter, backend, level, {
+      debug: options.debug ?? process.env.DNF_DEBUG === '1',
+      profile: options.profile ?? process.env.DNF_PROFILE === '1',
+    });
+  }
+  throw new DnfError(`no WebGPU adapter found (tried ${tried.join(', ') || 'nothing on this platform'}); ${NO_ADAPTER_FIX}`);
+}

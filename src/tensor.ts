@@ -1,0 +1,112 @@
+/**
+ * A float32 tensor living in a GPU buffer. Tensors are disposed explicitly (the buffer goes back
+ * to the Gpu's pool); views made by `reshape` share the storage, which is released when the last
+ * holder is disposed.
+ */
+import type { Gpu } from './gpu/gpu.js';
+
+export type Shape = readonly number[];
+
+export function numel(shape: Shape): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+class Storage {
+  refs = 1;
+  constructor(readonly gpu: Gpu, readonly buffer: GPUBuffer) {}
+  release(): void {
+    if (--this.refs === 0) this.gpu.pool.release(this.buffer);
+    if (this.refs < 0) throw new Error('tensor disposed twice');
+  }
+}
+
+export class Tensor {
+  readonly dtype = 'f32' as const;
+  private storage: Storage | null;
+
+  private constructor(storage: Storage, readonly shape: Shape, readonly label: string) {
+    this.storage = storage;
+  }
+
+  /** An uninitialised tensor (contents are whatever the recycled buffer held). */
+  static empty(gpu: Gpu, shape: Shape, label = 'tensor'): Tensor {
+    checkShape(shape);
+    const buffer = gpu.pool.acquire(Math.max(4, numel(shape) * 4), label);
+    return new Tensor(new Storage(gpu, buffer), [...shape], label);
+  }
+
+  /** A tensor holding a copy of `data` (length must equal the shape's element count). */
+  static from(gpu: Gpu, data: Float32Array, shape: Shape, label = 'tensor'): Tensor {
+    checkShape(shape);
+    if (data.length !== numel(shape)) throw new Error(`${label}: ${data.length} values do not fill shape [${shape}]`);
+    const buffer = gpu.upload(data.length ? data : new Float32Array(1), label);
+    return new Tensor(new Storage(gpu, buffer), [...shape], label);
+  }
+
+  get gpu(): Gpu {
+    return this.live().gpu;
+  }
+
+  get buffer(): GPUBuffer {
+    return this.live().buffer;
+  }
+
+  get size(): number {
+    return numel(this.shape);
+  }
+
+  get byteLength(): number {
+    return this.size * 4;
+  }
+
+  get disposed(): boolean {
+    return this.storage === null;
+  }
+
+  private live(): Storage {
+    if (!this.storage) throw new Error(`tensor '${this.label}' used after dispose()`);
+    return this.storage;
+  }
+
+  /** A view with another shape of the same element count, sharing the buffer. */
+  reshape(shape: Shape): Tensor {
+    const s = this.live();
+    const resolved = resolveShape(shape, this.size);
+    s.refs++;
+    return new Tensor(s, resolved, this.label);
+  }
+
+  /** Copies the values back to the CPU (after all recorded GPU work). */
+  async read(): Promise<Float32Array> {
+    const s = this.live();
+    if (!this.size) return new Float32Array(0);
+    return new Float32Array(await s.gpu.read(s.buffer, 0, this.byteLength));
+  }
+
+  dispose(): void {
+    this.storage?.release();
+    this.storage = null;
+  }
+}
+
+function checkShape(shape: Shape): void {
+  for (const d of shape) if (!Number.isSafeInteger(d) || d < 0) throw new Error(`invalid shape [${shape}]`);
+}
+
+/** Resolves one -1 entry and checks the element count. */
+function resolveShape(shape: Shape, size: number): number[] {
+  const out = [...shape];
+  const unknown = out.indexOf(-1);
+  if (unknown >= 0) {
+    const known = out.reduce((a, d, i) => (i === unknown ? a : a * d), 1);
+    out[unknown] = known ? size / known : 0;
+  }
+  checkShape(out);
+  if (numel(out) !== size) throw new Error(`cannot reshape ${size} elements to [${shape}]`);
+  return out;
+}
+
+/** Disposes every tensor given (skips null/undefined). */
+export function disposeAll(...ts: Array<Tensor | null | undefined>): void {
+  for (const t of ts) t?.dispose();
+}
