@@ -1,0 +1,131 @@
+/**
+ * 2-D convolution (NCHW, f32) with bias, activation and residual add fused into the output write.
+ * Weights are re-laid out once by `prepareConv2d`; `conv2d` records one dispatch of conv2d.wgsl
+ * (implicit GEMM, no im2col buffer). Kernel size and stride are pipeline overrides, shapes travel
+ * in Params, so one pipeline per (k, stride) serves every size.
+ */
+import type { Gpu } from '../gpu/gpu.js';
+import { Tensor } from '../tensor.js';
+import { ceilDiv } from './grid.js';
+
+/** Output channels per weight block: one workgroup row computes one block (two vec4). */
+const CO_BLOCK = 8;
+/** Output pixels per invocation (TP in conv2d.wgsl). */
+const TILE_PIXELS = 8;
+const WORKGROUP = 64;
+const MAX_K = 7;
+
+export interface Conv2dWeights {
+  cout: number;
+  cin: number;
+  k: number;
+  /** [ceil(cout/8), cin, k, k, 8]: the 8 output channels of one tap are contiguous (zero-padded). */
+  weight: Tensor;
+  /** [ceil(cout/8) * 8], zero-padded; null when the layer has no bias. */
+  bias: Tensor | null;
+  dispose(): void;
+}
+
+export interface Conv2dOptions {
+  /** Defaults to 2 for padding 'down', else 1. */
+  stride?: 1 | 2;
+  /** 'same': pad (k-1)/2 on every side; 'down': zero-pad right and bottom by 1 (the DDPM Downsample); 0: none. */
+  padding?: 'same' | 'down' | 0;
+  /** [N, Cout, Ho, Wo], added after the activation. */
+  residual?: Tensor;
+  act?: 'none' | 'swish';
+  out?: Tensor;
+}
+
+/** Re-lays a PyTorch weight [Cout, Cin, k, k] (and bias [Cout]) once at load. */
+export function prepareConv2d(gpu: Gpu, weight: Float32Array, shape: readonly number[], bias?: Float32Array | null, label = 'conv2d'): Conv2dWeights {
+  const [cout, cin, k, k2] = shape;
+  if (shape.length !== 4 || k !== k2 || k < 1 || k > MAX_K || k % 2 === 0 || cout < 1 || cin < 1) {
+    throw new Error(`${label}: conv2d supports square odd kernels up to ${MAX_K}x${MAX_K}, got weight shape [${shape}]`);
+  }
+  if (weight.length !== cout * cin * k * k) throw new Error(`${label}: ${weight.length} weight values do not fill [${shape}]`);
+  if (bias && bias.length !== cout) throw new Error(`${label}: bias has ${bias.length} values, expected ${cout}`);
+  const blocks = ceilDiv(cout, CO_BLOCK);
+  const taps = cin * k * k;
+  const laid = new Float32Array(blocks * taps * CO_BLOCK);
+  for (let co = 0; co < cout; co++) {
+    const dst = Math.floor(co / CO_BLOCK) * taps * CO_BLOCK + (co % CO_BLOCK);
+    const src = co * taps;
+    for (let t = 0; t < taps; t++) laid[dst + t * CO_BLOCK] = weight[src + t];
+  }
+  let b: Tensor | null = null;
+  if (bias) {
+    const padded = new Float32Array(blocks * CO_BLOCK);
+    padded.set(bias);
+    b = Tensor.from(gpu, padded, [padded.length], `${label}.bias`);
+  }
+  const w = Tensor.from(gpu, laid, [blocks, cin, k, k, CO_BLOCK], `${label}.weight`);
+  return {
+    cout,
+    cin,
+    k,
+    weight: w,
+    bias: b,
+    dispose() {
+      w.dispose();
+      b?.dispose();
+    },
+  };
+}
+
+/** Output size along one axis and the zero padding added before the first row/column. */
+export function conv2dGeometry(size: number, k: number, stride: number, padding: 'same' | 'down' | 0): { out: number; pad: number } {
+  const pad = padding === 'same' ? (k - 1) / 2 : 0;
+  const padded = size + 2 * pad + (padding === 'down' ? 1 : 0);
+  return { out: padded < k ? 0 : Math.floor((padded - k) / stride) + 1, pad };
+}
+
+/**
+ * x [N, Cin, H, W] -> [N, Cout, Ho, Wo]. 'same': 3x3 pad 1 (1x1: pad 0). 'down': zero-pad right
+ * and bottom by 1, then stride 2, padding 0 (the DDPM Downsample). out = act(conv + bias) + residual.
+ */
+export function conv2d(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions = {}): Tensor {
+  const gpu = x.gpu;
+  const padding = opts.padding ?? 'same';
+  const stride = opts.stride ?? (padding === 'down' ? 2 : 1);
+  if (padding === 'down' && stride !== 2) throw new Error(`conv2d: padding 'down' is the stride-2 Downsample, got stride ${stride}`);
+  if (x.shape.length !== 4 || x.shape[1] !== w.cin) throw new Error(`conv2d: input [${x.shape}] does not match weights [${w.cout}, ${w.cin}, ${w.k}, ${w.k}]`);
+  const [n, cin, h, wd] = x.shape;
+  const gy = conv2dGeometry(h, w.k, stride, padding);
+  const gx = conv2dGeometry(wd, w.k, stride, padding);
+  const outShape = [n, w.cout, gy.out, gx.out];
+  const out = opts.out ?? Tensor.empty(gpu, outShape, 'conv2d');
+  if (out.shape.join() !== outShape.join()) throw new Error(`conv2d: output [${out.shape}] is not [${outShape}]`);
+  const res = opts.residual;
+  if (res && res.shape.join() !== outShape.join()) throw new Error(`conv2d: residual [${res.shape}] is not [${outShape}]`);
+  // WebGPU forbids binding one buffer as read-only and writable storage in the same dispatch.
+  if (out.buffer === x.buffer || out.buffer === res?.buffer) throw new Error('conv2d: the output must not alias the input or the residual');
+  if (!out.size) return out;
+
+  const tilesX = ceilDiv(gx.out, TILE_PIXELS);
+  const groups = ceilDiv(gy.out * tilesX, WORKGROUP);
+  const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension;
+  if (groups > maxWg || n > maxWg) throw new Error(`conv2d: output [${outShape}] needs more than ${maxWg} workgroups per dimension; split the batch or the image`);
+  gpu.dispatch({
+    shader: 'conv2d',
+    overrides: { K: w.k, S: stride, WG: WORKGROUP },
+    params: {
+      cin,
+      h,
+      w: wd,
+      cout: w.cout,
+      ho: gy.out,
+      wo: gx.out,
+      pad: gy.pad,
+      tiles_x: tilesX,
+      has_bias: w.bias ? 1 : 0,
+      has_residual: res ? 1 : 0,
+      act: opts.act === 'swish' ? 1 : 0,
+    },
+    // Bindings the kernel does not read (no bias, no residual) are filled with buffers already bound.
+    buffers: [x.buffer, w.weight.buffer, (w.bias ?? w.weight).buffer, (res ?? x).buffer, out.buffer],
+    workgroups: [groups, ceilDiv(w.cout, CO_BLOCK), n],
+    label: `conv2d${w.k}x${w.k}s${stride}`,
+  });
+  return out;
+}
