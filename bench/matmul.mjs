@@ -16,6 +16,7 @@ export async function run(gpu, report) {
     let ms = 0;
     const flop = 2 * n ** 3;
     let best = Infinity;
+    const cpu0 = process.cpuUsage();
     while (reps < 2 || (ms < 1000 && reps < 50)) {
       const t0 = performance.now();
       matmul(a, b).dispose();
@@ -25,7 +26,11 @@ export async function run(gpu, report) {
       ms += dt;
       reps++;
     }
-    report({ kernel: matmulPlan(n, n, n).shader, size: [n, n, n], reps, ms: ms / reps, best_ms: best, gflops: flop / (ms / reps) / 1e6, best_gflops: flop / best / 1e6 });
+    const cpu = process.cpuUsage(cpu0);
+    const cpuS = (cpu.user + cpu.system) / 1e6;
+    // GFLOP per second of this process's CPU time: a contention-robust figure on CPU adapters.
+    const cpuGflops = (flop * reps) / cpuS / 1e9;
+    report({ cpu_s: cpuS, gflop_per_cpu_s: cpuGflops, kernel: matmulPlan(n, n, n).shader, size: [n, n, n], reps, ms: ms / reps, best_ms: best, gflops: flop / (ms / reps) / 1e6, best_gflops: flop / best / 1e6 });
     a.dispose();
     b.dispose();
   }
