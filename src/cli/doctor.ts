@@ -1,6 +1,6 @@
 /** `dnf doctor`: which GPU the engine uses, its limits and features, and a matmul self-test. */
 import type { Command } from 'commander';
-import { acquireGpu } from '../node/acquire.js';
+import { withGpu } from '../node/acquire.js';
 import { selfTest } from '../selftest.js';
 
 export function register(program: Command): void {
@@ -9,8 +9,7 @@ export function register(program: Command): void {
     .description('show the GPU adapter, backend, limits and features, and run a quick matmul self-test')
     .option('--json', 'print one JSON object')
     .action(async (opts: { json?: boolean }) => {
-      const gpu = await acquireGpu({ backend: program.opts().backend });
-      try {
+      await withGpu({ backend: program.opts().backend }, async (gpu) => {
         const test = await selfTest(gpu);
         const report = { ...gpu.describe(), selfTest: test };
         if (opts.json) {
@@ -27,8 +26,6 @@ export function register(program: Command): void {
           );
         }
         if (!test.ok) process.exitCode = 1;
-      } finally {
-        gpu.destroy();
-      }
+      });
     });
 }

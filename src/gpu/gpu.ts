@@ -106,6 +106,11 @@ export class Gpu {
     return Math.min(this.limits.maxStorageBufferBindingSize, this.limits.maxBufferSize);
   }
 
+  /** Compiled pipelines so far (one per kernel variant, never per shape). */
+  get pipelineCount(): number {
+    return this.pipelines.size;
+  }
+
   /** Adapter, backend and limits in one plain object (for `dnf doctor` and benchmark reports). */
   describe() {
     return {
@@ -261,6 +266,7 @@ export class Gpu {
     this.chunkIndex = 0;
     this.profiler?.resolve(this.encoder);
     this.device.queue.submit([this.encoder.finish()]);
+    this.profiler?.afterSubmit();
     this.encoder = null;
     this.pending = 0;
   }

@@ -22,7 +22,7 @@ export class Profiler {
   private labels: string[] = [];
   private readonly inflight: Array<Promise<void>> = [];
   private lastDone = 0;
-  private resolveBuf: GPUBuffer | null = null;
+  private submitted: { labels: string[]; resolved: GPUBuffer; read: GPUBuffer } | null = null;
 
   constructor(private readonly device: GPUDevice, readonly mode: ProfileMode) {
     if (mode === 'timestamp') this.querySet = device.createQuerySet({ type: 'timestamp', count: 2 * CAPACITY, label: 'profile' });
@@ -42,21 +42,27 @@ export class Profiler {
   /** Called before the encoder is finished: resolves this batch's timestamps into a buffer. */
   resolve(encoder: GPUCommandEncoder): void {
     if (!this.querySet || !this.labels.length) return;
-    const n = this.labels.length * 2;
-    this.resolveBuf = this.device.createBuffer({ size: n * 8, usage: BufferUsage.QUERY_RESOLVE | BufferUsage.COPY_SRC });
-    const read = this.device.createBuffer({ size: n * 8, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST });
-    encoder.resolveQuerySet(this.querySet, 0, n, this.resolveBuf, 0);
-    encoder.copyBufferToBuffer(this.resolveBuf, 0, read, 0, n * 8);
-    const labels = this.labels;
-    const resolveBuf = this.resolveBuf;
+    const bytes = this.labels.length * 16;
+    const resolved = this.device.createBuffer({ size: bytes, usage: BufferUsage.QUERY_RESOLVE | BufferUsage.COPY_SRC });
+    const read = this.device.createBuffer({ size: bytes, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST });
+    encoder.resolveQuerySet(this.querySet, 0, this.labels.length * 2, resolved, 0);
+    encoder.copyBufferToBuffer(resolved, 0, read, 0, bytes);
+    this.submitted = { labels: this.labels, resolved, read };
     this.labels = [];
+  }
+
+  /** Called after the submit that carried resolve(): maps the timestamps once the GPU is done. */
+  afterSubmit(): void {
+    const batch = this.submitted;
+    if (!batch) return;
+    this.submitted = null;
     this.inflight.push(
-      read.mapAsync(MapMode.READ).then(() => {
-        const t = new BigInt64Array(read.getMappedRange());
-        labels.forEach((label, i) => this.add(label, Number(t[2 * i + 1] - t[2 * i])));
-        read.unmap();
-        read.destroy();
-        resolveBuf.destroy();
+      batch.read.mapAsync(MapMode.READ).then(() => {
+        const t = new BigInt64Array(batch.read.getMappedRange());
+        batch.labels.forEach((label, i) => this.add(label, Number(t[2 * i + 1] - t[2 * i])));
+        batch.read.unmap();
+        batch.read.destroy();
+        batch.resolved.destroy();
       }),
     );
   }

@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { DnfError } from '../errors.js';
 import { requestGpu } from '../gpu/device.js';
 import type { FeatureLevel, Gpu, GpuOptions } from '../gpu/gpu.js';
+import { formatProfile } from '../gpu/profiler.js';
 
 export const BACKENDS = ['auto', 'vulkan', 'metal', 'd3d12', 'opengles', 'llvmpipe', 'swiftshader'] as const;
 export type BackendChoice = (typeof BACKENDS)[number];
@@ -120,4 +121,23 @@ export async function acquireGpu(options: NodeGpuOptions = {}): Promise<Gpu> {
     });
   }
   throw new DnfError(`no WebGPU adapter found (tried ${tried.join(', ') || 'nothing on this platform'}); ${NO_ADAPTER_FIX}`);
+}
+
+/**
+ * Runs `fn` with a GPU and always releases it. With DNF_PROFILE=1 (or options.profile) the
+ * per-kernel times are printed to stderr at the end.
+ */
+export async function withGpu<T>(options: NodeGpuOptions, fn: (gpu: Gpu) => Promise<T>): Promise<T> {
+  const gpu = await acquireGpu(options);
+  try {
+    const result = await fn(gpu);
+    if (gpu.profiler) {
+      await gpu.sync();
+      const rows = await gpu.profiler.report();
+      process.stderr.write(`per-kernel GPU time (${gpu.profiler.mode}, ${gpu.backend}):\n${formatProfile(rows)}\n`);
+    }
+    return result;
+  } finally {
+    gpu.destroy();
+  }
 }

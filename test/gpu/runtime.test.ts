@@ -1,0 +1,96 @@
+/** The runtime: uniform packing checks, pipeline caching, buffer pool, debug errors, profiling, big grids. */
+import { describe, expect, it } from 'vitest';
+import { acquireGpu } from '../../src/node/acquire.js';
+import { add } from '../../src/kernels/elementwise.js';
+import { matmul } from '../../src/kernels/matmul.js';
+import { Tensor } from '../../src/tensor.js';
+import { testGpu } from './helpers.js';
+
+describe('dispatch checks', () => {
+  it('rejects params that differ from the shader declaration', async () => {
+    const gpu = await testGpu();
+    const x = Tensor.from(gpu, new Float32Array(8), [8]);
+    const base = { shader: 'elementwise', entry: 'add', buffers: [x.buffer, x.buffer, x.buffer], workgroups: [1] } as const;
+    expect(() => gpu.dispatch({ ...base, params: { n: 8, b_inner: 1, b_size: 1 } })).toThrow(/missing \[row\]/);
+    expect(() => gpu.dispatch({ ...base, params: { n: 8, b_inner: 1, b_size: 1, row: 256, extra: 1 } })).toThrow(/not declared \[extra\]/);
+    expect(() => gpu.dispatch({ ...base, params: { n: -1, b_inner: 1, b_size: 1, row: 256 } })).toThrow(/not a u32/);
+    expect(() => gpu.dispatch({ ...base, buffers: [x.buffer], params: { n: 8, b_inner: 1, b_size: 1, row: 256 } })).toThrow(/1 buffers given, elementwise.wgsl declares 3/);
+    x.dispose();
+  });
+
+  it('compiles one pipeline per kernel variant, not per shape', async () => {
+    const gpu = await testGpu();
+    const before = gpu.pipelineCount;
+    for (const n of [8, 12, 40]) {
+      const a = Tensor.from(gpu, new Float32Array(n * n).fill(1), [n, n]);
+      matmul(a, a).dispose();
+      a.dispose();
+    }
+    await gpu.sync();
+    expect(gpu.pipelineCount - before).toBeLessThanOrEqual(1);
+  });
+
+  it('names the kernel of a validation error in debug mode', async () => {
+    const gpu = await testGpu();
+    expect(gpu.debug).toBe(true);
+    // A map-readable buffer cannot be bound as storage: a validation error at bind group creation.
+    const bad = gpu.device.createBuffer({ size: 64, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const x = Tensor.from(gpu, new Float32Array(16), [16]);
+    gpu.dispatch({ shader: 'elementwise', entry: 'add', params: { n: 16, b_inner: 1, b_size: 16, row: 256 }, buffers: [x.buffer, x.buffer, bad], workgroups: [1], label: 'bad-add' });
+    await expect(gpu.sync()).rejects.toThrow(/bad-add/);
+    bad.destroy();
+    x.dispose();
+  });
+});
+
+describe('tensors and the pool', () => {
+  it('recycles released buffers and keeps views alive until the last dispose', async () => {
+    const gpu = await testGpu();
+    const a = Tensor.from(gpu, new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3]);
+    const v = a.reshape([3, -1]);
+    expect(v.shape).toEqual([3, 2]);
+    const buf = a.buffer;
+    a.dispose();
+    expect(await v.read()).toEqual(new Float32Array([1, 2, 3, 4, 5, 6]));
+    v.dispose();
+    const b = Tensor.empty(gpu, [6]);
+    expect(b.buffer).toBe(buf);
+    b.dispose();
+    expect(() => a.buffer).toThrow(/after dispose/);
+    expect(() => Tensor.from(gpu, new Float32Array(5), [2, 3])).toThrow(/do not fill/);
+  });
+
+  it('splits grids beyond 65535 workgroups per dimension', async () => {
+    const gpu = await testGpu();
+    const n = 65535 * 256 + 1029; // one more row of workgroups than fits in x
+    const x = new Float32Array(n);
+    for (let i = 0; i < n; i++) x[i] = i % 1000;
+    const a = Tensor.from(gpu, x, [n]);
+    const s = Tensor.from(gpu, new Float32Array([0.5]), [1]);
+    const out = add(a, s);
+    const got = await out.read();
+    for (const i of [0, 1, 255, 256 * 65535 - 1, 256 * 65535, n - 1]) expect(got[i]).toBe((i % 1000) + 0.5);
+    [a, s, out].forEach((t) => t.dispose());
+  });
+});
+
+describe('profiler', () => {
+  it('reports per-kernel time (GPU timestamps where the adapter has them)', async () => {
+    const gpu = await acquireGpu({ profile: true });
+    try {
+      const prof = gpu.profiler!;
+      expect(prof.mode).toBe(gpu.features.includes('timestamp-query') ? 'timestamp' : 'wallclock');
+      const a = Tensor.from(gpu, new Float32Array(64 * 64).fill(1), [64, 64]);
+      prof.start();
+      for (let i = 0; i < 3; i++) matmul(a, a).dispose();
+      await gpu.sync();
+      const rows = await prof.report();
+      const mm = rows.find((r) => r.kernel === 'matmul');
+      expect(mm?.calls).toBe(3);
+      expect(mm!.ms).toBeGreaterThan(0);
+      a.dispose();
+    } finally {
+      gpu.destroy();
+    }
+  });
+});
