@@ -1,0 +1,210 @@
+/**
+ * From an unpickled PyTorch checkpoint to the tensors of a safetensors file, platform-neutral
+ * (the Node entry that reads and writes files is src/node/convert.ts).
+ *
+ * Where the weights are (extractStateDict), unless `key` names them:
+ * 1. a dict with one of the wrapper keys, in this order: state_dict, model_state_dict, model,
+ *    module, net, network - the first whose value is a dict holding tensors (training scripts save
+ *    {'model': sd, 'optimizer': ..., 'total_steps': n}; Lightning saves {'state_dict': ...});
+ * 2. otherwise the top-level dict itself, if it holds tensors (a plain model.state_dict());
+ * 3. a list or tuple: its first element that is a dict holding tensors (the DDIM training code
+ *    saves [model_sd, optimizer_sd, epoch, step, ema_sd]: `key: '4'` picks the EMA weights).
+ * EMA weights stored under other names ('ema', 'model_ema', ...) are picked with `key`.
+ * In the state dict: non-string keys and non-tensor values are dropped, as are num_batches_tracked
+ * (BatchNorm bookkeeping) and, unless keepIntegers, integer and bool tensors; a common 'module.'
+ * prefix (DataParallel) is stripped. An object of a non-allow-listed class among the values is an
+ * error, not a silent drop: it may be weights we cannot read (e.g. a numpy array).
+ */
+import { DnfError } from '../errors.js';
+import { PyDict, PyOpaque, describe, printable } from './pickle.js';
+import { DTYPE_SIZES, f16BitsToF32Bits, type ByteSource, type Dtype, type TensorToWrite } from './safetensors.js';
+import { TorchCheckpoint, TorchTensorRef, type TorchFormat } from './torch-checkpoint.js';
+
+export interface ExtractOptions {
+  /**
+   * Where the state dict is: a key of the top-level dict or an index of a top-level list, with '/'
+   * between levels ('model', 'ema', '0', 'checkpoint/model'). Default: found as described above.
+   */
+  key?: string;
+  /** Keep integer and bool tensors (num_batches_tracked is dropped regardless). Default false. */
+  keepIntegers?: boolean;
+}
+
+export interface StateDict {
+  /** Kept tensors by name (prefix stripped), in the checkpoint's order. */
+  tensors: Map<string, TorchTensorRef>;
+  /** Keys of the state dict that were not kept. */
+  dropped: string[];
+  /** Where the state dict was found, as Python would index it: "['model']", "[0]", or "" (top level). */
+  path: string;
+  /** Entries beside the state dict that were ignored (e.g. optimizer, total_steps, args). */
+  ignored: string[];
+  /** 'module.' when that prefix was stripped from every name, else ''. */
+  strippedPrefix: string;
+}
+
+const WRAPPER_KEYS = ['state_dict', 'model_state_dict', 'model', 'module', 'net', 'network'];
+const MAX_LISTED = 8;
+
+const holdsTensors = (v: unknown): v is PyDict =>
+  v instanceof PyDict && [...v.map.values()].some((x) => x instanceof TorchTensorRef);
+const pyKey = (k: unknown) => (typeof k === 'string' ? `['${k}']` : `[${String(k)}]`);
+const list = (xs: string[]) => xs.slice(0, MAX_LISTED).map(printable).join(', ') + (xs.length > MAX_LISTED ? `, ... (${xs.length} in all)` : '');
+
+/** The refusal for an object of a class that is not allow-listed. */
+function refuse(name: string, o: PyOpaque, where: string): DnfError {
+  return new DnfError(`${name}: refuses to load global '${printable(o.qualname)}' from the pickle${where}: only state dicts of tensors can be read; in Python, save model.state_dict() with torch.save`);
+}
+
+/** The first non-allow-listed object reachable from `v` (bounded depth, cycles skipped). */
+function findOpaque(v: unknown, depth = 0, seen = new Set<unknown>()): PyOpaque | undefined {
+  if (v instanceof PyOpaque) return v;
+  if (depth > 16 || typeof v !== 'object' || v === null || seen.has(v)) return undefined;
+  seen.add(v);
+  const children = Array.isArray(v) ? v : v instanceof PyDict ? [...v.map.values()] : [];
+  for (const c of children) {
+    const o = findOpaque(c, depth + 1, seen);
+    if (o) return o;
+  }
+  return undefined;
+}
+
+/** Finds the state dict in an unpickled checkpoint (see the file header for the rules). */
+export function extractStateDict(root: unknown, name: string, opts: ExtractOptions = {}): StateDict {
+  let sd: PyDict | undefined;
+  let path = '';
+  let parent: unknown = undefined;
+  if (opts.key !== undefined) {
+    let cur = root;
+    for (const seg of opts.key.split('/')) {
+      parent = cur;
+      const k = cur instanceof PyDict ? (cur.map.has(seg) ? seg : /^\d+$/.test(seg) && cur.map.has(Number(seg)) ? Number(seg) : undefined)
+        : Array.isArray(cur) && /^\d+$/.test(seg) && Number(seg) < cur.length ? Number(seg) : undefined;
+      if (k === undefined) {
+        const have = cur instanceof PyDict ? `keys ${list([...cur.map.keys()].map(String))}` : Array.isArray(cur) ? `${cur.length} items` : describe(cur);
+        throw new DnfError(`${name}: has no '${printable(seg)}' at ${path || 'the top level'} (it has ${have}); check --key`);
+      }
+      cur = cur instanceof PyDict ? cur.map.get(k) : (cur as unknown[])[k as number];
+      path += Array.isArray(parent) ? `[${k}]` : pyKey(k);
+    }
+    if (cur instanceof PyOpaque) throw refuse(name, cur, ` at ${path}`);
+    if (!holdsTensors(cur)) throw new DnfError(`${name}: ${path} is ${describe(cur)}, not a state dict of tensors; check --key`);
+    sd = cur;
+  } else if (root instanceof PyDict) {
+    const k = WRAPPER_KEYS.find((w) => holdsTensors(root.map.get(w)));
+    if (k !== undefined) [sd, path, parent] = [root.map.get(k) as PyDict, pyKey(k), root];
+    else if (holdsTensors(root)) sd = root;
+  } else if (Array.isArray(root)) {
+    const i = root.findIndex(holdsTensors);
+    if (i >= 0) [sd, path, parent] = [root[i] as PyDict, `[${i}]`, root];
+  }
+  if (!sd) {
+    const o = findOpaque(root);
+    if (o) throw refuse(name, o, root === o ? ' (the whole file is such an object)' : '');
+    const top = root instanceof PyDict ? `a dict with keys ${list([...root.map.keys()].map(String))}`
+      : Array.isArray(root) ? `a list of ${root.length} items without a state dict` : describe(root);
+    throw new DnfError(`${name}: no state dict of tensors found (the checkpoint holds ${top}); name the one to use with --key`);
+  }
+
+  const tensors = new Map<string, TorchTensorRef>();
+  const dropped: string[] = [];
+  for (const [k, v] of sd.map) {
+    if (v instanceof PyOpaque) throw refuse(name, v, ` for '${printable(String(k))}' in the state dict`);
+    const keep = typeof k === 'string' && v instanceof TorchTensorRef && !/(^|\.)num_batches_tracked$/.test(k) &&
+      (opts.keepIntegers || isFloatDtype(v.dtype));
+    if (keep) tensors.set(k, v as TorchTensorRef);
+    else dropped.push(String(k));
+  }
+  if (tensors.size === 0) throw new DnfError(`${name}: the state dict at ${path || 'the top level'} has no float tensors; use --keep-integers or check --key`);
+
+  // DataParallel saves 'module.'-prefixed names: strip the prefix when every name has it.
+  let strippedPrefix = '';
+  if ([...tensors.keys()].every((k) => k.startsWith('module.') && k.length > 7)) {
+    strippedPrefix = 'module.';
+    const renamed = new Map([...tensors].map(([k, v]) => [k.slice(7), v] as const));
+    tensors.clear();
+    for (const [k, v] of renamed) tensors.set(k, v);
+  }
+  const ignored = parent instanceof PyDict ? [...parent.map.keys()].filter((k) => parent.map.get(k) !== sd).map(String)
+    : Array.isArray(parent) ? parent.flatMap((v, i) => (v === sd ? [] : [`[${i}]`])) : [];
+  return { tensors, dropped, path, ignored, strippedPrefix };
+}
+
+export interface ConvertOptions extends ExtractOptions {
+  /** Keep F16/BF16/F64 tensors in their dtype; by default they are converted to F32. */
+  keepDtype?: boolean;
+}
+
+export interface ConvertedCheckpoint extends Omit<StateDict, 'tensors'> {
+  format: TorchFormat;
+  /** Ready for encodeSafetensors / writeSafetensorsFile, in checkpoint order. */
+  tensors: TensorToWrite[];
+  /** Sum of the kept tensors' element counts. */
+  parameters: number;
+  /** Safetensors metadata: format 'pt', source file name, source format, state dict path. */
+  metadata: Record<string, string>;
+}
+
+/** Reads a checkpoint, extracts its state dict and loads every kept tensor (contiguous, LE). */
+export async function checkpointToTensors(src: ByteSource, opts: ConvertOptions = {}): Promise<ConvertedCheckpoint> {
+  const ckpt = await TorchCheckpoint.open(src);
+  const { tensors: refs, ...rest } = extractStateDict(ckpt.root, src.name, opts);
+  const tensors: TensorToWrite[] = [];
+  let parameters = 0;
+  let bytesOut = 0;
+  for (const [name, t] of refs) {
+    // Tensors may share storages, so a small file could name far more data than it holds: cap the
+    // output (generously: f16 -> f32 doubles, tied weights repeat) before anything is allocated.
+    bytesOut += t.numel * 4;
+    if (bytesOut > 16 * src.size + 2 ** 26) {
+      throw new DnfError(`${src.name}: its tensors would expand to more than 16 times the file's size; the file is damaged or hostile`);
+    }
+  }
+  for (const [name, t] of refs) {
+    const bytes = await ckpt.readBytes(t);
+    const toF32 = !opts.keepDtype && isFloatDtype(t.dtype) && t.dtype !== 'F32';
+    tensors.push({ name, dtype: toF32 ? 'F32' : t.dtype, shape: [...t.shape], data: toF32 ? bytesToF32(t.dtype, bytes) : bytes });
+    parameters += t.numel;
+  }
+  const metadata: Record<string, string> = {
+    format: 'pt',
+    source: src.name.split(/[\\/]/).pop() ?? src.name,
+    source_format: `torch-${ckpt.format}`,
+    state_dict: rest.path || '(top level)',
+  };
+  return { ...rest, format: ckpt.format, tensors, parameters, metadata };
+}
+
+/** Whether a dtype holds floating-point values. */
+export function isFloatDtype(d: Dtype): boolean {
+  return d === 'F32' || d === 'F16' || d === 'BF16' || d === 'F64';
+}
+
+/** Little-endian elements of `dtype` converted to float32 (exact for F16/BF16; F64 and I64 round). */
+export function bytesToF32(dtype: Dtype, bytes: Uint8Array): Float32Array {
+  const b = bytes.byteOffset % 8 === 0 ? bytes : bytes.slice(); // typed-array views need alignment
+  const n = b.byteLength / DTYPE_SIZES[dtype];
+  const out = new Float32Array(n);
+  switch (dtype) {
+    case 'F32': out.set(new Float32Array(b.buffer, b.byteOffset, n)); break;
+    case 'F64': out.set(new Float64Array(b.buffer, b.byteOffset, n)); break;
+    case 'F16': {
+      const h = new Uint16Array(b.buffer, b.byteOffset, n);
+      const bits = new Uint32Array(out.buffer);
+      for (let i = 0; i < n; i++) bits[i] = f16BitsToF32Bits(h[i]);
+      break;
+    }
+    case 'BF16': { // bfloat16 is the top half of a float32
+      const h = new Uint16Array(b.buffer, b.byteOffset, n);
+      const bits = new Uint32Array(out.buffer);
+      for (let i = 0; i < n; i++) bits[i] = h[i] << 16;
+      break;
+    }
+    case 'I64': { const v = new BigInt64Array(b.buffer, b.byteOffset, n); for (let i = 0; i < n; i++) out[i] = Number(v[i]); break; }
+    case 'I32': out.set(new Int32Array(b.buffer, b.byteOffset, n)); break;
+    case 'I16': out.set(new Int16Array(b.buffer, b.byteOffset, n)); break;
+    case 'I8': out.set(new Int8Array(b.buffer, b.byteOffset, n)); break;
+    case 'U8': case 'BOOL': out.set(b); break;
+  }
+  return out;
+}

@@ -1,0 +1,226 @@
+/**
+ * A minimal, read-only ZIP reader over a random-access ByteSource, enough for the archives that
+ * `torch.save` writes (PyTorch >= 1.6): STORED entries, data descriptors, ZIP64 records, entries
+ * padded to 64-byte alignment through the local header's extra field. DEFLATE entries (zips
+ * re-packed by other tools) are inflated with the platform's DecompressionStream('deflate-raw').
+ *
+ * Nothing is trusted: every size and offset read from the file is checked against the file size
+ * and against the central directory's position before it is used. Encrypted and multi-disk
+ * archives, and duplicate entry names (which different readers resolve differently), are refused.
+ */
+import { DnfError } from '../errors.js';
+import type { ByteSource } from './safetensors.js';
+
+const SIG_LOCAL = 0x04034b50;
+const SIG_CENTRAL = 0x02014b50;
+const SIG_EOCD = 0x06054b50;
+const SIG_EOCD64 = 0x06064b50;
+const SIG_EOCD64_LOCATOR = 0x07064b50;
+const EOCD_SIZE = 22;
+const LOCATOR_SIZE = 20;
+const EOCD64_SIZE = 56;
+/** The central directory is read into memory whole; a state dict needs a few hundred KB at most. */
+const MAX_CENTRAL_DIR_BYTES = 64 * 1024 * 1024;
+/** DEFLATE entries are inflated whole into memory, so they are capped. */
+const MAX_INFLATED_BYTES = 2 ** 31;
+
+/** The first four bytes of a (non-empty) ZIP file: "PK\x03\x04". */
+export function looksLikeZip(head: Uint8Array): boolean {
+  return head.length >= 4 && head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04;
+}
+
+export interface ZipEntry {
+  readonly name: string;
+  /** 0 = STORED, 8 = DEFLATE; other methods are refused when the entry is read. */
+  readonly method: number;
+  readonly compressedSize: number;
+  /** Uncompressed size in bytes. */
+  readonly size: number;
+  readonly localHeaderOffset: number;
+}
+
+export class ZipReader {
+  /** Absolute offset of each entry's data, found from its local header on first use. */
+  private readonly dataStarts = new Map<ZipEntry, number>();
+  /** The last inflated DEFLATE entry, so that several tensors of one storage inflate it once. */
+  private inflated?: { entry: ZipEntry; bytes: Promise<Uint8Array> };
+
+  private constructor(
+    readonly source: ByteSource,
+    /** Entries by name, in central-directory order. */
+    readonly entries: ReadonlyMap<string, ZipEntry>,
+    /** Where the central directory starts: every entry's data must end before it. */
+    private readonly centralDirOffset: number,
+  ) {}
+
+  /** Reads and validates the end records and the central directory (no entry data is read). */
+  static async open(src: ByteSource): Promise<ZipReader> {
+    const bad = (what: string) => new DnfError(
+      `${src.name}: not a readable ZIP archive (${what}); the file is truncated or damaged, so re-download it`);
+    if (src.size < EOCD_SIZE) throw bad(`only ${src.size} bytes`);
+
+    // The end-of-central-directory record is the last 22 bytes plus a comment of up to 65535 bytes
+    // (plus a ZIP64 locator just before it): search that tail backwards for its signature.
+    const tailLen = Math.min(src.size, EOCD_SIZE + 0xffff + LOCATOR_SIZE);
+    const tailStart = src.size - tailLen;
+    const tail = await src.read(tailStart, tailLen);
+    const tv = view(tail);
+    let eocd = -1;
+    for (let i = tailLen - EOCD_SIZE; i >= 0; i--) {
+      if (tv.getUint32(i, true) === SIG_EOCD && i + EOCD_SIZE + tv.getUint16(i + 20, true) <= tailLen) { eocd = i; break; }
+    }
+    if (eocd < 0) throw bad('no end-of-central-directory record');
+
+    const disk = tv.getUint16(eocd + 4, true);
+    const cdDisk = tv.getUint16(eocd + 6, true);
+    let count: number = tv.getUint16(eocd + 10, true);
+    let cdSize: number = tv.getUint32(eocd + 12, true);
+    let cdOffset: number = tv.getUint32(eocd + 16, true);
+    let endOfCd = tailStart + eocd; // the central directory must end at or before this offset
+
+    // ZIP64: a locator 20 bytes before the EOCD points at the ZIP64 end record, whose 64-bit fields
+    // replace the 0xFFFF / 0xFFFFFFFF placeholders. torch.save always writes one.
+    if (eocd >= LOCATOR_SIZE && tv.getUint32(eocd - LOCATOR_SIZE, true) === SIG_EOCD64_LOCATOR) {
+      const at = u64(tv, eocd - LOCATOR_SIZE + 8, () => bad('ZIP64 locator offset too large'));
+      if (at + EOCD64_SIZE > tailStart + eocd - LOCATOR_SIZE) throw bad(`ZIP64 end record at ${at} lies beyond its locator`);
+      const rec = view(await src.read(at, EOCD64_SIZE));
+      if (rec.getUint32(0, true) !== SIG_EOCD64) throw bad(`no ZIP64 end record at offset ${at}`);
+      if (rec.getUint32(16, true) !== 0 || rec.getUint32(20, true) !== 0) throw bad('a multi-disk archive');
+      count = u64(rec, 32, () => bad('ZIP64 entry count too large'));
+      cdSize = u64(rec, 40, () => bad('ZIP64 central directory size too large'));
+      cdOffset = u64(rec, 48, () => bad('ZIP64 central directory offset too large'));
+      endOfCd = at;
+    } else if (disk !== 0 || cdDisk !== 0) {
+      throw bad('a multi-disk archive');
+    }
+    if (cdOffset + cdSize > endOfCd) throw bad(`central directory [${cdOffset}, ${cdOffset + cdSize}) runs past its end record at ${endOfCd}`);
+    if (cdSize > MAX_CENTRAL_DIR_BYTES) throw bad(`central directory of ${cdSize} bytes exceeds the ${MAX_CENTRAL_DIR_BYTES >> 20} MiB limit`);
+    if (count * 46 > cdSize) throw bad(`${count} entries cannot fit in a central directory of ${cdSize} bytes`);
+
+    const cd = await src.read(cdOffset, cdSize);
+    const cv = view(cd);
+    const entries = new Map<string, ZipEntry>();
+    let p = 0;
+    for (let i = 0; i < count; i++) {
+      if (p + 46 > cdSize || cv.getUint32(p, true) !== SIG_CENTRAL) throw bad(`central directory entry ${i} is malformed`);
+      const flags = cv.getUint16(p + 8, true);
+      const method = cv.getUint16(p + 10, true);
+      let compressedSize: number = cv.getUint32(p + 20, true);
+      let size: number = cv.getUint32(p + 24, true);
+      const nameLen = cv.getUint16(p + 28, true);
+      const extraLen = cv.getUint16(p + 30, true);
+      const commentLen = cv.getUint16(p + 32, true);
+      let localHeaderOffset: number = cv.getUint32(p + 42, true);
+      const end = p + 46 + nameLen + extraLen + commentLen;
+      if (end > cdSize) throw bad(`central directory entry ${i} runs past the directory`);
+      const nameBytes = cd.subarray(p + 46, p + 46 + nameLen);
+      // Bit 11: UTF-8 names; otherwise CP437, of which torch's ASCII names are the common subset.
+      const name = (flags & 0x800) ? new TextDecoder().decode(nameBytes) : String.fromCharCode(...nameBytes);
+      if (flags & 1) throw bad(`entry ${JSON.stringify(name)} is encrypted`);
+
+      // The ZIP64 extra field (id 1) holds, in this order, whichever of the three fields are 0xFFFFFFFF.
+      for (let e = p + 46 + nameLen; e + 4 <= p + 46 + nameLen + extraLen;) {
+        const id = cv.getUint16(e, true);
+        const len = cv.getUint16(e + 2, true);
+        if (e + 4 + len > p + 46 + nameLen + extraLen) throw bad(`entry ${JSON.stringify(name)} has a malformed extra field`);
+        if (id === 1) {
+          let q = e + 4;
+          const next = () => {
+            if (q + 8 > e + 4 + len) throw bad(`entry ${JSON.stringify(name)} has a short ZIP64 extra field`);
+            const v = u64(cv, q, () => bad(`entry ${JSON.stringify(name)} has a size beyond 2^53`));
+            q += 8;
+            return v;
+          };
+          if (size === 0xffffffff) size = next();
+          if (compressedSize === 0xffffffff) compressedSize = next();
+          if (localHeaderOffset === 0xffffffff) localHeaderOffset = next();
+        }
+        e += 4 + len;
+      }
+      if (localHeaderOffset + 30 + compressedSize > cdOffset) {
+        throw bad(`entry ${JSON.stringify(name)} (${compressedSize} bytes at ${localHeaderOffset}) runs into the central directory at ${cdOffset}`);
+      }
+      if (method === 0 && compressedSize !== size) throw bad(`stored entry ${JSON.stringify(name)} has sizes ${compressedSize} and ${size}`);
+      if (entries.has(name)) throw bad(`entry ${JSON.stringify(name)} appears twice`);
+      entries.set(name, { name, method, compressedSize, size, localHeaderOffset });
+      p = end;
+    }
+    return new ZipReader(src, entries, cdOffset);
+  }
+
+  /**
+   * `length` bytes of an entry's uncompressed data from `offset` (default: all of it). STORED
+   * entries are read straight from the source; DEFLATE entries are inflated whole (and cached).
+   */
+  async read(entry: ZipEntry, offset = 0, length = entry.size - offset): Promise<Uint8Array> {
+    const name = this.source.name;
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > entry.size) {
+      throw new DnfError(`${name}: cannot read ${length} bytes at ${offset} of the ${entry.size}-byte entry ${JSON.stringify(entry.name)}; the file is damaged, so re-download it`);
+    }
+    const start = await this.dataStart(entry);
+    if (entry.method === 0) return this.source.read(start + offset, length);
+    if (entry.method !== 8) {
+      throw new DnfError(`${name}: entry ${JSON.stringify(entry.name)} uses ZIP compression method ${entry.method}; only stored and deflated entries can be read, so re-save the checkpoint with torch.save`);
+    }
+    if (this.inflated?.entry !== entry) this.inflated = { entry, bytes: this.inflate(entry, start) };
+    return (await this.inflated.bytes).subarray(offset, offset + length);
+  }
+
+  /** Where an entry's data starts: after its local header, whose name and extra lengths may differ from the central copy. */
+  private async dataStart(entry: ZipEntry): Promise<number> {
+    const known = this.dataStarts.get(entry);
+    if (known !== undefined) return known;
+    const h = view(await this.source.read(entry.localHeaderOffset, 30));
+    if (h.getUint32(0, true) !== SIG_LOCAL) {
+      throw new DnfError(`${this.source.name}: entry ${JSON.stringify(entry.name)} has no local header at offset ${entry.localHeaderOffset}; the file is damaged, so re-download it`);
+    }
+    const start = entry.localHeaderOffset + 30 + h.getUint16(26, true) + h.getUint16(28, true);
+    if (start + entry.compressedSize > this.centralDirOffset) {
+      throw new DnfError(`${this.source.name}: entry ${JSON.stringify(entry.name)} runs into the central directory; the file is damaged, so re-download it`);
+    }
+    this.dataStarts.set(entry, start);
+    return start;
+  }
+
+  private async inflate(entry: ZipEntry, start: number): Promise<Uint8Array> {
+    const fail = (what: string) => new DnfError(`${this.source.name}: cannot inflate entry ${JSON.stringify(entry.name)} (${what}); the file is damaged, so re-download it`);
+    if (entry.size > MAX_INFLATED_BYTES) throw fail(`${entry.size} bytes exceeds the 2 GiB limit for compressed entries`);
+    if (typeof DecompressionStream === 'undefined') throw fail('this platform has no DecompressionStream; re-save the checkpoint uncompressed with torch.save');
+    const compressed = new Uint8Array(await this.source.read(start, entry.compressedSize)); // own ArrayBuffer
+    const out = new Uint8Array(entry.size);
+    let filled = 0;
+    try {
+      const ds = new DecompressionStream('deflate-raw');
+      const writer = ds.writable.getWriter();
+      // Errors surface through the reader below; the writer's own promises are only observed.
+      writer.write(compressed).then(() => writer.close()).catch(() => {});
+      const reader = ds.readable.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        if (filled + value.byteLength > entry.size) { // a "zip bomb" or a wrong size: stop early
+          await reader.cancel().catch(() => {});
+          throw fail(`inflates to more than the recorded ${entry.size} bytes`);
+        }
+        out.set(value, filled);
+        filled += value.byteLength;
+      }
+    } catch (e) {
+      if (e instanceof DnfError) throw e;
+      throw fail(e instanceof Error ? e.message.replace(/\s+/g, ' ') : String(e));
+    }
+    if (filled !== entry.size) throw fail(`inflates to ${filled} bytes, not the recorded ${entry.size}`);
+    return out;
+  }
+}
+
+function view(u8: Uint8Array): DataView {
+  return new DataView(u8.buffer, u8.byteOffset, u8.byteLength);
+}
+
+/** A little-endian u64 as a Number, or the error from `tooBig` when it exceeds 2^53. */
+function u64(dv: DataView, at: number, tooBig: () => Error): number {
+  const v = dv.getBigUint64(at, true);
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw tooBig();
+  return Number(v);
+}
