@@ -4,9 +4,10 @@
  */
 import { Command, CommanderError } from 'commander';
 import { DnfError } from '../errors.js';
+import { register as registerConvert } from './convert.js';
 import { register as registerDoctor } from './doctor.js';
 
-const registrations: Array<(program: Command) => void> = [registerDoctor];
+const registrations: Array<(program: Command) => void> = [registerDoctor, registerConvert];
 
 export function buildProgram(): Command {
   const program = new Command('dnf')
