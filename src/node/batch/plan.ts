@@ -1,0 +1,110 @@
+/**
+ * Output planning for batch commands: each input gets one output path under the output folder,
+ * mirroring its relative path with a new extension; clashes are refused before any work starts,
+ * and outputs that already exist are skipped (resume) unless the user asks to overwrite them.
+ */
+import { readdir, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, extname, join, resolve } from 'node:path';
+import { DnfError } from '../../errors.js';
+import type { InputItem } from './inputs.js';
+
+/** An input with the file its output goes to. */
+export interface PlannedItem extends InputItem {
+  output: string;
+}
+
+export interface OutputPlan {
+  /** Items whose output is still to be written, in input order. */
+  todo: PlannedItem[];
+  /** Items whose output exists already (empty with `overwrite`). */
+  skipped: PlannedItem[];
+}
+
+export interface PlanOptions {
+  /** Redo items whose output exists. */
+  overwrite?: boolean;
+}
+
+/** `<outDir>/<rel>` with rel's extension (if any) replaced by `.ext`. */
+export function outputPathFor(outDir: string, rel: string, ext: string): string {
+  const stem = rel.slice(0, rel.length - extname(rel).length);
+  return join(outDir, `${stem}.${ext}`);
+}
+
+/** Folders are case-insensitive by default on macOS and Windows: compare paths as they would. */
+const pathKey = (p: string): string => {
+  const abs = resolve(p);
+  return process.platform === 'darwin' || process.platform === 'win32' ? abs.toLowerCase() : abs;
+};
+
+/**
+ * Maps every item to its output and splits them into work to do and work already done.
+ * Throws a DnfError (exit 2) when two inputs would write the same output, or an output would
+ * replace an input. Also removes temp files that an earlier, killed run left beside the outputs.
+ */
+export async function planOutputs(
+  items: readonly InputItem[],
+  outDir: string,
+  ext: string,
+  options: PlanOptions = {},
+): Promise<OutputPlan> {
+  const inputs = new Set(items.map((it) => pathKey(it.path)));
+  const owner = new Map<string, PlannedItem>();
+  const planned: PlannedItem[] = [];
+  for (const item of items) {
+    const output = outputPathFor(outDir, item.rel, ext);
+    const key = pathKey(output);
+    const other = owner.get(key);
+    if (other) {
+      throw new DnfError(
+        `${other.path} and ${item.path} would both be written to ${output}; rename one of them or process them into separate output folders`,
+      );
+    }
+    if (inputs.has(key)) {
+      throw new DnfError(`${output}: the output would replace an input image; choose an output folder outside the inputs`);
+    }
+    const p = { ...item, output };
+    owner.set(key, p);
+    planned.push(p);
+  }
+  await removeStaleTemps(planned.map((p) => p.output));
+
+  const exists = await Promise.all(planned.map((p) => stat(p.output).then((s) => s.isFile(), () => false)));
+  const plan: OutputPlan = { todo: [], skipped: [] };
+  planned.forEach((p, i) => (exists[i] && !options.overwrite ? plan.skipped : plan.todo).push(p));
+  return plan;
+}
+
+/**
+ * Deletes `<output>.<pid>.<12 hex>.tmp` files (the temp names of writeFileAtomic in ../files.ts)
+ * beside the given outputs whose writing process no longer runs: leftovers of a killed run.
+ */
+export async function removeStaleTemps(outputs: readonly string[]): Promise<number> {
+  const byDir = new Map<string, Set<string>>();
+  for (const out of outputs) {
+    const dir = dirname(out);
+    if (!byDir.has(dir)) byDir.set(dir, new Set());
+    byDir.get(dir)!.add(basename(out));
+  }
+  let removed = 0;
+  for (const [dir, names] of byDir) {
+    const entries = await readdir(dir).catch(() => [] as string[]); // not created yet: nothing to clean
+    for (const entry of entries) {
+      const m = /^(.+)\.(\d+)\.[0-9a-f]{12}\.tmp$/.exec(entry);
+      if (!m || !names.has(m[1]) || processRuns(Number(m[2]))) continue;
+      await unlink(join(dir, entry)).then(() => removed++, () => {});
+    }
+  }
+  return removed;
+}
+
+/** Whether a process with this id exists (signal 0 checks without sending anything). */
+function processRuns(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // exists, owned by someone else
+  }
+}

@@ -1,0 +1,309 @@
+import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DnfError } from '../src/errors.js';
+import { collectInputs, IMAGE_EXTENSIONS, type InputItem } from '../src/node/batch/inputs.js';
+import { interruptOnSigint } from '../src/node/batch/interrupt.js';
+import { outputPathFor, planOutputs, removeStaleTemps } from '../src/node/batch/plan.js';
+import { failureMessage, runBatches, type Prepared } from '../src/node/batch/runner.js';
+import { formatDuration, formatRate, formatSummary, Progress } from '../src/node/progress.js';
+
+let root: string;
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'dnf-batch-'));
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+/** Creates files (with a little content) under `dir`; paths use '/'. */
+async function touch(dir: string, ...paths: string[]): Promise<void> {
+  for (const p of paths) {
+    await mkdir(join(dir, p, '..'), { recursive: true });
+    await writeFile(join(dir, p), 'x');
+  }
+}
+
+/** Expects `p` to reject with a one-line DnfError of exit code `code` matching `re`. */
+async function expectDnfError(p: Promise<unknown>, re: RegExp, code = 2): Promise<void> {
+  const e = await p.then(() => undefined, (err: unknown) => err);
+  expect(e).toBeInstanceOf(DnfError);
+  expect((e as DnfError).exitCode).toBe(code);
+  expect((e as DnfError).message).not.toMatch(/\n/);
+  expect((e as DnfError).message).toMatch(re);
+}
+
+describe('collectInputs', () => {
+  it('walks folders recursively, keeps image extensions in any case, skips hidden entries, sorts', async () => {
+    const dir = join(root, 'walk');
+    await touch(dir, 'b.png', 'a.JPG', 'sub/z.webp', 'sub/deeper/c.TIFF', 'notes.txt', '.hidden.png',
+      '.cache/x.png', 'sub/.git/y.png', 'noext', 'd.jpeg', 'e.avif', 'f.bmp', 'g.gif', 'h.tif');
+    const items = await collectInputs([dir], IMAGE_EXTENSIONS);
+    expect(items.map((i) => i.rel)).toEqual([
+      'a.JPG', 'b.png', 'd.jpeg', 'e.avif', 'f.bmp', 'g.gif', 'h.tif', 'sub/deeper/c.TIFF', 'sub/z.webp',
+    ]);
+    expect(items[7].path).toBe(join(dir, 'sub', 'deeper', 'c.TIFF'));
+  });
+
+  it('takes a named file whatever its extension, with its bare name as rel; keeps input order; drops exact duplicates', async () => {
+    const dir = join(root, 'named');
+    await touch(dir, 'one/x.png', 'two/readme.dat');
+    const items = await collectInputs(
+      [join(dir, 'two', 'readme.dat'), join(dir, 'one'), join(dir, 'one', 'x.png'), join(dir, 'one')],
+      IMAGE_EXTENSIONS,
+    );
+    expect(items).toEqual<InputItem[]>([
+      { path: join(dir, 'two', 'readme.dat'), rel: 'readme.dat' },
+      { path: join(dir, 'one', 'x.png'), rel: 'x.png' },
+    ]);
+  });
+
+  it('skips excluded folders (an output folder inside the input) and follows links without looping', async () => {
+    const dir = join(root, 'excl');
+    await touch(dir, 'in/a.png', 'in/out/a.png', 'elsewhere/b.png');
+    await symlink(join(dir, 'elsewhere'), join(dir, 'in', 'linked'));
+    await symlink(join(dir, 'in'), join(dir, 'in', 'loop'));
+    await symlink(join(dir, 'missing'), join(dir, 'in', 'dangling.png'));
+    const items = await collectInputs([join(dir, 'in')], IMAGE_EXTENSIONS, { exclude: [join(dir, 'in', 'out')] });
+    expect(items.map((i) => i.rel)).toEqual(['a.png', 'linked/b.png']);
+  });
+
+  it('refuses a missing input and an empty result with one line (exit 2)', async () => {
+    await expectDnfError(collectInputs([join(root, 'nope')], IMAGE_EXTENSIONS), /nope: no such file or folder; check the path/);
+    const empty = join(root, 'empty');
+    await touch(empty, 'a.txt', '.b.png');
+    await expectDnfError(collectInputs([empty], IMAGE_EXTENSIONS), /no images found in .*empty .*png, jpg/);
+  });
+});
+
+describe('planOutputs', () => {
+  it('mirrors relative paths with the new extension', () => {
+    expect(outputPathFor('out', 'sub/a.jpg', 'png')).toBe(join('out', 'sub', 'a.png'));
+    expect(outputPathFor('out', 'a.tar.gz', 'png')).toBe(join('out', 'a.tar.png'));
+    expect(outputPathFor('out', 'noext', 'safetensors')).toBe(join('out', 'noext.safetensors'));
+  });
+
+  it('skips outputs that exist unless overwrite, and keeps input order', async () => {
+    const out = join(root, 'plan-out');
+    await touch(out, 'b.png', 'sub/c.png');
+    const items: InputItem[] = [
+      { path: '/in/a.jpg', rel: 'a.jpg' }, { path: '/in/b.webp', rel: 'b.webp' },
+      { path: '/in/sub/c.png', rel: 'sub/c.png' }, { path: '/in/sub/d.png', rel: 'sub/d.png' },
+    ];
+    const plan = await planOutputs(items, out, 'png');
+    expect(plan.todo.map((p) => p.output)).toEqual([join(out, 'a.png'), join(out, 'sub', 'd.png')]);
+    expect(plan.skipped.map((p) => p.rel)).toEqual(['b.webp', 'sub/c.png']);
+    const all = await planOutputs(items, out, 'png', { overwrite: true });
+    expect(all.todo.map((p) => p.rel)).toEqual(items.map((i) => i.rel));
+    expect(all.skipped).toEqual([]);
+  });
+
+  it('refuses two inputs with the same output, and an output that would replace an input', async () => {
+    await expectDnfError(
+      planOutputs([{ path: '/x/a.jpg', rel: 'a.jpg' }, { path: '/x/a.png', rel: 'a.png' }], join(root, 'o'), 'png'),
+      /\/x\/a\.jpg and \/x\/a\.png would both be written to .*a\.png; rename one/,
+    );
+    await expectDnfError(
+      planOutputs([{ path: '/y/1/a.png', rel: 'a.png' }, { path: '/y/2/a.png', rel: 'a.png' }], join(root, 'o'), 'png'),
+      /would both be written/,
+    );
+    const dir = join(root, 'same');
+    await expectDnfError(
+      planOutputs([{ path: join(dir, 'a.png'), rel: 'a.png' }], dir, 'png'),
+      /a\.png: the output would replace an input image/,
+    );
+  });
+
+  it('removes temp files of dead runs beside planned outputs, and nothing else', async () => {
+    const out = join(root, 'stale');
+    const dead = 2 ** 22 + 12345; // above Linux's default pid_max (4194304 = 2^22): no such process
+    const keep = [
+      `a.png.${process.pid}.0123456789ab.tmp`, // this process: a write in flight
+      `other.png.${dead}.0123456789ab.tmp`, // not a planned output
+      `a.png.${dead}.xyz.tmp`, 'a.png.tmp', 'a.png',
+    ];
+    await touch(out, `a.png.${dead}.0123456789ab.tmp`, `sub/b.png.${dead}.ffffffffffff.tmp`, ...keep);
+    expect(await removeStaleTemps([join(out, 'a.png'), join(out, 'sub', 'b.png'), join(out, 'missing', 'c.png')])).toBe(2);
+    expect((await readdir(out)).sort()).toEqual([...keep, 'sub'].sort());
+    expect(await readdir(join(out, 'sub'))).toEqual([]);
+  });
+});
+
+/** A job over numbers: odd ones "fail to decode"; the batch doubles the rest. */
+function numberJob(items: number[], batchSize: number, over: Partial<Parameters<typeof runBatches<number, number, number>>[0]> = {}) {
+  const batches: number[][] = [];
+  return {
+    batches,
+    job: {
+      items,
+      batchSize,
+      name: (n: number) => `img${n}.png`,
+      prepare: async (n: number) => {
+        if (n % 2 === 1) throw new DnfError(`img${n}.png: not an image; re-download or remove it`, 1);
+        return n * 10;
+      },
+      processBatch: async (entries: Prepared<number, number>[]) => {
+        batches.push(entries.map((e) => e.item));
+        return entries.map((e) => e.data * 2);
+      },
+      progress: new Progress(items.length, { label: 't', sink: { write: () => true } }),
+      ...over,
+    },
+  };
+}
+
+describe('runBatches', () => {
+  it('isolates decode failures: the GPU gets only the good items, the job goes on', async () => {
+    const { job, batches } = numberJob([0, 1, 2, 3, 4, 5, 6], 3);
+    const out = await runBatches(job);
+    expect(batches).toEqual([[0, 2], [4], [6]]);
+    expect(out.done).toEqual([{ item: 0, result: 0 }, { item: 2, result: 40 }, { item: 4, result: 80 }, { item: 6, result: 120 }]);
+    expect(out.failed.map((f) => f.message)).toEqual([1, 3, 5].map((n) => `img${n}.png: not an image; re-download or remove it`));
+    expect(out).toMatchObject({ remaining: 0, interrupted: false });
+  });
+
+  it('fails the items whose slot holds an Error', async () => {
+    const { job } = numberJob([0, 2, 4], 3, {
+      processBatch: async (entries) => entries.map((e) => (e.item === 2 ? new Error('disk hiccup') : e.data)),
+    });
+    const out = await runBatches(job);
+    expect(out.done.map((d) => d.item)).toEqual([0, 4]);
+    expect(out.failed.map((f) => f.message)).toEqual(['img2.png: disk hiccup']);
+  });
+
+  it('reruns a batch item by item when it throws an input error, to find the bad one', async () => {
+    const calls: number[][] = [];
+    const { job } = numberJob([0, 2, 4, 6], 4, {
+      processBatch: async (entries) => {
+        calls.push(entries.map((e) => e.item));
+        if (entries.some((e) => e.item === 4)) throw new DnfError('img4.png: 40000x40000 is too large for this GPU', 1);
+        return entries.map((e) => e.data);
+      },
+    });
+    const out = await runBatches(job);
+    expect(calls).toEqual([[0, 2, 4, 6], [0], [2], [4], [6]]);
+    expect(out.done.map((d) => d.item)).toEqual([0, 2, 6]);
+    expect(out.failed.map((f) => f.message)).toEqual(['img4.png: 40000x40000 is too large for this GPU']);
+  });
+
+  it('stops the job on setup errors and internal errors', async () => {
+    const setup = numberJob([0, 2], 1, { prepare: async () => { throw new DnfError('weights missing'); } });
+    await expectDnfError(runBatches(setup.job), /weights missing/);
+    const bug = numberJob([0, 2], 2, { processBatch: async () => { throw new TypeError('x is undefined'); } });
+    await expect(runBatches(bug.job)).rejects.toThrow(TypeError);
+    const gpu = numberJob([0, 2], 2, { processBatch: async () => { throw new DnfError('GPU device lost; rerun'); } });
+    await expectDnfError(runBatches(gpu.job), /device lost/);
+    const miscount = numberJob([0, 2], 2, { processBatch: async () => [1] });
+    await expect(runBatches(miscount.job)).rejects.toThrow(/returned 1 results for 2 items/);
+  });
+
+  it('stops between batches when aborted; the batch in flight completes', async () => {
+    const controller = new AbortController();
+    const seen: number[][] = [];
+    const { job } = numberJob([0, 2, 4, 6, 8, 10, 12], 2, {
+      signal: controller.signal,
+      processBatch: async (entries) => {
+        seen.push(entries.map((e) => e.item));
+        if (seen.length === 2) controller.abort(); // Ctrl-C while the second batch runs
+        return entries.map((e) => e.data);
+      },
+    });
+    const out = await runBatches(job);
+    expect(seen).toEqual([[0, 2], [4, 6]]);
+    expect(out).toMatchObject({ interrupted: true, remaining: 3 });
+    expect(out.done.map((d) => d.item)).toEqual([0, 2, 4, 6]);
+  });
+
+  it('prepares the next batch while the current one is processed', async () => {
+    const log: string[] = [];
+    const { job } = numberJob([0, 2, 4, 6], 2, {
+      prepare: async (n) => { log.push(`prepare ${n}`); return n; },
+      processBatch: async (entries) => {
+        log.push(`start ${entries[0].item}`);
+        await new Promise((r) => setTimeout(r, 20));
+        log.push(`end ${entries[0].item}`);
+        return entries.map((e) => e.data);
+      },
+    });
+    await runBatches(job);
+    expect(log.indexOf('prepare 4')).toBeLessThan(log.indexOf('end 0'));
+    expect(log.indexOf('prepare 4')).toBeGreaterThan(log.indexOf('prepare 2')); // one batch ahead, not more
+    expect(log.indexOf('prepare 6')).toBeLessThan(log.indexOf('end 0'));
+  });
+
+  it('handles an empty job and refuses a bad batch size', async () => {
+    expect(await runBatches(numberJob([], 4).job)).toEqual({ done: [], failed: [], remaining: 0, interrupted: false });
+    await expect(runBatches(numberJob([0], 0).job)).rejects.toThrow(/batchSize/);
+  });
+
+  it('names the item in failure lines, once', () => {
+    expect(failureMessage('a/b.png', new DnfError('a/b.png: truncated; re-create it', 1))).toBe('a/b.png: truncated; re-create it');
+    expect(failureMessage('a/b.png', new Error('bad\n  thing'))).toBe('a/b.png: bad thing');
+  });
+});
+
+describe('progress', () => {
+  /** A sink recording writes, and a clock the test moves. */
+  function fake(isTTY: boolean) {
+    const writes: string[] = [];
+    let t = 1000;
+    return {
+      writes,
+      tick: (ms: number) => { t += ms; },
+      opts: { label: 'extract', sink: { isTTY, write: (s: string) => writes.push(s) }, now: () => t, everyItems: 4, everyMs: 5000 },
+    };
+  }
+
+  it('prints plain lines every N images or every few seconds without a terminal', () => {
+    const f = fake(false);
+    const p = new Progress(10, f.opts);
+    f.tick(1000); p.advance(2); // 2 images in 1 s: no line yet
+    expect(f.writes).toEqual([]);
+    f.tick(1000); p.advance(1, 1); // 4 images
+    expect(f.writes).toEqual(['extract: 4/10 (40%), 2.00 images/s, ETA 3.0s, 1 failed\n']);
+    f.tick(6000); p.advance(1); // 5 s passed since the last line
+    expect(f.writes[1]).toBe('extract: 5/10 (50%), 0.63 images/s, ETA 8.0s, 1 failed\n');
+    p.message('x.png: broken');
+    expect(f.writes[2]).toBe('x.png: broken\n');
+  });
+
+  it('redraws a bar in place on a terminal and prints messages above it', () => {
+    const f = fake(true);
+    const p = new Progress(4, f.opts);
+    f.tick(500); p.advance(1);
+    expect(f.writes).toEqual(['\rextract [######..................] 1/4 (25%), 2.00 images/s, ETA 1.5s\x1b[K']);
+    f.tick(10); p.advance(1); // redraws are throttled
+    expect(f.writes.length).toBe(1);
+    p.message('bad.png: not an image');
+    expect(f.writes.slice(1, 3)).toEqual(['\r\x1b[K', 'bad.png: not an image\n']);
+    expect(f.writes[3]).toMatch(/^\rextract \[#{12}\.{12}\] 2\/4 \(50%\)/);
+    f.tick(10); p.advance(2); // the last update always draws
+    expect(f.writes[4]).toMatch(/4\/4 \(100%\), [\d.]+ images\/s\x1b\[K$/);
+    p.finish();
+    expect(f.writes[5]).toBe('\r\x1b[K');
+  });
+
+  it('formats durations, rates and the summary', () => {
+    expect([formatDuration(2500), formatDuration(83_000), formatDuration(4_000_000)]).toEqual(['2.5s', '1m23s', '1h06m40s']);
+    expect([formatRate(0.123), formatRate(12.34), formatRate(1234.5)]).toEqual(['0.12', '12.3', '1235']);
+    expect(formatSummary('extract', { done: 950, skipped: 40, failed: 10, remaining: 0, elapsedMs: 312_000 }))
+      .toBe('extract: 950 done, 40 skipped (already done), 10 failed in 5m12s (3.04 images/s)');
+    expect(formatSummary('extract', { done: 2, skipped: 0, failed: 0, remaining: 5, elapsedMs: 1000 }).split('\n')[1])
+      .toBe('extract: interrupted with 5 left; run the same command again to finish them');
+  });
+});
+
+describe('interruptOnSigint', () => {
+  it('aborts on the first SIGINT with a notice, and removes its handler on dispose', () => {
+    const said: string[] = [];
+    const before = process.listenerCount('SIGINT');
+    const intr = interruptOnSigint('extract', (l) => said.push(l));
+    expect(process.listenerCount('SIGINT')).toBe(before + 1);
+    process.emit('SIGINT');
+    expect(intr.signal.aborted).toBe(true);
+    expect(said).toEqual(['extract: interrupted; finishing the current batch (press Ctrl-C again to quit at once)']);
+    intr.dispose();
+    expect(process.listenerCount('SIGINT')).toBe(before);
+  });
+});
