@@ -6,8 +6,9 @@ import { Command, CommanderError } from 'commander';
 import { DnfError } from '../errors.js';
 import { register as registerConvert } from './convert.js';
 import { register as registerDoctor } from './doctor.js';
+import { register as registerWeights } from './weights.js';
 
-const registrations: Array<(program: Command) => void> = [registerDoctor, registerConvert];
+const registrations: Array<(program: Command) => void> = [registerDoctor, registerConvert, registerWeights];
 
 export function buildProgram(): Command {
   const program = new Command('dnf')

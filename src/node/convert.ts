@@ -12,6 +12,8 @@ import { openFileSource, writeSafetensorsFile } from './files.js';
 export interface ConvertFileOptions extends ConvertOptions {
   /** Replace an existing output file (otherwise it is an error). */
   overwrite?: boolean;
+  /** Extra safetensors metadata, written over the defaults (format, source, source_format, state_dict). */
+  metadata?: Record<string, string>;
 }
 
 export interface ConvertSummary extends Omit<ConvertedCheckpoint, 'tensors'> {
@@ -45,6 +47,7 @@ export async function convertCheckpoint(input: string, output: string, opts: Con
   }
   const { tensors, ...rest } = conv;
   rest.metadata.source = basename(input);
+  Object.assign(rest.metadata, opts.metadata);
   await writeSafetensorsFile(output, tensors, rest.metadata);
   return { ...rest, input, output, tensorCount: tensors.length, bytes: (await stat(output)).size };
 }
