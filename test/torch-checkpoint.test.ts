@@ -134,7 +134,13 @@ describe('PyTorch checkpoints', () => {
     await expectDnfError(checkpointToTensors(bytesSource('empty.pt', new Uint8Array(0))), /empty/);
     const plainPickle = hex('80027d71002858010000006171014b01752e'); // {'a': 1}
     await expectDnfError(checkpointToTensors(bytesSource('p.pkl', plainPickle)), /is a pickle but not a PyTorch checkpoint/);
-    await expectDnfError(checkpointToTensors(src('expected.safetensors')), /is not a PyTorch checkpoint/);
+  });
+
+  it('reads a safetensors file as a state dict (dropping integer tensors, as for a checkpoint)', async () => {
+    const conv = await checkpointToTensors(src('expected.safetensors'));
+    expect(conv.format).toBe('safetensors');
+    expect(conv.metadata.source_format).toBe('safetensors');
+    await expectMatches(conv.tensors, FLOATS);
   });
 });
 

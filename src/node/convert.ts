@@ -1,6 +1,7 @@
 /**
- * Node entry for checkpoint conversion: reads a PyTorch .pth/.pt/.ckpt (without running any of its
- * code, see src/weights/pickle.ts), extracts the state dict and writes it as safetensors, atomically.
+ * Node entry for checkpoint conversion: reads a PyTorch .pth/.pt/.ckpt/.bin (without running any of
+ * its code, see src/weights/pickle.ts) or a safetensors file, extracts the state dict (renaming a
+ * diffusers UNet's tensors, see src/weights/diffusers-keys.ts) and writes it as safetensors, atomically.
  */
 import { stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
@@ -25,8 +26,9 @@ export interface ConvertSummary extends Omit<ConvertedCheckpoint, 'tensors'> {
   bytes: number;
 }
 
-/** The default output: the input path with its extension replaced by .safetensors. */
+/** The default output: the input path with its extension replaced by .safetensors (.dnf.safetensors for a .safetensors input). */
 export function defaultOutputPath(input: string): string {
+  if (/\.safetensors$/i.test(input)) return input.replace(/\.safetensors$/i, '.dnf.safetensors');
   return input.replace(/(\.(pth?|ckpt|bin|tar|pkl))?$/i, '.safetensors');
 }
 
@@ -55,7 +57,8 @@ export async function convertCheckpoint(input: string, output: string, opts: Con
 /** One line for the CLI: what was read, what was written, what was left out. */
 export function formatSummary(s: ConvertSummary): string {
   const parts = [
-    `${s.input} (torch ${s.format}${s.path ? `, state dict ${s.path}` : ''}) -> ${s.output}:`,
+    `${s.input} (${s.format === 'safetensors' ? 'safetensors' : `torch ${s.format}`}${s.path ? `, state dict ${s.path}` : ''}` +
+      `${s.renamedFrom ? `, ${s.renamedFrom} names mapped to the reference names` : ''}) -> ${s.output}:`,
     `${s.tensorCount} tensors, ${s.parameters.toLocaleString('en-US')} parameters, ${s.bytes < 2 ** 20 ? `${(s.bytes / 1024).toFixed(1)} KiB` : `${(s.bytes / 2 ** 20).toFixed(1)} MiB`}`,
   ];
   if (s.strippedPrefix) parts.push(`; stripped '${s.strippedPrefix}'`);

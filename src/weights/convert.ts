@@ -14,10 +14,14 @@
  * (BatchNorm bookkeeping) and, unless keepIntegers, integer and bool tensors; a common 'module.'
  * prefix (DataParallel) is stripped. An object of a non-allow-listed class among the values is an
  * error, not a silent drop: it may be weights we cannot read (e.g. a numpy array).
+ * A safetensors file is read too (its tensors are the state dict, filtered the same way), and the
+ * names of a diffusers UNet2DModel (.bin or .safetensors) become the reference names
+ * (diffusers-keys.ts).
  */
 import { DnfError } from '../errors.js';
 import { PyDict, PyOpaque, describe, printable } from './pickle.js';
-import { DTYPE_SIZES, f16BitsToF32Bits, type ByteSource, type Dtype, type TensorToWrite } from './safetensors.js';
+import { isDiffusersUnet, tensorsFromDiffusers } from './diffusers-keys.js';
+import { DTYPE_SIZES, SafetensorsFile, f16BitsToF32Bits, numel, type ByteSource, type Dtype, type TensorToWrite } from './safetensors.js';
 import { TorchCheckpoint, TorchTensorRef, type TorchFormat } from './torch-checkpoint.js';
 
 export interface ExtractOptions {
@@ -133,20 +137,38 @@ export function extractStateDict(root: unknown, name: string, opts: ExtractOptio
 export interface ConvertOptions extends ExtractOptions {
   /** Keep F16/BF16/F64 tensors in their dtype; by default they are converted to F32. */
   keepDtype?: boolean;
+  /** Keep the names of a diffusers UNet2DModel; by default they become the reference names. */
+  keepNames?: boolean;
 }
 
 export interface ConvertedCheckpoint extends Omit<StateDict, 'tensors'> {
-  format: TorchFormat;
+  format: TorchFormat | 'safetensors';
   /** Ready for encodeSafetensors / writeSafetensorsFile, in checkpoint order. */
   tensors: TensorToWrite[];
   /** Sum of the kept tensors' element counts. */
   parameters: number;
-  /** Safetensors metadata: format 'pt', source file name, source format, state dict path. */
+  /** Safetensors metadata: format 'pt', source file name, source format, state dict path, key layout. */
   metadata: Record<string, string>;
+  /** 'diffusers' when the names were mapped from the diffusers UNet2DModel layout (diffusers-keys.ts). */
+  renamedFrom?: 'diffusers';
 }
 
-/** Reads a checkpoint, extracts its state dict and loads every kept tensor (contiguous, LE). */
+/**
+ * Reads a PyTorch checkpoint (or a safetensors file: a diffusers model may come as either), extracts
+ * its state dict and loads every kept tensor (contiguous, LE). The names of a diffusers UNet2DModel
+ * are mapped to the reference names unless opts.keepNames.
+ */
 export async function checkpointToTensors(src: ByteSource, opts: ConvertOptions = {}): Promise<ConvertedCheckpoint> {
+  const conv = (await looksLikeSafetensors(src)) ? await safetensorsToTensors(src, opts) : await torchToTensors(src, opts);
+  if (!opts.keepNames && isDiffusersUnet(conv.tensors.map((t) => t.name))) {
+    conv.tensors = tensorsFromDiffusers(conv.tensors, src.name);
+    conv.renamedFrom = 'diffusers';
+    conv.metadata.key_layout = 'reference (mapped from diffusers UNet2DModel)';
+  }
+  return conv;
+}
+
+async function torchToTensors(src: ByteSource, opts: ConvertOptions): Promise<ConvertedCheckpoint> {
   const ckpt = await TorchCheckpoint.open(src);
   const { tensors: refs, ...rest } = extractStateDict(ckpt.root, src.name, opts);
   const tensors: TensorToWrite[] = [];
@@ -161,18 +183,55 @@ export async function checkpointToTensors(src: ByteSource, opts: ConvertOptions 
     }
   }
   for (const [name, t] of refs) {
-    const bytes = await ckpt.readBytes(t);
-    const toF32 = !opts.keepDtype && isFloatDtype(t.dtype) && t.dtype !== 'F32';
-    tensors.push({ name, dtype: toF32 ? 'F32' : t.dtype, shape: [...t.shape], data: toF32 ? bytesToF32(t.dtype, bytes) : bytes });
+    tensors.push(tensorToWrite(name, t.dtype, t.shape, await ckpt.readBytes(t), opts));
     parameters += t.numel;
   }
-  const metadata: Record<string, string> = {
+  const metadata = baseMetadata(src, `torch-${ckpt.format}`, rest.path);
+  return { ...rest, format: ckpt.format, tensors, parameters, metadata };
+}
+
+/** A safetensors file holds tensors at its top level: the same filters as a state dict apply. */
+async function safetensorsToTensors(src: ByteSource, opts: ConvertOptions): Promise<ConvertedCheckpoint> {
+  if (opts.key !== undefined) throw new DnfError(`${src.name}: is a safetensors file, whose tensors are all at the top level; drop --key`);
+  const file = await SafetensorsFile.open(src);
+  const tensors: TensorToWrite[] = [];
+  const dropped: string[] = [];
+  let parameters = 0;
+  for (const name of file.names()) {
+    const { dtype, shape } = file.info(name);
+    if (/(^|\.)num_batches_tracked$/.test(name) || !(opts.keepIntegers || isFloatDtype(dtype))) {
+      dropped.push(name);
+      continue;
+    }
+    tensors.push(tensorToWrite(name, dtype, shape, await file.read(name), opts));
+    parameters += numel(shape);
+  }
+  if (tensors.length === 0) throw new DnfError(`${src.name}: has no float tensors; use --keep-integers`);
+  const metadata = baseMetadata(src, 'safetensors', '');
+  return { format: 'safetensors', tensors, parameters, metadata, dropped, path: '', ignored: [], strippedPrefix: '' };
+}
+
+/** One tensor as written: floats become F32 unless opts.keepDtype. */
+function tensorToWrite(name: string, dtype: Dtype, shape: readonly number[], bytes: Uint8Array, opts: ConvertOptions): TensorToWrite {
+  const toF32 = !opts.keepDtype && isFloatDtype(dtype) && dtype !== 'F32';
+  return { name, dtype: toF32 ? 'F32' : dtype, shape: [...shape], data: toF32 ? bytesToF32(dtype, bytes) : bytes };
+}
+
+function baseMetadata(src: ByteSource, sourceFormat: string, path: string): Record<string, string> {
+  return {
     format: 'pt',
     source: src.name.split(/[\\/]/).pop() ?? src.name,
-    source_format: `torch-${ckpt.format}`,
-    state_dict: rest.path || '(top level)',
+    source_format: sourceFormat,
+    state_dict: path || '(top level)',
   };
-  return { ...rest, format: ckpt.format, tensors, parameters, metadata };
+}
+
+/** An 8-byte little-endian header length, then a JSON object: a safetensors file (zip and pickle never start so). */
+async function looksLikeSafetensors(src: ByteSource): Promise<boolean> {
+  if (src.size < 10) return false;
+  const head = await src.read(0, 9);
+  const len = new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true);
+  return head[8] === 0x7b && len + 8n <= BigInt(src.size);
 }
 
 /** Whether a dtype holds floating-point values. */
