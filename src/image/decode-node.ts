@@ -1,0 +1,107 @@
+/**
+ * Image files to 8-bit RGB with sharp (Node only), pixel for pixel what the reference's
+ * `PIL.Image.open(path).convert('RGB')` gives (Pillow 9.4, checked by test/image-decode.test.ts):
+ *   - grayscale is repeated to 3 channels; palette images are looked up; alpha is dropped, never
+ *     composited, so RGBA pixels keep their stored colour even where fully transparent;
+ *   - 16-bit RGB(A) and gray+alpha keep the high byte; 16-bit single-channel gray is clamped to
+ *     255 (PIL opens it as a 32-bit integer image and `convert` clips);
+ *   - embedded ICC profiles are ignored (PIL converts nothing) and the EXIF orientation is not
+ *     applied (Image.open does not rotate); GIF and multi-page files give their first frame.
+ * Known differences from PIL: GIF pixels of the transparent index come out black (PIL gives the
+ * palette colour); CMYK images go through sharp's CMYK profile (PIL uses a naive formula);
+ * AVIF decodes here but not in the reference's Pillow. Sharp reads PNG, JPEG, WebP, GIF, TIFF
+ * and AVIF; BMP, HEIC, SVG and the formats named in `unsupportedFormat` are refused with advice.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import sharp, { type Metadata, type Sharp } from 'sharp';
+import { DnfError } from '../errors.js';
+import type { RgbImage } from './pixels.js';
+
+/** PIL's decompression-bomb limit (Image.MAX_IMAGE_PIXELS * 2): larger images fail in the reference too. */
+export const MAX_PIXELS = 178_956_970;
+/** Larger files are refused before reading them. */
+export const MAX_FILE_BYTES = 1 << 30;
+
+const RASTER_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif']);
+
+function fail(name: string, reason: string): never {
+  throw new DnfError(`${name}: cannot decode image (${reason})`, 1);
+}
+
+/** Names formats that sharp's bundled libvips cannot read, from their leading bytes. */
+function unsupportedFormat(b: Uint8Array): string | null {
+  const ascii = (n: number) => String.fromCharCode(...b.subarray(0, n));
+  if (ascii(2) === 'BM') return 'BMP';
+  if (/^P[1-7]\s/.test(ascii(3))) return 'PNM/PPM';
+  if (b[0] === 0 && b[1] === 0 && (b[2] === 1 || b[2] === 2) && b[3] === 0) return 'ICO/CUR';
+  if (ascii(4) === '8BPS') return 'PSD';
+  if (ascii(4) === '%PDF') return 'PDF';
+  if ((b[0] === 0xff && b[1] === 0x0a) || ascii(12).endsWith('JXL \r\n\x87\n')) return 'JPEG XL';
+  if ((b[0] === 0xff && b[1] === 0x4f && b[2] === 0xff && b[3] === 0x51) || ascii(12).endsWith('jP  \r\n\x87\n')) return 'JPEG 2000';
+  return null;
+}
+
+/** A reason for the error message, from sharp's (first line only). */
+function sharpReason(e: unknown): string {
+  const msg = (e instanceof Error ? e.message : String(e)).split('\n')[0].trim();
+  if (/unsupported image format/i.test(msg)) return 'unsupported or unrecognised format';
+  const detail = msg.replace(/^Input (buffer|file) has corrupt header:?\s*/i, '');
+  return `corrupt or truncated data${detail ? `: ${detail}` : ''}`;
+}
+
+/** Decodes an image held in memory; `name` is used in error messages. */
+export async function decodeImageBytes(name: string, bytes: Uint8Array): Promise<RgbImage> {
+  if (!bytes.length) fail(name, 'empty file');
+  const other = unsupportedFormat(bytes);
+  if (other) fail(name, `${other} is not supported: convert it to PNG`);
+  // ignoreIcc: keep the stored values, as PIL does; failOn 'error': truncated data fails, as in PIL.
+  const open = (limitInputPixels: number | false) => sharp(bytes, { failOn: 'error', ignoreIcc: true, limitInputPixels, pages: 1 });
+  let meta: Metadata;
+  try {
+    meta = await open(false).metadata(); // reads the header only; the size is checked below
+  } catch (e) {
+    fail(name, sharpReason(e));
+  }
+  const { format, width = 0, height = 0 } = meta;
+  if (!RASTER_FORMATS.has(format ?? '')) fail(name, `${format ?? 'unknown'} is not a supported raster format: convert it to PNG`);
+  if (format === 'heif' && meta.compression !== 'av1') fail(name, 'HEIC is not supported (no HEVC decoder in sharp): convert it to PNG');
+  if (!(width > 0 && height > 0)) fail(name, `invalid size ${width}x${height}`);
+  if (width * height > MAX_PIXELS) fail(name, `${width}x${height} is more than the ${MAX_PIXELS}-pixel limit`);
+  try {
+    if (meta.channels === 1 && meta.depth === 'ushort') return await gray16(open(MAX_PIXELS), width, height);
+    const { data, info } = await open(MAX_PIXELS).toColourspace('srgb').removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3 || data.length !== info.width * info.height * 3) fail(name, `unexpected ${info.channels}-channel output`);
+    return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
+  } catch (e) {
+    if (e instanceof DnfError) throw e;
+    fail(name, sharpReason(e));
+  }
+}
+
+/** 16-bit single-channel gray: values clamped to 255, then repeated to RGB (PIL's I -> RGB convert). */
+async function gray16(img: Sharp, width: number, height: number): Promise<RgbImage> {
+  const { data } = await img.toColourspace('grey16').raw({ depth: 'ushort' }).toBuffer({ resolveWithObject: true });
+  const samples = new Uint16Array(data.buffer.slice(data.byteOffset, data.byteOffset + width * height * 2)); // host order, as sharp writes
+  const out = new Uint8Array(width * height * 3);
+  for (let i = 0; i < samples.length; i++) {
+    const v = Math.min(samples[i], 255);
+    out[3 * i] = out[3 * i + 1] = out[3 * i + 2] = v;
+  }
+  return { width, height, data: out };
+}
+
+/** Reads and decodes an image file. */
+export async function decodeImageFile(path: string): Promise<RgbImage> {
+  let bytes: Uint8Array;
+  try {
+    const st = await stat(path);
+    if (!st.isFile()) fail(path, 'not a regular file');
+    if (st.size > MAX_FILE_BYTES) fail(path, `${st.size} bytes is more than the ${MAX_FILE_BYTES}-byte limit`);
+    bytes = await readFile(path);
+  } catch (e) {
+    if (e instanceof DnfError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    fail(path, code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : `cannot read it: ${(e as Error).message}`);
+  }
+  return decodeImageBytes(path, bytes);
+}

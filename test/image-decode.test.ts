@@ -1,0 +1,120 @@
+/**
+ * Decoding with sharp against the reference's `PIL.Image.open(f).convert('RGB')` (Pillow 9.4,
+ * tools/golden/image_files.py): exact byte equality for every format and mode, plus the errors
+ * for files the reference cannot read either, and the PNG writer's lossless round trip.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { describe, expect, it } from 'vitest';
+import { DnfError } from '../src/errors.js';
+import { decodeImageBytes, decodeImageFile, MAX_PIXELS } from '../src/image/decode-node.js';
+import { encodePng } from '../src/image/encode-node.js';
+
+const dir = (sub: string) => fileURLToPath(new URL(`fixtures/images/${sub}/`, import.meta.url));
+interface Expected {
+  width: number;
+  height: number;
+  mode: string;
+  note: string;
+  rgb: string;
+}
+const expected: Record<string, Expected> = JSON.parse(readFileSync(`${dir('pil')}expected.json`, 'utf8'));
+const exact = Object.keys(expected).filter((n) => !expected[n].note.startsWith('differs'));
+
+describe('decodeImageFile matches PIL convert("RGB")', () => {
+  it.each(exact)('%s', async (name) => {
+    const e = expected[name];
+    const img = await decodeImageFile(dir('pil') + name);
+    expect([img.width, img.height]).toEqual([e.width, e.height]);
+    expect(Buffer.from(img.data).equals(Buffer.from(e.rgb, 'base64'))).toBe(true);
+  });
+
+  it('covers the modes the brief names (RGBA, LA, L, P, 1-bit, 16-bit) and every readable format', () => {
+    const modes = new Set(Object.values(expected).map((e) => e.mode));
+    for (const m of ['RGB', 'RGBA', 'LA', 'L', 'P', '1', 'I', 'I;16']) expect(modes).toContain(m);
+    const exts = new Set(exact.map((n) => n.split('.').pop()));
+    for (const x of ['png', 'jpg', 'webp', 'gif', 'tif']) expect(exts).toContain(x);
+  });
+
+  it('keeps the colour of fully transparent RGBA pixels (alpha dropped, not composited)', async () => {
+    const img = await decodeImageFile(dir('pil') + 'rgba.png');
+    const { data } = await sharp(dir('pil') + 'rgba.png').raw().toBuffer({ resolveWithObject: true });
+    expect(data[3]).toBe(0); // pixel (0, 0) is fully transparent in the fixture
+    expect([...img.data.subarray(0, 3)]).toEqual([...data.subarray(0, 3)]);
+  });
+
+  it('GIF transparency: the only documented difference (transparent index -> black)', async () => {
+    const e = expected['p_trns.gif'];
+    const want = Buffer.from(e.rgb, 'base64');
+    const got = (await decodeImageFile(dir('pil') + 'p_trns.gif')).data;
+    let differing = 0;
+    for (let p = 0; p < e.width * e.height; p++) {
+      const same = [0, 1, 2].every((c) => got[3 * p + c] === want[3 * p + c]);
+      if (!same) {
+        differing++;
+        expect([...got.subarray(3 * p, 3 * p + 3)]).toEqual([0, 0, 0]);
+      }
+    }
+    expect(differing).toBeGreaterThan(0);
+  });
+
+  it('decodes AVIF (which the reference cannot read)', async () => {
+    const png = readFileSync(dir('pil') + 'rgb.png');
+    const avif = await sharp(png).avif({ quality: 90 }).toBuffer();
+    const img = await decodeImageBytes('x.avif', avif);
+    expect([img.width, img.height, img.data.length]).toEqual([13, 7, 13 * 7 * 3]);
+  });
+});
+
+describe('bad input', () => {
+  const cases: Array<[string, RegExp]> = [
+    ['empty.jpg', /empty file/],
+    ['not-an-image.png', /unsupported or unrecognised format/],
+    ['truncated.png', /corrupt or truncated/],
+    ['truncated.jpg', /corrupt or truncated/],
+    ['huge.png', new RegExp(`100000x100000 is more than the ${MAX_PIXELS}-pixel limit`)],
+    ['zero-width.png', /corrupt or truncated|invalid size/],
+    ['rgb.bmp', /BMP is not supported: convert it to PNG/],
+  ];
+  it.each(cases)('%s', async (name, reason) => {
+    const path = dir('bad') + name;
+    const err = await decodeImageFile(path).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DnfError);
+    const e = err as DnfError;
+    expect(e.exitCode).toBe(1);
+    expect(e.message).toMatch(reason);
+    expect(e.message.startsWith(`${path}: cannot decode image (`)).toBe(true);
+    expect(e.message).not.toContain('\n');
+  });
+
+  it('missing files and directories', async () => {
+    await expect(decodeImageFile(dir('bad') + 'nope.png')).rejects.toThrow(/nope\.png: cannot decode image \(no such file\)/);
+    await expect(decodeImageFile(dir('bad'))).rejects.toThrow(/cannot decode image \(not a regular file\)/);
+  });
+
+  it('refuses SVG (vector input; the reference cannot read it)', async () => {
+    const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><rect width="4" height="4"/></svg>');
+    await expect(decodeImageBytes('a.svg', svg)).rejects.toThrow(/a\.svg: cannot decode image \(svg is not a supported raster format/);
+  });
+});
+
+describe('encodePng', () => {
+  it('round-trips exactly through decode', async () => {
+    const width = 37;
+    const height = 23;
+    const data = new Uint8Array(width * height * 3);
+    for (let i = 0; i < data.length; i++) data[i] = (Math.imul(i + 1, 2654435761) >>> 24) & 0xff;
+    const png = await encodePng({ width, height, data });
+    expect([...png.subarray(1, 4)]).toEqual([0x50, 0x4e, 0x47]); // 'PNG'
+    const back = await decodeImageBytes('roundtrip.png', png);
+    expect([back.width, back.height]).toEqual([width, height]);
+    expect(Buffer.from(back.data).equals(Buffer.from(data))).toBe(true);
+    const meta = await sharp(png).metadata();
+    expect([meta.channels, meta.depth, meta.isPalette]).toEqual([3, 'uchar', false]);
+  });
+
+  it('rejects a wrong byte count', async () => {
+    await expect(encodePng({ width: 2, height: 2, data: new Uint8Array(11) })).rejects.toThrow(/needs 12 bytes/);
+  });
+});
