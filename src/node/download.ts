@@ -17,13 +17,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import { dirname } from 'node:path';
 import { DnfError } from '../errors.js';
-
-/** Where progress goes: a stream, and whether it is a terminal that understands \r and ESC[K. */
-export interface ProgressSink {
-  write(text: string): unknown;
-  isTTY?: boolean;
-  columns?: number;
-}
+import { formatDuration, type ProgressSink } from './progress.js';
 
 export interface DownloadOptions {
   /** The file's MD5, hex; it is renamed into place only when the downloaded bytes match. */
@@ -187,7 +181,7 @@ async function get(url: string, offset: number, opts: DownloadOptions): Promise<
   }
   for (let redirects = 0; ; redirects++) {
     if (target.protocol !== 'http:' && target.protocol !== 'https:') {
-      throw new DnfError(`${url}: ${redirects ? `redirected to ${target.href}, ` : ''}which is not an http:// or https:// address; download the file by hand`);
+      throw new DnfError(`${url}: ${redirects ? `redirected to ${target.href}, which is` : 'is'} not an http:// or https:// address; download the file by hand`);
     }
     let timedOut = false;
     const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
@@ -347,15 +341,7 @@ class ByteProgress {
     const rate = (bytes - this.startBytes) / Math.max(1e-3, (t - this.startedAt) / 1000);
     const parts = [this.total ? `${formatBytes(bytes)}/${formatBytes(this.total)} (${Math.floor((100 * bytes) / this.total)}%)` : formatBytes(bytes)];
     parts.push(`${formatBytes(rate)}/s`);
-    if (this.total && rate > 0 && bytes < this.total) parts.push(`ETA ${formatEta((this.total - bytes) / rate)}`);
+    if (this.total && rate > 0 && bytes < this.total) parts.push(`ETA ${formatDuration((1000 * (this.total - bytes)) / rate)}`);
     return parts.join(', ');
   }
-}
-
-/** 83 -> '1m23s', 4000 -> '1h06m40s'. */
-function formatEta(s: number): string {
-  const t = Math.round(s);
-  const pad = (n: number) => String(n).padStart(2, '0');
-  const [h, m, sec] = [Math.floor(t / 3600), Math.floor((t % 3600) / 60), t % 60];
-  return h > 0 ? `${h}h${pad(m)}m${pad(sec)}s` : m > 0 ? `${m}m${pad(sec)}s` : `${sec}s`;
 }
