@@ -1,0 +1,102 @@
+/**
+ * Maps checkpoint keys to modules, candle style: each constructor receives a VarBuilder and hands
+ * `vb.pp('down').pp(0)` to its children, so module fields spell the state-dict keys.
+ *
+ * Tensors are read lazily, one at a time (the caller uploads each to the GPU and drops the CPU
+ * copy, so a large checkpoint is never in memory at once). A problem with a key (absent, wrong
+ * shape, not a float dtype) does not stop the build: it is recorded and a zero placeholder is
+ * returned, and `finish()` then reports every problem, plus the keys nothing asked for, in one error.
+ */
+import { DnfError } from '../errors.js';
+import type { Gpu } from '../gpu/gpu.js';
+import { Tensor } from '../tensor.js';
+import { numel, type SafetensorsFile } from './safetensors.js';
+
+const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16', 'F64']);
+/** Keys named per category in the error before "and N more". */
+const LIST_LIMIT = 10;
+
+interface LoadState {
+  readonly gpu: Gpu;
+  readonly file: SafetensorsFile;
+  readonly used: Set<string>;
+  readonly missing: string[];
+  readonly mismatched: string[];
+}
+
+export class VarBuilder {
+  private constructor(private readonly state: LoadState, readonly prefix: string) {}
+
+  /** Weights from `file`, for modules on `gpu`. */
+  static fromSafetensors(gpu: Gpu, file: SafetensorsFile): VarBuilder {
+    return new VarBuilder({ gpu, file, used: new Set(), missing: [], mismatched: [] }, '');
+  }
+
+  get gpu(): Gpu {
+    return this.state.gpu;
+  }
+
+  /** A builder for the child module `segment` (keys `<prefix>.<segment>.*`). */
+  pp(segment: string | number): VarBuilder {
+    return new VarBuilder(this.state, this.key(String(segment)));
+  }
+
+  /** The full key of `name` under this builder's prefix. */
+  key(name: string): string {
+    return this.prefix ? `${this.prefix}.${name}` : name;
+  }
+
+  /** True when the checkpoint has `name` under this prefix (for optional parameters). */
+  contains(name: string): boolean {
+    return this.state.file.has(this.key(name));
+  }
+
+  /**
+   * The tensor `name` as float32, which must have exactly `shape`. When it is absent, has another
+   * shape or a non-float dtype, the problem is recorded for finish() and zeros are returned.
+   */
+  async get(name: string, shape: readonly number[]): Promise<Float32Array> {
+    const key = this.key(name);
+    const { file, used, missing, mismatched } = this.state;
+    if (!file.has(key)) {
+      missing.push(`${key} [${shape.join(',')}]`);
+      return new Float32Array(numel(shape));
+    }
+    used.add(key);
+    const info = file.info(key);
+    if (!FLOAT_DTYPES.has(info.dtype)) {
+      mismatched.push(`${key} has dtype ${info.dtype}, not a float`);
+      return new Float32Array(numel(shape));
+    }
+    if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
+      mismatched.push(`${key} [${info.shape.join(',')}] should be [${shape.join(',')}]`);
+      return new Float32Array(numel(shape));
+    }
+    return file.readF32(key);
+  }
+
+  /** `get` uploaded to a GPU tensor labelled with its key (the CPU copy is dropped). */
+  async tensor(name: string, shape: readonly number[]): Promise<Tensor> {
+    return Tensor.from(this.state.gpu, await this.get(name, shape), shape, this.key(name));
+  }
+
+  /**
+   * Throws one DnfError naming the file and listing the missing, mis-shaped and unused keys, when
+   * there are any. Call once after the whole model is built. `what` names the model for the fix.
+   */
+  finish(what = 'the model'): void {
+    const { file, used, missing, mismatched } = this.state;
+    const unused = file.names().filter((k) => !used.has(k));
+    if (!missing.length && !mismatched.length && !unused.length) return;
+    const parts: string[] = [];
+    if (missing.length) parts.push(`${missing.length} missing (${list(missing)})`);
+    if (mismatched.length) parts.push(`${mismatched.length} mis-shaped (${list(mismatched)})`);
+    if (unused.length) parts.push(`${unused.length} unused (${list(unused)})`);
+    throw new DnfError(`${file.source.name}: the checkpoint does not fit ${what}: ${parts.join('; ')}; check that the checkpoint and the model config belong together`);
+  }
+}
+
+function list(keys: string[]): string {
+  const shown = keys.slice(0, LIST_LIMIT).join(', ');
+  return keys.length > LIST_LIMIT ? `${shown} and ${keys.length - LIST_LIMIT} more` : shown;
+}
