@@ -265,18 +265,19 @@ describe('progress', () => {
     f.tick(6000); p.advance(1); // 5 s passed since the last line
     expect(f.writes[1]).toBe('extract: 5/10 (50%), 0.63 images/s, ETA 8.0s, 1 failed\n');
     p.message('x.png: broken');
-    expect(f.writes[2]).toBe('x.png: broken\n');
+    expect(f.writes[2]).toBe('extract: x.png: broken\n');
   });
 
   it('redraws a bar in place on a terminal and prints messages above it', () => {
     const f = fake(true);
     const p = new Progress(4, f.opts);
+    expect(f.writes.splice(0)).toEqual(['\rextract [........................] 0/4 (0%), 0.00 images/s\x1b[K']);
     f.tick(500); p.advance(1);
     expect(f.writes).toEqual(['\rextract [######..................] 1/4 (25%), 2.00 images/s, ETA 1.5s\x1b[K']);
     f.tick(10); p.advance(1); // redraws are throttled
     expect(f.writes.length).toBe(1);
     p.message('bad.png: not an image');
-    expect(f.writes.slice(1, 3)).toEqual(['\r\x1b[K', 'bad.png: not an image\n']);
+    expect(f.writes.slice(1, 3)).toEqual(['\r\x1b[K', 'extract: bad.png: not an image\n']);
     expect(f.writes[3]).toMatch(/^\rextract \[#{12}\.{12}\] 2\/4 \(50%\)/);
     f.tick(10); p.advance(2); // the last update always draws
     expect(f.writes[4]).toMatch(/4\/4 \(100%\), [\d.]+ images\/s\x1b\[K$/);
@@ -298,11 +299,11 @@ describe('interruptOnSigint', () => {
   it('aborts on the first SIGINT with a notice, and removes its handler on dispose', () => {
     const said: string[] = [];
     const before = process.listenerCount('SIGINT');
-    const intr = interruptOnSigint('extract', (l) => said.push(l));
+    const intr = interruptOnSigint((l) => said.push(l));
     expect(process.listenerCount('SIGINT')).toBe(before + 1);
     process.emit('SIGINT');
     expect(intr.signal.aborted).toBe(true);
-    expect(said).toEqual(['extract: interrupted; finishing the current batch (press Ctrl-C again to quit at once)']);
+    expect(said).toEqual(['interrupted; finishing the current batch (press Ctrl-C again to quit at once)']);
     intr.dispose();
     expect(process.listenerCount('SIGINT')).toBe(before);
   });

@@ -6,9 +6,10 @@ import { Command, CommanderError } from 'commander';
 import { DnfError } from '../errors.js';
 import { register as registerConvert } from './convert.js';
 import { register as registerDoctor } from './doctor.js';
+import { register as registerExtract } from './extract.js';
 import { register as registerWeights } from './weights.js';
 
-const registrations: Array<(program: Command) => void> = [registerDoctor, registerConvert, registerWeights];
+const registrations: Array<(program: Command) => void> = [registerDoctor, registerConvert, registerWeights, registerExtract];
 
 export function buildProgram(): Command {
   const program = new Command('dnf')

@@ -1,7 +1,8 @@
 /**
  * Progress reporting for batch commands, on stderr: on a terminal a bar redrawn in place (count,
  * percent, images/s, ETA, failures); otherwise (logs, pipes) a plain line every so many images or
- * seconds. Messages (one line per failed input) are printed above the bar.
+ * seconds. Messages (one line per failed input) are printed above the bar. Every line starts with
+ * the command's label, e.g. 'extract: '.
  */
 
 /** Where progress goes: a stream, and whether it is a terminal that understands \r and ESC[K. */
@@ -66,6 +67,7 @@ export class Progress {
     this.everyMs = options.everyMs ?? 10_000;
     this.start = this.now();
     this.lastLineAt = this.start;
+    if (this.tty) this.drawBar(this.start); // 0/total at once: the first batch may take a while
   }
 
   /** Milliseconds since the job started. */
@@ -88,10 +90,10 @@ export class Progress {
     }
   }
 
-  /** Prints one line (e.g. a failed input) without breaking the bar. */
+  /** Prints `<label>: <line>` (e.g. a failed input) without breaking the bar. */
   message(line: string): void {
     this.clearBar();
-    this.sink.write(`${line}\n`);
+    this.sink.write(`${this.options.label}: ${line}\n`);
     if (this.tty) this.drawBar(this.now());
   }
 

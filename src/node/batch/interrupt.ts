@@ -12,12 +12,12 @@ export interface Interrupt {
 }
 
 /** Installs the handler; `say` prints the one-line notice (e.g. Progress.message). */
-export function interruptOnSigint(label: string, say: (line: string) => void): Interrupt {
+export function interruptOnSigint(say: (line: string) => void): Interrupt {
   const controller = new AbortController();
   const onSigint = () => {
     if (controller.signal.aborted) process.exit(130);
     controller.abort();
-    say(`${label}: interrupted; finishing the current batch (press Ctrl-C again to quit at once)`);
+    say(`interrupted; finishing the current batch (press Ctrl-C again to quit at once)`);
   };
   process.on('SIGINT', onSigint);
   return { signal: controller.signal, dispose: () => process.off('SIGINT', onSigint) };

@@ -35,8 +35,8 @@ export interface BatchJob<T, D, R> {
   name(item: T): string;
   /** Aborting it stops the job after the batch in flight. */
   signal?: AbortSignal;
-  /** Gets counts after each batch and one message per failed item (default: failures to stderr). */
-  progress?: Progress;
+  /** Gets counts after each batch and one message per failed item. */
+  progress: Progress;
   /** How many items `prepare` works on at once (default 4). */
   prepareConcurrency?: number;
 }
@@ -83,8 +83,7 @@ export async function runBatches<T, D, R>(job: BatchJob<T, D, R>): Promise<Batch
   const fail = (item: T, error: unknown) => {
     const message = failureMessage(job.name(item), error);
     outcome.failed.push({ item, error, message });
-    if (job.progress) job.progress.message(message);
-    else process.stderr.write(`${message}\n`);
+    job.progress.message(message);
   };
 
   let next: Promise<PreparedBatch<T, D>> | null = batches.length ? prepareBatch(job, batches[0]) : null;
@@ -109,7 +108,7 @@ export async function runBatches<T, D, R>(job: BatchJob<T, D, R>): Promise<Batch
         done++;
       }
     });
-    job.progress?.advance(done, batches[b].length - done);
+    job.progress.advance(done, batches[b].length - done);
   }
   return outcome;
 }
