@@ -3,3 +3,8 @@ export { matmul, matmulPlan, type Activation, type MatmulOptions } from './matmu
 export { reduceAll, reduceLast, type ReduceOp } from './reduce.js';
 export { resizeRgbInto, cubicTaps, cubicAaTaps, type ResizeOptions, type ResizeInput, type ResizeOutput, type Taps } from './resize.js';
 export { quantizeDnf, QuantizedImages } from './quantize.js';
+export { groupNorm, groupNormPlan, type GroupNormOptions } from './group-norm.js';
+export { attention } from './attention.js';
+export { upsampleNearest2x } from './upsample.js';
+export { concatChannels } from './concat.js';
+export { timestepEmbedding } from './timestep.js';
