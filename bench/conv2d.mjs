@@ -3,7 +3,9 @@
 // Run after `npm run build`: DNF_BACKEND=opengles node bench/conv2d.mjs [reps] [shape ...]
 // A shape is N,Cin,H,W,Cout,k[,stride[,padding]] (padding: same | down | 0). FLOP = 2*N*Cout*Cin*k*k*Ho*Wo.
 // Each shape runs once to warm up (pipeline compile), then `reps` times between two gpu.sync();
-// the best of three such timings is reported (other processes share the CPU).
+// the best of three such timings is reported. On CPU adapters other processes may share the cores:
+// `cpu_gflops` divides by the process's CPU time instead (all of llvmpipe's or SwiftShader's
+// threads), a per-core rate that contention affects less than the wall-clock `gflops`.
 import { acquireGpu } from '../dist/node/acquire.js';
 import { Tensor } from '../dist/tensor.js';
 import { conv2d, prepareConv2d } from '../dist/kernels/conv2d.js';
@@ -31,14 +33,18 @@ for (const spec of shapes) {
   const [, , ho, wo] = warm.shape;
   const flop = 2 * N * Cout * Cin * Kk * Kk * ho * wo;
   let best = Infinity;
+  let bestCpu = Infinity;
   for (let t = 0; t < 3; t++) {
     await gpu.sync();
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     for (let r = 0; r < reps; r++) conv2d(x, weights, { ...opts, out: warm });
     await gpu.sync();
+    const cpu = process.cpuUsage(c0);
     best = Math.min(best, (performance.now() - t0) / reps);
+    bestCpu = Math.min(bestCpu, (cpu.user + cpu.system) / 1000 / reps);
   }
-  console.log(JSON.stringify({ bench: 'conv2d', backend: gpu.backend, adapter: gpu.adapter.description || gpu.adapter.device, shape: spec, ms: +best.toFixed(3), gflops: +(flop / best / 1e6).toFixed(2) }));
+  console.log(JSON.stringify({ bench: 'conv2d', backend: gpu.backend, adapter: gpu.adapter.description || gpu.adapter.device, shape: spec, ms: +best.toFixed(3), gflops: +(flop / best / 1e6).toFixed(2), cpu_gflops: +(flop / bestCpu / 1e6).toFixed(2) }));
   warm.dispose();
   x.dispose();
   weights.dispose();

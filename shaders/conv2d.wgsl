@@ -1,17 +1,24 @@
-// 2-D convolution as an implicit GEMM: out = act(conv(x, w) + bias) + residual, NCHW f32.
-// x [N, Cin, H, W], out and residual [N, Cout, Ho, Wo]. The weights come re-laid out by
-// src/kernels/conv2d.ts as [ceil(Cout/8)][Cin][K][K][8] (zero-padded output channels), so the 8
-// output channels of one tap are two consecutive vec4; bias likewise padded to a multiple of 8.
+// 2-D convolution as an implicit GEMM (no im2col buffer): out = act(conv(x, w) + bias) + residual,
+// NCHW f32. x [N, Cin, H, W]; out and residual [N, Cout, Ho, Wo]; input coordinates
+// iy = oy*stride + ky - pad (likewise x), taps outside the input read zero, which also gives the
+// implicit bottom/right padding of the DDPM Downsample.
+// Weights re-laid out by src/kernels/conv2d.ts as [ceil(Cout/16)][Cin][k][k][16] (zero-padded
+// output channels): the 16 output channels of one tap are four consecutive vec4; bias likewise
+// padded to a multiple of 16.
 //
-// Mapping (no workgroup memory: barriers are expensive on CPU adapters, registers are cheap):
-// workgroup_id.y picks the block of 8 output channels, so every weight load is uniform across the
-// workgroup (a broadcast on SIMD emulators, one cache line on GPUs); workgroup_id.z picks the
-// image; each invocation computes TP consecutive output pixels of one row for the 8 channels,
-// accumulating vec4s along the output channels. Per input channel and kernel row it loads the
-// (TP-1)*S+K input values its TP outputs share once, then reuses them for all K taps.
-// Padding: input coordinates iy = oy*S + ky - pad (likewise x); taps outside the input read zero
-// (loads use a clamped index, the value is zeroed by select), which also yields the implicit
-// bottom/right padding of the DDPM Downsample.
+// Entry points (same Params and bindings):
+//   conv3x3: k 3, stride 1, pad 1. An invocation computes 16 consecutive pixels of a row x 16
+//            output channels; per input channel and kernel row it loads 18 inputs and 3 x 16
+//            weights and performs 3 x 16 x 16 FMAs.
+//   conv:    any k, stride and pad. 8 consecutive pixels x 16 output channels; loads the 8 inputs
+//            and 16 weights of each tap.
+// Both keep the accumulators in named registers and never index them from a loop, so they stay in
+// registers whatever a driver's unrolling heuristics decide. No workgroup memory: barriers are
+// expensive on CPU adapters, where every storage load costs a per-lane loop (even for addresses
+// that are uniform across the workgroup) while arithmetic is cheap SIMD; the tiles maximise FMAs
+// per load. workgroup_id.y picks the block of 16 output channels (weight loads uniform across the
+// workgroup: one cache line on GPUs), workgroup_id.z the image; invocations run along the pixel
+// tiles of the image, row by row.
 struct Params {
   cin: u32,          // input channels
   h: u32,            // input height
@@ -19,8 +26,10 @@ struct Params {
   cout: u32,         // output channels
   ho: u32,           // output height
   wo: u32,           // output width
-  pad: u32,          // zero rows/columns added above and left of the input
-  tiles_x: u32,      // ceil(wo / TP): pixel tiles per output row
+  k: u32,            // kernel size (conv; conv3x3 assumes 3)
+  stride: u32,       // stride (conv; conv3x3 assumes 1)
+  pad: u32,          // zero rows/columns added above and left of the input (conv3x3 assumes 1)
+  tiles_x: u32,      // pixel tiles per output row: ceil(wo / 16) for conv3x3, ceil(wo / 8) for conv
   has_bias: u32,     // 1: add bias (binding 3)
   has_residual: u32, // 1: add residual (binding 4) after the activation
   act: u32,          // 0: none, 1: swish
@@ -33,95 +42,201 @@ struct Params {
 @group(0) @binding(4) var<storage, read> residual: array<f32>;
 @group(0) @binding(5) var<storage, read_write> Y: array<f32>;
 
-override K: u32 = 3u;   // kernel size (1..7)
-override S: u32 = 1u;   // stride (1 or 2)
 override WG: u32 = 64u; // invocations per workgroup
 
-const TP: u32 = 8u;           // output pixels per invocation (consecutive along x)
-const MAX_K: u32 = 7u;
-const MAX_IW: u32 = 21u;      // (TP - 1) * 2 + MAX_K: input columns a tile can touch
+// Four consecutive output pixels x 16 output channels: column c of m<v> holds channel 4v + c.
+struct Acc {
+  m0: mat4x4<f32>,
+  m1: mat4x4<f32>,
+  m2: mat4x4<f32>,
+  m3: mat4x4<f32>,
+}
 
-fn activate(v: f32) -> f32 {
+// The weights of one tap (or the bias) for the 16 output channels.
+struct Tap {
+  w0: vec4<f32>,
+  w1: vec4<f32>,
+  w2: vec4<f32>,
+  w3: vec4<f32>,
+}
+
+fn tap(i: u32) -> Tap {
+  return Tap(Wt[i], Wt[i + 1u], Wt[i + 2u], Wt[i + 3u]);
+}
+
+fn outer(x: vec4<f32>, w: vec4<f32>) -> mat4x4<f32> {
+  return mat4x4<f32>(x * w.x, x * w.y, x * w.z, x * w.w);
+}
+
+// a + x (4 pixels) outer t (16 channels).
+fn step(a: Acc, x: vec4<f32>, t: Tap) -> Acc {
+  return Acc(a.m0 + outer(x, t.w0), a.m1 + outer(x, t.w1), a.m2 + outer(x, t.w2), a.m3 + outer(x, t.w3));
+}
+
+// Input columns ix clamped into the image, and whether they lie inside it.
+fn clampCol(ix: vec4<i32>) -> vec4<u32> {
+  return vec4<u32>(clamp(ix, vec4<i32>(0), vec4<i32>(i32(p.w) - 1)));
+}
+fn insideCol(ix: vec4<i32>) -> vec4<bool> {
+  return (ix >= vec4<i32>(0)) & (ix < vec4<i32>(i32(p.w)));
+}
+
+// Four input values at row offset `rb`, columns `col`; zero where `ok` is false (padding).
+fn load4(rb: u32, col: vec4<u32>, ok: vec4<bool>) -> vec4<f32> {
+  return select(vec4<f32>(0.0), vec4<f32>(X[rb + col.x], X[rb + col.y], X[rb + col.z], X[rb + col.w]), ok);
+}
+
+// Offset of input row iy of the current channel (clamped), and whether it lies inside the image.
+fn rowOffset(xb: u32, iy: i32) -> u32 {
+  return xb + u32(clamp(iy, 0, i32(p.h) - 1)) * p.w;
+}
+fn rowInside(iy: i32) -> vec4<bool> {
+  return vec4<bool>(iy >= 0 && iy < i32(p.h));
+}
+
+fn activate(v: vec4<f32>) -> vec4<f32> {
   if (p.act == 1u) { return v / (1.0 + exp(-v)); }
   return v;
 }
 
+// Writes output channel co at pixels (oy, ox..ox+3) of image n: act(v) + residual, within bounds.
+fn put(n: u32, co: u32, oy: u32, ox: u32, v: vec4<f32>) {
+  if (co >= p.cout) { return; }
+  let ob = ((n * p.cout + co) * p.ho + oy) * p.wo + ox;
+  let r = activate(v);
+  for (var j = 0u; j < 4u; j++) {
+    if (ox + j < p.wo) {
+      var y = r[j];
+      if (p.has_residual == 1u) { y += residual[ob + j]; }
+      Y[ob + j] = y;
+    }
+  }
+}
+
+// Writes the 16 channels x 4 pixels of `a` (channels co..co+15, pixels ox..ox+3) plus bias b.
+fn emit(a: Acc, b: Tap, n: u32, co: u32, oy: u32, ox: u32) {
+  let m = array<mat4x4<f32>, 4>(a.m0, a.m1, a.m2, a.m3);
+  let bv = array<vec4<f32>, 4>(b.w0, b.w1, b.w2, b.w3);
+  for (var v = 0u; v < 4u; v++) {
+    put(n, co + 4u * v, oy, ox, m[v][0] + bv[v].x);
+    put(n, co + 4u * v + 1u, oy, ox, m[v][1] + bv[v].y);
+    put(n, co + 4u * v + 2u, oy, ox, m[v][2] + bv[v].z);
+    put(n, co + 4u * v + 3u, oy, ox, m[v][3] + bv[v].w);
+  }
+}
+
+fn biasOf(block: u32) -> Tap {
+  let i = block * 4u;
+  if (p.has_bias == 1u) { return Tap(bias[i], bias[i + 1u], bias[i + 2u], bias[i + 3u]); }
+  return Tap();
+}
+
 @compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+fn conv3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let tile = wid.x * WG + lid.x;
   // Lanes past the last tile compute a clamped tile and store nothing.
   let oy = min(tile / p.tiles_x, p.ho - 1u);
-  let ox0 = (tile % p.tiles_x) * TP;
+  let ox0 = (tile % p.tiles_x) * 16u;
   let n = wid.z;
-  let IW = (TP - 1u) * S + K;
 
-  // Input columns of the tile (clamped) and whether each lies inside the input.
-  var col: array<u32, MAX_IW>;
-  var colOk: array<bool, MAX_IW>;
-  let ix0 = i32(ox0 * S) - i32(p.pad);
-  for (var j = 0u; j < IW; j++) {
-    let ix = ix0 + i32(j);
-    colOk[j] = ix >= 0 && ix < i32(p.w);
-    col[j] = u32(clamp(ix, 0, i32(p.w) - 1));
-  }
-  // Offsets of the K input rows within a channel plane, and their validity.
-  var row: array<u32, MAX_K>;
-  var rowOk: array<bool, MAX_K>;
-  let iy0 = i32(oy * S) - i32(p.pad);
-  for (var ky = 0u; ky < K; ky++) {
-    let iy = iy0 + i32(ky);
-    rowOk[ky] = iy >= 0 && iy < i32(p.h);
-    row[ky] = u32(clamp(iy, 0, i32(p.h) - 1)) * p.w;
-  }
+  // The 18 input columns ox0-1 .. ox0+16 the tile reads, as five vec4 (the last uses .xy).
+  let ix = vec4<i32>(i32(ox0) - 1) + vec4<i32>(0, 1, 2, 3);
+  let col0 = clampCol(ix);
+  let col1 = clampCol(ix + 4);
+  let col2 = clampCol(ix + 8);
+  let col3 = clampCol(ix + 12);
+  let col4 = clampCol(ix + 16);
+  let in0 = insideCol(ix);
+  let in1 = insideCol(ix + 4);
+  let in2 = insideCol(ix + 8);
+  let in3 = insideCol(ix + 12);
+  let in4 = insideCol(ix + 16);
 
-  var acc0: array<vec4<f32>, TP>; // output channels 8g+0..3 of pixel ox0+j
-  var acc1: array<vec4<f32>, TP>; // output channels 8g+4..7
+  // a<k>: pixels ox0+4k .. ox0+4k+3.
+  var a0 = Acc();
+  var a1 = Acc();
+  var a2 = Acc();
+  var a3 = Acc();
   let plane = p.h * p.w;
   var xb = n * p.cin * plane;
-  var wb = wid.y * p.cin * K * K * 2u;
+  var wb = wid.y * p.cin * 36u;
   for (var ci = 0u; ci < p.cin; ci++) {
-    for (var ky = 0u; ky < K; ky++) {
-      var win: array<f32, MAX_IW>;
-      let rb = xb + row[ky];
-      for (var j = 0u; j < IW; j++) {
-        win[j] = select(0.0, X[rb + col[j]], rowOk[ky] && colOk[j]);
-      }
-      for (var kx = 0u; kx < K; kx++) {
-        let w0 = Wt[wb];
-        let w1 = Wt[wb + 1u];
-        wb += 2u;
-        for (var j = 0u; j < TP; j++) {
-          let v = vec4(win[j * S + kx]);
-          acc0[j] = fma(v, w0, acc0[j]);
-          acc1[j] = fma(v, w1, acc1[j]);
-        }
+    for (var ky = 0u; ky < p.k; ky++) {
+      let iy = i32(oy + ky) - 1;
+      let rowIn = rowInside(iy);
+      let rb = rowOffset(xb, iy);
+      let e0 = load4(rb, col0, in0 & rowIn);
+      let e1 = load4(rb, col1, in1 & rowIn);
+      let e2 = load4(rb, col2, in2 & rowIn);
+      let e3 = load4(rb, col3, in3 & rowIn);
+      let e4 = load4(rb, col4, in4 & rowIn);
+      // kx = 0: pixel ox reads column ox-1, i.e. e<k> itself.
+      let t0 = tap(wb);
+      a0 = step(a0, e0, t0);
+      a1 = step(a1, e1, t0);
+      a2 = step(a2, e2, t0);
+      a3 = step(a3, e3, t0);
+      // kx = 1: the window shifted by one column.
+      let t1 = tap(wb + 4u);
+      a0 = step(a0, vec4<f32>(e0.yzw, e1.x), t1);
+      a1 = step(a1, vec4<f32>(e1.yzw, e2.x), t1);
+      a2 = step(a2, vec4<f32>(e2.yzw, e3.x), t1);
+      a3 = step(a3, vec4<f32>(e3.yzw, e4.x), t1);
+      // kx = 2: shifted by two.
+      let t2 = tap(wb + 8u);
+      a0 = step(a0, vec4<f32>(e0.zw, e1.xy), t2);
+      a1 = step(a1, vec4<f32>(e1.zw, e2.xy), t2);
+      a2 = step(a2, vec4<f32>(e2.zw, e3.xy), t2);
+      a3 = step(a3, vec4<f32>(e3.zw, e4.xy), t2);
+      wb += 12u;
+    }
+    xb += plane;
+  }
+
+  if (tile >= p.ho * p.tiles_x) { return; }
+  let b = biasOf(wid.y);
+  let co = wid.y * 16u;
+  emit(a0, b, n, co, oy, ox0);
+  emit(a1, b, n, co, oy, ox0 + 4u);
+  emit(a2, b, n, co, oy, ox0 + 8u);
+  emit(a3, b, n, co, oy, ox0 + 12u);
+}
+
+@compute @workgroup_size(WG)
+fn conv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let tile = wid.x * WG + lid.x;
+  let oy = min(tile / p.tiles_x, p.ho - 1u);
+  let ox0 = (tile % p.tiles_x) * 8u;
+  let n = wid.z;
+
+  // Input columns of the 8 pixels for kx = 0; tap kx adds kx.
+  let ix0 = vec4<i32>((vec4<u32>(ox0) + vec4<u32>(0u, 1u, 2u, 3u)) * p.stride) - i32(p.pad);
+  let ix1 = ix0 + i32(4u * p.stride);
+  let iy0 = i32(oy * p.stride) - i32(p.pad);
+
+  var a0 = Acc(); // pixels ox0 .. ox0+3
+  var a1 = Acc(); // pixels ox0+4 .. ox0+7
+  let plane = p.h * p.w;
+  var xb = n * p.cin * plane;
+  var wb = wid.y * p.cin * p.k * p.k * 4u;
+  for (var ci = 0u; ci < p.cin; ci++) {
+    for (var ky = 0u; ky < p.k; ky++) {
+      let iy = iy0 + i32(ky);
+      let rowIn = rowInside(iy);
+      let rb = rowOffset(xb, iy);
+      for (var kx = 0; kx < i32(p.k); kx++) {
+        let t = tap(wb);
+        a0 = step(a0, load4(rb, clampCol(ix0 + kx), insideCol(ix0 + kx) & rowIn), t);
+        a1 = step(a1, load4(rb, clampCol(ix1 + kx), insideCol(ix1 + kx) & rowIn), t);
+        wb += 4u;
       }
     }
     xb += plane;
   }
 
   if (tile >= p.ho * p.tiles_x) { return; }
-  var b0 = vec4<f32>(0.0);
-  var b1 = vec4<f32>(0.0);
-  if (p.has_bias == 1u) {
-    b0 = bias[wid.y * 2u];
-    b1 = bias[wid.y * 2u + 1u];
-  }
-  let co0 = wid.y * 8u;
-  let outPlane = p.ho * p.wo;
-  for (var c = 0u; c < 8u; c++) {
-    let co = co0 + c;
-    if (co >= p.cout) { break; }
-    let ob = (n * p.cout + co) * outPlane + oy * p.wo;
-    for (var j = 0u; j < TP; j++) {
-      let ox = ox0 + j;
-      if (ox < p.wo) {
-        var v: f32;
-        if (c < 4u) { v = acc0[j][c] + b0[c]; } else { v = acc1[j][c - 4u] + b1[c - 4u]; }
-        v = activate(v);
-        if (p.has_residual == 1u) { v += residual[ob + ox]; }
-        Y[ob + ox] = v;
-      }
-    }
-  }
+  let b = biasOf(wid.y);
+  let co = wid.y * 16u;
+  emit(a0, b, n, co, oy, ox0);
+  emit(a1, b, n, co, oy, ox0 + 4u);
 }

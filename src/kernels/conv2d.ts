@@ -1,27 +1,28 @@
 /**
  * 2-D convolution (NCHW, f32) with bias, activation and residual add fused into the output write.
  * Weights are re-laid out once by `prepareConv2d`; `conv2d` records one dispatch of conv2d.wgsl
- * (implicit GEMM, no im2col buffer). Kernel size and stride are pipeline overrides, shapes travel
- * in Params, so one pipeline per (k, stride) serves every size.
+ * (implicit GEMM, no im2col buffer): entry `conv3x3` for 3x3 stride 1 'same' (the UNet's hot
+ * spot), `conv` for every other kernel size, stride and padding. Shapes travel in Params, so one
+ * pipeline per (entry, workgroup size) serves every size.
  */
 import type { Gpu } from '../gpu/gpu.js';
 import { Tensor } from '../tensor.js';
 import { ceilDiv } from './grid.js';
 
-/** Output channels per weight block: one workgroup row computes one block (two vec4). */
-const CO_BLOCK = 8;
-/** Output pixels per invocation (TP in conv2d.wgsl). */
-const TILE_PIXELS = 8;
-const WORKGROUP = 64;
+/** Output channels per weight block: one workgroup row computes one block (four vec4). */
+const CO_BLOCK = 16;
+/** Consecutive output pixels per invocation of each entry point. */
+const TILE_PIXELS = { conv3x3: 16, conv: 8 } as const;
+const MAX_WORKGROUP = 64;
 const MAX_K = 7;
 
 export interface Conv2dWeights {
   cout: number;
   cin: number;
   k: number;
-  /** [ceil(cout/8), cin, k, k, 8]: the 8 output channels of one tap are contiguous (zero-padded). */
+  /** [ceil(cout/16), cin, k, k, 16]: the 16 output channels of one tap are contiguous (zero-padded). */
   weight: Tensor;
-  /** [ceil(cout/8) * 8], zero-padded; null when the layer has no bias. */
+  /** [ceil(cout/16) * 16], zero-padded; null when the layer has no bias. */
   bias: Tensor | null;
   dispose(): void;
 }
@@ -102,13 +103,18 @@ export function conv2d(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions = {}): T
   if (out.buffer === x.buffer || out.buffer === res?.buffer) throw new Error('conv2d: the output must not alias the input or the residual');
   if (!out.size) return out;
 
-  const tilesX = ceilDiv(gx.out, TILE_PIXELS);
-  const groups = ceilDiv(gy.out * tilesX, WORKGROUP);
+  const entry = w.k === 3 && stride === 1 && padding === 'same' ? 'conv3x3' : 'conv';
+  const tilesX = ceilDiv(gx.out, TILE_PIXELS[entry]);
+  const tiles = gy.out * tilesX;
+  // Lanes past the last tile idle: small images get smaller workgroups (powers of two, >= 8).
+  const wg = Math.min(MAX_WORKGROUP, Math.max(8, 2 ** Math.ceil(Math.log2(tiles))));
+  const groups = ceilDiv(tiles, wg);
   const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension;
   if (groups > maxWg || n > maxWg) throw new Error(`conv2d: output [${outShape}] needs more than ${maxWg} workgroups per dimension; split the batch or the image`);
   gpu.dispatch({
     shader: 'conv2d',
-    overrides: { K: w.k, S: stride, WG: WORKGROUP },
+    entry,
+    overrides: { WG: wg },
     params: {
       cin,
       h,
@@ -116,6 +122,8 @@ export function conv2d(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions = {}): T
       cout: w.cout,
       ho: gy.out,
       wo: gx.out,
+      k: w.k,
+      stride,
       pad: gy.pad,
       tiles_x: tilesX,
       has_bias: w.bias ? 1 : 0,

@@ -14,6 +14,9 @@ import { expectClose, loadGolden, testGpu } from './helpers.js';
 
 const golden = loadGolden('conv2d');
 const TOL = 1e-5;
+// The first dispatch of each entry point compiles its pipeline: the unrolled 16x16 register tile
+// takes llvmpipe several seconds (more on a busy machine).
+const COMPILE_MS = 60_000;
 
 const cases: Array<[string, Conv2dOptions]> = [
   ['same3_odd', {}],
@@ -44,7 +47,7 @@ describe('conv2d', () => {
     expectClose(await out.read(), g.get(`${name}.out`), TOL, name);
     [x, residual, out].forEach((t) => t?.dispose());
     w.dispose();
-  });
+  }, COMPILE_MS);
 
   it('writes into a given output tensor, reusing one pipeline across sizes', async () => {
     const gpu = await testGpu();
