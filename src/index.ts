@@ -1,0 +1,33 @@
+/**
+ * dnf-webgpu's public API, safe in browsers (Node-only helpers: `dnf-webgpu/node`).
+ *
+ *   const gpu = await acquireBrowserGpu();                       // or acquireGpu() from /node
+ *   const unet = await DdpmUnet.fromSafetensors(gpu, unetPreset('lsun-bedroom-256'), file);
+ *   const x = imagesToTensor(gpu, [rgb]);                        // [N, 3, 256, 256] in [-1, 1]
+ *   const eps = computeDnf(unet, x);                             // DNF = eps(x, t = 0)
+ *   const png = await quantizeDnf(eps).read();                   // the released 8-bit DNF
+ */
+export { DnfError } from './errors.js';
+export { Gpu, type AdapterSummary, type Dispatch, type FeatureLevel, type GpuOptions } from './gpu/gpu.js';
+export { acquireBrowserGpu } from './gpu/acquire-browser.js';
+export { requestGpu } from './gpu/device.js';
+export { formatProfile, type KernelTime } from './gpu/profiler.js';
+export { Tensor, numel, disposeAll, type Shape } from './tensor.js';
+export * as kernels from './kernels/index.js';
+export { selfTest, type SelfTest } from './selftest.js';
+
+export { SafetensorsFile, bytesSource, blobSource, encodeSafetensors, serializeSafetensors, type ByteSource } from './weights/safetensors.js';
+export { readTorchCheckpoint, TorchCheckpoint } from './weights/torch-checkpoint.js';
+export { checkpointToTensors, extractStateDict } from './weights/convert.js';
+export { VarBuilder } from './weights/var-builder.js';
+export { WEIGHTS, DEFAULT_WEIGHTS, weightsEntry, type WeightsEntry } from './weights/registry.js';
+
+export { DdpmUnet, maxBatch } from './models/ddpm-unet.js';
+export { UNET_PRESETS, unetPreset, parseUnetConfig, isUnetPreset, type UnetConfig, type UnetPreset } from './models/unet-config.js';
+export { computeDnf, DNF_FEATURES, type DnfFeature, type DnfOptions } from './diffusion/dnf.js';
+export { invert, sample, type InvertOptions, type SampleOptions } from './diffusion/ddim.js';
+export { alphasCumprod, ddimSchedule, ddimTimesteps, linearBetas } from './diffusion/schedule.js';
+
+export { imagesToTensor, imagesToUnitTensor, DEFAULT_ANTIALIAS, DNF_SIZE } from './image/preprocess.js';
+export { quantizeDnf, QuantizedImages } from './kernels/quantize.js';
+export type { RgbImage } from './image/pixels.js';

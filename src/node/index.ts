@@ -1,0 +1,6 @@
+/** Node-only helpers: Dawn GPU acquisition, files, image decoding/encoding with sharp, checkpoints. */
+export { acquireGpu, withGpu, BACKENDS, type BackendChoice, type NodeGpuOptions } from './acquire.js';
+export { openFileSource, openSafetensors, writeFileAtomic, writeSafetensorsFile } from './files.js';
+export { convertCheckpoint } from './convert.js';
+export { decodeImageFile, decodeImageBytes } from '../image/decode-node.js';
+export { encodePng } from '../image/encode-node.js';
