@@ -23,8 +23,8 @@ import type { DdpmUnet } from '../models/ddpm-unet.js';
 import { Tensor } from '../tensor.js';
 import { ddimSchedule } from './schedule.js';
 
-/** Which noise estimate of the inversion to keep: per step ('all'), the first, the last, or their mean. */
-export type EpsKeep = 'all' | 'first' | 'last' | 'mean';
+/** Which noise estimates of the inversion to return: each step's ('all'), the first, the last, or their mean. */
+export type EpsFeature = 'all' | 'first' | 'last' | 'mean';
 
 /** What DDIM needs of a model: eps_theta over a batch, one timestep per image. */
 export type NoiseModel = Pick<DdpmUnet, 'forwardBatched'>;
@@ -35,48 +35,45 @@ export interface InvertOptions {
   /** Clamp x0_hat to [-1, 1] and re-derive eps from it before each update (DIRE's setting). Default false. */
   clampX0?: boolean;
   /** Default 'all'. */
-  keep?: EpsKeep;
+  feature?: EpsFeature;
 }
 
 export interface Inversion {
   /** The noise the image inverts to, [N, C, H, W]. */
   xT: Tensor;
-  /** keep 'all': eps at each step, in order; otherwise the one kept tensor. */
+  /** feature 'all': eps at each step, in order; otherwise the one tensor asked for. */
   eps: Tensor[];
 }
 
 export function invert(model: NoiseModel, x: Tensor, opts: InvertOptions): Inversion {
   const schedule = ddimSchedule(opts.steps);
-  const keep = opts.keep ?? 'all';
+  const feature = opts.feature ?? 'all';
   const n = x.shape[0];
   const kept: Tensor[] = [];
   let sum: Tensor | null = null;
   let cur = x;
-  schedule.forEach((s, i) => {
+  for (const [i, s] of schedule.entries()) {
     const eps = model.forwardBatched(cur, new Array(n).fill(s.t));
     const next = ddimStep(cur, eps, { abarT: s.abar, abarTo: s.abarNext, clampX0: opts.clampX0 });
     if (cur !== x) cur.dispose();
     cur = next;
-    const last = i === schedule.length - 1;
-    if (keep === 'all' || (keep === 'first' && i === 0) || (keep === 'last' && last)) {
+    if (feature === 'all' || (feature === 'first' && i === 0) || (feature === 'last' && i === schedule.length - 1)) {
       kept.push(eps);
-    } else if (keep === 'mean') {
+    } else if (feature === 'mean') {
+      const total: Tensor = sum ? add(sum, eps) : eps;
       if (sum) {
-        const total: Tensor = add(sum, eps);
         sum.dispose();
         eps.dispose();
-        sum = total;
-      } else {
-        sum = eps;
       }
+      sum = total;
     } else {
       eps.dispose();
     }
-  });
+  }
   if (sum) {
     const scale = Tensor.from(x.gpu, new Float32Array([1 / schedule.length]), [1], 'ddim.mean');
     kept.push(mul(sum, scale));
-    (sum as Tensor).dispose();
+    sum.dispose();
     scale.dispose();
   }
   return { xT: cur, eps: kept };

@@ -31,7 +31,7 @@ export function computeDnf(model: NoiseModel, x: Tensor, opts: DnfOptions = {}):
   if (!Number.isInteger(steps) || steps < 0) throw new DnfError(`DNF steps must be 0 or a positive integer, got ${steps}`);
   if (steps === 0 && feature !== 'first') throw new DnfError(`the DNF feature '${feature}' needs an inversion: give steps > 0 (e.g. 20)`);
   if (feature === 'first') return model.forwardBatched(x, new Array(x.shape[0]).fill(0));
-  const { xT, eps } = invert(model, x, { steps, clampX0: opts.clampX0, keep: feature });
+  const { xT, eps } = invert(model, x, { steps, clampX0: opts.clampX0, feature });
   xT.dispose();
   return eps[0];
 }

@@ -76,7 +76,7 @@ describe('DDIM on the tiny UNet', { timeout: 300_000 }, () => {
   it('K = 3 with x0 clamping: mean eps, x_T and the sample match PyTorch', async () => {
     const { gpu, g, unet } = await setup();
     const x = g.tensor(gpu, 'x');
-    const inv = invert(unet, x, { steps: 3, clampX0: true, keep: 'mean' });
+    const inv = invert(unet, x, { steps: 3, clampX0: true, feature: 'mean' });
     expect(inv.eps).toHaveLength(1);
     // torch: torch.stack(eps).mean(0)
     report('k3_clamp eps_mean', expectClose(await inv.eps[0].read(), g.get('k3_clamp.eps_mean'), 1e-4, 'k3_clamp.eps_mean'));
@@ -153,7 +153,7 @@ describe('DDIM with the exact noise model', { timeout: 120_000 }, () => {
     const gpu = await testGpu();
     const x = image(gpu);
     const model = oracle(x);
-    const inv = invert(model, x, { steps, clampX0, keep: 'last' });
+    const inv = invert(model, x, { steps, clampX0, feature: 'last' });
     const rec = sample(model, inv.xT, { steps, clampX0 });
     // Exact in real arithmetic; f32 rounding of the coefficients and of eps (which is x0 times up
     // to 1/sqrt(1 - abar_0) = 100) leaves ~1e-7 (measured); bound 1e-5 absolute on values in [-1, 1].
