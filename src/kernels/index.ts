@@ -8,3 +8,5 @@ export { attention } from './attention.js';
 export { upsampleNearest2x } from './upsample.js';
 export { concatChannels } from './concat.js';
 export { timestepEmbedding } from './timestep.js';
+export { avgPool2d } from './avgpool.js';
+export { ddimStep, type DdimStepOptions } from './ddim-step.js';
