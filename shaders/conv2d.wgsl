@@ -6,19 +6,20 @@
 // output channels): the 16 output channels of one tap are four consecutive vec4; bias likewise
 // padded to a multiple of 16.
 //
-// Entry points (same Params and bindings):
-//   conv3x3: k 3, stride 1, pad 1. An invocation computes 16 consecutive pixels of a row x 16
-//            output channels; per input channel and kernel row it loads 18 inputs and 3 x 16
-//            weights and performs 3 x 16 x 16 FMAs.
-//   conv:    any k, stride and pad. 8 consecutive pixels x 16 output channels; loads the 8 inputs
-//            and 16 weights of each tap.
-// Both keep the accumulators in named registers and never index them from a loop, so they stay in
-// registers whatever a driver's unrolling heuristics decide. No workgroup memory: barriers are
-// expensive on CPU adapters, where every storage load costs a per-lane loop (even for addresses
-// that are uniform across the workgroup) while arithmetic is cheap SIMD; the tiles maximise FMAs
-// per load. workgroup_id.y picks the block of 16 output channels (weight loads uniform across the
-// workgroup: one cache line on GPUs), workgroup_id.z the image; invocations run along the pixel
-// tiles of the image, row by row.
+// Entry points (same Params and bindings), both computing 4*PV consecutive pixels of a row x 16
+// output channels per invocation:
+//   conv3x3: k 3, stride 1, pad 1. Per input channel and kernel row an invocation loads the
+//            4*PV+2 inputs its pixels share and 3 x 16 weights, then performs 3 x 16 x 4*PV FMAs.
+//   conv1x1: k 1, pad 0, any stride: per input channel 4*PV inputs and 16 weights, column
+//            indices computed once.
+//   conv:    any k, stride and pad; loads the 4*PV inputs and 16 weights of each tap.
+// The accumulators are named registers, never indexed from a loop, so they stay in registers
+// whatever a driver's unrolling heuristics decide. No workgroup memory: barriers are expensive on
+// CPU adapters, where every storage load costs a per-lane loop (even for addresses uniform across
+// the workgroup) while arithmetic is cheap SIMD; there the largest tile (PV 4) maximises FMAs per
+// load, while GPUs want PV 1 (fewer registers). workgroup_id.y picks the block of 16 output
+// channels (weight loads uniform across the workgroup: one cache line on GPUs), workgroup_id.z the
+// image; invocations run along the pixel tiles of the image, row by row.
 struct Params {
   cin: u32,          // input channels
   h: u32,            // input height
@@ -29,7 +30,7 @@ struct Params {
   k: u32,            // kernel size (conv; conv3x3 assumes 3)
   stride: u32,       // stride (conv; conv3x3 assumes 1)
   pad: u32,          // zero rows/columns added above and left of the input (conv3x3 assumes 1)
-  tiles_x: u32,      // pixel tiles per output row: ceil(wo / 16) for conv3x3, ceil(wo / 8) for conv
+  tiles_x: u32,      // pixel tiles per output row: ceil(wo / (4 * PV))
   has_bias: u32,     // 1: add bias (binding 3)
   has_residual: u32, // 1: add residual (binding 4) after the activation
   act: u32,          // 0: none, 1: swish
@@ -43,6 +44,7 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> Y: array<f32>;
 
 override WG: u32 = 64u; // invocations per workgroup
+override PV: u32 = 4u;  // groups of 4 consecutive output pixels per invocation (1..4)
 
 // Four consecutive output pixels x 16 output channels: column c of m<v> holds channel 4v + c.
 struct Acc {
@@ -125,6 +127,16 @@ fn emit(a: Acc, b: Tap, n: u32, co: u32, oy: u32, ox: u32) {
   }
 }
 
+// Writes the PV pixel groups of an invocation: output channels 16*block.., pixels ox0...
+fn emitAll(a0: Acc, a1: Acc, a2: Acc, a3: Acc, block: u32, n: u32, oy: u32, ox0: u32) {
+  let b = biasOf(block);
+  let co = block * 16u;
+  emit(a0, b, n, co, oy, ox0);
+  if (PV > 1u) { emit(a1, b, n, co, oy, ox0 + 4u); }
+  if (PV > 2u) { emit(a2, b, n, co, oy, ox0 + 8u); }
+  if (PV > 3u) { emit(a3, b, n, co, oy, ox0 + 12u); }
+}
+
 fn biasOf(block: u32) -> Tap {
   let i = block * 4u;
   if (p.has_bias == 1u) { return Tap(bias[i], bias[i + 1u], bias[i + 2u], bias[i + 3u]); }
@@ -136,10 +148,10 @@ fn conv3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
   let tile = wid.x * WG + lid.x;
   // Lanes past the last tile compute a clamped tile and store nothing.
   let oy = min(tile / p.tiles_x, p.ho - 1u);
-  let ox0 = (tile % p.tiles_x) * 16u;
+  let ox0 = (tile % p.tiles_x) * 4u * PV;
   let n = wid.z;
 
-  // The 18 input columns ox0-1 .. ox0+16 the tile reads, as five vec4 (the last uses .xy).
+  // The input columns ox0-1 .. ox0+4*PV the tile reads, as PV+1 vec4 (the last uses .xy).
   let ix = vec4<i32>(i32(ox0) - 1) + vec4<i32>(0, 1, 2, 3);
   let col0 = clampCol(ix);
   let col1 = clampCol(ix + 4);
@@ -152,7 +164,7 @@ fn conv3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
   let in3 = insideCol(ix + 12);
   let in4 = insideCol(ix + 16);
 
-  // a<k>: pixels ox0+4k .. ox0+4k+3.
+  // a<k>: pixels ox0+4k .. ox0+4k+3 (k < PV; the others stay zero and are never stored).
   var a0 = Acc();
   var a1 = Acc();
   var a2 = Acc();
@@ -167,55 +179,47 @@ fn conv3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
       let rb = rowOffset(xb, iy);
       let e0 = load4(rb, col0, in0 & rowIn);
       let e1 = load4(rb, col1, in1 & rowIn);
-      let e2 = load4(rb, col2, in2 & rowIn);
-      let e3 = load4(rb, col3, in3 & rowIn);
-      let e4 = load4(rb, col4, in4 & rowIn);
-      // kx = 0: pixel ox reads column ox-1, i.e. e<k> itself.
+      var e2 = vec4<f32>(0.0);
+      var e3 = vec4<f32>(0.0);
+      var e4 = vec4<f32>(0.0);
+      if (PV > 1u) { e2 = load4(rb, col2, in2 & rowIn); }
+      if (PV > 2u) { e3 = load4(rb, col3, in3 & rowIn); }
+      if (PV > 3u) { e4 = load4(rb, col4, in4 & rowIn); }
+      // kx = 0: pixel ox reads column ox-1, i.e. e<k> itself; kx = 1, 2: the window shifted by
+      // one and two columns.
       let t0 = tap(wb);
-      a0 = step(a0, e0, t0);
-      a1 = step(a1, e1, t0);
-      a2 = step(a2, e2, t0);
-      a3 = step(a3, e3, t0);
-      // kx = 1: the window shifted by one column.
       let t1 = tap(wb + 4u);
-      a0 = step(a0, vec4<f32>(e0.yzw, e1.x), t1);
-      a1 = step(a1, vec4<f32>(e1.yzw, e2.x), t1);
-      a2 = step(a2, vec4<f32>(e2.yzw, e3.x), t1);
-      a3 = step(a3, vec4<f32>(e3.yzw, e4.x), t1);
-      // kx = 2: shifted by two.
       let t2 = tap(wb + 8u);
-      a0 = step(a0, vec4<f32>(e0.zw, e1.xy), t2);
-      a1 = step(a1, vec4<f32>(e1.zw, e2.xy), t2);
-      a2 = step(a2, vec4<f32>(e2.zw, e3.xy), t2);
-      a3 = step(a3, vec4<f32>(e3.zw, e4.xy), t2);
+      a0 = step(step(step(a0, e0, t0), vec4<f32>(e0.yzw, e1.x), t1), vec4<f32>(e0.zw, e1.xy), t2);
+      if (PV > 1u) { a1 = step(step(step(a1, e1, t0), vec4<f32>(e1.yzw, e2.x), t1), vec4<f32>(e1.zw, e2.xy), t2); }
+      if (PV > 2u) { a2 = step(step(step(a2, e2, t0), vec4<f32>(e2.yzw, e3.x), t1), vec4<f32>(e2.zw, e3.xy), t2); }
+      if (PV > 3u) { a3 = step(step(step(a3, e3, t0), vec4<f32>(e3.yzw, e4.x), t1), vec4<f32>(e3.zw, e4.xy), t2); }
       wb += 12u;
     }
     xb += plane;
   }
 
   if (tile >= p.ho * p.tiles_x) { return; }
-  let b = biasOf(wid.y);
-  let co = wid.y * 16u;
-  emit(a0, b, n, co, oy, ox0);
-  emit(a1, b, n, co, oy, ox0 + 4u);
-  emit(a2, b, n, co, oy, ox0 + 8u);
-  emit(a3, b, n, co, oy, ox0 + 12u);
+  emitAll(a0, a1, a2, a3, wid.y, n, oy, ox0);
 }
 
 @compute @workgroup_size(WG)
 fn conv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let tile = wid.x * WG + lid.x;
   let oy = min(tile / p.tiles_x, p.ho - 1u);
-  let ox0 = (tile % p.tiles_x) * 8u;
+  let ox0 = (tile % p.tiles_x) * 4u * PV;
   let n = wid.z;
 
-  // Input columns of the 8 pixels for kx = 0; tap kx adds kx.
-  let ix0 = vec4<i32>((vec4<u32>(ox0) + vec4<u32>(0u, 1u, 2u, 3u)) * p.stride) - i32(p.pad);
-  let ix1 = ix0 + i32(4u * p.stride);
+  // Input columns of pixels ox0..ox0+3 for kx = 0; tap kx adds kx, pixel group k adds 4k*stride.
+  let ix = vec4<i32>((vec4<u32>(ox0) + vec4<u32>(0u, 1u, 2u, 3u)) * p.stride) - i32(p.pad);
+  let dx = i32(4u * p.stride);
   let iy0 = i32(oy * p.stride) - i32(p.pad);
 
-  var a0 = Acc(); // pixels ox0 .. ox0+3
-  var a1 = Acc(); // pixels ox0+4 .. ox0+7
+  // a<k>: pixels ox0+4k .. ox0+4k+3 (k < PV).
+  var a0 = Acc();
+  var a1 = Acc();
+  var a2 = Acc();
+  var a3 = Acc();
   let plane = p.h * p.w;
   var xb = n * p.cin * plane;
   var wb = wid.y * p.cin * p.k * p.k * 4u;
@@ -226,8 +230,20 @@ fn conv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       let rb = rowOffset(xb, iy);
       for (var kx = 0; kx < i32(p.k); kx++) {
         let t = tap(wb);
-        a0 = step(a0, load4(rb, clampCol(ix0 + kx), insideCol(ix0 + kx) & rowIn), t);
-        a1 = step(a1, load4(rb, clampCol(ix1 + kx), insideCol(ix1 + kx) & rowIn), t);
+        let c0 = ix + kx;
+        a0 = step(a0, load4(rb, clampCol(c0), insideCol(c0) & rowIn), t);
+        if (PV > 1u) {
+          let c1 = c0 + dx;
+          a1 = step(a1, load4(rb, clampCol(c1), insideCol(c1) & rowIn), t);
+        }
+        if (PV > 2u) {
+          let c2 = c0 + 2 * dx;
+          a2 = step(a2, load4(rb, clampCol(c2), insideCol(c2) & rowIn), t);
+        }
+        if (PV > 3u) {
+          let c3 = c0 + 3 * dx;
+          a3 = step(a3, load4(rb, clampCol(c3), insideCol(c3) & rowIn), t);
+        }
         wb += 4u;
       }
     }
@@ -235,8 +251,46 @@ fn conv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   }
 
   if (tile >= p.ho * p.tiles_x) { return; }
-  let b = biasOf(wid.y);
-  let co = wid.y * 16u;
-  emit(a0, b, n, co, oy, ox0);
-  emit(a1, b, n, co, oy, ox0 + 4u);
+  emitAll(a0, a1, a2, a3, wid.y, n, oy, ox0);
+}
+
+@compute @workgroup_size(WG)
+fn conv1x1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let tile = wid.x * WG + lid.x;
+  let oy = min(tile / p.tiles_x, p.ho - 1u);
+  let ox0 = (tile % p.tiles_x) * 4u * PV;
+  let n = wid.z;
+
+  // Input columns of pixel group k (no padding: rows are always inside, columns may overhang
+  // only past the last tile of a row).
+  let ix = vec4<i32>((vec4<u32>(ox0) + vec4<u32>(0u, 1u, 2u, 3u)) * p.stride);
+  let dx = i32(4u * p.stride);
+  let col0 = clampCol(ix);
+  let col1 = clampCol(ix + dx);
+  let col2 = clampCol(ix + 2 * dx);
+  let col3 = clampCol(ix + 3 * dx);
+  let in0 = insideCol(ix);
+  let in1 = insideCol(ix + dx);
+  let in2 = insideCol(ix + 2 * dx);
+  let in3 = insideCol(ix + 3 * dx);
+
+  var a0 = Acc();
+  var a1 = Acc();
+  var a2 = Acc();
+  var a3 = Acc();
+  let plane = p.h * p.w;
+  var xb = n * p.cin * plane + oy * p.stride * p.w;
+  var wb = wid.y * p.cin * 4u;
+  for (var ci = 0u; ci < p.cin; ci++) {
+    let t = tap(wb);
+    a0 = step(a0, load4(xb, col0, in0), t);
+    if (PV > 1u) { a1 = step(a1, load4(xb, col1, in1), t); }
+    if (PV > 2u) { a2 = step(a2, load4(xb, col2, in2), t); }
+    if (PV > 3u) { a3 = step(a3, load4(xb, col3, in3), t); }
+    wb += 4u;
+    xb += plane;
+  }
+
+  if (tile >= p.ho * p.tiles_x) { return; }
+  emitAll(a0, a1, a2, a3, wid.y, n, oy, ox0);
 }

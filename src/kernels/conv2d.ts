@@ -2,8 +2,9 @@
  * 2-D convolution (NCHW, f32) with bias, activation and residual add fused into the output write.
  * Weights are re-laid out once by `prepareConv2d`; `conv2d` records one dispatch of conv2d.wgsl
  * (implicit GEMM, no im2col buffer): entry `conv3x3` for 3x3 stride 1 'same' (the UNet's hot
- * spot), `conv` for every other kernel size, stride and padding. Shapes travel in Params, so one
- * pipeline per (entry, workgroup size) serves every size.
+ * spot), `conv1x1` for 1x1 (any stride), `conv` for every other kernel size, stride and padding.
+ * Shapes travel in Params, so one pipeline per (entry, pixel tile, workgroup size) serves every
+ * size.
  */
 import type { Gpu } from '../gpu/gpu.js';
 import { Tensor } from '../tensor.js';
@@ -11,10 +12,41 @@ import { ceilDiv } from './grid.js';
 
 /** Output channels per weight block: one workgroup row computes one block (four vec4). */
 const CO_BLOCK = 16;
-/** Consecutive output pixels per invocation of each entry point. */
-const TILE_PIXELS = { conv3x3: 16, conv: 8 } as const;
 const MAX_WORKGROUP = 64;
 const MAX_K = 7;
+
+/**
+ * Groups of 4 consecutive output pixels per invocation (the shader's PV), by adapter. CPU
+ * adapters want the largest register tile: each storage load costs a per-lane loop there, FMAs
+ * are cheap SIMD (llvmpipe 3x3: ~10 GFLOP/s per core with 16 pixels, ~6 with 8). GPUs want the
+ * smallest: 16 pixels x 16 channels of accumulators spill on NVIDIA (H100 via Vulkan, 3x3 128ch
+ * at 256x256: 22 TFLOP/s with 4 pixels, 20 with 8, 0.5 with 16).
+ */
+export type PixelGroups = 1 | 2 | 4;
+
+export function conv2dPixelGroups(gpu: Gpu): PixelGroups {
+  const a = gpu.adapter;
+  const cpu = a.isFallbackAdapter || /llvmpipe|lavapipe|softpipe|swiftshader/i.test(`${gpu.backend} ${a.architecture} ${a.device} ${a.description}`);
+  return cpu ? 4 : 1;
+}
+
+export type Conv2dEntry = 'conv3x3' | 'conv1x1' | 'conv';
+
+/** The specialised entry point for 3x3 stride 1 pad 1 and for unpadded 1x1, else the general one. */
+export function conv2dEntry(k: number, stride: number, pad: number): Conv2dEntry {
+  if (k === 3 && stride === 1 && pad === 1) return 'conv3x3';
+  if (k === 1 && pad === 0) return 'conv1x1';
+  return 'conv';
+}
+
+/** Dispatch geometry for an output of ho x wo pixels (exported for benchmarks and tests). */
+export function conv2dPlan(entry: Conv2dEntry, ho: number, wo: number, pv: PixelGroups) {
+  const tilesX = ceilDiv(wo, 4 * pv);
+  const tiles = ho * tilesX;
+  // Lanes past the last tile idle: small images get smaller workgroups (powers of two, >= 8).
+  const wg = Math.min(MAX_WORKGROUP, Math.max(8, 2 ** Math.ceil(Math.log2(tiles))));
+  return { entry, pv, wg, tilesX, groups: ceilDiv(tiles, wg) };
+}
 
 export interface Conv2dWeights {
   cout: number;
@@ -86,6 +118,11 @@ export function conv2dGeometry(size: number, k: number, stride: number, padding:
  * and bottom by 1, then stride 2, padding 0 (the DDPM Downsample). out = act(conv + bias) + residual.
  */
 export function conv2d(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions = {}): Tensor {
+  return conv2dTiled(x, w, opts, conv2dPixelGroups(x.gpu));
+}
+
+/** conv2d with an explicit pixel tile (PV), so that tests and benchmarks reach every variant on any adapter. */
+export function conv2dTiled(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions, pv: PixelGroups): Tensor {
   const gpu = x.gpu;
   const padding = opts.padding ?? 'same';
   const stride = opts.stride ?? (padding === 'down' ? 2 : 1);
@@ -103,18 +140,13 @@ export function conv2d(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions = {}): T
   if (out.buffer === x.buffer || out.buffer === res?.buffer) throw new Error('conv2d: the output must not alias the input or the residual');
   if (!out.size) return out;
 
-  const entry = w.k === 3 && stride === 1 && padding === 'same' ? 'conv3x3' : 'conv';
-  const tilesX = ceilDiv(gx.out, TILE_PIXELS[entry]);
-  const tiles = gy.out * tilesX;
-  // Lanes past the last tile idle: small images get smaller workgroups (powers of two, >= 8).
-  const wg = Math.min(MAX_WORKGROUP, Math.max(8, 2 ** Math.ceil(Math.log2(tiles))));
-  const groups = ceilDiv(tiles, wg);
+  const plan = conv2dPlan(conv2dEntry(w.k, stride, gy.pad), gy.out, gx.out, pv);
   const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension;
-  if (groups > maxWg || n > maxWg) throw new Error(`conv2d: output [${outShape}] needs more than ${maxWg} workgroups per dimension; split the batch or the image`);
+  if (plan.groups > maxWg || n > maxWg) throw new Error(`conv2d: output [${outShape}] needs more than ${maxWg} workgroups per dimension; split the batch or the image`);
   gpu.dispatch({
     shader: 'conv2d',
-    entry,
-    overrides: { WG: wg },
+    entry: plan.entry,
+    overrides: { WG: plan.wg, PV: plan.pv },
     params: {
       cin,
       h,
@@ -125,14 +157,14 @@ export function conv2d(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions = {}): T
       k: w.k,
       stride,
       pad: gy.pad,
-      tiles_x: tilesX,
+      tiles_x: plan.tilesX,
       has_bias: w.bias ? 1 : 0,
       has_residual: res ? 1 : 0,
       act: opts.act === 'swish' ? 1 : 0,
     },
     // Bindings the kernel does not read (no bias, no residual) are filled with buffers already bound.
     buffers: [x.buffer, w.weight.buffer, (w.bias ?? w.weight).buffer, (res ?? x).buffer, out.buffer],
-    workgroups: [groups, ceilDiv(w.cout, CO_BLOCK), n],
+    workgroups: [plan.groups, ceilDiv(w.cout, CO_BLOCK), n],
     label: `conv2d${w.k}x${w.k}s${stride}`,
   });
   return out;

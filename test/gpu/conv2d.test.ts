@@ -8,14 +8,14 @@
  * one more rounding each.
  */
 import { describe, expect, it } from 'vitest';
-import { conv2d, conv2dGeometry, prepareConv2d, type Conv2dOptions } from '../../src/kernels/conv2d.js';
+import { conv2d, conv2dEntry, conv2dGeometry, conv2dPixelGroups, conv2dTiled, prepareConv2d, type Conv2dOptions } from '../../src/kernels/conv2d.js';
 import { Tensor } from '../../src/tensor.js';
 import { expectClose, loadGolden, testGpu } from './helpers.js';
 
 const golden = loadGolden('conv2d');
 const TOL = 1e-5;
-// The first dispatch of each entry point compiles its pipeline: the unrolled 16x16 register tile
-// takes llvmpipe several seconds (more on a busy machine).
+// The first dispatch of each variant compiles its pipeline: the 16-pixel x 16-channel register
+// tile takes llvmpipe several seconds (more on a busy machine).
 const COMPILE_MS = 60_000;
 
 const cases: Array<[string, Conv2dOptions]> = [
@@ -35,6 +35,8 @@ const cases: Array<[string, Conv2dOptions]> = [
 ];
 
 describe('conv2d', () => {
+  // Every case with the adapter's own pixel tile (conv2d) and with each explicit one: CPU adapters
+  // pick 4 pixel groups, GPUs 1, and every variant must agree with PyTorch everywhere.
   it.each(cases)('%s', async (name, opts) => {
     const gpu = await testGpu();
     const g = await golden;
@@ -45,6 +47,10 @@ describe('conv2d', () => {
     const out = conv2d(x, w, { ...opts, residual });
     expect(out.shape).toEqual(g.shape(`${name}.out`));
     expectClose(await out.read(), g.get(`${name}.out`), TOL, name);
+    for (const pv of ([1, 2, 4] as const).filter((v) => v !== conv2dPixelGroups(gpu))) {
+      conv2dTiled(x, w, { ...opts, residual, out }, pv);
+      expectClose(await out.read(), g.get(`${name}.out`), TOL, `${name} with ${pv} pixel groups`);
+    }
     [x, residual, out].forEach((t) => t?.dispose());
     w.dispose();
   }, COMPILE_MS);
@@ -59,6 +65,17 @@ describe('conv2d', () => {
     expectClose(await out.read(), g.get('same3_odd.out'), TOL, 'same3_odd into out');
     [x, out].forEach((t) => t.dispose());
     w.dispose();
+  });
+
+  it('routes every golden case through the entry point it exercises', () => {
+    // same3_*: conv3x3; same1*: conv1x1; down_*, same7_s2, same3_s2, valid3: conv.
+    expect(conv2dEntry(3, 1, 1)).toBe('conv3x3');
+    expect(conv2dEntry(1, 1, 0)).toBe('conv1x1');
+    expect(conv2dEntry(1, 2, 0)).toBe('conv1x1');
+    expect(conv2dEntry(3, 2, 0)).toBe('conv');
+    expect(conv2dEntry(7, 2, 3)).toBe('conv');
+    expect(conv2dEntry(3, 2, 1)).toBe('conv');
+    expect(conv2dEntry(3, 1, 0)).toBe('conv');
   });
 
   it('computes the output size of every padding mode', () => {
