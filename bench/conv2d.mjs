@@ -8,7 +8,7 @@
 // threads), a per-core rate that contention affects less than the wall-clock `gflops`.
 import { acquireGpu } from '../dist/node/acquire.js';
 import { Tensor } from '../dist/tensor.js';
-import { conv2d, conv2dEntry, conv2dGeometry, conv2dPixelGroups, prepareConv2d } from '../dist/kernels/conv2d.js';
+import { conv2d, conv2dEntry, conv2dPixelGroups, prepareConv2d } from '../dist/kernels/conv2d.js';
 
 const DEFAULT_SHAPES = ['1,128,256,256,128,3', '1,256,64,64,256,3', '1,512,16,16,512,3'];
 const reps = Number(process.argv[2] ?? 3);
@@ -44,7 +44,7 @@ for (const spec of shapes) {
     best = Math.min(best, (performance.now() - t0) / reps);
     bestCpu = Math.min(bestCpu, (cpu.user + cpu.system) / 1000 / reps);
   }
-  const entry = conv2dEntry(Kk, opts.stride, conv2dGeometry(H, Kk, opts.stride, padding).pad);
+  const entry = conv2dEntry(Kk, opts.stride, padding);
   console.log(JSON.stringify({ bench: 'conv2d', backend: gpu.backend, adapter: gpu.adapter.device || gpu.adapter.description, shape: spec, entry, pixel_groups: conv2dPixelGroups(gpu), ms: +best.toFixed(3), gflops: +(flop / best / 1e6).toFixed(2), cpu_gflops: +(flop / bestCpu / 1e6).toFixed(2) }));
   warm.dispose();
   x.dispose();

@@ -15,6 +15,9 @@ const CO_BLOCK = 16;
 const MAX_WORKGROUP = 64;
 const MAX_K = 7;
 
+export type PixelGroups = 1 | 2 | 4;
+export type Conv2dPadding = 'same' | 'down' | 0;
+
 /**
  * Groups of 4 consecutive output pixels per invocation (the shader's PV), by adapter. CPU
  * adapters want the largest register tile: each storage load costs a per-lane loop there, FMAs
@@ -22,8 +25,6 @@ const MAX_K = 7;
  * smallest: 16 pixels x 16 channels of accumulators spill on NVIDIA (H100 via Vulkan, 3x3 128ch
  * at 256x256: 22 TFLOP/s with 4 pixels, 20 with 8, 0.5 with 16).
  */
-export type PixelGroups = 1 | 2 | 4;
-
 export function conv2dPixelGroups(gpu: Gpu): PixelGroups {
   const a = gpu.adapter;
   const cpu = a.isFallbackAdapter || /llvmpipe|lavapipe|softpipe|swiftshader/i.test(`${gpu.backend} ${a.architecture} ${a.device} ${a.description}`);
@@ -32,10 +33,11 @@ export function conv2dPixelGroups(gpu: Gpu): PixelGroups {
 
 export type Conv2dEntry = 'conv3x3' | 'conv1x1' | 'conv';
 
-/** The specialised entry point for 3x3 stride 1 pad 1 and for unpadded 1x1, else the general one. */
-export function conv2dEntry(k: number, stride: number, pad: number): Conv2dEntry {
-  if (k === 3 && stride === 1 && pad === 1) return 'conv3x3';
-  if (k === 1 && pad === 0) return 'conv1x1';
+/** The specialised entry point for 3x3 stride 1 'same' and for unpadded 1x1, else the general one. */
+export function conv2dEntry(k: number, stride: number, padding: Conv2dPadding): Conv2dEntry {
+  if (k === 3 && stride === 1 && padding === 'same') return 'conv3x3';
+  // conv1x1 reads no padding: 'down' (a zero row and column past the input) takes the general path.
+  if (k === 1 && padding !== 'down') return 'conv1x1';
   return 'conv';
 }
 
@@ -63,7 +65,7 @@ export interface Conv2dOptions {
   /** Defaults to 2 for padding 'down', else 1. */
   stride?: 1 | 2;
   /** 'same': pad (k-1)/2 on every side; 'down': zero-pad right and bottom by 1 (the DDPM Downsample); 0: none. */
-  padding?: 'same' | 'down' | 0;
+  padding?: Conv2dPadding;
   /** [N, Cout, Ho, Wo], added after the activation. */
   residual?: Tensor;
   act?: 'none' | 'swish';
@@ -107,7 +109,7 @@ export function prepareConv2d(gpu: Gpu, weight: Float32Array, shape: readonly nu
 }
 
 /** Output size along one axis and the zero padding added before the first row/column. */
-export function conv2dGeometry(size: number, k: number, stride: number, padding: 'same' | 'down' | 0): { out: number; pad: number } {
+export function conv2dGeometry(size: number, k: number, stride: number, padding: Conv2dPadding): { out: number; pad: number } {
   const pad = padding === 'same' ? (k - 1) / 2 : 0;
   const padded = size + 2 * pad + (padding === 'down' ? 1 : 0);
   return { out: padded < k ? 0 : Math.floor((padded - k) / stride) + 1, pad };
@@ -140,7 +142,7 @@ export function conv2dTiled(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions, pv
   if (out.buffer === x.buffer || out.buffer === res?.buffer) throw new Error('conv2d: the output must not alias the input or the residual');
   if (!out.size) return out;
 
-  const plan = conv2dPlan(conv2dEntry(w.k, stride, gy.pad), gy.out, gx.out, pv);
+  const plan = conv2dPlan(conv2dEntry(w.k, stride, padding), gy.out, gx.out, pv);
   const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension;
   if (plan.groups > maxWg || n > maxWg) throw new Error(`conv2d: output [${outShape}] needs more than ${maxWg} workgroups per dimension; split the batch or the image`);
   gpu.dispatch({

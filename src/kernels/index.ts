@@ -10,3 +10,4 @@ export { concatChannels } from './concat.js';
 export { timestepEmbedding } from './timestep.js';
 export { avgPool2d } from './avgpool.js';
 export { ddimStep, type DdimStepOptions } from './ddim-step.js';
+export { conv2d, conv2dTiled, prepareConv2d, conv2dGeometry, conv2dEntry, conv2dPixelGroups, type Conv2dWeights, type Conv2dOptions } from './conv2d.js';

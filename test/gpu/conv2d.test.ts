@@ -25,6 +25,7 @@ const cases: Array<[string, Conv2dOptions]> = [
   ['same3_nobias', {}],
   ['down_even', { padding: 'down' }],
   ['down_odd', { padding: 'down' }],
+  ['down1', { padding: 'down' }],
   ['same1', {}],
   ['same3_swish_res', { act: 'swish' }],
   ['same1_res', {}],
@@ -68,13 +69,14 @@ describe('conv2d', () => {
   });
 
   it('routes every golden case through the entry point it exercises', () => {
-    // same3_*: conv3x3; same1*: conv1x1; down_*, same7_s2, same3_s2, valid3: conv.
-    expect(conv2dEntry(3, 1, 1)).toBe('conv3x3');
-    expect(conv2dEntry(1, 1, 0)).toBe('conv1x1');
-    expect(conv2dEntry(1, 2, 0)).toBe('conv1x1');
-    expect(conv2dEntry(3, 2, 0)).toBe('conv');
-    expect(conv2dEntry(7, 2, 3)).toBe('conv');
-    expect(conv2dEntry(3, 2, 1)).toBe('conv');
+    // same3_*: conv3x3; same1*: conv1x1; down*, same7_s2, same3_s2, valid3: conv.
+    expect(conv2dEntry(3, 1, 'same')).toBe('conv3x3');
+    expect(conv2dEntry(1, 1, 'same')).toBe('conv1x1');
+    expect(conv2dEntry(1, 2, 'same')).toBe('conv1x1');
+    expect(conv2dEntry(3, 2, 'down')).toBe('conv');
+    expect(conv2dEntry(1, 2, 'down')).toBe('conv');
+    expect(conv2dEntry(7, 2, 'same')).toBe('conv');
+    expect(conv2dEntry(3, 2, 'same')).toBe('conv');
     expect(conv2dEntry(3, 1, 0)).toBe('conv');
   });
 

@@ -44,6 +44,7 @@ case('same3_wide', 1, 3, 17, 20, 70, 3)                   # 180 tiles: 3 workgro
 case('same3_nobias', 1, 4, 8, 5, 8, 3, bias=False)
 case('down_even', 1, 6, 8, 8, 12, 3, padding='down')      # Ho, Wo = 4, 6
 case('down_odd', 2, 3, 5, 9, 7, 3, padding='down')        # Ho, Wo = 4, 3
+case('down1', 1, 4, 5, 6, 8, 1, padding='down')           # 1x1 after the pad: reads the zero row
 case('same1', 2, 12, 20, 5, 11, 1)                        # 1x1, Cin 12 -> Cout 20
 case('same3_swish_res', 1, 8, 9, 7, 17, 3, act='swish', residual=True)
 case('same1_res', 1, 6, 10, 4, 9, 1, residual=True)       # the UNet's nin_shortcut + h
