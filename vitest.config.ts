@@ -8,11 +8,13 @@ export default defineConfig({
   test: {
     testTimeout: 120_000,
     hookTimeout: 120_000,
-    // One GPU test file at a time per backend: CPU adapters use every core already.
+    // One test file at a time: CPU adapters use every core already. Projects inherit these settings
+    // through `extends: true`.
     fileParallelism: false,
     projects: [
-      { test: { name: 'cpu', include: ['test/*.test.ts'] } },
+      { extends: true, test: { name: 'cpu', include: ['test/*.test.ts'] } },
       ...backends.map((backend) => ({
+        extends: true,
         test: { name: `gpu-${backend}`, include: ['test/gpu/*.test.ts'], env: { DNF_BACKEND: backend } },
       })),
     ],
