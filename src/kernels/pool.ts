@@ -1,0 +1,67 @@
+/**
+ * Pooling for ResNet's stem and head (shaders/pool.wgsl): max pooling (F.max_pool2d, ceil_mode
+ * False, -inf padding) and global average pooling (F.adaptive_avg_pool2d(x, 1)).
+ */
+import { Tensor } from '../tensor.js';
+import { grid1d } from './grid.js';
+
+const WG = 256;
+
+export interface MaxPoolOptions {
+  /** Window side (default 3). */
+  k?: number;
+  /** Window step (default 2). */
+  stride?: number;
+  /** -inf rows/columns around the input (default 1), less than k. */
+  pad?: number;
+}
+
+/** Output size along one axis: floor((size + 2 pad - k) / stride) + 1, as PyTorch (ceil_mode False). */
+export function maxPoolSize(size: number, k: number, stride: number, pad: number): number {
+  return Math.max(0, Math.floor((size + 2 * pad - k) / stride) + 1);
+}
+
+/** x [N, C, H, W] -> [N, C, Ho, Wo]; the defaults are torchvision ResNet's MaxPool2d(3, 2, 1). */
+export function maxPool2d(x: Tensor, opts: MaxPoolOptions = {}): Tensor {
+  const { k = 3, stride = 2, pad = 1 } = opts;
+  if (x.shape.length !== 4) throw new Error(`maxPool2d needs [N, C, H, W], got [${x.shape}]`);
+  if (!(k >= 1 && stride >= 1 && pad >= 0 && pad < k && 2 * pad <= k)) {
+    throw new Error(`maxPool2d: unsupported window k ${k}, stride ${stride}, pad ${pad} (PyTorch needs pad <= k / 2)`);
+  }
+  const [n, c, h, w] = x.shape;
+  const ho = maxPoolSize(h, k, stride, pad);
+  const wo = maxPoolSize(w, k, stride, pad);
+  const out = Tensor.empty(x.gpu, [n, c, ho, wo], 'maxpool');
+  if (!out.size) return out;
+  const g = grid1d(out.size, WG, x.gpu.limits.maxComputeWorkgroupsPerDimension);
+  x.gpu.dispatch({
+    shader: 'pool',
+    entry: 'max_pool',
+    overrides: { WG },
+    params: { n: out.size, h, w, ho, wo, k, stride, pad, row: g.row },
+    buffers: [x.buffer, out.buffer],
+    workgroups: g.workgroups,
+    label: `maxpool${k}s${stride}`,
+  });
+  return out;
+}
+
+/** x [N, C, H, W] -> [N, C]: the mean of each plane. */
+export function globalAvgPool(x: Tensor): Tensor {
+  if (x.shape.length !== 4) throw new Error(`globalAvgPool needs [N, C, H, W], got [${x.shape}]`);
+  const [n, c, h, w] = x.shape;
+  if (h * w === 0) throw new Error(`globalAvgPool: empty planes in [${x.shape}]`);
+  const out = Tensor.empty(x.gpu, [n, c], 'avgpool');
+  if (!out.size) return out;
+  const g = grid1d(out.size, WG, x.gpu.limits.maxComputeWorkgroupsPerDimension);
+  x.gpu.dispatch({
+    shader: 'pool',
+    entry: 'avg_all',
+    overrides: { WG },
+    params: { n: out.size, h, w, ho: 1, wo: 1, k: 1, stride: 1, pad: 0, row: g.row },
+    buffers: [x.buffer, out.buffer],
+    workgroups: g.workgroups,
+    label: 'global_avgpool',
+  });
+  return out;
+}
