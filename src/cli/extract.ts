@@ -9,20 +9,14 @@
  * Outputs are written atomically; outputs that exist are skipped (re-running resumes) unless
  * --overwrite. Exit status: 0 all done, 1 some inputs failed, 2 usage or setup error, 130 Ctrl-C.
  */
-import { access } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { InvalidArgumentError, Option, type Command } from 'commander';
-import { ddimTimesteps } from '../diffusion/schedule.js';
-import { computeDnf, DNF_FEATURES, type DnfFeature } from '../diffusion/dnf.js';
-import { DnfError } from '../errors.js';
-import type { Gpu } from '../gpu/gpu.js';
+import { Option, type Command } from 'commander';
+import { dnfOfImages, quantizedDnfs } from '../diffusion/dnf-images.js';
 import { decodeImageFile } from '../image/decode-node.js';
 import { encodePng } from '../image/encode-node.js';
 import type { RgbImage } from '../image/pixels.js';
-import { DEFAULT_ANTIALIAS, imagesToTensor } from '../image/preprocess.js';
-import { quantizeDnf } from '../kernels/quantize.js';
-import { DdpmUnet } from '../models/ddpm-unet.js';
-import type { UnetConfig } from '../models/unet-config.js';
+import { DEFAULT_ANTIALIAS } from '../image/preprocess.js';
+import type { DdpmUnet } from '../models/ddpm-unet.js';
 import { acquireGpu } from '../node/acquire.js';
 import { collectInputs, IMAGE_EXTENSIONS } from '../node/batch/inputs.js';
 import { interruptOnSigint } from '../node/batch/interrupt.js';
@@ -30,10 +24,7 @@ import { planOutputs, type PlannedItem } from '../node/batch/plan.js';
 import { runBatches, type Prepared } from '../node/batch/runner.js';
 import { openSafetensors, writeFileAtomic, writeSafetensorsFile } from '../node/files.js';
 import { formatSummary, Progress, type JobCounts, type ProgressOptions } from '../node/progress.js';
-import { loadUnetConfig } from '../node/unet-config.js';
-import { defaultWeightsDir, weightsPath } from '../node/weights.js';
-import { DEFAULT_WEIGHTS } from '../weights/registry.js';
-import type { Tensor } from '../tensor.js';
+import { addUnetOptions, loadUnet, positiveInt, resolveUnet, type UnetOptions } from './unet-options.js';
 
 export const DNF_FORMATS = ['png', 'safetensors'] as const;
 export type DnfFormat = (typeof DNF_FORMATS)[number];
@@ -41,20 +32,12 @@ export type DnfFormat = (typeof DNF_FORMATS)[number];
 /** Largest default batch; the UNet splits batches that exceed its binding limit on its own. */
 const DEFAULT_MAX_BATCH = 16;
 
-export interface ExtractOptions {
+export interface ExtractOptions extends UnetOptions {
   /** The output folder. */
   output: string;
-  /** UNet weights (default: $DNF_WEIGHTS, else weights/lsun_bedroom.safetensors of the weights folder). */
-  unet?: string;
-  /** A preset name or a JSON config file. */
-  modelConfig: string;
   format: DnfFormat;
   /** Images per GPU batch (default: what one storage binding holds, at most 16). */
   batch?: number;
-  /** 0: eps at t = 0; K > 0: a K-step DDIM inversion. */
-  steps: number;
-  feature: DnfFeature;
-  antialias: boolean;
   overwrite: boolean;
   /** The GPU backend (--backend of the program). */
   backend?: string;
@@ -71,42 +54,10 @@ export interface ExtractReport extends JobCounts {
   interrupted: boolean;
 }
 
-/** The UNet file to use: --unet, else $DNF_WEIGHTS, else the default weights of the weights folder. */
-export function defaultUnetPath(): string {
-  return process.env.DNF_WEIGHTS || weightsPath(defaultWeightsDir(), DEFAULT_WEIGHTS);
-}
-
-/** Fails before any work when the options cannot run (exit 2). */
-function checkOptions(opts: ExtractOptions): void {
-  if (opts.steps === 0 && opts.feature !== 'first') {
-    throw new DnfError(`--feature ${opts.feature} needs an inversion: give --steps K (e.g. --steps 20)`);
-  }
-  if (opts.steps > 0) ddimTimesteps(opts.steps); // throws when K does not divide the schedule evenly
-}
-
-async function requireWeights(path: string): Promise<void> {
-  if (await access(path).then(() => true, () => false)) return;
-  throw new DnfError(
-    `${path}: UNet weights not found; download them with \`dnf weights fetch ${DEFAULT_WEIGHTS}\`, ` +
-      `or convert a checkpoint you have with \`dnf convert model-2388000.ckpt -o ${path}\`, or pass --unet FILE`,
-  );
-}
-
-async function loadUnet(gpu: Gpu, config: UnetConfig, path: string): Promise<DdpmUnet> {
-  const { file, close } = await openSafetensors(path);
-  try {
-    return await DdpmUnet.fromSafetensors(gpu, config, file);
-  } finally {
-    await close();
-  }
-}
-
 /** Runs extract over `inputs`; prints progress, failures and the summary on stderr. */
 export async function runExtract(inputs: string[], opts: ExtractOptions, hooks: ExtractHooks = {}): Promise<ExtractReport> {
-  checkOptions(opts);
-  const unetPath = opts.unet ?? defaultUnetPath();
-  await requireWeights(unetPath);
-  const config = await loadUnetConfig(opts.modelConfig);
+  const setup = await resolveUnet(opts);
+  const unetPath = setup.path;
   const items = await collectInputs(inputs, IMAGE_EXTENSIONS, { exclude: [opts.output] });
   const plan = await planOutputs(items, opts.output, opts.format, { overwrite: opts.overwrite });
   const progressOptions = { ...hooks.progress, label: 'extract' };
@@ -120,7 +71,7 @@ export async function runExtract(inputs: string[], opts: ExtractOptions, hooks: 
   const gpu = await acquireGpu({ backend: opts.backend });
   let unet: DdpmUnet | undefined;
   try {
-    unet = await loadUnet(gpu, config, unetPath);
+    unet = await loadUnet(gpu, setup);
     const batchSize = opts.batch ?? Math.max(1, Math.min(DEFAULT_MAX_BATCH, unet.maxBatch));
     say(`extract: ${plan.todo.length} to do, ${plan.skipped.length} already done; batch ${batchSize}, ${gpu.describe().backend}, ${basename(unetPath)}`);
 
@@ -162,19 +113,13 @@ export async function runExtract(inputs: string[], opts: ExtractOptions, hooks: 
 function dnfWriter(unet: DdpmUnet, opts: ExtractOptions, unetPath: string) {
   const size = unet.config.resolution;
   return async (entries: Prepared<PlannedItem, RgbImage>[]): Promise<string[]> => {
-    const x = imagesToTensor(unet.gpu, entries.map((e) => e.data), { size, antialias: opts.antialias });
-    let dnf: Tensor;
-    try {
-      dnf = computeDnf(unet, x, { steps: opts.steps, feature: opts.feature });
-    } finally {
-      x.dispose();
-    }
-    try {
-      if (opts.format === 'png') {
-        const q = quantizeDnf(dnf);
-        const images = await q.read().finally(() => q.dispose());
-        await Promise.all(entries.map(async (e, i) => writeFileAtomic(e.item.output, [await encodePng(images[i])])));
-      } else {
+    const images = entries.map((e) => e.data);
+    if (opts.format === 'png') {
+      const dnfs = await quantizedDnfs(unet, images, opts);
+      await Promise.all(entries.map(async (e, i) => writeFileAtomic(e.item.output, [await encodePng(dnfs[i])])));
+    } else {
+      const dnf = dnfOfImages(unet, images, opts);
+      try {
         const all = await dnf.read();
         const per = 3 * size * size;
         await Promise.all(entries.map((e, i) =>
@@ -183,40 +128,27 @@ function dnfWriter(unet: DdpmUnet, opts: ExtractOptions, unetPath: string) {
             [{ name: 'dnf', dtype: 'F32', shape: [3, size, size], data: all.subarray(i * per, (i + 1) * per) }],
             { source: e.item.rel, unet: basename(unetPath), steps: String(opts.steps), feature: opts.feature, antialias: String(opts.antialias) },
           )));
+      } finally {
+        dnf.dispose();
       }
-    } finally {
-      dnf.dispose();
     }
     return entries.map((e) => e.item.output);
   };
 }
-
-const positiveInt = (what: string) => (v: string): number => {
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`${what} must be a positive integer.`);
-  return n;
-};
-
-const stepsArg = (v: string): number => (v === '0' ? 0 : positiveInt('--steps')(v));
 
 interface CliOpts extends Omit<ExtractOptions, 'antialias' | 'backend'> {
   antialias?: boolean;
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('extract')
     .description('compute the Diffusion Noise Features of images (files or folders, searched recursively) into an output folder that mirrors them')
     .argument('<inputs...>', `image files or folders (${IMAGE_EXTENSIONS.join(', ')}; hidden files skipped)`)
     .requiredOption('-o, --output <dir>', 'the output folder; each DNF goes to the input\'s relative path with the new extension')
-    .option('--unet <file>', 'UNet weights as safetensors (default: $DNF_WEIGHTS, else lsun_bedroom.safetensors in the weights folder)')
-    .option('--model-config <preset|file>', 'UNet config: a preset (lsun-bedroom-256, cifar10-32) or a JSON file', 'lsun-bedroom-256')
     .addOption(new Option('--format <format>', 'png: the released 8-bit DNF as lossless PNG; safetensors: float32 tensor "dnf" [3, H, W]').choices(DNF_FORMATS).default('png'))
-    .option('--batch <n>', 'images per GPU batch (default: what the GPU\'s storage bindings hold, at most 16)', positiveInt('--batch'))
-    .option('--steps <k>', '0: one UNet evaluation at t = 0 (the released DNF); K: a K-step DDIM inversion', stepsArg, 0)
-    .addOption(new Option('--feature <which>', 'which noise estimate of the inversion: first (the released DNF), last, or mean').choices(DNF_FEATURES).default('first'))
-    .option('--antialias', `antialiased bicubic when downsizing (torchvision >= 0.17)${DEFAULT_ANTIALIAS ? ' (default)' : ''}`)
-    .option('--no-antialias', `plain bicubic, as the released code's torchvision <= 0.16${DEFAULT_ANTIALIAS ? '' : ' (default)'}`)
+    .option('--batch <n>', 'images per GPU batch (default: what the GPU\'s storage bindings hold, at most 16)', positiveInt('--batch'));
+  addUnetOptions(cmd)
     .option('--overwrite', 'recompute outputs that exist (default: skip them, so a re-run resumes)')
     .action(async (inputs: string[], cli: CliOpts) => {
       const report = await runExtract(inputs, {

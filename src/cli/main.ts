@@ -5,11 +5,13 @@
 import { Command, CommanderError } from 'commander';
 import { DnfError } from '../errors.js';
 import { register as registerConvert } from './convert.js';
+import { register as registerDetect } from './detect.js';
 import { register as registerDoctor } from './doctor.js';
+import { register as registerEval } from './eval.js';
 import { register as registerExtract } from './extract.js';
 import { register as registerWeights } from './weights.js';
 
-const registrations: Array<(program: Command) => void> = [registerDoctor, registerConvert, registerWeights, registerExtract];
+const registrations: Array<(program: Command) => void> = [registerDoctor, registerConvert, registerWeights, registerExtract, registerDetect, registerEval];
 
 export function buildProgram(): Command {
   const program = new Command('dnf')

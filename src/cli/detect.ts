@@ -1,0 +1,177 @@
+/**
+ * `dnf detect <inputs...> --classifier FILE`: is each image generated?
+ *
+ * Images (files and folders, searched recursively) are decoded one by one (a bad file is reported
+ * in one line and the job goes on), their DNFs computed in batches by the UNet (as `dnf extract`
+ * does; with --from-dnf the inputs are DNF images already, e.g. extract's PNGs), and each DNF,
+ * as the 8-bit image extract writes, classified: prob = sigmoid(ResNet(DNF resized to 256 / 255)).
+ * An image is called generated when prob > --threshold. So `detect image` prints exactly what
+ * `detect --from-dnf` prints for the PNG that `extract` wrote for that image.
+ *
+ * Results go to stdout in input order as they come: a table (default), JSON lines
+ * ({"file", "prob", "label"}) or CSV (file,prob,label); progress, failures and the summary go to
+ * stderr. The classifier is a safetensors file from `dnf convert`, or a PyTorch checkpoint, which
+ * is converted in memory. Exit status: 0 all classified, 1 some inputs failed, 2 usage or setup
+ * error, 130 Ctrl-C.
+ */
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { DEFAULT_THRESHOLD, labelOf, type Label } from '../classify.js';
+import type { Gpu } from '../gpu/gpu.js';
+import { decodeImageFile } from '../image/decode-node.js';
+import type { RgbImage } from '../image/pixels.js';
+import { DEFAULT_ANTIALIAS } from '../image/preprocess.js';
+import { collectInputs, IMAGE_EXTENSIONS, type InputItem } from '../node/batch/inputs.js';
+import { interruptOnSigint } from '../node/batch/interrupt.js';
+import { runBatches, type Prepared } from '../node/batch/runner.js';
+import { formatDuration, formatRate, Progress, type ProgressOptions } from '../node/progress.js';
+import { Detector } from './detector.js';
+import { csvLine } from './text-output.js';
+import { addUnetOptions, positiveInt, resolveUnet, type UnetOptions } from './unet-options.js';
+
+export const DETECT_FORMATS = ['table', 'json', 'csv'] as const;
+export type DetectFormat = (typeof DETECT_FORMATS)[number];
+
+export interface DetectOptions extends UnetOptions {
+  /** The classifier file. */
+  classifier: string;
+  /** The inputs are DNF images (no UNet). */
+  fromDnf: boolean;
+  threshold: number;
+  format: DetectFormat;
+  /** Images per GPU batch (default: what the UNet takes, at most 16). */
+  batch?: number;
+  backend?: string;
+}
+
+export interface DetectHooks {
+  /** Where results go (default: stdout). */
+  out?: { write(text: string): unknown };
+  /** Where and how often progress is shown (default: stderr). */
+  progress?: Omit<ProgressOptions, 'label'>;
+  /** Stops the job after the batch in flight (default: the first Ctrl-C). */
+  signal?: AbortSignal;
+  /** Runs on this GPU (left open) instead of acquiring one. */
+  gpu?: Gpu;
+}
+
+export interface DetectResult {
+  file: string;
+  logit: number;
+  prob: number;
+  label: Label;
+}
+
+export interface DetectReport {
+  results: DetectResult[];
+  failed: number;
+  /** Inputs left undone by an interruption. */
+  remaining: number;
+  interrupted: boolean;
+  elapsedMs: number;
+}
+
+/** A table row: fixed widths, since rows are printed batch by batch ('generated' is the longer label). */
+const tableRow = (prob: string, label: string, file: string) => `${prob.padStart(6)}  ${label.padEnd(9)}  ${file}`;
+
+/** Formats results: headers come with the first batch, rows follow as they come. */
+function resultWriter(format: DetectFormat, out: { write(text: string): unknown }) {
+  let first = true;
+  return (rows: DetectResult[]) => {
+    const lines: string[] = [];
+    if (format === 'json') lines.push(...rows.map((r) => JSON.stringify({ file: r.file, prob: r.prob, label: r.label })));
+    else if (format === 'csv') lines.push(...(first ? [csvLine(['file', 'prob', 'label'])] : []), ...rows.map((r) => csvLine([r.file, r.prob, r.label])));
+    else lines.push(...(first ? [tableRow('prob', 'label', 'file')] : []), ...rows.map((r) => tableRow(r.prob.toFixed(4), r.label, r.file)));
+    first = false;
+    if (lines.length) out.write(lines.join('\n') + '\n');
+  };
+}
+
+/** Runs detect over `inputs`; results on hooks.out, progress, failures and the summary on stderr. */
+export async function runDetect(inputs: string[], opts: DetectOptions, hooks: DetectHooks = {}): Promise<DetectReport> {
+  const setup = opts.fromDnf ? null : await resolveUnet(opts);
+  const items = await collectInputs(inputs, IMAGE_EXTENSIONS);
+  const progressOptions = { ...hooks.progress, label: 'detect' };
+  const say = (text: string) => (progressOptions.sink ?? process.stderr).write(`detect: ${text}\n`);
+  const detector = await Detector.open({ classifier: opts.classifier, unet: setup, dnf: opts, backend: opts.backend, gpu: hooks.gpu, say });
+  try {
+    const batchSize = detector.batchSize(opts.batch);
+    say(`${items.length} images; batch ${batchSize}, ${detector.describe()}`);
+    const progress = new Progress(items.length, progressOptions);
+    const interrupt = hooks.signal ? null : interruptOnSigint((line) => progress.message(line));
+    const write = resultWriter(opts.format, hooks.out ?? process.stdout);
+    let outcome;
+    try {
+      outcome = await runBatches({
+        items,
+        batchSize,
+        name: (item: InputItem) => item.path,
+        prepare: (item) => decodeImageFile(item.path),
+        processBatch: async (entries: Prepared<InputItem, RgbImage>[]) => {
+          const images = entries.map((e) => e.data);
+          const verdicts = await detector.classify(opts.fromDnf ? images : await detector.dnfs(images));
+          const rows = verdicts.map((v, i): DetectResult => ({ file: entries[i].item.path, logit: v.logit, prob: v.prob, label: labelOf(v.prob, opts.threshold) }));
+          progress.finish(); // clears a progress bar before results reach a shared terminal
+          write(rows);
+          return rows;
+        },
+        signal: hooks.signal ?? interrupt!.signal,
+        progress,
+      });
+    } finally {
+      interrupt?.dispose();
+      progress.finish();
+    }
+    const results = outcome.done.map((d) => d.result);
+    const report: DetectReport = { results, failed: outcome.failed.length, remaining: outcome.remaining, interrupted: outcome.interrupted, elapsedMs: progress.elapsedMs };
+    say(summary(report, opts.threshold));
+    return report;
+  } finally {
+    detector.dispose();
+  }
+}
+
+/** 'detect: 10 classified (3 generated, 7 real at threshold 0.5), 1 failed in 12.0s (0.83 images/s)' */
+function summary(r: DetectReport, threshold: number): string {
+  const generated = r.results.filter((x) => x.label === 'generated').length;
+  const rate = r.results.length / Math.max(1e-3, r.elapsedMs / 1000);
+  let text = `${r.results.length} classified (${generated} generated, ${r.results.length - generated} real at threshold ${threshold}), ` +
+    `${r.failed} failed in ${formatDuration(r.elapsedMs)} (${formatRate(rate)} images/s)`;
+  if (r.remaining > 0) text += `\ndetect: interrupted with ${r.remaining} left`;
+  return text;
+}
+
+export const thresholdArg = (v: string): number => {
+  const t = Number(v);
+  if (v.trim() === '' || !(t >= 0 && t <= 1)) throw new InvalidArgumentError('--threshold must be a number from 0 to 1.');
+  return t;
+};
+
+interface CliOpts extends Omit<DetectOptions, 'antialias' | 'backend' | 'fromDnf' | 'format'> {
+  antialias?: boolean;
+  fromDnf?: boolean;
+  json?: boolean;
+  csv?: boolean;
+}
+
+export function register(program: Command): void {
+  const cmd = program
+    .command('detect')
+    .description('tell generated images from real ones: DNF (or a DNF image given) through the classifier, one result per image')
+    .argument('<inputs...>', `image files or folders (${IMAGE_EXTENSIONS.join(', ')}; hidden files skipped)`)
+    .addOption(new Option('--classifier <file>', 'the classifier: safetensors from `dnf convert`, or a PyTorch checkpoint (converted in memory)').env('DNF_CLASSIFIER').makeOptionMandatory())
+    .option('--from-dnf', 'the inputs are DNF images (e.g. PNGs from `dnf extract`): no UNet')
+    .option('--threshold <p>', 'call an image generated when its probability is above this', thresholdArg, DEFAULT_THRESHOLD)
+    .addOption(new Option('--json', 'one JSON object per line: {"file", "prob", "label"}').conflicts('csv'))
+    .option('--csv', 'CSV with a header line: file,prob,label')
+    .option('--batch <n>', 'images per GPU batch (default: what the GPU\'s storage bindings hold, at most 16)', positiveInt('--batch'));
+  addUnetOptions(cmd).action(async (inputs: string[], cli: CliOpts) => {
+    const report = await runDetect(inputs, {
+      ...cli,
+      fromDnf: !!cli.fromDnf,
+      format: cli.json ? 'json' : cli.csv ? 'csv' : 'table',
+      antialias: cli.antialias ?? DEFAULT_ANTIALIAS,
+      backend: program.opts().backend,
+    });
+    process.exitCode = report.interrupted ? 130 : report.failed > 0 ? 1 : 0;
+  });
+}

@@ -1,0 +1,87 @@
+/**
+ * The models of `dnf detect` and `dnf eval` on one GPU: the classifier, and the UNet when DNFs are
+ * computed from images. DNFs go to the classifier as the 8-bit images `dnf extract` writes (see
+ * src/diffusion/dnf-images.ts), so classifying an image equals classifying its extracted PNG.
+ */
+import { basename } from 'node:path';
+import { classifyDnfImages, type Verdict } from '../classify.js';
+import { quantizedDnfs } from '../diffusion/dnf-images.js';
+import type { Gpu } from '../gpu/gpu.js';
+import type { RgbImage } from '../image/pixels.js';
+import type { DdpmUnet } from '../models/ddpm-unet.js';
+import type { ResNet } from '../models/resnet.js';
+import { acquireGpu } from '../node/acquire.js';
+import { loadClassifier } from '../node/classifier.js';
+import { loadUnet, type UnetOptions, type UnetSetup } from './unet-options.js';
+
+/** Largest default batch (the models split batches that exceed a binding on their own). */
+export const DEFAULT_MAX_BATCH = 16;
+
+export interface DetectorOptions {
+  /** The classifier: safetensors, or a PyTorch checkpoint converted in memory. */
+  classifier: string;
+  /** The UNet for DNFs of images; null when the inputs are DNFs already. */
+  unet: UnetSetup | null;
+  /** DNF settings; `antialias` also applies to resizing DNFs for the classifier. */
+  dnf: Pick<UnetOptions, 'steps' | 'feature' | 'antialias'>;
+  backend?: string;
+  /** Runs on this GPU (kept open) instead of acquiring one. */
+  gpu?: Gpu;
+  /** Prints a line for the user (notes such as the in-memory conversion). */
+  say(line: string): void;
+}
+
+export class Detector {
+  private constructor(
+    readonly gpu: Gpu,
+    private readonly ownsGpu: boolean,
+    readonly classifier: ResNet,
+    readonly unet: DdpmUnet | null,
+    private readonly opts: DetectorOptions,
+  ) {}
+
+  static async open(opts: DetectorOptions): Promise<Detector> {
+    const gpu = opts.gpu ?? (await acquireGpu({ backend: opts.backend }));
+    let classifier: ResNet | undefined;
+    try {
+      const loaded = await loadClassifier(gpu, opts.classifier);
+      classifier = loaded.model;
+      if (loaded.format !== 'safetensors') {
+        opts.say(`${opts.classifier}: a PyTorch checkpoint (${loaded.format}), converted in memory; \`dnf convert ${opts.classifier}\` once saves this step`);
+      }
+      const unet = opts.unet ? await loadUnet(gpu, opts.unet) : null;
+      return new Detector(gpu, !opts.gpu, classifier, unet, opts);
+    } catch (e) {
+      classifier?.dispose();
+      if (!opts.gpu) gpu.destroy();
+      throw e;
+    }
+  }
+
+  /** Images per batch: --batch, else what the UNet takes (at most DEFAULT_MAX_BATCH). */
+  batchSize(requested?: number): number {
+    return requested ?? Math.max(1, Math.min(DEFAULT_MAX_BATCH, this.unet?.maxBatch ?? DEFAULT_MAX_BATCH));
+  }
+
+  /** 'opengles, ResNet50 (cls.safetensors), DNF by lsun_bedroom.safetensors' */
+  describe(): string {
+    const dnf = this.opts.unet ? `DNF by ${basename(this.opts.unet.path)}${this.opts.dnf.steps ? ` (${this.opts.dnf.steps}-step inversion, ${this.opts.dnf.feature})` : ''}` : 'inputs are DNFs';
+    return `${this.gpu.describe().backend}, ${this.classifier.name} (${basename(this.opts.classifier)}), ${dnf}`;
+  }
+
+  /** The quantised DNFs of decoded images (needs the UNet). */
+  dnfs(images: RgbImage[]): Promise<RgbImage[]> {
+    if (!this.unet) throw new Error('Detector: no UNet loaded');
+    return quantizedDnfs(this.unet, images, this.opts.dnf);
+  }
+
+  classify(dnfs: RgbImage[]): Promise<Verdict[]> {
+    return classifyDnfImages(this.classifier, dnfs, { antialias: this.opts.dnf.antialias });
+  }
+
+  dispose(): void {
+    this.classifier.dispose();
+    this.unet?.dispose();
+    if (this.ownsGpu) this.gpu.destroy();
+  }
+}

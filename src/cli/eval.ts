@@ -1,0 +1,252 @@
+/**
+ * `dnf eval <root> --classifier FILE`: the evaluation protocol of reference section 5 on a test
+ * root (layouts in src/node/eval-layout.ts: CNNDetection's <subset>/0_real|1_fake, nested class
+ * folders allowed, or GenImage's nature|ai).
+ *
+ * Every image is classified as `dnf detect` does (DNF computed by the UNet, or read from the DNF
+ * images themselves with --from-dnf). With --cache DIR, DNF PNGs are kept at DIR/<path relative to
+ * the root>.png, the layout `dnf extract <root> -o DIR` writes, and reused when present (the cache
+ * is keyed by path only: use one folder per UNet and DNF setting). Per subset, over all subsets
+ * averaged ('mean', when there are several) and pooled ('total'): images, real, fake, accuracy at
+ * the threshold, average precision (sklearn's), real and fake accuracy (src/metrics.ts).
+ * Output: a table on stdout (or JSON lines with --json), and a CSV file: --csv FILE, by default
+ * <root folder name>-eval.csv in the current folder (--no-csv: none). Images that fail are
+ * reported, left out of the metrics, and make the exit status 1. Ctrl-C stops after the batch in
+ * flight (exit 130) without metrics; cached DNFs stay for the next run.
+ */
+import { basename, resolve } from 'node:path';
+import { Option, type Command } from 'commander';
+import { DEFAULT_THRESHOLD } from '../classify.js';
+import { DnfError } from '../errors.js';
+import type { Gpu } from '../gpu/gpu.js';
+import { decodeImageFile } from '../image/decode-node.js';
+import { encodePng } from '../image/encode-node.js';
+import type { RgbImage } from '../image/pixels.js';
+import { DEFAULT_ANTIALIAS } from '../image/preprocess.js';
+import { detectionMetrics, meanMetrics, type DetectionMetrics } from '../metrics.js';
+import { IMAGE_EXTENSIONS } from '../node/batch/inputs.js';
+import { interruptOnSigint } from '../node/batch/interrupt.js';
+import { outputPathFor, planOutputs } from '../node/batch/plan.js';
+import { runBatches, type Prepared } from '../node/batch/runner.js';
+import { findEvalSets, type EvalItem } from '../node/eval-layout.js';
+import { writeFileAtomic } from '../node/files.js';
+import { formatDuration, formatRate, Progress, type ProgressOptions } from '../node/progress.js';
+import { thresholdArg } from './detect.js';
+import { Detector } from './detector.js';
+import { csvLine, formatTable } from './text-output.js';
+import { addUnetOptions, positiveInt, resolveUnet, type UnetOptions } from './unet-options.js';
+
+export interface EvalOptions extends UnetOptions {
+  classifier: string;
+  /** The root holds DNF images (e.g. `dnf extract`'s output of a test root). */
+  fromDnf: boolean;
+  threshold: number;
+  /** JSON lines on stdout instead of the table. */
+  json: boolean;
+  /** Where the CSV goes; null: no CSV. */
+  csv: string | null;
+  /** Folder of cached DNF PNGs (extract's layout). */
+  cache?: string;
+  batch?: number;
+  backend?: string;
+}
+
+export interface EvalHooks {
+  /** Where the table or JSON goes (default: stdout). */
+  out?: { write(text: string): unknown };
+  progress?: Omit<ProgressOptions, 'label'>;
+  signal?: AbortSignal;
+  /** Runs on this GPU (left open) instead of acquiring one. */
+  gpu?: Gpu;
+}
+
+/** One line of the results: a subset, the mean over subsets (no counts) or the pooled total. */
+export interface EvalRow extends Omit<DetectionMetrics, 'count' | 'real' | 'fake'> {
+  subset: string;
+  kind: 'subset' | 'mean' | 'total';
+  count: number | null;
+  real: number | null;
+  fake: number | null;
+}
+
+export interface EvalReport {
+  /** Empty when interrupted. */
+  rows: EvalRow[];
+  /** Every classified image. */
+  predictions: Array<{ file: string; subset: string; label: 0 | 1; prob: number }>;
+  failed: number;
+  remaining: number;
+  interrupted: boolean;
+  elapsedMs: number;
+  /** The CSV written, if any. */
+  csv: string | null;
+}
+
+/** <root folder name>-eval.csv in the current folder. */
+export function defaultCsvPath(root: string): string {
+  return `${basename(resolve(root))}-eval.csv`;
+}
+
+/** An image to classify, and where its DNF PNG is (cached) or goes (--cache). */
+interface Work extends EvalItem {
+  dnfPath: string | null;
+  cached: boolean;
+}
+
+async function planWork(items: EvalItem[], opts: EvalOptions): Promise<Work[]> {
+  const cacheDir = opts.cache;
+  if (!cacheDir) return items.map((it) => ({ ...it, dnfPath: null, cached: opts.fromDnf }));
+  // planOutputs refuses clashing names, removes a killed run's temp files and finds what exists.
+  const plan = await planOutputs(items, cacheDir, 'png');
+  const cached = new Set(plan.skipped.map((p) => p.output));
+  return items.map((it) => {
+    const dnfPath = outputPathFor(cacheDir, it.rel, 'png');
+    return { ...it, dnfPath, cached: cached.has(dnfPath) };
+  });
+}
+
+export async function runEval(root: string, opts: EvalOptions, hooks: EvalHooks = {}): Promise<EvalReport> {
+  if (opts.fromDnf && opts.cache) throw new DnfError('--cache keeps DNFs computed from images; with --from-dnf the inputs are DNFs already: drop one of the two');
+  const progressOptions = { ...hooks.progress, label: 'eval' };
+  const say = (text: string) => (progressOptions.sink ?? process.stderr).write(`eval: ${text}\n`);
+  const layout = await findEvalSets(root, IMAGE_EXTENSIONS, opts.cache ? [opts.cache] : []);
+  if (layout.outside) say(`left out ${layout.outside} images outside 0_real/1_fake/nature/ai folders`);
+  for (const dir of layout.skippedTrain) say(`skipped the training split ${dir}`);
+  const work = await planWork(layout.subsets.flatMap((s) => s.items), opts);
+  const cachedCount = work.filter((w) => w.cached).length;
+  const setup = work.length > cachedCount ? await resolveUnet(opts) : null;
+
+  const detector = await Detector.open({ classifier: opts.classifier, unet: setup, dnf: opts, backend: opts.backend, gpu: hooks.gpu, say });
+  try {
+    const batchSize = detector.batchSize(opts.batch);
+    const cacheNote = opts.cache ? ` (${cachedCount} DNFs cached in ${opts.cache})` : '';
+    say(`${work.length} images in ${layout.subsets.length} subsets${cacheNote}; batch ${batchSize}, ${detector.describe()}`);
+    const progress = new Progress(work.length, progressOptions);
+    const interrupt = hooks.signal ? null : interruptOnSigint((line) => progress.message(line));
+    let outcome;
+    try {
+      outcome = await runBatches({
+        items: work,
+        batchSize,
+        name: (w: Work) => w.path,
+        prepare: (w) => decodeImageFile(w.cached && w.dnfPath ? w.dnfPath : w.path),
+        processBatch: (entries) => classifyBatch(detector, entries),
+        signal: hooks.signal ?? interrupt!.signal,
+        progress,
+      });
+    } finally {
+      interrupt?.dispose();
+      progress.finish();
+    }
+    const predictions = outcome.done.map(({ item, result }) => ({ file: item.path, subset: item.subset, label: item.label, prob: result }));
+    const report: EvalReport = {
+      rows: [], predictions, failed: outcome.failed.length, remaining: outcome.remaining, interrupted: outcome.interrupted, elapsedMs: progress.elapsedMs, csv: null,
+    };
+    if (!report.interrupted && predictions.length) {
+      report.rows = evalRows(layout.subsets.map((s) => s.name), predictions, opts.threshold);
+      (hooks.out ?? process.stdout).write(opts.json ? jsonLines(report.rows) : tableText(report.rows));
+      if (opts.csv) {
+        await writeFileAtomic(opts.csv, [new TextEncoder().encode(csvText(report.rows))]);
+        report.csv = opts.csv;
+      }
+    }
+    say(summary(report, layout.subsets.length));
+    return report;
+  } finally {
+    detector.dispose();
+  }
+}
+
+/** processBatch: DNFs of the images not cached (written to the cache, if any), then the classifier. */
+async function classifyBatch(detector: Detector, entries: Prepared<Work, RgbImage>[]): Promise<number[]> {
+  const todo = entries.filter((e) => !e.item.cached);
+  const fresh = todo.length ? await detector.dnfs(todo.map((e) => e.data)) : [];
+  await Promise.all(todo.map(async (e, i) => {
+    if (e.item.dnfPath) await writeFileAtomic(e.item.dnfPath, [await encodePng(fresh[i])]);
+  }));
+  const dnfs = entries.map((e) => (e.item.cached ? e.data : fresh[todo.indexOf(e)]));
+  return (await detector.classify(dnfs)).map((v) => v.prob);
+}
+
+/** One row per subset (in `names` order), then the mean over subsets (when several) and the pooled total. */
+export function evalRows(names: string[], predictions: EvalReport['predictions'], threshold: number): EvalRow[] {
+  const rowOf = (subset: string, kind: EvalRow['kind'], preds: EvalReport['predictions']): EvalRow =>
+    ({ subset, kind, ...detectionMetrics(preds.map((p) => p.label), preds.map((p) => p.prob), threshold) });
+  const rows = names.map((name) => rowOf(name, 'subset', predictions.filter((p) => p.subset === name)));
+  const subsets = rows.map((r) => ({ ...r, count: r.count!, real: r.real!, fake: r.fake! }));
+  if (rows.length > 1) rows.push({ subset: 'mean', kind: 'mean', count: null, real: null, fake: null, ...meanMetrics(subsets) });
+  rows.push(rowOf('total', 'total', predictions));
+  return rows;
+}
+
+const percent = (v: number | null) => (v === null ? 'n/a' : (100 * v).toFixed(2));
+const count = (v: number | null) => (v === null ? '' : String(v));
+
+function tableText(rows: EvalRow[]): string {
+  const lines = formatTable(
+    [
+      ['subset', 'images', 'real', 'fake', 'acc %', 'AP %', 'real acc %', 'fake acc %'],
+      ...rows.map((r) => [r.subset, count(r.count), count(r.real), count(r.fake), percent(r.acc), percent(r.ap), percent(r.realAcc), percent(r.fakeAcc)]),
+    ],
+    [false, true, true, true, true, true, true, true],
+  );
+  if (rows.some((r) => r.ap === null)) lines.push('AP n/a: average precision needs both real and generated images; accuracies n/a: no images of that kind');
+  return lines.join('\n') + '\n';
+}
+
+/** The fields of a row in JSON and CSV order. */
+const fields = (r: EvalRow) => ({
+  subset: r.subset, kind: r.kind, images: r.count, real: r.real, fake: r.fake, acc: r.acc, ap: r.ap, real_acc: r.realAcc, fake_acc: r.fakeAcc,
+});
+
+function jsonLines(rows: EvalRow[]): string {
+  return rows.map((r) => JSON.stringify(fields(r)) + '\n').join('');
+}
+
+function csvText(rows: EvalRow[]): string {
+  return [csvLine(Object.keys(fields(rows[0]))), ...rows.map((r) => csvLine(Object.values(fields(r))))].join('\n') + '\n';
+}
+
+/** 'eval: 1200 images classified in 5 subsets, 2 failed (left out of the metrics) in 1m20s (15.0 images/s); wrote x-eval.csv' */
+function summary(r: EvalReport, subsets: number): string {
+  const n = r.predictions.length;
+  let text = `${n} images classified in ${subsets} subset${subsets === 1 ? '' : 's'}, ${r.failed} failed${r.failed ? ' (left out of the metrics)' : ''} ` +
+    `in ${formatDuration(r.elapsedMs)} (${formatRate(n / Math.max(1e-3, r.elapsedMs / 1000))} images/s)`;
+  if (r.csv) text += `; wrote ${r.csv}`;
+  if (r.interrupted) text += `\neval: interrupted with ${r.remaining} left, no metrics; run the same command again (with --cache, DNFs done are kept)`;
+  else if (!n) text += '\neval: no image could be classified, no metrics';
+  return text;
+}
+
+interface CliOpts extends Omit<EvalOptions, 'antialias' | 'backend' | 'fromDnf' | 'json' | 'csv'> {
+  antialias?: boolean;
+  fromDnf?: boolean;
+  json?: boolean;
+  csv?: string | boolean;
+}
+
+export function register(program: Command): void {
+  const cmd = program
+    .command('eval')
+    .description('evaluate the classifier on a test root: accuracy, AP, real and fake accuracy per subset (CNNDetection 0_real/1_fake or GenImage nature/ai layout)')
+    .argument('<root>', 'the test root: <root>/<subset>/0_real and 1_fake (class folders may be nested), or <root>/<subset>/.../nature and ai')
+    .addOption(new Option('--classifier <file>', 'the classifier: safetensors from `dnf convert`, or a PyTorch checkpoint (converted in memory)').env('DNF_CLASSIFIER').makeOptionMandatory())
+    .option('--from-dnf', 'the root holds DNF images (e.g. `dnf extract <root> -o DIR` output): no UNet')
+    .option('--cache <dir>', 'keep DNF PNGs in this folder (the layout of `dnf extract <root> -o DIR`) and reuse those present')
+    .option('--threshold <p>', 'call an image generated when its probability is above this', thresholdArg, DEFAULT_THRESHOLD)
+    .option('--json', 'JSON lines on stdout instead of the table: one object per subset, then mean and total')
+    .option('--csv <file>', 'write the results as CSV here (default: <root folder name>-eval.csv in the current folder)')
+    .option('--no-csv', 'write no CSV file')
+    .option('--batch <n>', 'images per GPU batch (default: what the GPU\'s storage bindings hold, at most 16)', positiveInt('--batch'));
+  addUnetOptions(cmd).action(async (root: string, cli: CliOpts) => {
+    const report = await runEval(root, {
+      ...cli,
+      fromDnf: !!cli.fromDnf,
+      json: !!cli.json,
+      csv: cli.csv === false ? null : typeof cli.csv === 'string' ? cli.csv : defaultCsvPath(root),
+      antialias: cli.antialias ?? DEFAULT_ANTIALIAS,
+      backend: program.opts().backend,
+    });
+    process.exitCode = report.interrupted ? 130 : report.failed > 0 || !report.predictions.length ? 1 : 0;
+  });
+}

@@ -1,0 +1,87 @@
+/**
+ * What the commands that compute DNFs (extract, detect, eval) share: the UNet options, their
+ * checks, and loading the UNet. Checks run before any work so that a bad setup fails at once (exit 2).
+ */
+import { access } from 'node:fs/promises';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { ddimTimesteps } from '../diffusion/schedule.js';
+import { DNF_FEATURES, type DnfFeature } from '../diffusion/dnf.js';
+import { DnfError } from '../errors.js';
+import type { Gpu } from '../gpu/gpu.js';
+import { DEFAULT_ANTIALIAS } from '../image/preprocess.js';
+import { DdpmUnet } from '../models/ddpm-unet.js';
+import type { UnetConfig } from '../models/unet-config.js';
+import { openSafetensors } from '../node/files.js';
+import { loadUnetConfig } from '../node/unet-config.js';
+import { defaultWeightsDir, weightsPath } from '../node/weights.js';
+import { DEFAULT_WEIGHTS } from '../weights/registry.js';
+
+export interface UnetOptions {
+  /** UNet weights (default: $DNF_WEIGHTS, else weights/lsun_bedroom.safetensors of the weights folder). */
+  unet?: string;
+  /** A preset name or a JSON config file. */
+  modelConfig: string;
+  /** 0: eps at t = 0; K > 0: a K-step DDIM inversion. */
+  steps: number;
+  feature: DnfFeature;
+  /** Antialiased bicubic when downsizing images (and DNFs, for the classifier). */
+  antialias: boolean;
+}
+
+/** The UNet to load: its file and config, checked. */
+export interface UnetSetup {
+  path: string;
+  config: UnetConfig;
+}
+
+/** The UNet file to use: --unet, else $DNF_WEIGHTS, else the default weights of the weights folder. */
+export function defaultUnetPath(): string {
+  return process.env.DNF_WEIGHTS || weightsPath(defaultWeightsDir(), DEFAULT_WEIGHTS);
+}
+
+async function requireWeights(path: string): Promise<void> {
+  if (await access(path).then(() => true, () => false)) return;
+  throw new DnfError(
+    `${path}: UNet weights not found; download them with \`dnf weights fetch ${DEFAULT_WEIGHTS}\`, ` +
+      `or convert a checkpoint you have with \`dnf convert model-2388000.ckpt -o ${path}\`, or pass --unet FILE`,
+  );
+}
+
+/** Checks the DNF options and finds the weights and config; fails before any work (exit 2). */
+export async function resolveUnet(opts: UnetOptions): Promise<UnetSetup> {
+  if (opts.steps === 0 && opts.feature !== 'first') {
+    throw new DnfError(`--feature ${opts.feature} needs an inversion: give --steps K (e.g. --steps 20)`);
+  }
+  if (opts.steps > 0) ddimTimesteps(opts.steps); // throws when K does not divide the schedule evenly
+  const path = opts.unet ?? defaultUnetPath();
+  await requireWeights(path);
+  return { path, config: await loadUnetConfig(opts.modelConfig) };
+}
+
+export async function loadUnet(gpu: Gpu, setup: UnetSetup): Promise<DdpmUnet> {
+  const { file, close } = await openSafetensors(setup.path);
+  try {
+    return await DdpmUnet.fromSafetensors(gpu, setup.config, file);
+  } finally {
+    await close();
+  }
+}
+
+export const positiveInt = (what: string) => (v: string): number => {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`${what} must be a positive integer.`);
+  return n;
+};
+
+const stepsArg = (v: string): number => (v === '0' ? 0 : positiveInt('--steps')(v));
+
+/** Adds --unet, --model-config, --steps, --feature and --antialias / --no-antialias to `cmd`. */
+export function addUnetOptions(cmd: Command): Command {
+  return cmd
+    .option('--unet <file>', 'UNet weights as safetensors (default: $DNF_WEIGHTS, else lsun_bedroom.safetensors in the weights folder)')
+    .option('--model-config <preset|file>', 'UNet config: a preset (lsun-bedroom-256, cifar10-32) or a JSON file', 'lsun-bedroom-256')
+    .option('--steps <k>', '0: one UNet evaluation at t = 0 (the released DNF); K: a K-step DDIM inversion', stepsArg, 0)
+    .addOption(new Option('--feature <which>', 'which noise estimate of the inversion: first (the released DNF), last, or mean').choices(DNF_FEATURES).default('first'))
+    .option('--antialias', `antialiased bicubic when downsizing (torchvision >= 0.17)${DEFAULT_ANTIALIAS ? ' (default)' : ''}`)
+    .option('--no-antialias', `plain bicubic, as the released code's torchvision <= 0.16${DEFAULT_ANTIALIAS ? '' : ' (default)'}`);
+}

@@ -1,0 +1,71 @@
+/**
+ * Shared by the detect and eval CLI tests: the tiny UNet of tools/golden/unet.py (ch 32, 12x12,
+ * synthetic weights) and the small Bottleneck classifier of tools/golden/resnet.py, written to a
+ * folder, plus patterned test images.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { openFileSource, openSafetensors, writeSafetensorsFile } from '../src/node/files.js';
+import { checkpointToTensors } from '../src/weights/convert.js';
+import { synth, type Layout } from './synthetic-weights.js';
+
+export const repo = fileURLToPath(new URL('..', import.meta.url));
+/** The classifier as a PyTorch checkpoint ({'model': sd, ...}, zip). */
+export const classifierPth = join(repo, 'test', 'fixtures', 'checkpoints', 'resnet-bottleneck.zip.pth');
+/**
+ * Subtracted from the fixture classifier's fc bias: its logits on the tiny UNet's DNFs lie around
+ * 1..3, and the tests want probabilities on both sides of 0.5.
+ */
+const BIAS_SHIFT = 2.2;
+
+export interface Models {
+  unet: string;
+  config: string;
+  /** safetensors with the shifted bias. */
+  classifier: string;
+  /** The fixture checkpoint converted as is (the counterpart of classifierPth). */
+  classifierPlain: string;
+  /** The UNet options of the CLI. */
+  unetArgs: string[];
+}
+
+export async function writeModels(dir: string): Promise<Models> {
+  if (!existsSync(join(repo, 'dist', 'cli', 'detect.js'))) throw new Error('dist/ has no detect command: run `npm run build` first');
+  const golden = await openSafetensors(join(repo, 'test', 'fixtures', 'golden', 'unet.safetensors'));
+  const layout = JSON.parse(golden.file.metadata.keys) as Layout;
+  const config = join(dir, 'tiny-unet.json');
+  await writeFile(config, golden.file.metadata.config);
+  await golden.close();
+  const unet = join(dir, 'tiny-unet.safetensors');
+  await writeSafetensorsFile(unet, layout.map(([name, shape]) => ({ name, dtype: 'F32' as const, shape, data: synth(name, shape) })));
+
+  const src = await openFileSource(classifierPth);
+  const { tensors } = await checkpointToTensors(src).finally(() => src.close());
+  const classifier = join(dir, 'classifier.safetensors');
+  await writeSafetensorsFile(classifier, tensors.map((t) => {
+    if (t.name !== 'fc.bias') return t;
+    const b = new Float32Array(t.data.slice().buffer);
+    return { ...t, data: new Uint8Array(b.map((v) => v - BIAS_SHIFT).buffer) };
+  }));
+  const classifierPlain = join(dir, 'classifier-plain.safetensors');
+  await writeSafetensorsFile(classifierPlain, tensors);
+  return { unet, config, classifier, classifierPlain, unetArgs: ['--unet', unet, '--model-config', config] };
+}
+
+/** An RGB image of w x h with a pattern that depends on `seed`. */
+export function pattern(w: number, h: number, seed: number) {
+  const px = Buffer.alloc(w * h * 3);
+  for (let i = 0; i < px.length; i++) px[i] = (i * seed + (i >> 5) * 11 + ((i * i * seed) >> 7)) % 256;
+  return sharp(px, { raw: { width: w, height: h, channels: 3 } });
+}
+
+/** Runs the built CLI in `cwd`; `lines` are its stderr lines from `label` or dnf (not the GPU driver's chatter). */
+export function dnf(cwd: string, label: string, args: string[]) {
+  const r = spawnSync(process.execPath, [join(repo, 'bin', 'dnf.js'), ...args], { cwd, encoding: 'utf8', timeout: 300_000 });
+  const lines = r.stderr.split('\n').filter((l) => l.startsWith(`${label}:`) || l.startsWith('dnf:'));
+  return { code: r.status, stdout: r.stdout, lines, stderr: r.stderr };
+}
