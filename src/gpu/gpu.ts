@@ -201,10 +201,12 @@ export class Gpu {
 
     if (this.debug) this.device.pushErrorScope('validation');
     const entries: GPUBindGroupEntry[] = [];
+    let paramBytes: Uint8Array = new Uint8Array(0);
     if (hasParams) {
       const size = paramsByteSize(src.params);
       const slot = this.uniformSlot(size);
       packParams(d.shader, src.params, d.params ?? {}, slot.view, slot.offset);
+      paramBytes = new Uint8Array(slot.view.buffer, slot.offset, size);
       entries.push({ binding: 0, resource: { buffer: slot.buffer, offset: slot.offset, size } });
     } else if (d.params && Object.keys(d.params).length) {
       throw new Error(`${label}: params given but ${d.shader}.wgsl declares no struct Params`);
@@ -215,7 +217,8 @@ export class Gpu {
 
     const encoder = (this.encoder ??= this.device.createCommandEncoder({ label: 'dnf' }));
     const timestamps = this.profiler?.timestampWrites(label);
-    if (timestamps || this.profiler) {
+    if (timestamps) {
+      // Its own pass, so the timestamps bracket this dispatch alone.
       this.endPass();
       const pass = encoder.beginComputePass({ label, timestampWrites: timestamps });
       pass.setPipeline(pipeline);
@@ -228,14 +231,15 @@ export class Gpu {
       pass.setBindGroup(0, bindGroup);
       pass.dispatchWorkgroups(x, y, z);
     }
+    if (this.profiler?.mode === 'wallclock') {
+      const storage = entries.slice(hasParams ? 1 : 0);
+      this.profiler.record({ label, pipeline, layout: this.layout(d.shader), params: paramBytes.slice(), storage, workgroups: [x, y, z] });
+    }
     this.pending++;
     this.dispatchCount++;
     if (this.debug) {
       this.flush();
       this.debugErrors.push(this.device.popErrorScope().then((e) => (e ? `${label}: ${e.message}` : null)));
-    } else if (this.profiler?.mode === 'wallclock') {
-      this.flush();
-      this.profiler.wallclockMark(label, this.device.queue.onSubmittedWorkDone());
     } else if (this.profiler?.full || this.pending >= 512) {
       this.flush();
     }

@@ -1,8 +1,11 @@
 /**
  * Per-kernel GPU time. With the adapter's 'timestamp-query' feature every dispatch gets its own
- * compute pass with begin/end timestamps; otherwise ('wallclock') every dispatch is submitted alone
- * and timed between the completions of consecutive submissions (coarser, and it includes the
- * submission overhead, but available everywhere).
+ * compute pass with begin/end timestamps. Otherwise ('wallclock') the run itself is not timed:
+ * completion callbacks are unreliable there (Dawn's GL backend on llvmpipe reports a whole batch
+ * as done at once), so each dispatch is recorded (pipeline, buffers, a copy of its params) and
+ * report() replays them one by one, waiting for each through a 4-byte readback; the time of an
+ * empty round trip is subtracted. Replays recompute on whatever the buffers hold by then, which
+ * is harmless: every kernel's indices come from its params.
  */
 import { BufferUsage, MapMode } from './usage.js';
 
@@ -15,13 +18,25 @@ export interface KernelTime {
 }
 
 const CAPACITY = 1024; // dispatches per query set
+const MAX_RECORDS = 100_000; // dispatches kept for a wall-clock replay
+
+/** What a wall-clock replay needs to run one dispatch again. */
+export interface RecordedDispatch {
+  label: string;
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+  /** The Params bytes (empty when the shader has none; then every entry is a storage binding). */
+  params: Uint8Array;
+  storage: GPUBindGroupEntry[];
+  workgroups: [number, number, number];
+}
 
 export class Profiler {
   private readonly totals = new Map<string, { calls: number; ns: number }>();
   private querySet: GPUQuerySet | null = null;
   private labels: string[] = [];
   private readonly inflight: Array<Promise<void>> = [];
-  private lastDone = 0;
+  private records: RecordedDispatch[] = [];
   private submitted: { labels: string[]; resolved: GPUBuffer; read: GPUBuffer } | null = null;
 
   constructor(private readonly device: GPUDevice, readonly mode: ProfileMode) {
@@ -67,21 +82,51 @@ export class Profiler {
     );
   }
 
-  /** Wall-clock mode: `done` resolves when the dispatch labelled `label` (submitted alone) has finished. */
-  wallclockMark(label: string, done: Promise<undefined | void>): void {
-    if (!this.lastDone) this.lastDone = performance.now();
-    this.inflight.push(
-      done.then(() => {
-        const now = performance.now();
-        this.add(label, (now - this.lastDone) * 1e6);
-        this.lastDone = now;
-      }),
-    );
+  /** Wall-clock mode: keeps a dispatch for the replay in report(). */
+  record(d: RecordedDispatch): void {
+    if (this.records.length < MAX_RECORDS) this.records.push(d);
   }
 
-  /** Starts a new measurement window (wall-clock mode measures from here). */
-  start(): void {
-    this.lastDone = performance.now();
+  private async roundTrip(probe: GPUBuffer, src: GPUBuffer, d?: RecordedDispatch, uniform?: GPUBuffer): Promise<number> {
+    const encoder = this.device.createCommandEncoder({ label: 'profile-replay' });
+    if (d) {
+      const entries = d.params.byteLength
+        ? [{ binding: 0, resource: { buffer: uniform!, offset: 0, size: d.params.byteLength } }, ...d.storage]
+        : d.storage;
+      if (d.params.byteLength) this.device.queue.writeBuffer(uniform!, 0, d.params as Uint8Array<ArrayBuffer>);
+      const pass = encoder.beginComputePass({ label: d.label });
+      pass.setPipeline(d.pipeline);
+      pass.setBindGroup(0, this.device.createBindGroup({ layout: d.layout, entries }));
+      pass.dispatchWorkgroups(...d.workgroups);
+      pass.end();
+    }
+    encoder.copyBufferToBuffer(src, 0, probe, 0, 4);
+    const t0 = performance.now();
+    this.device.queue.submit([encoder.finish()]);
+    await probe.mapAsync(MapMode.READ);
+    const ms = performance.now() - t0;
+    probe.unmap();
+    return ms;
+  }
+
+  /** Replays the recorded dispatches one at a time and adds their times. */
+  private async replay(): Promise<void> {
+    const records = this.records;
+    this.records = [];
+    if (!records.length) return;
+    const probe = this.device.createBuffer({ size: 4, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST, label: 'probe' });
+    const src = this.device.createBuffer({ size: 16, usage: BufferUsage.COPY_SRC, label: 'probe-src' });
+    const uniform = this.device.createBuffer({ size: 256, usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST, label: 'replay-params' });
+    try {
+      const empty: number[] = [];
+      for (let i = 0; i < 5; i++) empty.push(await this.roundTrip(probe, src));
+      const overhead = empty.sort((a, b) => a - b)[2];
+      for (const d of records) this.add(d.label, Math.max(0, (await this.roundTrip(probe, src, d, uniform)) - overhead) * 1e6);
+    } finally {
+      probe.destroy();
+      src.destroy();
+      uniform.destroy();
+    }
   }
 
   private add(label: string, ns: number): void {
@@ -91,17 +136,22 @@ export class Profiler {
     this.totals.set(label, t);
   }
 
-  /** Waits for outstanding timings and returns the totals, longest first. */
+  /**
+   * Waits for outstanding timings (wall-clock mode: replays the recorded dispatches, so call it
+   * after the work and before freeing its buffers) and returns the totals, longest first.
+   */
   async report(): Promise<KernelTime[]> {
     await Promise.all(this.inflight.splice(0));
+    await this.replay();
     return [...this.totals.entries()]
       .map(([kernel, t]) => ({ kernel, calls: t.calls, ms: t.ns / 1e6 }))
       .sort((a, b) => b.ms - a.ms);
   }
 
+  /** Forgets what was measured or recorded so far. */
   reset(): void {
     this.totals.clear();
-    this.lastDone = 0;
+    this.records = [];
   }
 
   destroy(): void {
