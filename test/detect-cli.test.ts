@@ -138,7 +138,7 @@ describe('runDetect', { timeout: 300_000 }, () => {
   it('a PyTorch checkpoint passed directly is converted in memory, with a note, and gives the converted file\'s results', async () => {
     const pth = await detect([join(inDir, 'a.png')], { classifier: classifierPth });
     expect(pth.lines[0]).toBe(`detect: ${classifierPth}: a PyTorch checkpoint (zip), converted in memory; \`dnf convert ${classifierPth}\` once saves this step`);
-    const st = await detect([join(inDir, 'a.png')], { classifier: models.classifierPlain });
+    const st = await detect([join(inDir, 'a.png')], { classifier: models.classifier });
     expect(st.lines.some((l) => l.includes('converted in memory'))).toBe(false);
     expect(pth.out).toBe(st.out);
     expect(pth.report.results[0].logit).toBe(st.report.results[0].logit);

@@ -9,26 +9,19 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { openFileSource, openSafetensors, writeSafetensorsFile } from '../src/node/files.js';
-import { checkpointToTensors } from '../src/weights/convert.js';
+import { convertCheckpoint } from '../src/node/convert.js';
+import { openSafetensors, writeSafetensorsFile } from '../src/node/files.js';
 import { synth, type Layout } from './synthetic-weights.js';
 
 export const repo = fileURLToPath(new URL('..', import.meta.url));
 /** The classifier as a PyTorch checkpoint ({'model': sd, ...}, zip). */
 export const classifierPth = join(repo, 'test', 'fixtures', 'checkpoints', 'resnet-bottleneck.zip.pth');
-/**
- * Subtracted from the fixture classifier's fc bias: its logits on the tiny UNet's DNFs lie around
- * 1..3, and the tests want probabilities on both sides of 0.5.
- */
-const BIAS_SHIFT = 2.2;
 
 export interface Models {
   unet: string;
   config: string;
-  /** safetensors with the shifted bias. */
+  /** classifierPth converted to safetensors (its logits on the tiny UNet's DNFs straddle 0). */
   classifier: string;
-  /** The fixture checkpoint converted as is (the counterpart of classifierPth). */
-  classifierPlain: string;
   /** The UNet options of the CLI. */
   unetArgs: string[];
 }
@@ -43,17 +36,9 @@ export async function writeModels(dir: string): Promise<Models> {
   const unet = join(dir, 'tiny-unet.safetensors');
   await writeSafetensorsFile(unet, layout.map(([name, shape]) => ({ name, dtype: 'F32' as const, shape, data: synth(name, shape) })));
 
-  const src = await openFileSource(classifierPth);
-  const { tensors } = await checkpointToTensors(src).finally(() => src.close());
   const classifier = join(dir, 'classifier.safetensors');
-  await writeSafetensorsFile(classifier, tensors.map((t) => {
-    if (t.name !== 'fc.bias') return t;
-    const b = new Float32Array(t.data.slice().buffer);
-    return { ...t, data: new Uint8Array(b.map((v) => v - BIAS_SHIFT).buffer) };
-  }));
-  const classifierPlain = join(dir, 'classifier-plain.safetensors');
-  await writeSafetensorsFile(classifierPlain, tensors);
-  return { unet, config, classifier, classifierPlain, unetArgs: ['--unet', unet, '--model-config', config] };
+  await convertCheckpoint(classifierPth, classifier);
+  return { unet, config, classifier, unetArgs: ['--unet', unet, '--model-config', config] };
 }
 
 /** An RGB image of w x h with a pattern that depends on `seed`. */

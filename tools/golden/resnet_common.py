@@ -3,7 +3,8 @@
 - SmallResNet: torchvision's ResNet (its BasicBlock/Bottleneck, its _make_layer and forward) with
   chosen stem and stage widths, so the state-dict keys are torchvision's and the fixtures stay small.
 - calibrate(): non-trivial BatchNorm state: running statistics from train-mode forwards on the
-  inputs' distribution (cumulative average), then random affine weight and bias, then eval mode.
+  inputs' distribution (cumulative average), then random affine weight and bias, then eval mode;
+  fc random, rescaled so that the calibration logits have mean 0 and a chosen spread.
 - dnf_like(): uint8 images shaped like quantised DNFs, save_image's
   uint8(clamp(eps * 255 + 0.5, 0, 255)) of a noise-like eps (about half the pixels 0, some 255).
 - save_checkpoint(): {'model': sd, 'optimizer': ..., 'total_steps': n} as the method's training
@@ -48,7 +49,7 @@ def to_input(q):
 
 
 @torch.no_grad()
-def calibrate(model, inputs, generator, fc_scale=3.0):
+def calibrate(model, inputs, generator, logit_std=2.0):
     for m in model.modules():
         if isinstance(m, nn.BatchNorm2d):
             m.momentum = None  # cumulative average of the batch statistics
@@ -60,11 +61,15 @@ def calibrate(model, inputs, generator, fc_scale=3.0):
         if isinstance(m, nn.BatchNorm2d):
             m.weight.copy_(0.5 + torch.rand(m.num_features, generator=generator))
             m.bias.copy_(0.2 * torch.randn(m.num_features, generator=generator))
-    # The classifier's fc: logits of a few units, so that probabilities spread over (0, 1).
-    c = model.fc.in_features
-    model.fc.weight.copy_(torch.randn(model.fc.weight.shape, generator=generator) * fc_scale / c ** 0.5)
-    model.fc.bias.copy_(0.1 * torch.randn(model.fc.bias.shape, generator=generator))
+    # The classifier's fc: random, then scaled and shifted so that the logits of the calibration
+    # inputs have mean 0 and standard deviation `logit_std` (probabilities spread over (0, 1)).
     model.eval()
+    model.fc.weight.copy_(torch.randn(model.fc.weight.shape, generator=generator))
+    model.fc.bias.zero_()
+    logits = torch.cat([model(x) for x in inputs])
+    scale = logit_std / logits.std()
+    model.fc.weight.mul_(scale)
+    model.fc.bias.copy_(-logits.mean() * scale)
 
 
 def save_checkpoint(model, path, legacy):
