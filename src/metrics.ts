@@ -64,7 +64,8 @@ export function averagePrecision(labels: ArrayLike<number>, scores: ArrayLike<nu
   let positives = 0;
   for (let i = 0; i < n; i++) positives += labels[i];
   if (positives === 0 || positives === n) return null;
-  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[b] - scores[a]);
+  // Descending; a comparison rather than a difference, so that infinite scores sort too.
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => (scores[a] > scores[b] ? -1 : scores[a] < scores[b] ? 1 : 0));
   let tp = 0;
   let fp = 0;
   let prevRecall = 0;

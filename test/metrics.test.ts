@@ -45,8 +45,10 @@ describe('metrics', () => {
     expect(accuracy([0, 1], [0.5, 0.5], 0.5)).toBe(0.5);
     // One threshold holding both images: P = 1/2 at R = 1.
     expect(averagePrecision([0, 1], [0.5, 0.5])).toBe(0.5);
-    // Ranked apart, the generated one first: AP 1.
+    // Ranked apart, the generated one first: AP 1; also with infinite scores (e.g. logits).
     expect(averagePrecision([0, 1], [0.4, 0.5])).toBe(1);
+    expect(averagePrecision([1, 0, 1], [Infinity, -Infinity, Infinity])).toBe(1);
+    expect(averagePrecision([0, 1], [Infinity, -Infinity])).toBe(0.5);
   });
 
   it('leaves AP undefined (null) when a label is missing, where sklearn reports 0 or 1', async () => {
