@@ -8,7 +8,9 @@
  *     through a buffer, alpha dropped. A 2D canvas would not do: it stores premultiplied pixels,
  *     which changes the colour of translucent pixels and blackens transparent ones, where Node keeps
  *     the stored colour.
- * PNG inputs (gray, palette, alpha, 16-bit: high byte) give the same bytes as in Node, and so do
+ * One known difference: 16-bit grayscale PNGs, which PIL (and so Node) clamps to 255 while Chromium
+ * keeps the high byte; no 8-bit decode in the browser can reproduce that.
+ * Other PNG inputs (gray, palette, alpha, 16-bit RGB: high byte) give the same bytes as in Node, and so do
  * the small JPEG and lossless WebP files test/browser.test.ts checks; but JPEG decoders are not
  * bound to be bit-exact (sharp's libjpeg-turbo and Chromium's may be different builds and settings),
  * so JPEG pixels may differ by a level here and there. Formats Node reads and Chromium does not
