@@ -26,7 +26,7 @@ from fixture import save
 
 def get_timestep_embedding(timesteps, dim):
     half = dim // 2
-    freq = torch.exp(torch.arange(half, dtype=torch.float32) * -(math.log(10000) / (half - 1)))
+    freq = torch.exp(torch.arange(half, dtype=torch.float32, device=timesteps.device) * -(math.log(10000) / (half - 1)))
     emb = timesteps.float()[:, None] * freq[None, :]
     return torch.cat([torch.sin(emb), torch.cos(emb)], dim=1)
 
