@@ -31,3 +31,9 @@ export { alphasCumprod, ddimSchedule, ddimTimesteps, linearBetas } from './diffu
 export { imagesToTensor, imagesToUnitTensor, DEFAULT_ANTIALIAS, DNF_SIZE } from './image/preprocess.js';
 export { quantizeDnf, QuantizedImages } from './kernels/quantize.js';
 export type { RgbImage } from './image/pixels.js';
+
+export { ResNet } from './models/resnet.js';
+export { resnetConfigFromKeys, resnetLayout, resnetName, type ResnetConfig } from './models/resnet-config.js';
+export { classifyDnfImages, checkClassifier, sigmoid, labelOf, CLASSIFIER_SIZE, DEFAULT_THRESHOLD, type Label, type Verdict } from './classify.js';
+export { accuracy, averagePrecision, detectionMetrics, meanMetrics, type DetectionMetrics } from './metrics.js';
+export { dnfOfImages, quantizedDnfs, type DnfImageOptions } from './diffusion/dnf-images.js';

@@ -7,13 +7,11 @@
  * 'done', 'failed' (the run stopped: see #error) or 'unavailable' (no WebGPU); window.dnfResults
  * holds the last run's results, one per image, in order.
  */
-import { checkClassifier, classifyDnfImages, labelOf } from '../src/classify.js';
-import { dnfOfImages } from '../src/diffusion/dnf-images.js';
 import {
-  acquireBrowserGpu, bytesSource, checkpointToTensors, DdpmUnet, DEFAULT_ANTIALIAS, DnfError, isUnetPreset, parseUnetConfig,
-  quantizeDnf, SafetensorsFile, serializeSafetensors, unetPreset, type Gpu, type RgbImage, type UnetConfig,
+  acquireBrowserGpu, bytesSource, checkClassifier, checkpointToTensors, classifyDnfImages, DdpmUnet, DEFAULT_ANTIALIAS, DnfError,
+  dnfOfImages, isUnetPreset, labelOf, parseUnetConfig, quantizeDnf, ResNet, SafetensorsFile, serializeSafetensors, unetPreset,
+  type Gpu, type RgbImage, type UnetConfig,
 } from '../src/index.js';
-import { ResNet } from '../src/models/resnet.js';
 import { renderCard } from './card.js';
 import { decodeImage } from './decode.js';
 import { choiceKey, counted, openChoice, type OnProgress, type WeightsChoice } from './sources.js';
