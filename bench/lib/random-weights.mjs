@@ -1,38 +1,11 @@
 // Deterministic random weights for benchmarks, generated on demand: a safetensors file whose
 // tensors are computed when read, so a 455 MB checkpoint is never in memory or on disk at once.
-// The values are tools/golden/unet.py's `synth` (also test/synthetic-weights.ts), bit for bit,
+// The values are tools/synth-weights.mjs's `synth` (= tools/golden/unet.py's), bit for bit,
 // so bench/torch_unet.py builds the same model and the two outputs can be compared.
 import { encodeSafetensors, numel, SafetensorsFile } from '../../dist/weights/safetensors.js';
+import { synth } from '../../tools/synth-weights.mjs';
 
-function fnv1a(key) {
-  let h = 0x811c9dc5;
-  for (const b of new TextEncoder().encode(key)) h = Math.imul(h ^ b, 0x01000193) >>> 0;
-  return h;
-}
-
-/**
- * Uniform values from a hash of (key, index): weights U(-1, 1)/sqrt(fan_in) (PyTorch's default
- * init bound), norm scales 1 + U(-0.25, 0.25), biases and other 1-D tensors U(-0.1, 0.1).
- */
-export function synth(key, shape) {
-  const n = numel(shape);
-  const k = fnv1a(key);
-  let scale = 0.1;
-  let offset = 0;
-  if (shape.length >= 2) scale = 1 / Math.sqrt(numel(shape.slice(1)));
-  else if (key.includes('norm') && key.endsWith('.weight')) [scale, offset] = [0.25, 1];
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    let h = (k + Math.imul(i, 0x9e3779b9)) >>> 0;
-    h ^= h >>> 16;
-    h = Math.imul(h, 0x85ebca6b) >>> 0;
-    h ^= h >>> 13;
-    h = Math.imul(h, 0xc2b2ae35) >>> 0;
-    h = (h ^ (h >>> 16)) >>> 0;
-    out[i] = ((h / 4294967296) * 2 - 1) * scale + offset;
-  }
-  return out;
-}
+export { synth };
 
 /** An image-like input: synth(key, [n]) * 10, i.e. U(-1, 1) (torch_unet.py computes the same in f32). */
 export function synthInput(key, shape) {
