@@ -22,7 +22,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> C: array<vec4<f32>>;
 
 override WG: u32 = 64;
-const TM: u32 = 8u;
+const TM: u32 = 16u;
 
 fn activate(v: vec4<f32>) -> vec4<f32> {
   if (p.act == 1u) { return v / (1.0 + exp(-v)); }

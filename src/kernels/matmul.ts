@@ -7,6 +7,9 @@ import type { Gpu } from '../gpu/gpu.js';
 import { Tensor, numel } from '../tensor.js';
 import { ceilDiv } from './grid.js';
 
+/** Rows per invocation of matmul.wgsl (its `TM`). */
+const TM_VEC4 = 16;
+
 export type Activation = 'none' | 'swish' | 'sigmoid';
 const ACT = { none: 0, swish: 1, sigmoid: 2 } as const;
 
@@ -20,7 +23,7 @@ export interface MatmulOptions {
 export function matmulPlan(M: number, N: number, K: number) {
   if (K % 4 === 0 && N % 4 === 0) {
     const WG = 64;
-    return { shader: 'matmul' as const, WG, workgroups: [ceilDiv(N / 4, 2 * WG), ceilDiv(M, 8)] as const };
+    return { shader: 'matmul' as const, WG, workgroups: [ceilDiv(N / 4, 2 * WG), ceilDiv(M, TM_VEC4)] as const };
   }
   const WG = 64;
   return { shader: 'matmul_any' as const, WG, workgroups: [ceilDiv(N, 4 * WG), ceilDiv(M, 4)] as const };

@@ -1,7 +1,7 @@
 """Goldens for the first kernels: elementwise ops, matmul, reductions.
 
 Run: /usr/bin/python3 tools/golden/basic_ops.py   (Debian's python3-torch)
-Sizes include ones that are not multiples of the tile sizes (matmul tiles: 8 rows x 8 columns for
+Sizes include ones that are not multiples of the tile sizes (matmul tiles: 16 rows x 8 columns for
 the vec4 kernel, 4 x 4 for the scalar one; reductions: 256-wide workgroups, 4096-element chunks).
 """
 import torch
