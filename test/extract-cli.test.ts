@@ -236,6 +236,16 @@ describe('dnf extract (built CLI)', { timeout: 300_000 }, () => {
     expect(existsSync(join(root, 'nowhere'))).toBe(false);
   });
 
+  it('truncated weights: one line naming the file, before any GPU work, exit 2', async () => {
+    const bad = join(root, 'truncated.safetensors');
+    await writeFile(bad, (await readFile(unetFile)).subarray(0, 100));
+    const r = dnf(['extract', inDir, '-o', join(root, 'nowhere'), '--unet', bad, '--model-config', configFile]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1); // the GPU was never started: no driver chatter
+    expect(r.lines).toEqual([expect.stringMatching(new RegExp(`^dnf: ${bad}: not a valid safetensors file \\(header length \\d+ bytes exceeds the file size 100\\); re-download it`))]);
+    expect(existsSync(join(root, 'nowhere'))).toBe(false);
+  });
+
   it('refuses up front, exit 2: two inputs with one output, a feature that needs --steps, bad option values', async () => {
     const clash = join(root, 'clash');
     await mkdir(clash, { recursive: true });

@@ -39,12 +39,16 @@ export function defaultUnetPath(): string {
   return process.env.DNF_WEIGHTS || weightsPath(defaultWeightsDir(), DEFAULT_WEIGHTS);
 }
 
+/** The weights file must exist and have a valid safetensors header (checked before the GPU starts). */
 async function requireWeights(path: string): Promise<void> {
-  if (await access(path).then(() => true, () => false)) return;
-  throw new DnfError(
-    `${path}: UNet weights not found; download them with \`dnf weights fetch ${DEFAULT_WEIGHTS}\`, ` +
-      `or convert a checkpoint you have with \`dnf convert model-2388000.ckpt -o ${path}\`, or pass --unet FILE`,
-  );
+  if (!(await access(path).then(() => true, () => false))) {
+    throw new DnfError(
+      `${path}: UNet weights not found; download them with \`dnf weights fetch ${DEFAULT_WEIGHTS}\`, ` +
+        `or convert a checkpoint you have with \`dnf convert model-2388000.ckpt -o ${path}\`, or pass --unet FILE`,
+    );
+  }
+  const { close } = await openSafetensors(path);
+  await close();
 }
 
 /** Checks the DNF options and finds the weights and config; fails before any work (exit 2). */

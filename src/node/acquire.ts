@@ -1,11 +1,12 @@
 /**
  * Node GPU acquisition through Dawn (the `webgpu` package). With no settings it tries, in order:
- *   1. the platform's native backend (Vulkan, Metal or D3D12: real GPUs),
+ *   1. the platform's native backend (Vulkan, Metal or D3D12: real GPUs; on Linux only when a GPU
+ *      device file exists),
  *   2. Mesa's llvmpipe through Dawn's OpenGL ES backend (compatibility feature level, surfaceless EGL),
  *   3. SwiftShader's Vulkan driver, when its ICD file is present (Debian's chromium package ships it).
  * `--backend` / DNF_BACKEND picks one: vulkan, metal, d3d12, opengles (alias llvmpipe), swiftshader.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { DnfError } from '../errors.js';
 import { requestGpu } from '../gpu/device.js';
 import type { FeatureLevel, Gpu, GpuOptions } from '../gpu/gpu.js';
@@ -27,6 +28,20 @@ interface Attempt {
 
 function nativeBackend(): string {
   return process.platform === 'darwin' ? 'metal' : process.platform === 'win32' ? 'd3d12' : 'vulkan';
+}
+
+/**
+ * Whether this Linux machine exposes a GPU (a DRM render node, or NVIDIA's, AMD's compute or
+ * WSL's device file). Without one, native Vulkan can only find CPU drivers (which Dawn rejects,
+ * after printing their warnings), so the automatic order skips it.
+ */
+function linuxHasGpuDevice(): boolean {
+  try {
+    if (readdirSync('/dev/dri').some((f) => f.startsWith('renderD'))) return true;
+  } catch {
+    // no /dev/dri
+  }
+  return ['/dev/nvidia0', '/dev/kfd', '/dev/dxg'].some((p) => existsSync(p));
 }
 
 function swiftshaderIcd(): string | undefined {
@@ -57,7 +72,7 @@ function attemptsFor(choice: BackendChoice, toggles: string[]): Attempt[] {
   };
   switch (choice) {
     case 'auto':
-      return [native, gles, swiftshader];
+      return process.platform === 'linux' && !linuxHasGpuDevice() ? [gles, swiftshader] : [native, gles, swiftshader];
     case 'vulkan':
       return [{ ...native, name: 'vulkan', flags: ['backend=vulkan', ...toggles] }];
     case 'metal':
