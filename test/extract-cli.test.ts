@@ -193,6 +193,22 @@ describe('dnf extract (built CLI)', { timeout: 300_000 }, () => {
     expect(r.lines.at(-1)).toMatch(/^extract: 1 done, 0 skipped \(already done\), 0 failed /);
   });
 
+  it('without --model-config, uses the config the weights file records (unet_config metadata)', async () => {
+    const tensors = layout.map(([name, shape]) => ({ name, dtype: 'F32' as const, shape, data: synth(name, shape) }));
+    const recorded = join(root, 'tiny-recorded.safetensors');
+    await writeSafetensorsFile(recorded, tensors, { unet_config: await readFile(configFile, 'utf8') });
+    const one = join(root, 'out-recorded');
+    const r = dnf(['extract', join(inDir, 'sub', 'c.png'), '-o', one, '--unet', recorded]);
+    expect(r.code).toBe(0);
+    expect(await readFile(join(one, 'c.png'))).toEqual(await readFile(join(root, 'out-one', 'c.png')));
+    // A preset name recorded by `dnf weights fetch` is used too: here it does not fit the weights.
+    const cifar = join(root, 'tiny-cifar.safetensors');
+    await writeSafetensorsFile(cifar, tensors, { unet_config: 'cifar10-32' });
+    const bad = dnf(['extract', join(inDir, 'sub', 'c.png'), '-o', join(root, 'out-cifar'), '--unet', cifar]);
+    expect(bad.code).toBe(2);
+    expect(bad.lines).toEqual([expect.stringMatching(new RegExp(`^dnf: ${cifar}: .*missing`))]);
+  });
+
   it('Ctrl-C: stops after the batch in flight, no temp files, summary; a re-run finishes the rest', async () => {
     const dir = join(root, 'sigint-in');
     const out = join(root, 'sigint-out');

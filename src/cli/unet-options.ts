@@ -10,7 +10,7 @@ import { DnfError } from '../errors.js';
 import type { Gpu } from '../gpu/gpu.js';
 import { DEFAULT_ANTIALIAS } from '../image/preprocess.js';
 import { DdpmUnet } from '../models/ddpm-unet.js';
-import type { UnetConfig } from '../models/unet-config.js';
+import { isUnetPreset, parseUnetConfig, unetPreset, type UnetConfig } from '../models/unet-config.js';
 import { openSafetensors } from '../node/files.js';
 import { loadUnetConfig } from '../node/unet-config.js';
 import { defaultWeightsDir, weightsPath } from '../node/weights.js';
@@ -19,8 +19,8 @@ import { DEFAULT_WEIGHTS } from '../weights/registry.js';
 export interface UnetOptions {
   /** UNet weights (default: $DNF_WEIGHTS, else weights/lsun_bedroom.safetensors of the weights folder). */
   unet?: string;
-  /** A preset name or a JSON config file. */
-  modelConfig: string;
+  /** A preset name or a JSON config file (default: the config the weights file records, else lsun-bedroom-256). */
+  modelConfig?: string;
   /** 0: eps at t = 0; K > 0: a K-step DDIM inversion. */
   steps: number;
   feature: DnfFeature;
@@ -39,16 +39,40 @@ export function defaultUnetPath(): string {
   return process.env.DNF_WEIGHTS || weightsPath(defaultWeightsDir(), DEFAULT_WEIGHTS);
 }
 
-/** The weights file must exist and have a valid safetensors header (checked before the GPU starts). */
-async function requireWeights(path: string): Promise<void> {
+/** The config used when neither --model-config nor the weights file names one. */
+export const DEFAULT_UNET_CONFIG = 'lsun-bedroom-256';
+
+/**
+ * The weights file must exist and have a valid safetensors header (checked before the GPU
+ * starts). Returns the header's metadata.
+ */
+async function requireWeights(path: string): Promise<Record<string, string>> {
   if (!(await access(path).then(() => true, () => false))) {
     throw new DnfError(
       `${path}: UNet weights not found; download them with \`dnf weights fetch ${DEFAULT_WEIGHTS}\`, ` +
         `or convert a checkpoint you have with \`dnf convert model-2388000.ckpt -o ${path}\`, or pass --unet FILE`,
     );
   }
-  const { close } = await openSafetensors(path);
+  const { file, close } = await openSafetensors(path);
   await close();
+  return file.metadata;
+}
+
+/**
+ * The config a weights file records in its metadata (`unet_config`: a preset name, as
+ * `dnf weights fetch` writes, or a JSON config), if any.
+ */
+function recordedConfig(path: string, metadata: Record<string, string>): UnetConfig | null {
+  const recorded = metadata.unet_config;
+  if (!recorded) return null;
+  if (isUnetPreset(recorded)) return unetPreset(recorded);
+  let json: unknown;
+  try {
+    json = JSON.parse(recorded);
+  } catch {
+    throw new DnfError(`${path}: its metadata names an unknown UNet config '${recorded.slice(0, 60)}'; pass --model-config`);
+  }
+  return parseUnetConfig(json, `${path} (metadata unet_config)`);
 }
 
 /** Checks the DNF options and finds the weights and config; fails before any work (exit 2). */
@@ -58,8 +82,9 @@ export async function resolveUnet(opts: UnetOptions): Promise<UnetSetup> {
   }
   if (opts.steps > 0) ddimTimesteps(opts.steps); // throws when K does not divide the schedule evenly
   const path = opts.unet ?? defaultUnetPath();
-  await requireWeights(path);
-  return { path, config: await loadUnetConfig(opts.modelConfig) };
+  const metadata = await requireWeights(path);
+  if (opts.modelConfig) return { path, config: await loadUnetConfig(opts.modelConfig) };
+  return { path, config: recordedConfig(path, metadata) ?? (await loadUnetConfig(DEFAULT_UNET_CONFIG)) };
 }
 
 export async function loadUnet(gpu: Gpu, setup: UnetSetup): Promise<DdpmUnet> {
@@ -83,7 +108,7 @@ const stepsArg = (v: string): number => (v === '0' ? 0 : positiveInt('--steps')(
 export function addUnetOptions(cmd: Command): Command {
   return cmd
     .option('--unet <file>', 'UNet weights as safetensors (default: $DNF_WEIGHTS, else lsun_bedroom.safetensors in the weights folder)')
-    .option('--model-config <preset|file>', 'UNet config: a preset (lsun-bedroom-256, cifar10-32) or a JSON file', 'lsun-bedroom-256')
+    .option('--model-config <preset|file>', `UNet config: a preset (lsun-bedroom-256, cifar10-32) or a JSON file (default: the config the weights file records, as \`dnf weights fetch\` writes, else ${DEFAULT_UNET_CONFIG})`)
     .option('--steps <k>', '0: one UNet evaluation at t = 0 (the released DNF); K: a K-step DDIM inversion', stepsArg, 0)
     .addOption(new Option('--feature <which>', 'which noise estimate of the inversion: first (the released DNF), last, or mean').choices(DNF_FEATURES).default('first'))
     .option('--antialias', `antialiased bicubic when downsizing (torchvision >= 0.17)${DEFAULT_ANTIALIAS ? ' (default)' : ''}`)
