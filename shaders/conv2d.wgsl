@@ -1,5 +1,5 @@
-// 2-D convolution as an implicit GEMM (no im2col buffer): out = act(conv(x, w) + bias) + residual,
-// NCHW f32. x [N, Cin, H, W]; out and residual [N, Cout, Ho, Wo]; input coordinates
+// 2-D convolution as an implicit GEMM (no im2col buffer): out = swish(conv(x, w) + bias) + residual
+// or relu(conv(x, w) + bias + residual), NCHW f32. x [N, Cin, H, W]; out and residual [N, Cout, Ho, Wo]; input coordinates
 // iy = oy*stride + ky - pad (likewise x), taps outside the input read zero, which also gives the
 // implicit bottom/right padding of the DDPM Downsample.
 // Weights re-laid out by src/kernels/conv2d.ts as [ceil(Cout/16)][Cin][k][k][16] (zero-padded
@@ -32,8 +32,8 @@ struct Params {
   pad: u32,          // zero rows/columns added above and left of the input (conv3x3 assumes 1)
   tiles_x: u32,      // pixel tiles per output row: ceil(wo / (4 * PV))
   has_bias: u32,     // 1: add bias (binding 3)
-  has_residual: u32, // 1: add residual (binding 4) after the activation
-  act: u32,          // 0: none, 1: swish
+  has_residual: u32, // 1: add residual (binding 4) after swish, before relu
+  act: u32,          // 0: none, 1: swish(conv + bias) + residual, 2: relu(conv + bias + residual)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -101,7 +101,8 @@ fn activate(v: vec4<f32>) -> vec4<f32> {
   return v;
 }
 
-// Writes output channel co at pixels (oy, ox..ox+3) of image n: act(v) + residual, within bounds.
+// Writes output channel co at pixels (oy, ox..ox+3) of image n, within bounds: swish(v) + residual
+// (the UNet's order) or relu(v + residual) (ResNet's).
 fn put(n: u32, co: u32, oy: u32, ox: u32, v: vec4<f32>) {
   if (co >= p.cout) { return; }
   let ob = ((n * p.cout + co) * p.ho + oy) * p.wo + ox;
@@ -110,6 +111,7 @@ fn put(n: u32, co: u32, oy: u32, ox: u32, v: vec4<f32>) {
     if (ox + j < p.wo) {
       var y = r[j];
       if (p.has_residual == 1u) { y += residual[ob + j]; }
+      if (p.act == 2u) { y = max(y, 0.0); }
       Y[ob + j] = y;
     }
   }

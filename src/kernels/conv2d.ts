@@ -61,14 +61,17 @@ export interface Conv2dWeights {
   dispose(): void;
 }
 
+const ACT = { none: 0, swish: 1, relu: 2 } as const;
+
 export interface Conv2dOptions {
   /** Defaults to 2 for padding 'down', else 1. */
   stride?: 1 | 2;
   /** 'same': pad (k-1)/2 on every side; 'down': zero-pad right and bottom by 1 (the DDPM Downsample); 0: none. */
   padding?: Conv2dPadding;
-  /** [N, Cout, Ho, Wo], added after the activation. */
+  /** [N, Cout, Ho, Wo]: added after swish (the UNet's order), before relu (ResNet's). */
   residual?: Tensor;
-  act?: 'none' | 'swish';
+  /** 'swish': swish(conv + bias) + residual; 'relu': relu(conv + bias + residual). */
+  act?: 'none' | 'swish' | 'relu';
   out?: Tensor;
 }
 
@@ -117,7 +120,8 @@ export function conv2dGeometry(size: number, k: number, stride: number, padding:
 
 /**
  * x [N, Cin, H, W] -> [N, Cout, Ho, Wo]. 'same': 3x3 pad 1 (1x1: pad 0). 'down': zero-pad right
- * and bottom by 1, then stride 2, padding 0 (the DDPM Downsample). out = act(conv + bias) + residual.
+ * and bottom by 1, then stride 2, padding 0 (the DDPM Downsample). out = swish(conv + bias) + residual
+ * or relu(conv + bias + residual), as `act` says.
  */
 export function conv2d(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions = {}): Tensor {
   return conv2dTiled(x, w, opts, conv2dPixelGroups(x.gpu));
@@ -162,7 +166,7 @@ export function conv2dTiled(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions, pv
       tiles_x: plan.tilesX,
       has_bias: w.bias ? 1 : 0,
       has_residual: res ? 1 : 0,
-      act: opts.act === 'swish' ? 1 : 0,
+      act: ACT[opts.act ?? 'none'],
     },
     // Bindings the kernel does not read (no bias, no residual) are filled with buffers already bound.
     buffers: [x.buffer, w.weight.buffer, (w.bias ?? w.weight).buffer, (res ?? x).buffer, out.buffer],

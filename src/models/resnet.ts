@@ -12,7 +12,6 @@ import { DnfError } from '../errors.js';
 import type { Gpu } from '../gpu/gpu.js';
 import { conv2d, type Conv2dWeights } from '../kernels/conv2d.js';
 import { globalAvgPool, maxPool2d } from '../kernels/pool.js';
-import { reluInPlace } from '../kernels/relu.js';
 import { loadConvBn } from '../nn/batch-norm.js';
 import { Linear } from '../nn/linear.js';
 import { Tensor } from '../tensor.js';
@@ -49,9 +48,9 @@ class ResidualBlock {
     let h = x;
     this.convs.forEach((c, i) => {
       const last = i === this.convs.length - 1;
-      const next = conv2d(h, c.w, { stride: c.stride, residual: last ? identity : undefined });
+      const next = conv2d(h, c.w, { stride: c.stride, residual: last ? identity : undefined, act: 'relu' });
       if (h !== x) h.dispose();
-      h = reluInPlace(next);
+      h = next;
     });
     if (identity !== x) identity.dispose();
     return h;
@@ -110,7 +109,7 @@ export class ResNet {
     if (x.shape.length !== 4 || x.shape[1] !== this.config.inChannels) {
       throw new Error(`ResNet: input [${x.shape}] is not [N, ${this.config.inChannels}, H, W]`);
     }
-    const s = reluInPlace(conv2d(x, this.stem, { stride: 2 }));
+    const s = conv2d(x, this.stem, { stride: 2, act: 'relu' });
     let h = maxPool2d(s);
     s.dispose();
     for (const block of this.blocks) {

@@ -33,6 +33,8 @@ const cases: Array<[string, Conv2dOptions]> = [
   ['same3_s2', { stride: 2 }],
   ['same1_s2', { stride: 2 }],
   ['valid3', { padding: 0 }],
+  ['same1_relu_res', { act: 'relu' }],
+  ['same7_s2_relu', { stride: 2, act: 'relu' }],
 ];
 
 describe('conv2d', () => {

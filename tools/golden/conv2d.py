@@ -35,6 +35,8 @@ def case(name, n, cin, cout, h, w, k, stride=1, padding='same', bias=True, act='
         r = torch.randn_like(y)
         t[name + '.residual'] = r
         y = y + r                      # torch: act(conv) + residual
+    if act == 'relu':
+        y = F.relu(y)                  # torch: F.relu(conv + residual), as torchvision's blocks
     t[name + '.out'] = y
 
 
@@ -52,5 +54,7 @@ case('same7_s2', 1, 3, 10, 19, 21, 7, stride=2)           # ResNet50 stem: 7x7 s
 case('same3_s2', 1, 4, 6, 10, 9, 3, stride=2)             # ResNet50 3x3 stride 2 pad 1
 case('same1_s2', 1, 8, 12, 9, 11, 1, stride=2)            # ResNet50 1x1 stride 2 pad 0
 case('valid3', 1, 2, 3, 6, 7, 3, padding=0)               # no padding
+case('same1_relu_res', 1, 8, 12, 5, 7, 1, act='relu', residual=True)  # a ResNet block's last conv + identity
+case('same7_s2_relu', 1, 3, 8, 11, 9, 7, stride=2, act='relu')         # the ResNet stem
 
 save('conv2d', t, {'generator': 'tools/golden/conv2d.py', 'torch': torch.__version__})
