@@ -74,8 +74,15 @@ describe('dnf eval', { timeout: 300_000 }, () => {
   let computed: EvalReport;
 
   it('CNNDetection layout: one row per subset, mean and total, each the metrics of detect\'s probabilities', async () => {
-    const { report, out, lines } = await evaluate(cnn, { cache: join(tmp, 'cache') });
+    const predictionsFile = join(tmp, 'cnn-predictions.csv');
+    const { report, out, lines } = await evaluate(cnn, { cache: join(tmp, 'cache'), predictions: predictionsFile });
     computed = report;
+    const perImage = (await readFile(predictionsFile, 'utf8')).trim().split('\n');
+    expect(perImage[0]).toBe('file,subset,label,prob,predicted');
+    expect(perImage.slice(1)).toEqual(report.predictions.map((p) => {
+      const name = (l: number) => (l === 1 ? 'generated' : 'real');
+      return [p.file, p.subset, name(p.label), String(p.prob), name(p.prob > 0.5 ? 1 : 0)].join(',');
+    }));
     expect(report.failed).toBe(1);
     expect(lines).toContainEqual(expect.stringMatching(/^eval: .*broken\.png: cannot decode image/));
     expect(lines[0]).toBe(`eval: 12 images in 3 subsets (0 DNFs cached in ${join(tmp, 'cache')}); batch 16, ${gpu.describe().backend}, ResNet (bottleneck blocks 1,2,1,1, stem 10) (classifier.safetensors), DNF by tiny-unet.safetensors`);

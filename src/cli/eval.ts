@@ -10,7 +10,8 @@
  * averaged ('mean', when there are several) and pooled ('total'): images, real, fake, accuracy at
  * the threshold, average precision (sklearn's), real and fake accuracy (src/metrics.ts).
  * Output: a table on stdout (or JSON lines with --json), and a CSV file: --csv FILE, by default
- * <root folder name>-eval.csv in the current folder (--no-csv: none). Images that fail are
+ * <root folder name>-eval.csv in the current folder (--no-csv: none); with --predictions FILE,
+ * one CSV line per image (file, subset, true label, probability, verdict). Images that fail are
  * reported, left out of the metrics, and make the exit status 1. Ctrl-C stops after the batch in
  * flight (exit 130) without metrics; cached DNFs stay for the next run.
  */
@@ -45,6 +46,8 @@ export interface EvalOptions extends UnetOptions {
   json: boolean;
   /** Where the CSV goes; null: no CSV. */
   csv: string | null;
+  /** Where the per-image CSV goes, if anywhere. */
+  predictions?: string;
   /** Folder of cached DNF PNGs (extract's layout). */
   cache?: string;
   batch?: number;
@@ -81,6 +84,8 @@ export interface EvalReport {
   /** The CSV written, if any. */
   csv: string | null;
 }
+
+const labelName = (label: 0 | 1) => (label === 1 ? 'generated' : 'real');
 
 /** <root folder name>-eval.csv in the current folder. */
 export function defaultCsvPath(root: string): string {
@@ -150,6 +155,9 @@ export async function runEval(root: string, opts: EvalOptions, hooks: EvalHooks 
         report.csv = opts.csv;
       }
     }
+    if (opts.predictions && predictions.length) {
+      await writeFileAtomic(opts.predictions, [new TextEncoder().encode(predictionsCsv(predictions, opts.threshold))]);
+    }
     say(summary(report, layout.subsets.length));
     return report;
   } finally {
@@ -207,6 +215,12 @@ function csvText(rows: EvalRow[]): string {
   return [csvLine(Object.keys(fields(rows[0]))), ...rows.map((r) => csvLine(Object.values(fields(r))))].join('\n') + '\n';
 }
 
+/** One line per classified image: file, subset, true label, P(generated), verdict at the threshold. */
+function predictionsCsv(predictions: EvalReport['predictions'], threshold: number): string {
+  const lines = predictions.map((p) => csvLine([p.file, p.subset, labelName(p.label), p.prob, labelName(p.prob > threshold ? 1 : 0)]));
+  return [csvLine(['file', 'subset', 'label', 'prob', 'predicted']), ...lines].join('\n') + '\n';
+}
+
 /** 'eval: 1200 images classified in 5 subsets, 2 failed (left out of the metrics) in 1m20s (15.0 images/s); wrote x-eval.csv' */
 function summary(r: EvalReport, subsets: number): string {
   const n = r.predictions.length;
@@ -237,6 +251,7 @@ export function register(program: Command): void {
     .option('--json', 'JSON lines on stdout instead of the table: one object per subset, then mean and total')
     .option('--csv <file>', 'write the results as CSV here (default: <root folder name>-eval.csv in the current folder)')
     .option('--no-csv', 'write no CSV file')
+    .option('--predictions <file>', 'also write one CSV line per image: file, subset, label, prob, predicted')
     .option('--batch <n>', 'images per GPU batch (default: what the GPU\'s storage bindings hold, at most 16)', positiveInt('--batch'));
   addUnetOptions(cmd).action(async (root: string, cli: CliOpts) => {
     const report = await runEval(root, {
