@@ -1,4 +1,5 @@
-// Pooling over NCHW f32 planes (torchvision ResNet's stem and head).
+// Pooling over NCHW f32 planes (torchvision ResNet's stem and head, the DDPM UNet's Downsample
+// without conv).
 //
 // Entry points (same Params and bindings; `out` holds n outputs):
 //   max_pool: PyTorch's F.max_pool2d(x, k, stride, pad) with ceil_mode False: out[plane, oy, ox]
@@ -7,13 +8,16 @@
 //             every window holds at least one input. One invocation per output.
 //   avg_all:  F.adaptive_avg_pool2d(x, 1): out[plane] is the mean of the h*w values of the plane,
 //             summed in memory order, then divided by h*w. One invocation per plane.
+//   avg_2x2:  F.avg_pool2d(x, 2): out[plane, oy, ox] is the mean of the window at rows 2oy, 2oy+1
+//             and columns 2ox, 2ox+1, summed in PyTorch's order (row by row) and scaled by 0.25
+//             (exact, like its division by 4); a trailing odd row or column is dropped.
 // The flat output index is 2-D (x + y * row) so large outputs fit the dispatch limits.
 struct Params {
-  n: u32,       // outputs: planes * ho * wo (max_pool) or planes (avg_all)
+  n: u32,       // outputs: planes * ho * wo (max_pool, avg_2x2) or planes (avg_all)
   h: u32,       // input height
   w: u32,       // input width
-  ho: u32,      // output height (max_pool; avg_all: 1)
-  wo: u32,      // output width (max_pool; avg_all: 1)
+  ho: u32,      // output height (avg_all: 1)
+  wo: u32,      // output width (avg_all: 1)
   k: u32,       // window side (max_pool)
   stride: u32,  // window step (max_pool)
   pad: u32,     // implicit -inf rows/columns above and left of the input (max_pool), < k
@@ -61,4 +65,17 @@ fn avg_all(@builtin(global_invocation_id) gid: vec3<u32>) {
     s += x[base + j];
   }
   out[plane] = s / f32(len);
+}
+
+@compute @workgroup_size(WG)
+fn avg_2x2(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x + gid.y * p.row;
+  if (i >= p.n) { return; }
+  let ox = i % p.wo;
+  let rest = i / p.wo;
+  let oy = rest % p.ho;
+  let plane = rest / p.ho;
+  let top = plane * p.h * p.w + 2u * oy * p.w + 2u * ox;
+  let bottom = top + p.w;
+  out[i] = (((x[top] + x[top + 1u]) + x[bottom]) + x[bottom + 1u]) * 0.25;
 }

@@ -1,6 +1,7 @@
 /**
- * Pooling for ResNet's stem and head (shaders/pool.wgsl): max pooling (F.max_pool2d, ceil_mode
- * False, -inf padding) and global average pooling (F.adaptive_avg_pool2d(x, 1)).
+ * Pooling (shaders/pool.wgsl): max pooling (F.max_pool2d, ceil_mode False, -inf padding) and
+ * global average pooling (F.adaptive_avg_pool2d(x, 1)) for ResNet's stem and head; 2x2 average
+ * pooling (F.avg_pool2d(x, 2)) for the UNet's Downsample without conv.
  */
 import { Tensor } from '../tensor.js';
 import { grid1d } from './grid.js';
@@ -62,6 +63,26 @@ export function globalAvgPool(x: Tensor): Tensor {
     buffers: [x.buffer, out.buffer],
     workgroups: g.workgroups,
     label: 'global_avgpool',
+  });
+  return out;
+}
+
+/** 2x2 average pooling with stride 2: x [N, C, H, W] -> [N, C, floor(H/2), floor(W/2)]. */
+export function avgPool2d(x: Tensor): Tensor {
+  if (x.shape.length !== 4) throw new Error(`avgPool2d needs [N, C, H, W], got [${x.shape}]`);
+  const [n, c, h, w] = x.shape;
+  const [ho, wo] = [Math.floor(h / 2), Math.floor(w / 2)];
+  const out = Tensor.empty(x.gpu, [n, c, ho, wo], 'avgpool2x2');
+  if (!out.size) return out;
+  const g = grid1d(out.size, WG, x.gpu.limits.maxComputeWorkgroupsPerDimension);
+  x.gpu.dispatch({
+    shader: 'pool',
+    entry: 'avg_2x2',
+    overrides: { WG },
+    params: { n: out.size, h, w, ho, wo, k: 2, stride: 2, pad: 0, row: g.row },
+    buffers: [x.buffer, out.buffer],
+    workgroups: g.workgroups,
+    label: 'avgpool2x2',
   });
   return out;
 }

@@ -3,7 +3,7 @@
  * Downsample = zero-pad right/bottom by 1 + 3x3 conv stride 2, Upsample = nearest x2 + 3x3 conv
  * (key `conv`). Without: Downsample = avg_pool2d(2), Upsample = nearest x2 alone (no weights).
  */
-import { avgPool2d } from '../kernels/avgpool.js';
+import { avgPool2d } from '../kernels/pool.js';
 import { upsampleNearest2x } from '../kernels/upsample.js';
 import type { Tensor } from '../tensor.js';
 import type { VarBuilder } from '../weights/var-builder.js';
