@@ -193,6 +193,14 @@ describe('dnf extract (built CLI)', { timeout: 300_000 }, () => {
     expect(r.lines.at(-1)).toMatch(/^extract: 1 done, 0 skipped \(already done\), 0 failed /);
   });
 
+  it('DNF_PROFILE=1 prints per-kernel GPU times at the end', async () => {
+    const r = dnf(['extract', join(inDir, 'sub', 'c.png'), '-o', join(root, 'out-profile'), ...tinyArgs()], { DNF_PROFILE: '1' });
+    expect(r.code).toBe(0);
+    const table = r.stderr.slice(r.stderr.indexOf('per-kernel GPU time'));
+    expect(table).toMatch(/^per-kernel GPU time \((timestamp|wallclock), \w+\):\nkernel +calls +ms +share\n/);
+    expect(table).toMatch(/\nconv2d3x3s1 +\d+ +[\d.]+ +[\d.]+%/);
+  });
+
   it('without --model-config, uses the config the weights file records (unet_config metadata)', async () => {
     const tensors = layout.map(([name, shape]) => ({ name, dtype: 'F32' as const, shape, data: synth(name, shape) }));
     const recorded = join(root, 'tiny-recorded.safetensors');

@@ -10,7 +10,7 @@
 // pipelines), and checks the released DNF both ways:
 //   float:  max|eps - eps_torch| <= 1e-4 * max|eps_torch|
 //   PNG:    save_image's q = uint8(clamp(eps * 255 + 0.5, 0, 255)) equal except +-1 on <= 1% of values
-// With DNF_PROFILE=1, per-kernel wall-clock times of the last run are printed (see replayProfiler).
+// With DNF_PROFILE=1, the per-kernel times of the last run are printed.
 // Prints one JSON summary line; exit 1 on failure.
 import { join } from 'node:path';
 import { acquireGpu } from '../dist/node/acquire.js';
@@ -30,48 +30,9 @@ function quantize(v) {
   return q;
 }
 
-const gpu = await acquireGpu({ profile: false });
-const profile = process.env.DNF_PROFILE === '1' ? replayProfiler(gpu) : null;
-
-/**
- * Per-kernel times by replay: records the dispatches and copies of one forward, then runs them
- * again one at a time, each followed by a 4-byte read of its output, which waits for the work to
- * finish. The replay recomputes the same values (same buffers, in the same order, with the weights
- * and the input still alive). Queue-completion timing cannot be used: on llvmpipe through GL both
- * the adapter's timestamps and onSubmittedWorkDone put nearly all the time on one kernel.
- */
-function replayProfiler(g) {
-  const ops = [];
-  let recording = false;
-  const dispatch = g.dispatch.bind(g);
-  const copy = g.copy.bind(g);
-  g.dispatch = (d) => {
-    if (recording) ops.push({ label: d.label ?? `${d.shader}.${d.entry ?? 'main'}`, run: () => dispatch(d), out: d.buffers[d.buffers.length - 1] });
-    dispatch(d);
-  };
-  g.copy = (src, srcOffset, dst, dstOffset, size) => {
-    if (recording) ops.push({ label: 'copy', run: () => copy(src, srcOffset, dst, dstOffset, size), out: dst });
-    copy(src, srcOffset, dst, dstOffset, size);
-  };
-  return {
-    record(on) {
-      recording = on;
-    },
-    async replay() {
-      const totals = new Map();
-      for (const op of ops) {
-        const t0 = performance.now();
-        op.run();
-        await g.read('buffer' in op.out ? op.out.buffer : op.out, 0, 4);
-        const t = totals.get(op.label) ?? { kernel: op.label, calls: 0, ms: 0 };
-        t.calls++;
-        t.ms += performance.now() - t0;
-        totals.set(op.label, t);
-      }
-      return [...totals.values()].sort((a, b) => b.ms - a.ms);
-    },
-  };
-}
+// DNF_PROFILE=1 turns on the runtime's profiler (src/gpu/profiler.ts): GPU timestamps where the
+// adapter has them, else a timed replay of each recorded dispatch.
+const gpu = await acquireGpu();
 
 const io = await openSafetensors(join(dir, 'io.safetensors'));
 const x = await io.file.readF32('x');
@@ -91,17 +52,16 @@ const times = [];
 let got;
 for (let r = 0; r < runs; r++) {
   t0 = performance.now();
-  profile?.record(r === runs - 1);
+  if (r === runs - 1) gpu.profiler?.reset(); // profile the last run only
   const eps = unet.forward(input, [0]);
-  profile?.record(false);
   got = await eps.read();
   times.push(performance.now() - t0);
   eps.dispose();
 }
 let replayMs = 0;
-if (profile) {
+if (gpu.profiler) {
   t0 = performance.now();
-  const rows = await profile.replay();
+  const rows = await gpu.profiler.report();
   replayMs = performance.now() - t0;
   console.error(formatProfile(rows));
 }
@@ -135,7 +95,7 @@ console.log(JSON.stringify({
   png_values: qa.length,
   png_max_diff: qMax,
   pool_peak_mib: +(gpu.pool.peak / 2 ** 20).toFixed(1),
-  ...(profile ? { profiled_replay_s: +(replayMs / 1000).toFixed(2) } : {}),
+  ...(gpu.profiler ? { profile_report_s: +(replayMs / 1000).toFixed(2) } : {}),
   ok: floatOk && pngOk,
 }));
 input.dispose();

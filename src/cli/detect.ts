@@ -126,7 +126,7 @@ export async function runDetect(inputs: string[], opts: DetectOptions, hooks: De
     say(summary(report, opts.threshold));
     return report;
   } finally {
-    detector.dispose();
+    await detector.dispose();
   }
 }
 

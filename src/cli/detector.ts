@@ -10,7 +10,7 @@ import type { Gpu } from '../gpu/gpu.js';
 import type { RgbImage } from '../image/pixels.js';
 import type { DdpmUnet } from '../models/ddpm-unet.js';
 import type { ResNet } from '../models/resnet.js';
-import { acquireGpu } from '../node/acquire.js';
+import { acquireGpu, releaseGpu } from '../node/acquire.js';
 import { loadClassifier } from '../node/classifier.js';
 import { loadUnet, type UnetOptions, type UnetSetup } from './unet-options.js';
 
@@ -79,9 +79,9 @@ export class Detector {
     return classifyDnfImages(this.classifier, dnfs, { antialias: this.opts.dnf.antialias });
   }
 
-  dispose(): void {
+  async dispose(): Promise<void> {
     this.classifier.dispose();
     this.unet?.dispose();
-    if (this.ownsGpu) this.gpu.destroy();
+    if (this.ownsGpu) await releaseGpu(this.gpu);
   }
 }

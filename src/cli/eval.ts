@@ -161,7 +161,7 @@ export async function runEval(root: string, opts: EvalOptions, hooks: EvalHooks 
     say(summary(report, layout.subsets.length));
     return report;
   } finally {
-    detector.dispose();
+    await detector.dispose();
   }
 }
 

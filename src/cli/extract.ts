@@ -17,7 +17,7 @@ import { encodePng } from '../image/encode-node.js';
 import type { RgbImage } from '../image/pixels.js';
 import { DEFAULT_ANTIALIAS } from '../image/preprocess.js';
 import type { DdpmUnet } from '../models/ddpm-unet.js';
-import { acquireGpu } from '../node/acquire.js';
+import { acquireGpu, releaseGpu } from '../node/acquire.js';
 import { collectInputs, IMAGE_EXTENSIONS } from '../node/batch/inputs.js';
 import { interruptOnSigint } from '../node/batch/interrupt.js';
 import { planOutputs, type PlannedItem } from '../node/batch/plan.js';
@@ -105,7 +105,7 @@ export async function runExtract(inputs: string[], opts: ExtractOptions, hooks: 
     return report;
   } finally {
     unet?.dispose();
-    gpu.destroy();
+    await releaseGpu(gpu);
   }
 }
 

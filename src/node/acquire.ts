@@ -138,21 +138,25 @@ export async function acquireGpu(options: NodeGpuOptions = {}): Promise<Gpu> {
   throw new DnfError(`no WebGPU adapter found (tried ${tried.join(', ') || 'nothing on this platform'}); ${NO_ADAPTER_FIX}`);
 }
 
-/**
- * Runs `fn` with a GPU and always releases it. With DNF_PROFILE=1 (or options.profile) the
- * per-kernel times are printed to stderr at the end.
- */
-export async function withGpu<T>(options: NodeGpuOptions, fn: (gpu: Gpu) => Promise<T>): Promise<T> {
-  const gpu = await acquireGpu(options);
+/** Releases the GPU; with the profiler on (DNF_PROFILE=1), first prints per-kernel times to stderr. */
+export async function releaseGpu(gpu: Gpu): Promise<void> {
   try {
-    const result = await fn(gpu);
     if (gpu.profiler) {
       await gpu.sync();
       const rows = await gpu.profiler.report();
       process.stderr.write(`per-kernel GPU time (${gpu.profiler.mode}, ${gpu.backend}):\n${formatProfile(rows)}\n`);
     }
-    return result;
   } finally {
     gpu.destroy();
+  }
+}
+
+/** Runs `fn` with a GPU and always releases it (see releaseGpu). */
+export async function withGpu<T>(options: NodeGpuOptions, fn: (gpu: Gpu) => Promise<T>): Promise<T> {
+  const gpu = await acquireGpu(options);
+  try {
+    return await fn(gpu);
+  } finally {
+    await releaseGpu(gpu);
   }
 }

@@ -1,5 +1,5 @@
 /** Node-only helpers: Dawn GPU acquisition, files, image decoding/encoding with sharp, checkpoints. */
-export { acquireGpu, withGpu, BACKENDS, type BackendChoice, type NodeGpuOptions } from './acquire.js';
+export { acquireGpu, releaseGpu, withGpu, BACKENDS, type BackendChoice, type NodeGpuOptions } from './acquire.js';
 export { openFileSource, openSafetensors, writeFileAtomic, writeSafetensorsFile } from './files.js';
 export { convertCheckpoint } from './convert.js';
 export { decodeImageFile, decodeImageBytes } from '../image/decode-node.js';
