@@ -11,4 +11,3 @@ export { timestepEmbedding } from './timestep.js';
 export { ddimStep, type DdimStepOptions } from './ddim-step.js';
 export { conv2d, conv2dTiled, prepareConv2d, conv2dGeometry, conv2dEntry, conv2dPixelGroups, type Conv2dWeights, type Conv2dOptions } from './conv2d.js';
 export { avgPool2d, maxPool2d, maxPoolSize, globalAvgPool, type MaxPoolOptions } from './pool.js';
-export { reluInPlace } from './relu.js';

@@ -3,7 +3,7 @@
  *
  * Expected values, per case:
  * - ops.maxpool_*: `F.max_pool2d(x, 3, 2, 1)`; ops.avgpool: `F.adaptive_avg_pool2d(x, 1).flatten(1)`;
- *   ops.relu: `F.relu(x)`; ops.convbn: `bn(F.conv2d(x, weight, stride=2, padding=1))` in eval mode.
+ *   ops.convbn: `bn(F.conv2d(x, weight, stride=2, padding=1))` in eval mode.
  * - nets: `torch.sigmoid(model(x))` of torchvision-layout ResNets (Bottleneck and BasicBlock) with
  *   calibrated BatchNorm statistics, loaded from their {'model': sd} checkpoints (zip and legacy)
  *   through the in-memory conversion; x = q / 255 of quantised-DNF-like uint8 images, or
@@ -25,7 +25,6 @@ import { checkClassifier, classifyDnfImages } from '../../src/classify.js';
 import type { RgbImage } from '../../src/image/pixels.js';
 import { conv2d, prepareConv2d } from '../../src/kernels/conv2d.js';
 import { globalAvgPool, maxPool2d } from '../../src/kernels/pool.js';
-import { reluInPlace } from '../../src/kernels/relu.js';
 import { ResNet } from '../../src/models/resnet.js';
 import { foldBatchNorm } from '../../src/nn/batch-norm.js';
 import { loadClassifier } from '../../src/node/classifier.js';
@@ -86,15 +85,6 @@ describe('pooling, ReLU and folded BatchNorm', () => {
     expect(out.shape).toEqual(g.shape('ops.avgpool.out'));
     expectClose(await out.read(), g.get('ops.avgpool.out'), 1e-6, 'avgpool');
     [x, out].forEach((t) => t.dispose());
-  });
-
-  it('ReLU in place', async () => {
-    const gpu = await testGpu();
-    const g = await golden;
-    const x = g.tensor(gpu, 'ops.relu.x');
-    expect(reluInPlace(x)).toBe(x);
-    expectClose(await x.read(), g.get('ops.relu.out'), 0, 'relu');
-    x.dispose();
   });
 
   it('conv + eval-mode BatchNorm folded into one conv', async () => {

@@ -1,5 +1,5 @@
 """Goldens for the ResNet classifier (src/models/resnet.ts, src/nn/batch-norm.ts, src/kernels/pool.ts,
-src/kernels/relu.ts, src/classify.ts).
+src/kernels/conv2d.ts's fused relu, src/classify.ts).
 
 Run: /usr/bin/python3 tools/golden/resnet.py   (Debian's python3-torch 1.13, torchvision 0.14)
 Writes test/fixtures/golden/resnet.safetensors and the checkpoints
@@ -21,7 +21,6 @@ Cases (q: dnf_like uint8 images [N, H, W, 3]; logits = model(x), probs = torch.s
 Ops:
   ops.maxpool_odd/even/neg.{x,out}: F.max_pool2d(x, 3, 2, 1); neg: all inputs < 0 (padding is -inf)
   ops.avgpool.{x,out}: F.adaptive_avg_pool2d(x, 1).flatten(1)
-  ops.relu.{x,out}: F.relu(x)
   ops.convbn.{x,weight,bn_weight,bn_bias,bn_mean,bn_var,out}: bn(F.conv2d(x, weight, stride=2, padding=1)), eval mode
 Metadata: layout.resnet<depth>: torchvision.models.resnet<depth>(num_classes=1).state_dict() keys and
 shapes (num_batches_tracked left out, as dnf convert drops it); macs.resnet<depth>: multiply-adds of
@@ -85,8 +84,7 @@ x = -1 - torch.rand(1, 2, 5, 6)
 t['ops.maxpool_neg.x'], t['ops.maxpool_neg.out'] = x, F.max_pool2d(x, 3, 2, 1)
 x = torch.randn(2, 7, 5, 3) + 0.5
 t['ops.avgpool.x'], t['ops.avgpool.out'] = x, F.adaptive_avg_pool2d(x, 1).flatten(1)
-x = torch.randn(1003)
-t['ops.relu.x'], t['ops.relu.out'] = x, F.relu(x)
+torch.randn(1003)  # keeps the random stream of the fixtures below as it was
 
 conv = nn.Conv2d(6, 13, 3, stride=2, padding=1, bias=False)
 bn = nn.BatchNorm2d(13).eval()
