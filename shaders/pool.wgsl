@@ -30,15 +30,20 @@ struct Params {
 
 override WG: u32 = 256; // invocations per workgroup
 
+// The output element i as (plane, oy, ox) of the [planes, ho, wo] output.
+fn out_pos(i: u32) -> vec3<u32> {
+  let rest = i / p.wo;
+  return vec3<u32>(rest / p.ho, rest % p.ho, i % p.wo);
+}
+
 @compute @workgroup_size(WG)
 fn max_pool(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = gid.x + gid.y * p.row;
   if (i >= p.n) { return; }
-  let ox = i % p.wo;
-  let rest = i / p.wo;
-  let oy = rest % p.ho;
-  let plane = rest / p.ho;
-  let base = plane * p.h * p.w;
+  let pos = out_pos(i);
+  let oy = pos.y;
+  let ox = pos.z;
+  let base = pos.x * p.h * p.w;
   // Window rows and columns clipped to the input: [y0, y1) x [x0, x1), never empty.
   let y0 = max(i32(oy * p.stride) - i32(p.pad), 0);
   let x0 = max(i32(ox * p.stride) - i32(p.pad), 0);
@@ -71,11 +76,8 @@ fn avg_all(@builtin(global_invocation_id) gid: vec3<u32>) {
 fn avg_2x2(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = gid.x + gid.y * p.row;
   if (i >= p.n) { return; }
-  let ox = i % p.wo;
-  let rest = i / p.wo;
-  let oy = rest % p.ho;
-  let plane = rest / p.ho;
-  let top = plane * p.h * p.w + 2u * oy * p.w + 2u * ox;
+  let pos = out_pos(i);
+  let top = pos.x * p.h * p.w + 2u * pos.y * p.w + 2u * pos.z;
   let bottom = top + p.w;
   out[i] = (((x[top] + x[top + 1u]) + x[bottom]) + x[bottom + 1u]) * 0.25;
 }

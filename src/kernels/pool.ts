@@ -8,6 +8,23 @@ import { grid1d } from './grid.js';
 
 const WG = 256;
 
+/** One invocation per element of `out`, for the entry point of shaders/pool.wgsl. */
+function poolDispatch(x: Tensor, out: Tensor, entry: string, window: { ho: number; wo: number; k: number; stride: number; pad: number }, label: string): Tensor {
+  if (!out.size) return out;
+  const [, , h, w] = x.shape;
+  const g = grid1d(out.size, WG, x.gpu.limits.maxComputeWorkgroupsPerDimension);
+  x.gpu.dispatch({
+    shader: 'pool',
+    entry,
+    overrides: { WG },
+    params: { n: out.size, h, w, ...window, row: g.row },
+    buffers: [x.buffer, out.buffer],
+    workgroups: g.workgroups,
+    label,
+  });
+  return out;
+}
+
 export interface MaxPoolOptions {
   /** Window side (default 3). */
   k?: number;
@@ -33,18 +50,7 @@ export function maxPool2d(x: Tensor, opts: MaxPoolOptions = {}): Tensor {
   const ho = maxPoolSize(h, k, stride, pad);
   const wo = maxPoolSize(w, k, stride, pad);
   const out = Tensor.empty(x.gpu, [n, c, ho, wo], 'maxpool');
-  if (!out.size) return out;
-  const g = grid1d(out.size, WG, x.gpu.limits.maxComputeWorkgroupsPerDimension);
-  x.gpu.dispatch({
-    shader: 'pool',
-    entry: 'max_pool',
-    overrides: { WG },
-    params: { n: out.size, h, w, ho, wo, k, stride, pad, row: g.row },
-    buffers: [x.buffer, out.buffer],
-    workgroups: g.workgroups,
-    label: `maxpool${k}s${stride}`,
-  });
-  return out;
+  return poolDispatch(x, out, 'max_pool', { ho, wo, k, stride, pad }, `maxpool${k}s${stride}`);
 }
 
 /** x [N, C, H, W] -> [N, C]: the mean of each plane. */
@@ -53,18 +59,7 @@ export function globalAvgPool(x: Tensor): Tensor {
   const [n, c, h, w] = x.shape;
   if (h * w === 0) throw new Error(`globalAvgPool: empty planes in [${x.shape}]`);
   const out = Tensor.empty(x.gpu, [n, c], 'avgpool');
-  if (!out.size) return out;
-  const g = grid1d(out.size, WG, x.gpu.limits.maxComputeWorkgroupsPerDimension);
-  x.gpu.dispatch({
-    shader: 'pool',
-    entry: 'avg_all',
-    overrides: { WG },
-    params: { n: out.size, h, w, ho: 1, wo: 1, k: 1, stride: 1, pad: 0, row: g.row },
-    buffers: [x.buffer, out.buffer],
-    workgroups: g.workgroups,
-    label: 'global_avgpool',
-  });
-  return out;
+  return poolDispatch(x, out, 'avg_all', { ho: 1, wo: 1, k: 1, stride: 1, pad: 0 }, 'global_avgpool');
 }
 
 /** 2x2 average pooling with stride 2: x [N, C, H, W] -> [N, C, floor(H/2), floor(W/2)]. */
@@ -73,16 +68,5 @@ export function avgPool2d(x: Tensor): Tensor {
   const [n, c, h, w] = x.shape;
   const [ho, wo] = [Math.floor(h / 2), Math.floor(w / 2)];
   const out = Tensor.empty(x.gpu, [n, c, ho, wo], 'avgpool2x2');
-  if (!out.size) return out;
-  const g = grid1d(out.size, WG, x.gpu.limits.maxComputeWorkgroupsPerDimension);
-  x.gpu.dispatch({
-    shader: 'pool',
-    entry: 'avg_2x2',
-    overrides: { WG },
-    params: { n: out.size, h, w, ho, wo, k: 2, stride: 2, pad: 0, row: g.row },
-    buffers: [x.buffer, out.buffer],
-    workgroups: g.workgroups,
-    label: 'avgpool2x2',
-  });
-  return out;
+  return poolDispatch(x, out, 'avg_2x2', { ho, wo, k: 2, stride: 2, pad: 0 }, 'avgpool2x2');
 }
