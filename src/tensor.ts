@@ -1,7 +1,9 @@
 /**
  * A float32 tensor living in a GPU buffer. Tensors are disposed explicitly (the buffer goes back
  * to the Gpu's pool); views made by `reshape` share the storage, which is released when the last
- * holder is disposed.
+ * holder is disposed. `Tensor.view` places a tensor at a byte offset of a buffer it does not own
+ * (a parameter arena): kernels bind `t.binding`, which is the whole pooled buffer for an owned
+ * tensor and the tensor's own range for a view.
  */
 import type { Gpu } from './gpu/gpu.js';
 
@@ -11,11 +13,15 @@ export function numel(shape: Shape): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
+/** WebGPU's guaranteed minStorageBufferOffsetAlignment: views start at multiples of it. */
+export const VIEW_ALIGN = 256;
+
 class Storage {
   refs = 1;
-  constructor(readonly gpu: Gpu, readonly buffer: GPUBuffer) {}
+  /** owned: the buffer came from the pool and goes back to it; else it belongs to someone else (an arena). */
+  constructor(readonly gpu: Gpu, readonly buffer: GPUBuffer, readonly owned: boolean) {}
   release(): void {
-    if (--this.refs === 0) this.gpu.pool.release(this.buffer);
+    if (--this.refs === 0 && this.owned) this.gpu.pool.release(this.buffer);
     if (this.refs < 0) throw new Error('tensor disposed twice');
   }
 }
@@ -24,7 +30,7 @@ export class Tensor {
   readonly dtype = 'f32' as const;
   private storage: Storage | null;
 
-  private constructor(storage: Storage, readonly shape: Shape, readonly label: string) {
+  private constructor(storage: Storage, readonly shape: Shape, readonly label: string, readonly offset = 0) {
     this.storage = storage;
   }
 
@@ -32,7 +38,7 @@ export class Tensor {
   static empty(gpu: Gpu, shape: Shape, label = 'tensor'): Tensor {
     checkShape(shape);
     const buffer = gpu.pool.acquire(Math.max(4, numel(shape) * 4), label);
-    return new Tensor(new Storage(gpu, buffer), [...shape], label);
+    return new Tensor(new Storage(gpu, buffer, true), [...shape], label);
   }
 
   /** A tensor holding a copy of `data` (length must equal the shape's element count). */
@@ -40,7 +46,29 @@ export class Tensor {
     checkShape(shape);
     if (data.length !== numel(shape)) throw new Error(`${label}: ${data.length} values do not fill shape [${shape}]`);
     const buffer = gpu.upload(data.length ? data : new Float32Array(1), label);
-    return new Tensor(new Storage(gpu, buffer), [...shape], label);
+    return new Tensor(new Storage(gpu, buffer, true), [...shape], label);
+  }
+
+  /**
+   * A tensor at byte `offset` of `buffer`, which stays its owner's (dispose() releases nothing).
+   * The offset must be a multiple of VIEW_ALIGN so that kernels can bind the range.
+   */
+  static view(gpu: Gpu, buffer: GPUBuffer, offset: number, shape: Shape, label = 'view'): Tensor {
+    checkShape(shape);
+    if (offset % VIEW_ALIGN || offset < 0) throw new Error(`${label}: view offset ${offset} is not a multiple of ${VIEW_ALIGN}`);
+    if (offset + numel(shape) * 4 > buffer.size) throw new Error(`${label}: view [${shape}] at ${offset} overruns a ${buffer.size}-byte buffer`);
+    return new Tensor(new Storage(gpu, buffer, false), [...shape], label, offset);
+  }
+
+  /**
+   * What a kernel binds: the whole buffer for an owned tensor (kernels may read its 16-byte
+   * padding as vec4), the tensor's range rounded up to 16 bytes (within the buffer) for a view.
+   */
+  get binding(): { buffer: GPUBuffer; offset: number; size: number } {
+    const s = this.live();
+    if (s.owned) return { buffer: s.buffer, offset: 0, size: s.buffer.size };
+    const size = Math.min(Math.ceil(Math.max(4, this.byteLength) / 16) * 16, s.buffer.size - this.offset);
+    return { buffer: s.buffer, offset: this.offset, size };
   }
 
   get gpu(): Gpu {
@@ -73,14 +101,14 @@ export class Tensor {
     const s = this.live();
     const resolved = resolveShape(shape, this.size);
     s.refs++;
-    return new Tensor(s, resolved, this.label);
+    return new Tensor(s, resolved, this.label, this.offset);
   }
 
   /** Copies the values back to the CPU (after all recorded GPU work). */
   async read(): Promise<Float32Array> {
     const s = this.live();
     if (!this.size) return new Float32Array(0);
-    return new Float32Array(await s.gpu.read(s.buffer, 0, this.byteLength));
+    return new Float32Array(await s.gpu.read(s.buffer, this.offset, this.byteLength));
   }
 
   dispose(): void {

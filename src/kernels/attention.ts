@@ -30,7 +30,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor): Tensor {
 
   // st[n, j, i] = softmax over keys j of the scaled scores of query i.
   const st = Tensor.empty(gpu, [N, L, L], 'attention.scores');
-  const buffers = [q.buffer, k.buffer, st.buffer];
+  const buffers = [q.binding, k.binding, st.binding];
   const params = { c: C, l: L, scale: C ** -0.5 };
   gpu.dispatch({
     shader: 'attention',

@@ -20,8 +20,8 @@ export function concatChannels(a: Tensor, b: Tensor): Tensor {
   const bBytes = Cb * numel(rest) * 4;
   for (let n = 0; n < N; n++) {
     const at = n * (aBytes + bBytes);
-    if (aBytes) gpu.copy(a.buffer, n * aBytes, out.buffer, at, aBytes);
-    if (bBytes) gpu.copy(b.buffer, n * bBytes, out.buffer, at + aBytes, bBytes);
+    if (aBytes) gpu.copy(a.buffer, a.offset + n * aBytes, out.buffer, out.offset + at, aBytes);
+    if (bBytes) gpu.copy(b.buffer, b.offset + n * bBytes, out.buffer, out.offset + at + aBytes, bBytes);
   }
   return out;
 }

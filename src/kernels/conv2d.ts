@@ -169,7 +169,7 @@ export function conv2dTiled(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions, pv
       act: ACT[opts.act ?? 'none'],
     },
     // Bindings the kernel does not read (no bias, no residual) are filled with buffers already bound.
-    buffers: [x.buffer, w.weight.buffer, (w.bias ?? w.weight).buffer, (res ?? x).buffer, out.buffer],
+    buffers: [x.binding, w.weight.binding, (w.bias ?? w.weight).binding, (res ?? x).binding, out.binding],
     workgroups: [plan.groups, ceilDiv(w.cout, CO_BLOCK), n],
     label: `conv2d${w.k}x${w.k}s${stride}`,
   });

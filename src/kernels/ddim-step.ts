@@ -33,7 +33,7 @@ export function ddimStep(x: Tensor, eps: Tensor, opts: DdimStepOptions): Tensor 
       to_eps: Math.sqrt(1 - abarTo),
       clamp_x0: opts.clampX0 ? 1 : 0,
     },
-    buffers: [x.buffer, eps.buffer, out.buffer],
+    buffers: [x.binding, eps.binding, out.binding],
     workgroups: g.workgroups,
   });
   return out;

@@ -36,7 +36,7 @@ function run(gpu: Gpu, entry: string, a: Tensor, b: Tensor, inner: number, size:
     shader: 'elementwise',
     entry,
     params: { n: a.size, b_inner: inner, b_size: size, row: g.row },
-    buffers: [a.buffer, b.buffer, y.buffer],
+    buffers: [a.binding, b.binding, y.binding],
     workgroups: g.workgroups,
   });
   return y;

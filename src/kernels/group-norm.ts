@@ -62,7 +62,7 @@ export function groupNorm(x: Tensor, gamma: Tensor, beta: Tensor, opts: GroupNor
   const maxDim = gpu.limits.maxComputeWorkgroupsPerDimension;
   const part = Tensor.empty(gpu, [rows * tiles * WG, 4], 'group_norm.partials');
   const stats = Tensor.empty(gpu, [N * C, 4], 'group_norm.stats');
-  const buffers = [x.buffer, gamma.buffer, beta.buffer, part.buffer, stats.buffer, out.buffer];
+  const buffers = [x.binding, gamma.binding, beta.binding, part.binding, stats.binding, out.binding];
   const base = { m, rows, per_inv: perInv, tiles, s: S, c: C, cpg, total: x.size, eps, swish: opts.swish ? 1 : 0 };
   const run = (entry: string, grid_y: number, workgroups: [number, number, number]) =>
     gpu.dispatch({ shader: 'group_norm', entry, overrides: { WG }, params: { ...base, grid_y }, buffers, workgroups, label: `group_norm.${entry}` });

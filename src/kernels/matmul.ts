@@ -62,7 +62,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
       act: ACT[opts.act ?? 'none'],
     },
     // Without a bias the kernel never reads binding 3; any buffer satisfies the layout.
-    buffers: [a.buffer, b.buffer, (bias ?? b).buffer, out.buffer],
+    buffers: [a.binding, b.binding, (bias ?? b).binding, out.binding],
     workgroups: [plan.workgroups[0], plan.workgroups[1], batch],
     label: `${plan.shader}`,
   });

@@ -18,7 +18,7 @@ function poolDispatch(x: Tensor, out: Tensor, entry: string, window: { ho: numbe
     entry,
     overrides: { WG },
     params: { n: out.size, h, w, ...window, row: g.row },
-    buffers: [x.buffer, out.buffer],
+    buffers: [x.binding, out.binding],
     workgroups: g.workgroups,
     label,
   });

@@ -53,7 +53,7 @@ export function quantizeDnf(eps: Tensor): QuantizedImages {
   gpu.dispatch({
     shader: 'quantize',
     params: { words, bytes, plane: h * w, row: g.row },
-    buffers: [eps.buffer, out],
+    buffers: [eps.binding, out],
     workgroups: g.workgroups,
   });
   return new QuantizedImages(gpu, out, n, h, w);

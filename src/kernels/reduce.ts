@@ -14,7 +14,7 @@ function reduceRows(x: Tensor, op: ReduceOp, n: number, out: Tensor): Tensor {
     shader: 'reduce',
     entry: ENTRY[op],
     params: { n, rows, total: x.size, grid_x: gx },
-    buffers: [x.buffer, out.buffer],
+    buffers: [x.binding, out.binding],
     workgroups: [gx, gy],
   });
   return out;

@@ -21,7 +21,7 @@ export function upsampleNearest2x(x: Tensor): Tensor {
     entry: even ? 'nearest2x' : 'nearest2x_any',
     overrides: { WG },
     params: { w: W, rows, grid_y: g.row },
-    buffers: [x.buffer, out.buffer],
+    buffers: [x.binding, out.binding],
     workgroups: [ceilDiv(even ? W / 2 : W, WG), g.workgroups[0], g.workgroups[1]],
     label: even ? 'resample.nearest2x' : 'resample.nearest2x_any',
   });

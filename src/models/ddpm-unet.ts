@@ -188,10 +188,10 @@ export class DdpmUnet {
     for (let s = 0; s < n; s += per) {
       const k = Math.min(per, n - s);
       const chunk = Tensor.empty(this.gpu, [k, ...x.shape.slice(1)], 'unet.chunk');
-      this.gpu.copy(x.buffer, s * inBytes, chunk.buffer, 0, k * inBytes);
+      this.gpu.copy(x.buffer, x.offset + s * inBytes, chunk.buffer, chunk.offset, k * inBytes);
       const eps = this.forward(chunk, t.slice(s, s + k));
       chunk.dispose();
-      this.gpu.copy(eps.buffer, 0, out.buffer, s * outBytes, k * outBytes);
+      this.gpu.copy(eps.buffer, eps.offset, out.buffer, out.offset + s * outBytes, k * outBytes);
       eps.dispose();
     }
     return out;

@@ -148,10 +148,10 @@ export class ResNet {
     for (let s = 0; s < n; s += per) {
       const m = Math.min(per, n - s);
       const chunk = Tensor.empty(this.gpu, [m, c, h, w], 'resnet.chunk');
-      this.gpu.copy(x.buffer, s * inBytes, chunk.buffer, 0, m * inBytes);
+      this.gpu.copy(x.buffer, x.offset + s * inBytes, chunk.buffer, chunk.offset, m * inBytes);
       const logits = this.forward(chunk);
       chunk.dispose();
-      this.gpu.copy(logits.buffer, 0, out.buffer, s * k * 4, m * k * 4);
+      this.gpu.copy(logits.buffer, logits.offset, out.buffer, out.offset + s * k * 4, m * k * 4);
       logits.dispose();
     }
     return out;
