@@ -25,6 +25,7 @@ export interface Golden {
   shape(name: string): number[];
   tensor(gpu: Gpu, name: string): Tensor;
   has(name: string): boolean;
+  names(): string[];
   metadata: Record<string, string>;
 }
 
@@ -47,6 +48,7 @@ export async function loadGolden(name: string): Promise<Golden> {
     shape: (n) => [...file.info(n).shape],
     tensor: (gpu, n) => Tensor.from(gpu, data.get(n)!, file.info(n).shape, n),
     has: (n) => data.has(n),
+    names: () => [...data.keys()],
     metadata: file.metadata,
   };
 }
