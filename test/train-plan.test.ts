@@ -4,21 +4,14 @@
  * plan.
  */
 import { describe, expect, it } from 'vitest';
-import { resnetLayout, type ResnetConfig } from '../src/models/resnet-config.js';
+import { resnetName, resnetPreset } from '../src/models/resnet-config.js';
 import { planArena } from '../src/train/arena.js';
 import { savedActivations, trainingMemory } from '../src/train/memory.js';
 import { log, Rng } from '../src/train/random.js';
 import { initialParameters, resnetParameters } from '../src/train/init.js';
 
-const resnet = (block: 'basic' | 'bottleneck', blocks: number[]): ResnetConfig => ({
-  block,
-  inChannels: 3,
-  stem: 64,
-  stages: blocks.map((b, i) => ({ blocks: b, width: 64 << i, out: (block === 'bottleneck' ? 256 : 64) << i })),
-  numClasses: 1,
-});
-const RESNET18 = resnet('basic', [2, 2, 2, 2]);
-const RESNET50 = resnet('bottleneck', [3, 4, 6, 3]);
+const RESNET18 = resnetPreset('resnet18');
+const RESNET50 = resnetPreset('resnet50');
 
 function moments(v: ArrayLike<number>): { mean: number; std: number } {
   let s = 0;
@@ -95,6 +88,15 @@ describe('initialisation', () => {
     expect(Math.abs(a.get('fc.bias')![0])).toBeLessThanOrEqual(1 / Math.sqrt(512));
     expect(a.get('layer1.0.bn1.weight')!.every((v) => v === 1)).toBe(true);
     expect(a.get('layer1.0.bn1.bias')!.every((v) => v === 0)).toBe(true);
+  });
+});
+
+describe('presets', () => {
+  it("are torchvision's architectures", () => {
+    expect(resnetName(RESNET18)).toBe('ResNet18');
+    expect(resnetName(RESNET50)).toBe('ResNet50');
+    expect(resnetName(resnetPreset('resnet152'))).toBe('ResNet152');
+    expect(() => resnetPreset('resnet51')).toThrow(/resnet18, resnet34, resnet50/);
   });
 });
 

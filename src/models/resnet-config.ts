@@ -162,3 +162,22 @@ export function resnetCost(c: ResnetConfig, h: number, w: number): { macs: numbe
   macs += featureChannels(c) * c.numClasses;
   return { macs, largest };
 }
+
+export type ResnetArch = 'resnet18' | 'resnet34' | 'resnet50' | 'resnet101' | 'resnet152';
+export const RESNET_ARCHS: readonly ResnetArch[] = ['resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152'];
+
+/** torchvision's `resnet<depth>(num_classes)` architecture. */
+export function resnetPreset(arch: string, numClasses = 1): ResnetConfig {
+  const entry = Object.entries(KNOWN).find(([, depth]) => `resnet${depth}` === arch);
+  if (!entry) throw new DnfError(`unknown architecture '${arch}'; choose one of ${RESNET_ARCHS.join(', ')}`);
+  const [kind, counts] = entry[0].split(':');
+  const block = kind as ResnetBlockKind;
+  const expansion = block === 'bottleneck' ? 4 : 1;
+  return {
+    block,
+    inChannels: 3,
+    stem: 64,
+    stages: counts.split(',').map((n, i) => ({ blocks: Number(n), width: 64 << i, out: (64 << i) * expansion })),
+    numClasses,
+  };
+}
