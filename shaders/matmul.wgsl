@@ -1,5 +1,6 @@
-// Batched matrix product, vec4 variant: C[b] = act(A[b] @ B[b] + bias).
-// A [M,K], B [K,N], C [M,N], row-major f32; needs K % 4 == 0 and N % 4 == 0 (else matmul_any).
+// Batched matrix product, vec4 variant: C[b] = act(A[b] @ B[b] + bias), or C[b] += that.
+// A [M,K], B [K,N], C [M,N], row-major f32; needs K % 4 == 0 and N % 4 == 0 (else matmul_any,
+// which also serves transposed operands).
 //
 // Register tiling without workgroup memory (barriers are expensive on CPU adapters): each
 // invocation computes TM rows x 2 vec4 columns. Rows come from workgroup_id, so every invocation
@@ -13,6 +14,7 @@ struct Params {
   b_batch: u32,   // batch stride of B in elements (0: B shared by all batches)
   has_bias: u32,  // 1: add bias[n] (length N)
   act: u32,       // 0: none, 1: swish, 2: sigmoid
+  accumulate: u32, // 1: add the result to C's contents instead of overwriting them
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -28,6 +30,14 @@ fn activate(v: vec4<f32>) -> vec4<f32> {
   if (p.act == 1u) { return v / (1.0 + exp(-v)); }
   if (p.act == 2u) { return 1.0 / (1.0 + exp(-v)); }
   return v;
+}
+
+fn store(i: u32, v: vec4<f32>) {
+  if (p.accumulate == 1u) {
+    C[i] = C[i] + v;
+  } else {
+    C[i] = v;
+  }
 }
 
 @compute @workgroup_size(WG)
@@ -77,8 +87,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   for (var r = 0u; r < TM; r++) {
     let row = row0 + r;
     if (row < p.M) {
-      if (c0 < N4) { C[cBase + row * N4 + c0] = activate(acc0[r] + bias0); }
-      if (c1 < N4) { C[cBase + row * N4 + c1] = activate(acc1[r] + bias1); }
+      if (c0 < N4) { store(cBase + row * N4 + c0, activate(acc0[r] + bias0)); }
+      if (c1 < N4) { store(cBase + row * N4 + c1, activate(acc1[r] + bias1)); }
     }
   }
 }
