@@ -33,7 +33,16 @@ export { quantizeDnf, QuantizedImages } from './kernels/quantize.js';
 export type { RgbImage } from './image/pixels.js';
 
 export { ResNet } from './models/resnet.js';
-export { resnetConfigFromKeys, resnetLayout, resnetName, type ResnetConfig } from './models/resnet-config.js';
+export { resnetConfigFromKeys, resnetLayout, resnetName, resnetPreset, RESNET_ARCHS, type ResnetArch, type ResnetConfig } from './models/resnet-config.js';
 export { classifyDnfImages, checkClassifier, sigmoid, labelOf, CLASSIFIER_SIZE, DEFAULT_THRESHOLD, type Label, type Verdict } from './classify.js';
 export { accuracy, averagePrecision, detectionMetrics, meanMetrics, type DetectionMetrics } from './metrics.js';
 export { dnfOfImages, quantizedDnfs, type DnfImageOptions } from './diffusion/dnf-images.js';
+
+export { TrainableResNet, stateSource, type StateSource } from './train/resnet.js';
+export { Trainer, REFERENCE_ADAM, type AdamConfig, type TrainBatch, type StepOptions } from './train/trainer.js';
+export { initialParameters, resnetParameters } from './train/init.js';
+export { trainingMemory, savedActivations, type TrainingMemory } from './train/memory.js';
+export { ParamArena } from './train/arena.js';
+export { Tape, Scope, type Batch } from './train/tape.js';
+export { Rng, type RngState } from './train/random.js';
+export { encodeTorchCheckpoint, serializeTorchCheckpoint, stateDictObject, type TorchTensorToWrite, type PickleValue, type TorchWriteOptions } from './weights/torch-writer.js';

@@ -11,3 +11,8 @@ export { timestepEmbedding } from './timestep.js';
 export { ddimStep, type DdimStepOptions } from './ddim-step.js';
 export { conv2d, conv2dTiled, prepareConv2d, conv2dGeometry, conv2dEntry, conv2dPixelGroups, type Conv2dWeights, type Conv2dOptions } from './conv2d.js';
 export { avgPool2d, maxPool2d, maxPoolSize, globalAvgPool, type MaxPoolOptions } from './pool.js';
+export { maxPool2dBackward, globalAvgPoolBackward } from './pool.js';
+export { sumRows } from './matmul.js';
+export { bceWithLogits, type BceResult } from './loss.js';
+export { adamStep, type AdamOptions } from './adam.js';
+export { batchNormTrainStats, batchNormEvalStats, batchNormApply, batchNormBackward, batchNormPlan, reluBackward, type BatchNormStats, type BatchNormTrainOptions, type BatchNormApplyOptions, type BatchNormGrads } from './batch-norm.js';

@@ -8,7 +8,11 @@ Run with Debian's PyTorch:  /usr/bin/python3 tools/golden/check_pth.py FILE [--a
 2. torchvision.models.<arch>(num_classes=1).load_state_dict(sd[key], strict=True): every tensor
    of the architecture is present, with its shape, nothing extra;
 3. with --compare REFERENCE (a safetensors file, e.g. the one FILE was converted from): every tensor
-   equals the reference's bit for bit, with the same dtype (int64 num_batches_tracked included).
+   equals the reference's bit for bit, with the same dtype (int64 num_batches_tracked included);
+4. with --logits CASE (a safetensors file holding `x` [N, 3, H, W] and the engine's eval-mode
+   `logits` [N] of the same weights): model.eval()(x).squeeze(1) equals them within 1e-4 of
+   max(1, max |logit|) (float32 through a ResNet: both sides round differently, see
+   test/gpu/resnet.test.ts; measured errors are printed).
 Prints "OK: <n> tensors ..." and exits 0, or prints the failure and exits 1.
 """
 import argparse
@@ -45,6 +49,7 @@ def main():
     ap.add_argument('--arch', default='resnet50', help='a torchvision.models constructor (default resnet50)')
     ap.add_argument('--key', default='model', help="where the state dict is ('' for a bare one; default model)")
     ap.add_argument('--compare', metavar='REFERENCE', help='a safetensors file whose tensors FILE must equal')
+    ap.add_argument('--logits', metavar='CASE', help="a safetensors file with 'x' and the engine's 'logits'")
     args = ap.parse_args()
 
     ckpt = torch.load(args.file, weights_only=True)
@@ -63,6 +68,16 @@ def main():
             if got.dtype != want.dtype or got.shape != want.shape or not torch.equal(got, want):
                 sys.exit(f'FAIL: {name}: {got.dtype} {tuple(got.shape)} differs from {want.dtype} {tuple(want.shape)} in {args.compare}')
         line += f'; all equal to {args.compare} bit for bit'
+    if args.logits:
+        case = read_safetensors(args.logits)
+        with torch.no_grad():
+            got = model.eval()(case['x']).squeeze(1)
+        want = case['logits']
+        err = (got - want).abs().max().item()
+        bound = 1e-4 * max(1.0, want.abs().max().item())
+        if not err <= bound:
+            sys.exit(f'FAIL: logits differ by {err:.3e} (bound {bound:.3e}): torch {got.tolist()} engine {want.tolist()}')
+        line += f'; eval logits of {len(want)} images equal the engine\'s within {err:.2e}'
     print(line)
 
 
