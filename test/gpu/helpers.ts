@@ -30,8 +30,12 @@ export interface Golden {
 }
 
 /** Loads test/fixtures/golden/<name>.safetensors completely (fixtures are small). */
-export async function loadGolden(name: string): Promise<Golden> {
-  const path = fileURLToPath(new URL(`../fixtures/golden/${name}.safetensors`, import.meta.url));
+export function loadGolden(name: string): Promise<Golden> {
+  return loadGoldenFile(fileURLToPath(new URL(`../fixtures/golden/${name}.safetensors`, import.meta.url)));
+}
+
+/** Loads a golden safetensors file completely (a fixture, or a tool run's output). */
+export async function loadGoldenFile(path: string): Promise<Golden> {
   const { file, close } = await openSafetensors(path);
   const data = new Map<string, Float32Array>();
   try {
@@ -42,7 +46,7 @@ export async function loadGolden(name: string): Promise<Golden> {
   return {
     get: (n) => {
       const d = data.get(n);
-      if (!d) throw new Error(`golden ${name} has no tensor '${n}'`);
+      if (!d) throw new Error(`golden ${path} has no tensor '${n}'`);
       return d;
     },
     shape: (n) => [...file.info(n).shape],
