@@ -60,6 +60,8 @@ export async function run(gpu, report) {
   const stemMacs = config.stem * config.inChannels * 49 * Math.ceil(size / 2) ** 2;
   const flopPerImage = 2 * (3 * cost.macs - stemMacs);
 
+  // PyTorch first, so that the two do not hold their memory at the same time.
+  let torch = await torchStep(arch, requested, size);
   const model = TrainableResNet.create(gpu, config, 0);
   const trainer = new Trainer(model);
   try {
@@ -84,7 +86,10 @@ export async function run(gpu, report) {
       }
     }
     const plan = trainingMemory(config, size, size, batch, gpu.maxBinding);
-    const torch = await torchStep(arch, batch, size);
+    if (batch !== requested) {
+      gpu.pool.trim();
+      torch = await torchStep(arch, batch, size);
+    }
     report({
       kernel: `${model.name} train step`, size: [batch, 3, size, size], batch, requested_batch: requested,
       chunk_images: Math.min(batch, plan.chunkImages), steps,

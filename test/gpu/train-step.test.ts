@@ -120,7 +120,8 @@ describe.each(NETS)('%s', (net) => {
   it('one step: the loss, every gradient and the running statistics equal loss.backward()', async () => {
     const g = await golden;
     const model = await modelFrom(g, net);
-    const loss = await new Trainer(model).lossAndGradients(batch(g, net, 0));
+    const b0 = batch(g, net, 0);
+    const loss = await new Trainer(model).lossAndGradients(b0);
     const lossErr = Math.abs(loss - g.get(`${net}.step1.loss`)[0]);
     const grads = await model.arena.readAll('grad');
     const gradErr = worst([...grads].map(([k, v]) => [k, v, g.get(`${net}.step1.grad.${k}`)]));
@@ -132,6 +133,14 @@ describe.each(NETS)('%s', (net) => {
     expect(gradErr.err, gradErr.name).toBeLessThanOrEqual(within(own.grad_rel, 2e-5));
     expect(runErr.err, runErr.name).toBeLessThanOrEqual(within(own.step1_running_rel, 2e-6));
     expect(state.get('bn1.num_batches_tracked')![0]).toBe(1);
+    // tools/train-adapters.sh compares what two adapters computed here.
+    const dump = process.env.DNF_TRAIN_DUMP;
+    if (dump) {
+      await writeFile(`${dump}-${process.env.DNF_BACKEND}.safetensors`, serializeSafetensors([
+        { name: 'loss', dtype: 'F32', shape: [], data: Float32Array.of(loss) },
+        ...[...grads].map(([k, v]) => ({ name: `grad.${k}`, dtype: 'F32' as const, shape: [v.length], data: v })),
+      ], { chunk_images: String(new Trainer(model).chunkImages(b0.shape[2], b0.shape[3])) }));
+    }
     model.dispose();
   });
 
