@@ -25,6 +25,8 @@ import { loadGolden, loadGoldenFile, testGpu, type Golden } from './helpers.js';
 
 const goldenFile = process.env.DNF_TRAIN_GOLDEN;
 const golden = goldenFile ? loadGoldenFile(goldenFile) : loadGolden('train_step');
+// A tool run's real ResNet50 takes minutes per test on a CPU adapter.
+const TIMEOUT = goldenFile ? 3_600_000 : undefined;
 const NETS = goldenFile ? [(process.env.DNF_TRAIN_NET ?? 'resnet50')] : ['basic', 'bottleneck'];
 /** PyTorch's own float32 error for a net: the larger of its distances to float64 and to a channels_last run. */
 interface OwnError {
@@ -142,7 +144,7 @@ describe.each(NETS)('%s', (net) => {
       ], { chunk_images: String(new Trainer(model).chunkImages(b0.shape[2], b0.shape[3])) }));
     }
     model.dispose();
-  });
+  }, TIMEOUT);
 
   it('a batch in chunks gives the unsplit batch\'s loss and gradients', async () => {
     const g = await golden;
@@ -169,7 +171,7 @@ describe.each(NETS)('%s', (net) => {
       expect(e.err, e.name).toBeLessThanOrEqual(within(own.grad_rel, 2e-5));
       expect(s.err, s.name).toBeLessThanOrEqual(within(own.step1_running_rel, 2e-6));
     }
-  });
+  }, TIMEOUT);
 
   it('K Adam steps: losses, every parameter and buffer, and the eval-mode logits equal PyTorch\'s', async () => {
     const g = await golden;
@@ -244,5 +246,5 @@ describe.each(NETS)('%s', (net) => {
     }
     again.dispose();
     model.dispose();
-  });
+  }, TIMEOUT);
 });
