@@ -16,3 +16,4 @@ export { sumRows } from './matmul.js';
 export { bceWithLogits, type BceResult } from './loss.js';
 export { adamStep, type AdamOptions } from './adam.js';
 export { batchNormTrainStats, batchNormEvalStats, batchNormApply, batchNormBackward, batchNormPlan, reluBackward, type BatchNormStats, type BatchNormTrainOptions, type BatchNormApplyOptions, type BatchNormGrads } from './batch-norm.js';
+export { layoutConv2dWeights, layoutConv2dGradWeights, conv2dBackwardData, conv2dBackwardWeight, type Conv2dGradWeights } from './conv2d-grad.js';
