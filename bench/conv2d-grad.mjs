@@ -1,7 +1,8 @@
 // conv2d backward (src/kernels/conv2d-grad.ts) against the forward on the same shapes:
 // `node bench/run.mjs conv2d-grad` after `npm run build`. One JSON line per shape and pass
 // (forward, dgrad = d loss / d x, wgrad = d loss / d w) with ms and GFLOP/s; the backward lines
-// carry `vs_forward`, their GFLOP/s over the forward's.
+// carry `vs_forward`, their GFLOP/s over the forward's, and `vs_forward_cpu`, the same from CPU
+// times.
 // Env BENCH_CONV_GRAD_SHAPES: shapes separated by ';', each N,Cin,H,W,Cout,k[,stride] (padding
 // (k-1)/2, as torchvision's ResNets); BENCH_CONV_REPS: dispatches per timing (default 3).
 // FLOP = 2*N*Cout*Cin*k*k*Ho*Wo for each pass. Each pass runs once to warm up (pipeline compile);
@@ -67,7 +68,7 @@ export async function run(gpu, report) {
         ms: +t.ms.toFixed(3),
         gflops: gflops(t.ms),
         cpu_gflops: gflops(t.cpuMs),
-        ...(name === 'forward' ? {} : { vs_forward: +(best.forward.ms / t.ms).toFixed(2) }),
+        ...(name === 'forward' ? {} : { vs_forward: +(best.forward.ms / t.ms).toFixed(2), vs_forward_cpu: +(best.forward.cpuMs / t.cpuMs).toFixed(2) }),
       });
     }
     [weight, x, y, dy, dx, dw].forEach((t) => t.dispose());

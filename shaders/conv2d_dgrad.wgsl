@@ -12,17 +12,20 @@
 // flipped taps ky' = ky0, ky0 + s, ... (NKY of them; likewise NKX along x), and class pixel
 // (my, mx) (iy = my*s + py) reads dy row oy = my + (py + ky' - pad') / s, column
 // mx + (px + kx' - pad') / s. Consecutive class pixels read consecutive dy columns, so a class is a
-// stride-1 convolution of dy with an NKY x NKX sub-kernel; a class without taps (1x1 stride 2)
-// writes zeros.
+// stride-1 convolution of dy with an NKY x NKX sub-kernel. A class without taps (three of the four
+// of a 1x1 stride-2 conv) gets zeros from `dgrad_zero`.
 //
-// Tiling as conv2d.wgsl's (whose header explains it: named accumulators, no workgroup memory),
+// Tiling as conv2d.wgsl's (whose header explains it: named accumulators, no workgroup memory):
 // 4*PV consecutive class pixels of a row x 16 input channels per invocation (`dgrad`; for few
-// input channels, as the stem's 3, `dgrad4`: 16*PV pixels x 4 channels); workgroup_id.y picks the
-// channel block, workgroup_id.z the image. Per output channel and kernel row an invocation loads
-// the 4*G + NKX - 1 dy values its taps share once (G groups of 4 pixels) and the NKX taps' weights.
-// The tap counts are override constants, so every tap loop is unrolled at compile time: CPU
-// adapters run both sides of a branch and at least one iteration of a loop, uniform or not, so
-// runtime tap loops of 1 or 2 iterations would cost several times their work there.
+// input channels, as the stem's 3, `dgrad4`: 16*PV pixels x 4 channels, which reads as many dy
+// values per FMA as the 16-channel tile wastes on padding there); workgroup_id.y picks the channel
+// block, workgroup_id.z the image. Per output channel and kernel row an invocation loads the
+// 4*G + NKX - 1 dy values its taps share once (G groups of 4 pixels), then each tap's weights.
+// The tap counts are override constants and the tap loops are written out, so that only the loop
+// over output channels remains at run time. Measured on the CPU adapters: llvmpipe runs the body
+// of a branch on a uniform run-time condition even when no lane takes it (guarding seven
+// written-out taps by the run-time tap count made the 1x1 stride-2 case ten times slower), and on
+// SwiftShader an inner tap loop of one iteration made the same case three times slower.
 //
 // Weights: `layout_fwd` writes the forward layout [ceil(Cout/16)][Cin][k][k][16] (output channels
 // zero-padded), `layout_dgrad` the flipped transposed one [ceil(Cin/16)][Cout][k][k'][16] (input
@@ -42,13 +45,13 @@ struct Params {
   px: u32,       // dgrad: the parity class's column (ix % s)
   rows: u32,     // dgrad: rows of the class's grid, ceil(h / s)
   tiles_x: u32,  // dgrad: pixel tiles per class row
-  count: u32,    // layout: values to write (blocks * channels * k * k * 16)
-  row: u32,      // layout: invocations per grid row (workgroups in x * WG)
+  count: u32,    // layout: values to write (blocks * channels * k * k * 16); dgrad_zero: pixels to zero
+  row: u32,      // layout, dgrad_zero: invocations per grid row (workgroups in x * WG)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> Src: array<f32>;        // dgrad: dy; layout: PyTorch weights
-@group(0) @binding(2) var<storage, read> Wt: array<vec4<f32>>;   // dgrad: layout_dgrad's weights; layout: unused
+@group(0) @binding(2) var<storage, read> Wt: array<vec4<f32>>;   // dgrad: layout_dgrad's weights
 @group(0) @binding(3) var<storage, read_write> Dst: array<f32>;  // dgrad: dx; layout: the laid-out weights
 
 override WG: u32 = 64u; // invocations per workgroup

@@ -3,22 +3,26 @@
 //   dw[co,ci,ky,kx] = sum over n, oy, ox of dy[n,co,oy,ox] * x[n,ci,oy*s+ky-pad,ox*s+kx-pad]
 //
 // A GEMM with a small output (Cout x Cin*k*k) and a huge reduction (N*Ho*Wo), computed as an
-// implicit GEMM (taps outside x read zero; no im2col buffer) with split-K: workgroup_id.x picks a
-// slice of the reduction, `rows_per_slice` rows (n, oy) of dy, and each slice writes its partial
-// sums to Out at slice * size; entry `reduce` then sums the slices into dw (adding to what dw
-// holds when `add` is 1). A single slice writes (or adds to) dw directly.
+// implicit GEMM (taps outside x read zero; no im2col buffer) with split-K. The reduction runs in
+// steps of 4 consecutive pixels of a dy row (the row's last step masks the pixels past its end);
+// a slice is `steps_per_slice` consecutive steps and writes its partial sums to Out at
+// slice * size, entry `reduce` then sums the slices into dw (adding to what dw holds when `add` is
+// 1). A single slice writes (or adds to) dw directly. The grid is flat: invocation i works on lane
+// i % lanes (its input channels) of block (i / lanes) % co_blocks of 16 output channels in slice
+// i / (lanes * co_blocks), so no lane idles however few input channels there are.
 //
-// Register tiling without workgroup memory (conv2d.wgsl's header explains why): workgroup_id.y
-// picks a block of 16 output channels, so the dy values of a pixel are the same for every
-// invocation of a workgroup (uniform loads: a broadcast on CPU adapters, one cache line on GPUs);
-// invocations differ in input channel (and kernel row), and each walks the pixels of its slice
-// row by row, keeping the x values its taps share in a window of named registers that slides by
-// the stride. Per pixel an invocation loads 16 dy values and `stride` new x columns, and performs
-// 16 x (taps it owns) FMAs:
-//   wgrad3x3: k 3, any stride and pad: one input channel, all 9 taps, three x rows.
-//   wgrad1x1: k 1, pad 0, any stride: CI input channels (one tap each), two blocks of 16 output
-//             channels (workgroup_id.y picks a pair), so 32 dy loads feed 32 x CI FMAs.
-//   wgrad:    any k <= 7 (the override KW): one input channel and kernel row, KW taps.
+// Register tiling without workgroup memory (conv2d.wgsl's header explains why; in short, a storage
+// load costs the CPU adapters far more than an FMA). Per step an invocation loads the 16 output
+// channels' dy at the 4 pixels (64 values, the same for the invocations of a block: one cache
+// line on GPUs) and the x values its taps read (one window per kernel row: 4*s + k - 1 columns),
+// then performs 16 x 4 x (its taps) FMAs, each accumulator taking 4 of them (dy as a mat4x4 times
+// the 4 pixels' x):
+//   wgrad3x3: k 3, any stride and pad: 2 input channels x 9 taps (1152 FMAs per 64 + 36 loads,
+//             stride 1; the forward's conv3x3 does 768 per 68).
+//   wgrad1x1: k 1, pad 0, any stride: 16 input channels (1024 FMAs per 64 + 64 loads, the ratio
+//             of the forward's conv1x1: 256 per 32).
+//   wgrad:    any k <= 7 (the override KW): 2 kernel rows of one input channel, 2*KW taps (the
+//             stem: 896 FMAs per 64 + 26 loads).
 struct Params {
   cin: u32,            // input channels
   h: u32,              // input height
@@ -105,8 +109,7 @@ fn dyAt(b: vec4<u32>, o: CoOffsets, ok: vec4<bool>) -> Dy16 {
 // which the first n lie inside the row: the others read the row's last pixel and count zero.
 fn dy16(b: u32, o: CoOffsets, n: u32) -> Dy16 {
   let j = vec4<u32>(0u, 1u, 2u, 3u);
-  if (n >= 4u) { return dyAt(vec4<u32>(b) + j, o, vec4<bool>(true)); }
-  return dyAt(min(vec4<u32>(b) + j, vec4<u32>(b + n - 1u)), o, j < vec4<u32>(n));
+  return dyAt(vec4<u32>(b) + min(j, vec4<u32>(n - 1u)), o, j < vec4<u32>(n));
 }
 
 // Offset of input row iy of the plane at xb (clamped), and whether it lies inside the image.
@@ -232,7 +235,7 @@ fn wgrad3x3(@builtin(global_invocation_id) gid: vec3<u32>) {
   let job = work(gid);
   if (!job.inside) { return; }
   let lane = job.lane;
-  // Input channels ci0 and ci0 + 1 (clamped: channels past Cin are computed, never stored).
+  // Input channels ci0 and ci0 + 1 (clamped: a channel past Cin is computed, never stored).
   let ci0 = 2u * lane;
   let ci1 = min(ci0 + 1u, p.cin - 1u);
   let co0 = job.co0;
@@ -249,7 +252,7 @@ fn wgrad3x3(@builtin(global_invocation_id) gid: vec3<u32>) {
   var b2 = Row3();
   for (var i = range.x; i < range.y; i++) {
     let st = stepAt(i);
-    let xa = (st.n * p.cin + min(ci0, p.cin - 1u)) * plane;
+    let xa = (st.n * p.cin + ci0) * plane;
     let xb = (st.n * p.cin + ci1) * plane;
     let iy = i32(st.oy * S) - i32(p.pad);
     let ok = vec3<bool>(rowInside(iy), rowInside(iy + 1), rowInside(iy + 2));
@@ -377,7 +380,7 @@ fn wgrad(@builtin(global_invocation_id) gid: vec3<u32>) {
   // Each invocation owns kernel rows ky0 and ky0 + 1 of one input channel.
   let lane = job.lane;
   let pairs = (KW + 1u) / 2u;
-  let ci = min(lane / pairs, p.cin - 1u);
+  let ci = lane / pairs;
   let ky0 = 2u * (lane % pairs);
   let co0 = job.co0;
   let co = coOffsets(co0);

@@ -4,15 +4,15 @@
  * Training keeps conv weights in PyTorch layout [Cout, Cin, k, k] (what Adam updates and
  * checkpoints store). `layoutConv2dWeights` turns them into the forward kernel's blocked layout and
  * `layoutConv2dGradWeights` into the flipped, transposed layout of the input gradient, both on the
- * GPU (conv2d_dgrad.wgsl `layout_fwd`, `layout_dgrad`), in place once per step.
+ * GPU (conv2d_dgrad.wgsl `layout_fwd`, `layout_dgrad`), in place after every optimizer step.
  *
  * `conv2dBackwardData` (dx) is a convolution of dy with the flipped transposed kernel: for stride 1
  * and pad (k-1)/2 it is the forward kernel itself ('same' padding, so the forward's speed); every
- * other case runs conv2d_dgrad.wgsl `dgrad`, which splits dx into the s x s parity classes of its
- * pixels so that no zero of the upsampled dy is read. `conv2dBackwardWeight` (dw) is a GEMM with a
- * reduction over N*Ho*Wo (conv2d_wgrad.wgsl): split-K slices of dy rows, partial sums in one
- * buffer within the binding limit, then a reduction pass; `accumulate` adds to dw so that a batch
- * arriving in binding-sized chunks sums into one gradient.
+ * other case runs conv2d_dgrad.wgsl `dgrad` (or `dgrad4` for few channels) once per parity class
+ * of dx's pixels, so that no zero of the upsampled dy is read. `conv2dBackwardWeight` (dw) is a
+ * GEMM with a reduction over N*Ho*Wo (conv2d_wgrad.wgsl): split-K slices of it, partial sums in
+ * one buffer within the binding limit, then a reduction pass; `accumulate` adds to dw so that a
+ * batch arriving in binding-sized chunks sums into one gradient.
  *
  * Supported: square odd kernels up to 7x7, stride 1 or 2, padding 0..(k-1)/2 (every conv of
  * torchvision's ResNets).
@@ -74,8 +74,8 @@ function weightShape(op: string, weight: Tensor): [number, number, number] {
 }
 
 /**
- * Records one layout dispatch into `out` (or new weights of `shape`): `entry` of conv2d_dgrad.wgsl
- * reads the PyTorch weight and writes `blocks` blocks of 16 channels.
+ * Records one layout dispatch into `out` (or new weights of `shape`, with the channel counts
+ * `dims`): `entry` of conv2d_dgrad.wgsl reads the PyTorch weight and writes every laid-out value.
  */
 function layout(op: string, entry: 'layout_fwd' | 'layout_dgrad', weight: Tensor, dims: { cout: number; cin: number; k: number }, shape: number[], out?: Conv2dWeights): Conv2dWeights {
   const gpu = weight.gpu;
@@ -237,7 +237,6 @@ function dgradClasses(dy: Tensor, w: Conv2dGradWeights, opts: Conv2dBackwardData
 
 type WgradEntry = 'wgrad3x3' | 'wgrad1x1' | 'wgrad';
 
-
 /** Entry and invocations per (slice, block of 16 output channels). */
 function wgradEntry(k: number, cin: number): { entry: WgradEntry; lanes: number } {
   if (k === 3) return { entry: 'wgrad3x3', lanes: ceilDiv(cin, 2) };
@@ -246,12 +245,14 @@ function wgradEntry(k: number, cin: number): { entry: WgradEntry; lanes: number 
 }
 
 /**
- * Invocations the split-K grid aims at: a few per SIMD lane of the CPU adapters' threads (more
- * slices only add partial sums there), enough to fill a GPU elsewhere.
+ * Invocations the split-K grid aims at: on CPU adapters (the forward's large pixel tile) 64
+ * workgroups of 64, plenty for their threads, where further slices only add partial sums; enough
+ * to fill a GPU elsewhere.
  */
 function targetInvocations(gpu: Gpu): number {
   return conv2dPixelGroups(gpu) > 1 ? 4096 : 1 << 17;
 }
+
 /** Fewest steps (groups of 4 dy pixels) one slice reduces, so that its partial sums cost little beside its FMAs. */
 const MIN_SLICE_STEPS = 64;
 
@@ -313,7 +314,7 @@ export function conv2dBackwardWeight(x: Tensor, dy: Tensor, opts: Conv2dBackward
     // Part (binding 3) is only read by `reduce`: x stands in.
     buffers: [x.binding, dy.binding, x.binding, (part ?? dw).binding],
     workgroups: g.workgroups,
-    label: `conv2d_${entry}${k}x${k}s${stride}`,
+    label: `conv2d_wgrad${k}x${k}s${stride}`,
   });
   if (!part) return;
   const r = grid1d(size, LAYOUT_WG, maxWg);

@@ -3,12 +3,13 @@
  * x, w and dy and stores `torch.autograd.grad((F.conv2d(x, w, stride=s, padding=p) * dy).sum(),
  * (x, w))` in float32 (dx, dw) and in float64 (dx64, dw64); the kernels are compared to the
  * float64 gradients, relative to max(1, max |gradient|).
- * Tolerances, from the measured errors on llvmpipe and SwiftShader (and PyTorch's own float32
- * error, recorded in the fixture's metadata):
- *   dx 1e-6: each value sums at most Cout*k*k/s^2 = 180 products; measured <= TODO (PyTorch
- *            <= 3.5e-7).
- *   dw 4e-6: each value sums N*Ho*Wo products, up to 1872 (k3s1_long), in slices and then across
- *            slices; measured <= TODO (PyTorch <= 1.3e-6).
+ * Tolerances, from the errors measured on llvmpipe and SwiftShader (the same on both), beside
+ * PyTorch's own float32 error against float64 (recorded in the fixture's metadata):
+ *   dx 1e-6: each value sums up to 272 products (stem_even: 17 channels x 16 taps of a parity
+ *            class); measured <= 4.9e-7 over every case and tile (PyTorch <= 3.6e-7).
+ *   dw 1e-6: each value sums N*Ho*Wo products, up to 1872 (k3s1_long), per slice in 4 partial
+ *            sums and then across slices; measured <= 2.2e-7, the chunked sums included
+ *            (PyTorch <= 1.4e-6).
  * The weight layouts are permutations (and zero padding) and must be exact.
  */
 import { describe, expect, it } from 'vitest';
@@ -24,11 +25,11 @@ import {
 import { Tensor } from '../../src/tensor.js';
 import { BufferUsage } from '../../src/gpu/usage.js';
 import type { Gpu } from '../../src/gpu/gpu.js';
-import { diff, expectClose, loadGolden, testGpu, type Golden } from './helpers.js';
+import { expectClose, loadGolden, testGpu, type Golden } from './helpers.js';
 
 const golden = loadGolden('conv2d_grad');
 const DX_TOL = 1e-6;
-const DW_TOL = 4e-6;
+const DW_TOL = 1e-6;
 // The first dispatch of each variant compiles its pipeline (seconds on llvmpipe, more when busy).
 const COMPILE_MS = 120_000;
 
@@ -53,12 +54,6 @@ function batchSlice(gpu: Gpu, g: Golden, name: string, from: number, to: number)
   const shape = g.shape(name);
   const per = shape.slice(1).reduce((a, b) => a * b, 1);
   return Tensor.from(gpu, g.get(name).slice(from * per, to * per), [to - from, ...shape.slice(1)], `${name}[${from}:${to}]`);
-}
-
-const errors: Record<string, number> = {};
-function record(what: string, got: Float32Array, want: Float32Array): void {
-  const d = diff(got, want);
-  errors[what] = d.maxAbs / Math.max(1, d.scale);
 }
 
 describe('conv2d backward', () => {
@@ -120,7 +115,6 @@ describe('conv2d backward', () => {
     expect(dx.shape).toEqual(g.shape(`${name}.x`));
     expect(k).toBe(g.shape(`${name}.w`)[2]);
     const got = await dx.read();
-    record(`${name}.dx`, got, g.get(`${name}.dx64`));
     expectClose(got, g.get(`${name}.dx64`), DX_TOL, `${name} dx`);
     [wt, grad, dy, dx].forEach((t) => t.dispose());
   }, COMPILE_MS);
@@ -142,7 +136,6 @@ describe('conv2d backward', () => {
         gpu.write(dx.buffer, 0, new Float32Array(dx.size).fill(NaN));
         conv2dBackwardDataTiled(dy, grad, { stride, pad, inputSize: [h, w], out: dx }, { channels, pv });
         const tiled = await dx.read();
-        record(`${name}.dx_${channels}x${pv}`, tiled, g.get(`${name}.dx64`));
         expectClose(tiled, g.get(`${name}.dx64`), DX_TOL, `${name} dx with ${channels} channels x ${pv} pixel groups`);
       }
     }
@@ -162,7 +155,6 @@ describe('conv2d backward', () => {
     const dy = g.tensor(gpu, `${name}.dy`);
     conv2dBackwardWeight(x, dy, opts, dw);
     const whole = await dw.read();
-    record(`${name}.dw`, whole, g.get(`${name}.dw64`));
     expectClose(whole, g.get(`${name}.dw64`), DW_TOL, `${name} dw`);
 
     const n = g.shape(`${name}.x`)[0];
@@ -171,7 +163,6 @@ describe('conv2d backward', () => {
     gpu.write(buffer, 256, new Float32Array(bytes / 4).fill(-2));
     chunks.forEach(([cx, cdy], i) => conv2dBackwardWeight(cx, cdy, { ...opts, accumulate: i > 0 }, dw));
     const summed = await dw.read();
-    record(`${name}.dw_chunks`, summed, g.get(`${name}.dw64`));
     expectClose(summed, g.get(`${name}.dw64`), DW_TOL, `${name} dw from two chunks`);
     // The bytes around the view are untouched.
     const around = new Float32Array(await gpu.read(buffer, 0, buffer.size));
@@ -210,9 +201,5 @@ describe('conv2d backward', () => {
     expect(() => conv2dBackwardWeight(x, dy, { k: 3, stride: 2, pad: 1 }, Tensor.view(gpu, x.buffer, 0, [5, 6, 3, 3]))).toThrow(/dw must not share a buffer with x or dy/);
     expect(() => layoutConv2dWeights(x)).toThrow(/layoutConv2dWeights: weight \[2,6,9,11\] is not \[Cout, Cin, k, k\]/);
     [x, dy, w, grad, dw].forEach((t) => t.dispose());
-  });
-
-  it('reports the measured errors', () => {
-    console.log(JSON.stringify(errors));
   });
 });
