@@ -15,11 +15,11 @@
 import { batchNormApply, batchNormBackward, batchNormEvalStats, batchNormTrainStats, reluBackward } from '../kernels/batch-norm.js';
 import { conv2d, type Conv2dWeights } from '../kernels/conv2d.js';
 import { conv2dBackwardData, conv2dBackwardWeight, layoutConv2dGradWeights, layoutConv2dWeights, type Conv2dGradWeights } from '../kernels/conv2d-grad.js';
+import { BN_EPS } from '../nn/batch-norm.js';
 import { Tensor } from '../tensor.js';
 import type { ParamArena } from './arena.js';
 import { disposeBatch, type Batch, type Scope, type Tape } from './tape.js';
 
-export const BN_EPS = 1e-5;
 export const BN_MOMENTUM = 0.1;
 
 /** Where a unit's tensors are in the state dict, and its shape. */

@@ -52,7 +52,7 @@ export class Trainer {
   }
 
   /** Uploads the images in chunks of at most `per`. */
-  private chunks(b: TrainBatch, per: number): Batch {
+  private chunks(b: Pick<TrainBatch, 'x' | 'shape'>, per: number): Batch {
     const [n, c, h, w] = b.shape;
     if (b.x.length !== n * c * h * w) throw new Error(`training batch: ${b.x.length} values do not fill [${b.shape}]`);
     const image = c * h * w;
@@ -102,7 +102,7 @@ export class Trainer {
   /** Eval-mode logits (running statistics) of images [N, C, H, W]. */
   async logits(b: Pick<TrainBatch, 'x' | 'shape'>, opts: StepOptions = {}): Promise<Float32Array> {
     const [, , h, w] = b.shape;
-    const x = this.chunks({ ...b, y: new Float32Array(b.shape[0]) }, opts.chunkImages ?? this.chunkImages(h, w));
+    const x = this.chunks(b, opts.chunkImages ?? this.chunkImages(h, w));
     const [logits] = this.model.forward(x, { tape: null, scope: null });
     disposeBatch(x);
     const v = await logits.read();
