@@ -35,6 +35,7 @@ export type { RgbImage } from './image/pixels.js';
 export { ResNet } from './models/resnet.js';
 export { resnetConfigFromKeys, resnetLayout, resnetName, resnetPreset, RESNET_ARCHS, type ResnetArch, type ResnetConfig } from './models/resnet-config.js';
 export { classifyDnfImages, checkClassifier, sigmoid, labelOf, CLASSIFIER_SIZE, DEFAULT_THRESHOLD, type Label, type Verdict } from './classify.js';
+export { classifierInput, CLASSIFIER_METADATA_KEYS, DEFAULT_CLASSIFIER_INPUT, MAX_CLASSIFIER_SIZE, type ClassifierInput } from './classifier-metadata.js';
 export { accuracy, averagePrecision, detectionMetrics, meanMetrics, type DetectionMetrics } from './metrics.js';
 export { dnfOfImages, quantizedDnfs, type DnfImageOptions } from './diffusion/dnf-images.js';
 

@@ -8,9 +8,10 @@
  * holds the last run's results, one per image, in order.
  */
 import {
-  acquireBrowserGpu, bytesSource, checkClassifier, checkpointToTensors, classifyDnfImages, DdpmUnet, DEFAULT_ANTIALIAS, DnfError,
+  acquireBrowserGpu, bytesSource, checkClassifier, checkpointToTensors, classifierInput, classifyDnfImages, DdpmUnet, DEFAULT_ANTIALIAS,
+  DEFAULT_CLASSIFIER_INPUT, DnfError,
   dnfOfImages, isUnetPreset, labelOf, parseUnetConfig, quantizeDnf, ResNet, SafetensorsFile, serializeSafetensors, unetPreset,
-  type Gpu, type RgbImage, type UnetConfig,
+  type ClassifierInput, type Gpu, type RgbImage, type UnetConfig,
 } from '../src/index.js';
 import { renderCard } from './card.js';
 import { decodeImage } from './decode.js';
@@ -82,7 +83,12 @@ class Slot<T extends { dispose(): void }> {
 
 let gpu: Gpu | null = null;
 const unetSlot = new Slot<DdpmUnet>();
-const classifierSlot = new Slot<ResNet>();
+/** The classifier with the input size and antialiasing its safetensors metadata names, as the CLI reads them. */
+interface Classifier extends ClassifierInput {
+  model: ResNet;
+  dispose(): void;
+}
+const classifierSlot = new Slot<Classifier>();
 let queued: File[] = [];
 let busy = false;
 window.dnfResults = [];
@@ -154,9 +160,11 @@ async function loadUnet(g: Gpu, choice: WeightsChoice, config: UnetConfig): Prom
 }
 
 /** The classifier from safetensors or a PyTorch checkpoint (converted in memory, as the CLI does). */
-async function loadClassifier(g: Gpu, choice: WeightsChoice): Promise<ResNet> {
+async function loadClassifier(g: Gpu, choice: WeightsChoice): Promise<Classifier> {
   const source = await openChoice(choice, byteProgress('Downloading the classifier'));
   const converted = await checkpointToTensors(counted(source, byteProgress('Loading the classifier')));
+  // The conversion keeps tensors, not the metadata: read that from the file's header.
+  const input = converted.format === 'safetensors' ? classifierInput((await SafetensorsFile.open(source)).metadata, source.name) : DEFAULT_CLASSIFIER_INPUT;
   const model = await ResNet.fromSafetensors(g, await SafetensorsFile.open(bytesSource(source.name, serializeSafetensors(converted.tensors))));
   try {
     checkClassifier(model, source.name);
@@ -164,11 +172,11 @@ async function loadClassifier(g: Gpu, choice: WeightsChoice): Promise<ResNet> {
     model.dispose();
     throw e;
   }
-  return model;
+  return { model, inputSize: input.inputSize, antialias: input.antialias, dispose: () => model.dispose() };
 }
 
 /** Decoding, the DNF as `dnf extract` computes it, its 8-bit form and the classifier's verdict on that. */
-async function runImage(g: Gpu, unet: DdpmUnet, classifier: ResNet | null, file: File): Promise<PageResult> {
+async function runImage(g: Gpu, unet: DdpmUnet, classifier: Classifier | null, file: File): Promise<PageResult> {
   const t0 = performance.now();
   const input = await decodeImage(g, file, file.name);
   const eps = dnfOfImages(unet, [input], { antialias: DEFAULT_ANTIALIAS });
@@ -181,7 +189,7 @@ async function runImage(g: Gpu, unet: DdpmUnet, classifier: ResNet | null, file:
   } finally {
     eps.dispose();
   }
-  const verdict = classifier ? (await classifyDnfImages(classifier, [dnfImage]))[0] : undefined;
+  const verdict = classifier ? (await classifyDnfImages(classifier.model, [dnfImage], { size: classifier.inputSize, antialias: classifier.antialias ?? DEFAULT_ANTIALIAS }))[0] : undefined;
   return { name: file.name, input, dnf, dnfImage, logit: verdict?.logit, prob: verdict?.prob, ms: performance.now() - t0 };
 }
 

@@ -4,7 +4,9 @@
  * Images (files and folders, searched recursively) are decoded one by one (a bad file is reported
  * in one line and the job goes on), their DNFs computed in batches by the UNet (as `dnf extract`
  * does; with --from-dnf the inputs are DNF images already, e.g. extract's PNGs), and each DNF,
- * as the 8-bit image extract writes, classified: prob = sigmoid(ResNet(DNF resized to 256 / 255)).
+ * as the 8-bit image extract writes, classified: prob = sigmoid(ResNet(DNF resized to 256 / 255)),
+ * or to the input size (and with the antialiasing) that the classifier's safetensors metadata names
+ * (src/classifier-metadata.ts: what `dnf train` records).
  * An image is called generated when prob > --threshold. So `detect image` prints exactly what
  * `detect --from-dnf` prints for the PNG that `extract` wrote for that image.
  *

@@ -1,10 +1,13 @@
 /**
  * The models of `dnf detect` and `dnf eval` on one GPU: the classifier, and the UNet when DNFs are
  * computed from images. DNFs go to the classifier as the 8-bit images `dnf extract` writes (see
- * src/diffusion/dnf-images.ts), so classifying an image equals classifying its extracted PNG.
+ * src/diffusion/dnf-images.ts), so classifying an image equals classifying its extracted PNG. They
+ * are resized to the input size the classifier's metadata names (256 without), with the metadata's
+ * antialiasing when it names one, else the DNF setting's.
  */
 import { basename } from 'node:path';
-import { classifyDnfImages, type Verdict } from '../classify.js';
+import { classifyDnfImages, CLASSIFIER_SIZE, type Verdict } from '../classify.js';
+import type { ClassifierInput } from '../classifier-metadata.js';
 import { quantizedDnfs } from '../diffusion/dnf-images.js';
 import type { Gpu } from '../gpu/gpu.js';
 import type { RgbImage } from '../image/pixels.js';
@@ -22,7 +25,7 @@ export interface DetectorOptions {
   classifier: string;
   /** The UNet for DNFs of images; null when the inputs are DNFs already. */
   unet: UnetSetup | null;
-  /** DNF settings; `antialias` also applies to resizing DNFs for the classifier. */
+  /** DNF settings; `antialias` also applies to resizing DNFs for the classifier, unless its metadata names one. */
   dnf: Pick<UnetOptions, 'steps' | 'feature' | 'antialias'>;
   backend?: string;
   /** Runs on this GPU (kept open) instead of acquiring one. */
@@ -36,6 +39,8 @@ export class Detector {
     readonly gpu: Gpu,
     private readonly ownsGpu: boolean,
     readonly classifier: ResNet,
+    /** The classifier's input size and antialiasing (from its metadata). */
+    readonly input: ClassifierInput,
     readonly unet: DdpmUnet | null,
     private readonly opts: DetectorOptions,
   ) {}
@@ -50,7 +55,7 @@ export class Detector {
         opts.say(`${opts.classifier}: a PyTorch checkpoint (${loaded.format}), converted in memory; \`dnf convert ${opts.classifier}\` once saves this step`);
       }
       const unet = opts.unet ? await loadUnet(gpu, opts.unet) : null;
-      return new Detector(gpu, !opts.gpu, classifier, unet, opts);
+      return new Detector(gpu, !opts.gpu, classifier, { inputSize: loaded.inputSize, antialias: loaded.antialias }, unet, opts);
     } catch (e) {
       classifier?.dispose();
       if (!opts.gpu) gpu.destroy();
@@ -63,10 +68,11 @@ export class Detector {
     return requested ?? Math.max(1, Math.min(DEFAULT_MAX_BATCH, this.unet?.maxBatch ?? DEFAULT_MAX_BATCH));
   }
 
-  /** 'opengles, ResNet50 (cls.safetensors), DNF by lsun_bedroom.safetensors' */
+  /** 'opengles, ResNet50 (cls.safetensors), DNF by lsun_bedroom.safetensors'; 'ResNet18 at 64x64 (cls.safetensors)' for other input sizes. */
   describe(): string {
     const dnf = this.opts.unet ? `DNF by ${basename(this.opts.unet.path)}${this.opts.dnf.steps ? ` (${this.opts.dnf.steps}-step inversion, ${this.opts.dnf.feature})` : ''}` : 'inputs are DNFs';
-    return `${this.gpu.describe().backend}, ${this.classifier.name} (${basename(this.opts.classifier)}), ${dnf}`;
+    const size = this.input.inputSize === CLASSIFIER_SIZE ? '' : ` at ${this.input.inputSize}x${this.input.inputSize}`;
+    return `${this.gpu.describe().backend}, ${this.classifier.name}${size} (${basename(this.opts.classifier)}), ${dnf}`;
   }
 
   /** The quantised DNFs of decoded images (needs the UNet). */
@@ -76,7 +82,7 @@ export class Detector {
   }
 
   classify(dnfs: RgbImage[]): Promise<Verdict[]> {
-    return classifyDnfImages(this.classifier, dnfs, { antialias: this.opts.dnf.antialias });
+    return classifyDnfImages(this.classifier, dnfs, { size: this.input.inputSize, antialias: this.input.antialias ?? this.opts.dnf.antialias });
   }
 
   async dispose(): Promise<void> {
