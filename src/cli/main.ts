@@ -9,13 +9,14 @@ import { register as registerDetect } from './detect.js';
 import { register as registerDoctor } from './doctor.js';
 import { register as registerEval } from './eval.js';
 import { register as registerExtract } from './extract.js';
+import { register as registerTrain } from './train.js';
 import { register as registerWeights } from './weights.js';
 
-const registrations: Array<(program: Command) => void> = [registerDoctor, registerConvert, registerWeights, registerExtract, registerDetect, registerEval];
+const registrations: Array<(program: Command) => void> = [registerDoctor, registerConvert, registerWeights, registerExtract, registerDetect, registerEval, registerTrain];
 
 export function buildProgram(): Command {
   const program = new Command('dnf')
-    .description('Diffusion Noise Features on WebGPU: extract DNF, detect generated images, evaluate detectors.')
+    .description('Diffusion Noise Features on WebGPU: extract DNF, detect generated images, train and evaluate detectors.')
     .option('--backend <name>', 'GPU backend: auto, vulkan, metal, d3d12, opengles (llvmpipe), swiftshader (env DNF_BACKEND)')
     .option('--verbose', 'print stack traces of errors')
     .showHelpAfterError()

@@ -6,7 +6,8 @@
  *   GenImage:      <root>/<subset>/.../nature (real) and .../ai (generated).
  * When the root itself holds class folders, it is the one subset. Images below a class folder
  * count at any depth; images outside class folders are left out (and counted). A `train` folder
- * beside a `val` or `test` folder is a training split (GenImage ships both): it is skipped.
+ * beside a `val` or `test` folder is a training split (GenImage ships both): evaluation skips it,
+ * and training (split 'train') skips the `val` and `test` folders beside a `train` folder instead.
  */
 import { readdir, stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
@@ -32,18 +33,28 @@ export interface EvalLayout {
   subsets: EvalSubset[];
   /** Images outside any class folder, left out. */
   outside: number;
-  /** Training-split folders skipped (relative to the root). */
+  /** Folders of the other split skipped (relative to the root): `train` for eval, `val`/`test` for training. */
   skippedTrain: string[];
 }
+
+/** Which split a root is read for: evaluation skips training folders, training skips val/test. */
+export type Split = 'eval' | 'train';
+
+const OTHER_SPLIT: Record<Split, { skip: readonly string[]; beside: readonly string[] }> = {
+  eval: { skip: ['train'], beside: ['val', 'test'] },
+  train: { skip: ['val', 'test'], beside: ['train'] },
+};
 
 const isClass = (name: string) => Object.hasOwn(CLASS_FOLDERS, name);
 
 const EXPECTED = 'expected <root>/<subset>/0_real and <root>/<subset>/1_fake (class folders may be nested, e.g. <subset>/<class>/0_real), or GenImage\'s <subset>/.../nature and .../ai';
 
 /** Finds the subsets and labelled images under `root` (image files with `exts`; folders in `exclude` skipped). */
-export async function findEvalSets(root: string, exts: readonly string[], exclude: readonly string[] = []): Promise<EvalLayout> {
+export async function findEvalSets(root: string, exts: readonly string[], exclude: readonly string[] = [], split: Split = 'eval'): Promise<EvalLayout> {
   const st = await stat(root).catch(() => null);
-  if (!st?.isDirectory()) throw new DnfError(`${root}: ${st ? 'not a folder' : 'no such folder'}; eval takes the root folder of a test set (${EXPECTED})`);
+  const what = split === 'eval' ? 'eval takes the root folder of a test set' : 'train takes the root folder of a training set';
+  if (!st?.isDirectory()) throw new DnfError(`${root}: ${st ? 'not a folder' : 'no such folder'}; ${what} (${EXPECTED})`);
+  const other = OTHER_SPLIT[split];
   const rootIsSubset = (await readdir(root, { withFileTypes: true })).some((e) => isClass(e.name) && (e.isDirectory() || e.isSymbolicLink()));
   const all = await collectInputs([root], exts, { exclude });
   // Every folder that holds images, to tell a training split from its val/test sibling.
@@ -61,7 +72,7 @@ export async function findEvalSets(root: string, exts: readonly string[], exclud
     for (let i = first; i < folders.length && label === undefined; i++) {
       const parent = folders.slice(0, i).join('/');
       const sibling = (name: string) => dirs.has(parent ? `${parent}/${name}` : name);
-      if (folders[i] === 'train' && (sibling('val') || sibling('test'))) {
+      if (other.skip.includes(folders[i]) && other.beside.some(sibling)) {
         train = true;
         skipped.add(folders.slice(0, i + 1).join('/'));
         break;

@@ -58,6 +58,8 @@ export class Progress {
   private lastLineAt: number;
   private lastLineCount = 0;
   private barShown = false;
+  /** Shown after the counts, e.g. 'loss 0.412' (set it before advance()). */
+  detail = '';
 
   constructor(readonly total: number, private readonly options: ProgressOptions) {
     this.sink = options.sink ?? process.stderr;
@@ -110,6 +112,7 @@ export class Progress {
     const parts = [`${count}/${this.total} (${pct}%)`, `${formatRate(rate)} images/s`];
     if (count > 0 && count < this.total) parts.push(`ETA ${formatDuration(((this.total - count) / rate) * 1000)}`);
     if (this.failed > 0) parts.push(`${this.failed} failed`);
+    if (this.detail) parts.push(this.detail);
     return parts.join(', ');
   }
 

@@ -6,6 +6,8 @@
  * semantics: BatchNorm's statistics, the loss and the gradients are those of the whole batch, as
  * PyTorch computes them at that batch size.
  */
+import type { RgbImage } from '../image/pixels.js';
+import { imagesToUnitTensor } from '../image/preprocess.js';
 import { adamStep } from '../kernels/adam.js';
 import { bceWithLogits } from '../kernels/loss.js';
 import { Tensor } from '../tensor.js';
@@ -29,6 +31,18 @@ export interface TrainBatch {
   x: Float32Array;
   shape: readonly [number, number, number, number];
   y: Float32Array;
+}
+
+/**
+ * A batch of decoded 8-bit images (0 real, 1 generated), made into the classifier's input on the
+ * GPU exactly as `dnf detect` makes it (src/image/preprocess.ts imagesToUnitTensor: bicubic Resize
+ * to size x size on the uint8 image, identity when it already has that size, then / 255).
+ */
+export interface ImageBatch {
+  images: readonly RgbImage[];
+  y: Float32Array;
+  size: number;
+  antialias: boolean;
 }
 
 export interface StepOptions {
@@ -64,6 +78,20 @@ export class Trainer {
     return out;
   }
 
+  /** Resizes and uploads decoded images in chunks of at most `per`. */
+  private imageChunks(b: ImageBatch, per: number): Batch {
+    const out: Batch = [];
+    try {
+      for (let s = 0; s < b.images.length; s += per) {
+        out.push(imagesToUnitTensor(this.model.gpu, b.images.slice(s, s + per), { size: b.size, antialias: b.antialias }));
+      }
+    } catch (e) {
+      disposeBatch(out);
+      throw e;
+    }
+    return out;
+  }
+
   /**
    * Forward in train mode, loss and backward: the gradients of the batch's mean loss are in the
    * arena's grad buffers afterwards (and the running statistics updated). Resolves to the loss.
@@ -71,11 +99,22 @@ export class Trainer {
   async lossAndGradients(b: TrainBatch, opts: StepOptions = {}): Promise<number> {
     const [n, , h, w] = b.shape;
     if (b.y.length !== n) throw new Error(`training batch: ${b.y.length} labels for ${n} images`);
+    return this.backward(this.chunks(b, opts.chunkImages ?? this.chunkImages(h, w)), b.y);
+  }
+
+  /** lossAndGradients of decoded images (resized on the GPU as detect does). */
+  async lossAndGradientsOfImages(b: ImageBatch, opts: StepOptions = {}): Promise<number> {
+    if (b.y.length !== b.images.length) throw new Error(`training batch: ${b.y.length} labels for ${b.images.length} images`);
+    if (!b.images.length) throw new Error('training batch: no images');
+    return this.backward(this.imageChunks(b, opts.chunkImages ?? this.chunkImages(b.size, b.size)), b.y);
+  }
+
+  private async backward(chunks: Batch, y: Float32Array): Promise<number> {
     const scope = new Scope();
     const tape = new Tape();
-    const x = scope.keep(this.chunks(b, opts.chunkImages ?? this.chunkImages(h, w)));
+    const x = scope.keep(chunks);
     const out = scope.keep(this.model.forward(x, { tape, scope }));
-    const target = scope.keep(Tensor.from(this.model.gpu, b.y, [n, 1], 'train.y'));
+    const target = scope.keep(Tensor.from(this.model.gpu, y, [y.length, 1], 'train.y'));
     const { loss, grad } = bceWithLogits(out[0], target);
     tape.backward(out, [grad]);
     scope.dispose();
