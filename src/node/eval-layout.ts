@@ -50,9 +50,9 @@ const isClass = (name: string) => Object.hasOwn(CLASS_FOLDERS, name);
 const EXPECTED = 'expected <root>/<subset>/0_real and <root>/<subset>/1_fake (class folders may be nested, e.g. <subset>/<class>/0_real), or GenImage\'s <subset>/.../nature and .../ai';
 
 /** Finds the subsets and labelled images under `root` (image files with `exts`; folders in `exclude` skipped). */
-export async function findEvalSets(root: string, exts: readonly string[], exclude: readonly string[] = [], split: Split = 'eval'): Promise<EvalLayout> {
+export async function findEvalSets(root: string, exts: readonly string[], exclude: readonly string[] = [], split: Split = 'eval', purpose = split === 'eval' ? 'eval takes the root folder of a test set' : 'train takes the root folder of a training set'): Promise<EvalLayout> {
   const st = await stat(root).catch(() => null);
-  const what = split === 'eval' ? 'eval takes the root folder of a test set' : 'train takes the root folder of a training set';
+  const what = purpose;
   if (!st?.isDirectory()) throw new DnfError(`${root}: ${st ? 'not a folder' : 'no such folder'}; ${what} (${EXPECTED})`);
   const other = OTHER_SPLIT[split];
   const rootIsSubset = (await readdir(root, { withFileTypes: true })).some((e) => isClass(e.name) && (e.isDirectory() || e.isSymbolicLink()));

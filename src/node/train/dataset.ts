@@ -55,7 +55,8 @@ function imageFolderCompare(a: TrainItem, b: TrainItem): number {
 
 /** The labelled images of `root` in ImageFolder's order; a one-line DnfError (exit 2) when a class is empty. */
 export async function findTrainSet(root: string, role: 'train' | 'val', exclude: readonly string[] = []): Promise<TrainSet> {
-  const layout = await findEvalSets(root, IMAGE_EXTENSIONS, exclude, role === 'train' ? 'train' : 'eval');
+  const purpose = role === 'train' ? 'train takes the root folder of a training set' : '--val takes the root folder of a validation set';
+  const layout = await findEvalSets(root, IMAGE_EXTENSIONS, exclude, role === 'train' ? 'train' : 'eval', purpose);
   const subsets = layout.subsets.map((s) => s.name).sort(cmp);
   const items: TrainItem[] = [];
   for (const name of subsets) {
