@@ -13,6 +13,10 @@ Run with Debian's PyTorch:  /usr/bin/python3 tools/golden/check_pth.py FILE [--a
    `logits` [N] of the same weights): model.eval()(x).squeeze(1) equals them within 1e-4 of
    max(1, max |logit|) (float32 through a ResNet: both sides round differently, see
    test/gpu/resnet.test.ts; measured errors are printed).
+5. with --detect JSONL (the output of `dnf detect IMAGES --from-dnf --classifier X --json`, X the
+   safetensors FILE was converted from): for every image, sigmoid(model.eval()(ToTensor(image)))
+   with the reference's Resize((S, S)) bicubic for --size S (identity for S x S DNFs) equals the
+   engine's prob within 1e-4.
 Prints "OK: <n> tensors ..." and exits 0, or prints the failure and exits 1.
 """
 import argparse
@@ -50,6 +54,8 @@ def main():
     ap.add_argument('--key', default='model', help="where the state dict is ('' for a bare one; default model)")
     ap.add_argument('--compare', metavar='REFERENCE', help='a safetensors file whose tensors FILE must equal')
     ap.add_argument('--logits', metavar='CASE', help="a safetensors file with 'x' and the engine's 'logits'")
+    ap.add_argument('--detect', metavar='JSONL', help="`dnf detect --json` lines whose probabilities the model must reproduce")
+    ap.add_argument('--size', type=int, default=256, help='with --detect: the classifier input side (default 256)')
     args = ap.parse_args()
 
     ckpt = torch.load(args.file, weights_only=True)
@@ -78,6 +84,22 @@ def main():
         if not err <= bound:
             sys.exit(f'FAIL: logits differ by {err:.3e} (bound {bound:.3e}): torch {got.tolist()} engine {want.tolist()}')
         line += f'; eval logits of {len(want)} images equal the engine\'s within {err:.2e}'
+    if args.detect:
+        from PIL import Image
+        import torchvision.transforms.functional as TF
+        lines = [json.loads(l) for l in open(args.detect) if l.strip()]
+        worst = 0.0
+        model.eval()
+        for l in lines:
+            x = TF.to_tensor(Image.open(l['file']).convert('RGB'))
+            if x.shape[1:] != (args.size, args.size):
+                x = TF.resize((x * 255).round().to(torch.uint8), [args.size, args.size], interpolation=TF.InterpolationMode.BICUBIC, antialias=False).float() / 255
+            with torch.no_grad():
+                p = torch.sigmoid(model(x[None]))[0, 0].item()
+            worst = max(worst, abs(p - l['prob']))
+        if not worst <= 1e-4:
+            sys.exit(f'FAIL: probabilities differ from {args.detect} by up to {worst:.3e} (bound 1e-4)')
+        line += f'; probabilities of {len(lines)} images equal dnf detect\'s within {worst:.2e}'
     print(line)
 
 
