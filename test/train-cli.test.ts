@@ -4,7 +4,8 @@
  * DNFs once into the cache (extract's layout) and trains on them; the model it writes is what
  * `dnf detect` reads with no other flag.
  */
-import { copyFile, cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { copyFile, cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -103,5 +104,30 @@ describe('dnf train runs', () => {
     const again = dnf(root, 'train', [...args.slice(0, 5), join(root, 'run-images-2'), ...args.slice(6), '--cache', join(out, 'dnf')]);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toMatch(/extract: 0 done, 6 skipped/);
+  });
+
+  it('Ctrl-C stops after the current step with last.safetensors saved (exit 130), and --resume goes on', async () => {
+    const out = join(root, 'run-sigint');
+    const args = ['train', join(fixture, 'train'), '--val', join(fixture, 'val'), '-o', out, '--init', join(fixture, 'init.pth'), '--batch-size', '8', '--image-size', '32', '--epochs', '1'];
+    const child = spawn(process.execPath, [join(repo, 'bin', 'dnf.js'), ...args], { cwd: root });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    const logged = async () => ((await readFile(join(out, 'log.jsonl'), 'utf8').catch(() => '')).match(/"type":"step"/g) ?? []).length;
+    for (const end = Date.now() + 240_000; (await logged()) < 2;) {
+      if (Date.now() > end) throw new Error(`no steps logged: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    expect(stderr).toMatch(/interrupted; finishing the current batch/);
+    expect(stderr).toMatch(/stopped: interrupted; `dnf train ... --resume` continues where it stopped/);
+    expect((await stat(join(out, 'last.safetensors'))).size).toBeGreaterThan(0);
+    const done = await logged();
+    expect(done).toBeLessThan(11);
+    const r = dnf(root, 'train', [...args, '--resume']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(new RegExp(`resuming .*last.safetensors: step ${done}, epoch 1, batch ${done} of it`));
+    expect(await logged()).toBe(11);
   });
 });
