@@ -160,7 +160,7 @@ export function register(program: Command): void {
     .command('detect')
     .description('tell generated images from real ones: DNF (or a DNF image given) through the classifier, one result per image')
     .argument('<inputs...>', `image files or folders (${IMAGE_EXTENSIONS.join(', ')}; hidden files skipped)`)
-    .addOption(new Option('--classifier <file>', 'the classifier: safetensors from `dnf convert`, or a PyTorch checkpoint (converted in memory)').env('DNF_CLASSIFIER').makeOptionMandatory())
+    .addOption(new Option('--classifier <file>', 'the classifier: RUN/best.safetensors of `dnf train` (train one on your data: no published DNF classifier exists), safetensors from `dnf convert`, or a PyTorch checkpoint (converted in memory)').env('DNF_CLASSIFIER').makeOptionMandatory())
     .option('--from-dnf', 'the inputs are DNF images (e.g. PNGs from `dnf extract`): no UNet')
     .option('--threshold <p>', 'call an image generated when its probability is above this', thresholdArg, DEFAULT_THRESHOLD)
     .addOption(new Option('--json', 'one JSON object per line: {"file", "prob", "label"}').conflicts('csv'))

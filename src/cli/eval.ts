@@ -244,7 +244,7 @@ export function register(program: Command): void {
     .command('eval')
     .description('evaluate the classifier on a test root: accuracy, AP, real and fake accuracy per subset (CNNDetection 0_real/1_fake or GenImage nature/ai layout)')
     .argument('<root>', 'the test root: <root>/<subset>/0_real and 1_fake (class folders may be nested), or <root>/<subset>/.../nature and ai')
-    .addOption(new Option('--classifier <file>', 'the classifier: safetensors from `dnf convert`, or a PyTorch checkpoint (converted in memory)').env('DNF_CLASSIFIER').makeOptionMandatory())
+    .addOption(new Option('--classifier <file>', 'the classifier: RUN/best.safetensors of `dnf train` (train one on your data: no published DNF classifier exists), safetensors from `dnf convert`, or a PyTorch checkpoint (converted in memory)').env('DNF_CLASSIFIER').makeOptionMandatory())
     .option('--from-dnf', 'the root holds DNF images (e.g. `dnf extract <root> -o DIR` output): no UNet')
     .option('--cache <dir>', 'keep DNF PNGs in this folder (the layout of `dnf extract <root> -o DIR`) and reuse those present')
     .option('--threshold <p>', 'call an image generated when its probability is above this', thresholdArg, DEFAULT_THRESHOLD)
