@@ -5,8 +5,11 @@
 // times between two gpu.sync(); the best of three such timings is reported. On CPU adapters other
 // processes may share the cores: `cpu_gflops` divides by the process's CPU time instead (all of
 // llvmpipe's or SwiftShader's threads), a per-core rate that contention affects less.
+// pixel_groups, workgroup and workgroups: the dispatch's PV (the adapter's, lowered on narrow
+// outputs), invocations per workgroup and grid (x: the batch's pixel tiles, y: blocks of 16 output
+// channels, z: x's overflow past the adapter's workgroups per dimension).
 import { Tensor } from '../dist/tensor.js';
-import { conv2d, conv2dEntry, conv2dPixelGroups, prepareConv2d } from '../dist/kernels/conv2d.js';
+import { conv2d, conv2dEntry, conv2dPixelGroups, conv2dPlan, prepareConv2d } from '../dist/kernels/conv2d.js';
 import { randomValues } from '../dist/selftest.js';
 
 const DEFAULT_SHAPES = '1,128,256,256,128,3;1,256,64,64,256,3;1,512,16,16,512,3;1,256,64,64,512,1;1,128,256,256,128,3,2,down';
@@ -37,10 +40,14 @@ export async function run(gpu, report) {
       best = Math.min(best, (performance.now() - t0) / reps);
       bestCpu = Math.min(bestCpu, (cpu.user + cpu.system) / 1000 / reps);
     }
+    const entry = conv2dEntry(Kk, opts.stride, padding);
+    const plan = conv2dPlan(entry, N, ho, wo, conv2dPixelGroups(gpu), gpu.limits.maxComputeWorkgroupsPerDimension);
     report({
-      kernel: `conv2d.${conv2dEntry(Kk, opts.stride, padding)}`,
+      kernel: `conv2d.${entry}`,
       shape: spec,
-      pixel_groups: conv2dPixelGroups(gpu),
+      pixel_groups: plan.pv,
+      workgroup: plan.wg,
+      workgroups: [plan.workgroups[0], Math.ceil(Cout / 16), plan.workgroups[1]],
       ms: +best.toFixed(3),
       gflops: +(flop / best / 1e6).toFixed(2),
       cpu_gflops: +(flop / bestCpu / 1e6).toFixed(2),

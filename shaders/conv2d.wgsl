@@ -17,9 +17,13 @@
 // whatever a driver's unrolling heuristics decide. No workgroup memory: barriers are expensive on
 // CPU adapters, where every storage load costs a per-lane loop (even for addresses uniform across
 // the workgroup) while arithmetic is cheap SIMD; there the largest tile (PV 4) maximises FMAs per
-// load, while GPUs want PV 1 (fewer registers). workgroup_id.y picks the block of 16 output
-// channels (weight loads uniform across the workgroup: one cache line on GPUs), workgroup_id.z the
-// image; invocations run along the pixel tiles of the image, row by row.
+// load, while GPUs want PV 1 (fewer registers); the host lowers PV on narrow outputs so that a
+// lane computes no pixels past the row. workgroup_id.y picks the block of 16 output channels
+// (weight loads uniform across the workgroup: one cache line on GPUs). Invocations run over the
+// pixel tiles of the whole batch, image by image and row by row within an image (lane index
+// i = n * ho * tiles_x + oy * tiles_x + tile), so the few tiles of small images fill the
+// workgroups; workgroup_id.x, plus workgroup_id.z * groups_x where the lanes need more than the
+// adapter's workgroups per dimension, counts workgroups along that index.
 struct Params {
   cin: u32,          // input channels
   h: u32,            // input height
@@ -34,6 +38,8 @@ struct Params {
   has_bias: u32,     // 1: add bias (binding 3)
   has_residual: u32, // 1: add residual (binding 4) after swish, before relu
   act: u32,          // 0: none, 1: swish(conv + bias) + residual, 2: relu(conv + bias + residual)
+  n: u32,            // images in the batch
+  groups_x: u32,     // workgroups along x (the lane index is (wid.z * groups_x + wid.x) * WG + lid.x)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -139,6 +145,25 @@ fn emitAll(a0: Acc, a1: Acc, a2: Acc, a3: Acc, block: u32, n: u32, oy: u32, ox0:
   if (PV > 3u) { emit(a3, b, n, co, oy, ox0 + 12u); }
 }
 
+// The pixel tile of one invocation: image n, output row oy, first column ox0. Lanes past the
+// batch's last tile (live false) compute the last tile again and store nothing.
+struct Lane {
+  n: u32,
+  oy: u32,
+  ox0: u32,
+  live: bool,
+}
+
+fn lane(wid: vec3<u32>, lid: vec3<u32>) -> Lane {
+  let i = (wid.z * p.groups_x + wid.x) * WG + lid.x;
+  let tiles = p.ho * p.tiles_x;
+  let lanes = p.n * tiles;
+  let j = min(i, lanes - 1u);
+  let n = j / tiles;
+  let t = j - n * tiles;
+  return Lane(n, t / p.tiles_x, (t % p.tiles_x) * 4u * PV, i < lanes);
+}
+
 fn biasOf(block: u32) -> Tap {
   let i = block * 4u;
   if (p.has_bias == 1u) { return Tap(bias[i], bias[i + 1u], bias[i + 2u], bias[i + 3u]); }
@@ -147,11 +172,10 @@ fn biasOf(block: u32) -> Tap {
 
 @compute @workgroup_size(WG)
 fn conv3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let tile = wid.x * WG + lid.x;
-  // Lanes past the last tile compute a clamped tile and store nothing.
-  let oy = min(tile / p.tiles_x, p.ho - 1u);
-  let ox0 = (tile % p.tiles_x) * 4u * PV;
-  let n = wid.z;
+  let l = lane(wid, lid);
+  let n = l.n;
+  let oy = l.oy;
+  let ox0 = l.ox0;
 
   // The input columns ox0-1 .. ox0+4*PV the tile reads, as PV+1 vec4 (the last uses .xy).
   let ix = vec4<i32>(i32(ox0) - 1) + vec4<i32>(0, 1, 2, 3);
@@ -201,16 +225,16 @@ fn conv3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
     xb += plane;
   }
 
-  if (tile >= p.ho * p.tiles_x) { return; }
+  if (!l.live) { return; }
   emitAll(a0, a1, a2, a3, wid.y, n, oy, ox0);
 }
 
 @compute @workgroup_size(WG)
 fn conv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let tile = wid.x * WG + lid.x;
-  let oy = min(tile / p.tiles_x, p.ho - 1u);
-  let ox0 = (tile % p.tiles_x) * 4u * PV;
-  let n = wid.z;
+  let l = lane(wid, lid);
+  let n = l.n;
+  let oy = l.oy;
+  let ox0 = l.ox0;
 
   // Input columns of pixels ox0..ox0+3 for kx = 0; tap kx adds kx, pixel group k adds 4k*stride.
   let ix = vec4<i32>((vec4<u32>(ox0) + vec4<u32>(0u, 1u, 2u, 3u)) * p.stride) - i32(p.pad);
@@ -252,16 +276,16 @@ fn conv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     xb += plane;
   }
 
-  if (tile >= p.ho * p.tiles_x) { return; }
+  if (!l.live) { return; }
   emitAll(a0, a1, a2, a3, wid.y, n, oy, ox0);
 }
 
 @compute @workgroup_size(WG)
 fn conv1x1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let tile = wid.x * WG + lid.x;
-  let oy = min(tile / p.tiles_x, p.ho - 1u);
-  let ox0 = (tile % p.tiles_x) * 4u * PV;
-  let n = wid.z;
+  let l = lane(wid, lid);
+  let n = l.n;
+  let oy = l.oy;
+  let ox0 = l.ox0;
 
   // Input columns of pixel group k (no padding: rows are always inside, columns may overhang
   // only past the last tile of a row).
@@ -293,6 +317,6 @@ fn conv1x1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
     xb += plane;
   }
 
-  if (tile >= p.ho * p.tiles_x) { return; }
+  if (!l.live) { return; }
   emitAll(a0, a1, a2, a3, wid.y, n, oy, ox0);
 }

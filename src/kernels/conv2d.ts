@@ -4,7 +4,8 @@
  * (implicit GEMM, no im2col buffer): entry `conv3x3` for 3x3 stride 1 'same' (the UNet's hot
  * spot), `conv1x1` for 1x1 (any stride), `conv` for every other kernel size, stride and padding.
  * Shapes travel in Params, so one pipeline per (entry, pixel tile, workgroup size) serves every
- * size.
+ * size. Invocations run over the pixel tiles of the whole batch (small images share workgroups),
+ * and the pixel tile shrinks to the output width (conv2dFitPixelGroups).
  */
 import type { Gpu } from '../gpu/gpu.js';
 import { Tensor } from '../tensor.js';
@@ -41,13 +42,34 @@ export function conv2dEntry(k: number, stride: number, padding: Conv2dPadding): 
   return 'conv';
 }
 
-/** Dispatch geometry for an output of ho x wo pixels (exported for benchmarks and tests). */
-export function conv2dPlan(entry: Conv2dEntry, ho: number, wo: number, pv: PixelGroups) {
-  const tilesX = ceilDiv(wo, 4 * pv);
-  const tiles = ho * tilesX;
-  // Lanes past the last tile idle: small images get smaller workgroups (powers of two, >= 8).
-  const wg = Math.min(MAX_WORKGROUP, Math.max(8, 2 ** Math.ceil(Math.log2(tiles))));
-  return { entry, pv, wg, tilesX, groups: ceilDiv(tiles, wg) };
+/**
+ * The pixel tile for an output row of `wo` pixels: the smallest of 1, 2, 4 groups whose 4*PV
+ * pixels cover the row, at most `pv` (the adapter's, conv2dPixelGroups), so that a lane computes
+ * no pixels past the row on small images (Wo <= 4: 1, Wo <= 8: 2). Each output's sum over ci, ky,
+ * kx runs in the same order whatever PV is, so results do not change with it.
+ */
+export function conv2dFitPixelGroups(wo: number, pv: PixelGroups): PixelGroups {
+  let fit = pv;
+  while (fit > 1 && 2 * fit >= wo) fit = (fit / 2) as PixelGroups;
+  return fit;
+}
+
+/**
+ * Dispatch geometry for a batch of n outputs of ho x wo pixels with at most `pv` pixel groups
+ * (exported for benchmarks and tests). Lanes run over the batch's n * ho * tilesX tiles, so small
+ * images share workgroups; workgroups along x past `maxPerDim` continue along z.
+ */
+export function conv2dPlan(entry: Conv2dEntry, n: number, ho: number, wo: number, pv: PixelGroups, maxPerDim = 65535) {
+  const fit = conv2dFitPixelGroups(wo, pv);
+  const tilesX = ceilDiv(wo, 4 * fit);
+  const lanes = n * ho * tilesX;
+  // Lanes past the last tile idle: small batches get smaller workgroups (powers of two, >= 8).
+  const wg = Math.min(MAX_WORKGROUP, Math.max(8, 2 ** Math.ceil(Math.log2(lanes))));
+  const groups = ceilDiv(lanes, wg);
+  const z = ceilDiv(groups, maxPerDim);
+  const x = ceilDiv(groups, z);
+  if (z > maxPerDim) throw new Error(`conv2d: ${lanes} pixel tiles need more than ${maxPerDim}^2 workgroups; split the batch or the image`);
+  return { entry, pv: fit, wg, tilesX, lanes, workgroups: [x, z] as const };
 }
 
 export interface Conv2dWeights {
@@ -127,8 +149,13 @@ export function conv2d(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions = {}): T
   return conv2dTiled(x, w, opts, conv2dPixelGroups(x.gpu));
 }
 
-/** conv2d with an explicit pixel tile (PV), so that tests and benchmarks reach every variant on any adapter. */
-export function conv2dTiled(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions, pv: PixelGroups): Tensor {
+/**
+ * conv2d with an explicit largest pixel tile (PV, lowered on narrow outputs by
+ * conv2dFitPixelGroups), so that tests and benchmarks reach every variant on any adapter;
+ * `maxPerDim` (default: the adapter's limit) lets tests exercise the split of the pixel tiles'
+ * workgroups over x and z.
+ */
+export function conv2dTiled(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions, pv: PixelGroups, maxPerDim?: number): Tensor {
   const gpu = x.gpu;
   const padding = opts.padding ?? 'same';
   const stride = opts.stride ?? (padding === 'down' ? 2 : 1);
@@ -146,9 +173,11 @@ export function conv2dTiled(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions, pv
   if (out.buffer === x.buffer || out.buffer === res?.buffer) throw new Error('conv2d: the output must not alias the input or the residual');
   if (!out.size) return out;
 
-  const plan = conv2dPlan(conv2dEntry(w.k, stride, padding), gy.out, gx.out, pv);
+  const blocks = ceilDiv(w.cout, CO_BLOCK);
   const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension;
-  if (plan.groups > maxWg || n > maxWg) throw new Error(`conv2d: output [${outShape}] needs more than ${maxWg} workgroups per dimension; split the batch or the image`);
+  if (blocks > maxWg) throw new Error(`conv2d: ${w.cout} output channels need more than ${maxWg} workgroups per dimension`);
+  const plan = conv2dPlan(conv2dEntry(w.k, stride, padding), n, gy.out, gx.out, pv, Math.min(maxWg, maxPerDim ?? maxWg));
+  const [groupsX, groupsZ] = plan.workgroups;
   gpu.dispatch({
     shader: 'conv2d',
     entry: plan.entry,
@@ -167,10 +196,12 @@ export function conv2dTiled(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions, pv
       has_bias: w.bias ? 1 : 0,
       has_residual: res ? 1 : 0,
       act: ACT[opts.act ?? 'none'],
+      n,
+      groups_x: groupsX,
     },
     // Bindings the kernel does not read (no bias, no residual) are filled with buffers already bound.
     buffers: [x.binding, w.weight.binding, (w.bias ?? w.weight).binding, (res ?? x).binding, out.binding],
-    workgroups: [plan.groups, ceilDiv(w.cout, CO_BLOCK), n],
+    workgroups: [groupsX, blocks, groupsZ],
     label: `conv2d${w.k}x${w.k}s${stride}`,
   });
   return out;

@@ -8,7 +8,7 @@
  * one more rounding each.
  */
 import { describe, expect, it } from 'vitest';
-import { conv2d, conv2dEntry, conv2dGeometry, conv2dPixelGroups, conv2dTiled, prepareConv2d, type Conv2dOptions } from '../../src/kernels/conv2d.js';
+import { conv2d, conv2dEntry, conv2dFitPixelGroups, conv2dGeometry, conv2dPixelGroups, conv2dPlan, conv2dTiled, prepareConv2d, type Conv2dOptions } from '../../src/kernels/conv2d.js';
 import { Tensor } from '../../src/tensor.js';
 import { expectClose, loadGolden, testGpu } from './helpers.js';
 
@@ -35,11 +35,20 @@ const cases: Array<[string, Conv2dOptions]> = [
   ['valid3', { padding: 0 }],
   ['same1_relu_res', { act: 'relu' }],
   ['same7_s2_relu', { stride: 2, act: 'relu' }],
+  // Odd batches of small images: a workgroup's lanes span images, PV shrinks to the width.
+  ['batch3_2x2', {}],
+  ['batch3_4x4', { act: 'swish' }],
+  ['batch3_8x8', { act: 'relu' }],
+  ['batch1_4x4', { act: 'relu' }],
+  ['batch1_s2_8x8', { stride: 2 }],
+  ['batch3_s2_8x8', { stride: 2 }],
+  ['batch3_s2_4x4', { stride: 2, act: 'relu' }],
 ];
 
 describe('conv2d', () => {
   // Every case with the adapter's own pixel tile (conv2d) and with each explicit one: CPU adapters
-  // pick 4 pixel groups, GPUs 1, and every variant must agree with PyTorch everywhere.
+  // pick 4 pixel groups, GPUs 1, and every variant must agree with PyTorch everywhere (an explicit
+  // PV is an upper bound: narrow outputs take fewer, conv2dFitPixelGroups).
   it.each(cases)('%s', async (name, opts) => {
     const gpu = await testGpu();
     const g = await golden;
@@ -68,6 +77,35 @@ describe('conv2d', () => {
     expectClose(await out.read(), g.get('same3_odd.out'), TOL, 'same3_odd into out');
     [x, out].forEach((t) => t.dispose());
     w.dispose();
+  });
+
+  it('continues the workgroups along z past the adapter\'s limit per dimension', async () => {
+    // batch3_8x8 with 1 pixel group: 9 images x 8 rows x 2 tiles = 144 lanes, 3 workgroups of 64;
+    // at most 2 per dimension: a 2 x 2 grid (x, z), its last workgroup idle.
+    const gpu = await testGpu();
+    const g = await golden;
+    const w = prepareConv2d(gpu, g.get('batch3_8x8.weight'), g.shape('batch3_8x8.weight'), g.get('batch3_8x8.bias'));
+    const x = g.tensor(gpu, 'batch3_8x8.x');
+    const residual = g.tensor(gpu, 'batch3_8x8.residual');
+    expect(conv2dPlan('conv3x3', 9, 8, 8, 1, 2)).toMatchObject({ pv: 1, wg: 64, lanes: 144, workgroups: [2, 2] });
+    const out = conv2dTiled(x, w, { act: 'relu', residual }, 1, 2);
+    expectClose(await out.read(), g.get('batch3_8x8.out'), TOL, 'batch3_8x8 with at most 2 workgroups per dimension');
+    [x, residual, out].forEach((t) => t.dispose());
+    w.dispose();
+  }, COMPILE_MS);
+
+  it('fits the pixel tile to the output width and the workgroup to the batch', () => {
+    expect([2, 3, 4, 5, 8, 9, 16, 70].map((wo) => conv2dFitPixelGroups(wo, 4))).toEqual([1, 1, 1, 2, 2, 4, 4, 4]);
+    expect([4, 5, 8].map((wo) => conv2dFitPixelGroups(wo, 2))).toEqual([1, 2, 2]);
+    expect(conv2dFitPixelGroups(256, 1)).toBe(1);
+    // ResNet18 layer4 at 64x64, batch 32: 2 tiles per image, one workgroup of 64 lanes per block.
+    expect(conv2dPlan('conv3x3', 32, 2, 2, 4)).toEqual({ entry: 'conv3x3', pv: 1, wg: 64, tilesX: 1, lanes: 64, workgroups: [1, 1] });
+    expect(conv2dPlan('conv3x3', 32, 8, 8, 4)).toMatchObject({ pv: 2, wg: 64, tilesX: 1, lanes: 256, workgroups: [4, 1] });
+    expect(conv2dPlan('conv1x1', 3, 4, 4, 4)).toMatchObject({ pv: 1, wg: 16, lanes: 12, workgroups: [1, 1] });
+    // The UNet at 256x256: unchanged by the batch fold (16 tiles per row, 64 workgroups of 64).
+    expect(conv2dPlan('conv3x3', 1, 256, 256, 4)).toMatchObject({ pv: 4, wg: 64, tilesX: 16, lanes: 4096, workgroups: [64, 1] });
+    expect(conv2dPlan('conv3x3', 1, 256, 256, 4, 10)).toMatchObject({ workgroups: [10, 7] });
+    expect(() => conv2dPlan('conv3x3', 1, 256, 256, 4, 7)).toThrow(/split the batch/);
   });
 
   it('routes every golden case through the entry point it exercises', () => {

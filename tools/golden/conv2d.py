@@ -2,9 +2,13 @@
 
 Run: /usr/bin/python3 tools/golden/conv2d.py   (Debian's python3-torch)
 Each case stores x, weight, bias (when used), residual (when used) and out. Sizes are chosen
-against the kernel's tiles (8 output pixels along x per invocation, 64 invocations per workgroup,
-8 output channels per workgroup row): odd widths, widths that are not multiples of 4 or 8, channel
-counts just above a multiple of 8, and images whose tiles span several workgroups.
+against the kernel's tiles (4*PV output pixels along x per invocation, PV 1, 2 or 4; up to 64
+invocations per workgroup, running over the tiles of the whole batch; 16 output channels per
+workgroup row): odd widths, widths that are not multiples of 4 or 8, channel counts just above a
+multiple of 8 or 16, images whose tiles span several workgroups, and odd batches of 2x2 to 8x8
+images whose workgroups span images. The batch* cases were added later: the earlier cases' tensors
+in the fixture are kept from their first run (torch here rounds their outputs differently by up to
+1.5e-6, within the tests' tolerance).
 """
 import torch
 import torch.nn.functional as F
@@ -56,5 +60,14 @@ case('same1_s2', 1, 8, 12, 9, 11, 1, stride=2)            # ResNet50 1x1 stride 
 case('valid3', 1, 2, 3, 6, 7, 3, padding=0)               # no padding
 case('same1_relu_res', 1, 8, 12, 5, 7, 1, act='relu', residual=True)  # a ResNet block's last conv + identity
 case('same7_s2_relu', 1, 3, 8, 11, 9, 7, stride=2, act='relu')         # the ResNet stem
+# Small images in odd batches (ResNet at 64x64, layer4 at 256x256): lanes run over the tiles of the
+# whole batch and a workgroup spans images; PV shrinks to the width (2x2, 4x4: 1; 8x8: 2 on CPUs).
+case('batch3_2x2', 5, 6, 18, 2, 2, 3)                     # 10 tiles, 2 channel blocks
+case('batch3_4x4', 3, 7, 9, 4, 4, 3, act='swish', residual=True)
+case('batch3_8x8', 9, 4, 20, 8, 8, 3, act='relu', residual=True)  # 72 tiles: 2 workgroups of 64
+case('batch1_4x4', 7, 8, 12, 4, 4, 1, act='relu', residual=True)  # conv1x1
+case('batch1_s2_8x8', 3, 8, 12, 8, 8, 1, stride=2)        # conv1x1 stride 2, Ho, Wo = 4, 4
+case('batch3_s2_8x8', 5, 5, 10, 8, 8, 3, stride=2)        # conv, Ho, Wo = 4, 4
+case('batch3_s2_4x4', 3, 6, 7, 4, 4, 3, stride=2, act='relu')  # conv, Ho, Wo = 2, 2
 
 save('conv2d', t, {'generator': 'tools/golden/conv2d.py', 'torch': torch.__version__})
