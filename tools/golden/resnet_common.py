@@ -7,9 +7,12 @@
   fc random, rescaled so that the calibration logits have mean 0 and a chosen spread.
 - dnf_like(): uint8 images shaped like quantised DNFs, save_image's
   uint8(clamp(eps * 255 + 0.5, 0, 255)) of a noise-like eps (about half the pixels 0, some 255).
+- perturbed(): a copy of a model with every parameter nudged by about one float32 ulp.
 - save_checkpoint(): {'model': sd, 'optimizer': ..., 'total_steps': n} as the method's training
   script saves it, in the zip or the legacy torch.save format.
 """
+import copy
+
 import torch
 import torch.nn as nn
 from torchvision.models.resnet import ResNet
@@ -70,6 +73,16 @@ def calibrate(model, inputs, generator, logit_std=2.0):
     scale = logit_std / logits.std()
     model.fc.weight.mul_(scale)
     model.fc.bias.copy_(-logits.mean() * scale)
+
+
+def perturbed(model, seed):
+    """A copy of model with every parameter multiplied by 1 + 2^-23 N(0, 1): about one float32 ulp."""
+    model = copy.deepcopy(model)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(1 + 2.0 ** -23 * torch.randn(p.shape, generator=g))
+    return model
 
 
 def save_checkpoint(model, path, legacy):

@@ -101,7 +101,7 @@ from PIL import Image
 from torchvision import datasets, transforms
 from torchvision.models.resnet import BasicBlock
 
-from resnet_common import SmallResNet
+from resnet_common import SmallResNet, perturbed
 
 LR = 1e-4
 BETAS = (0.9, 0.999)
@@ -182,16 +182,6 @@ def torchvision_net(arch):
 def to_dtype(x, dtype):
     """ToTensor gives float32(k / 255); float64 gets k / 255 exactly rounded in float64."""
     return x if dtype == torch.float32 else torch.round(x.double() * 255) / 255
-
-
-def perturbed(model, seed):
-    """A copy of model with every parameter multiplied by 1 + 2^-23 N(0, 1): about one float32 ulp."""
-    model = copy.deepcopy(model)
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.mul_(1 + 2.0 ** -23 * torch.randn(p.shape, generator=g))
-    return model
 
 
 def train_loop(init, dtype, train_ds, val_ds, batch, steps, noise=0.0, trial=0):

@@ -93,7 +93,7 @@ import torchvision
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
 import fixture
-from resnet_common import SmallResNet
+from resnet_common import SmallResNet, perturbed
 
 LR = 1e-3
 SEED = 3
@@ -193,16 +193,6 @@ def difference(rec, ref, param_keys, lr, steps):
     err['final_param_count'] = diff.numel()
     err['final_param_over'] = {t: int((diff > float(t)).sum()) for t in ['1e-6', '1e-5', '1e-4']}
     return err
-
-
-def perturbed(model, seed):
-    """A copy of model with every parameter multiplied by 1 + 2^-23 N(0, 1): about one float32 ulp."""
-    model = copy.deepcopy(model)
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.mul_(1 + 2.0 ** -23 * torch.randn(p.shape, generator=g))
-    return model
 
 
 def reference_run(name, make_model, x, y, lr, config, n_perturbed):
