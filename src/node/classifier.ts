@@ -21,19 +21,35 @@ export interface LoadedClassifier extends ClassifierInput {
   format: string;
 }
 
-/** Loads and checks the classifier (one logit) and its input settings; DnfErrors name `path` and the fix. */
-export async function loadClassifier(gpu: Gpu, path: string): Promise<LoadedClassifier> {
+/** A classifier file's state dict, converted in memory as `dnf convert` would. */
+export interface ConvertedStateDict {
+  /** The converted tensors, as an in-memory safetensors file named `path`. */
+  file: SafetensorsFile;
+  /** 'safetensors', or the PyTorch format ('zip', 'legacy'). */
+  format: string;
+  /** A safetensors input's own metadata (the conversion keeps tensors only); empty for PyTorch files. */
+  metadata: Record<string, string>;
+}
+
+/** Reads a safetensors file or PyTorch checkpoint as a state dict; DnfErrors name `path`. */
+export async function readStateDict(path: string): Promise<ConvertedStateDict> {
   const src = await openFileSource(path);
   let converted;
-  let input: ClassifierInput = { ...DEFAULT_CLASSIFIER_INPUT };
+  let metadata: Record<string, string> = {};
   try {
     converted = await checkpointToTensors(src);
-    // The conversion keeps tensors, not the metadata: read that from the file's header.
-    if (converted.format === 'safetensors') input = classifierInput((await SafetensorsFile.open(src)).metadata, path);
+    if (converted.format === 'safetensors') metadata = (await SafetensorsFile.open(src)).metadata;
   } finally {
     await src.close().catch(() => {});
   }
   const file = await SafetensorsFile.open(bytesSource(path, serializeSafetensors(converted.tensors)));
+  return { file, format: converted.format, metadata };
+}
+
+/** Loads and checks the classifier (one logit) and its input settings; DnfErrors name `path` and the fix. */
+export async function loadClassifier(gpu: Gpu, path: string): Promise<LoadedClassifier> {
+  const { file, format, metadata } = await readStateDict(path);
+  const input: ClassifierInput = format === 'safetensors' ? classifierInput(metadata, path) : { ...DEFAULT_CLASSIFIER_INPUT };
   const model = await ResNet.fromSafetensors(gpu, file);
   try {
     checkClassifier(model, path);
@@ -41,5 +57,5 @@ export async function loadClassifier(gpu: Gpu, path: string): Promise<LoadedClas
     model.dispose();
     throw e;
   }
-  return { model, format: converted.format, ...input };
+  return { model, format, ...input };
 }

@@ -107,7 +107,7 @@ export async function saveLast(path: string, trainer: Trainer, state: TrainState
     tensors.push({ name: M + name, dtype: 'F32', shape, data: m.get(name)! });
     tensors.push({ name: V + name, dtype: 'F32', shape, data: v.get(name)! });
   }
-  await writeSafetensorsFile(path, tensors, { ...classifierMetadata(state.config), [STATE_KEY]: JSON.stringify({ ...state, adamStep: trainer.step }) });
+  await writeSafetensorsFile(path, tensors, { ...classifierMetadata(state.config), [STATE_KEY]: JSON.stringify(state) });
 }
 
 export async function saveBest(path: string, trainer: Trainer, config: RunConfig, best: BestRecord, summary: Record<string, unknown>): Promise<void> {
@@ -117,19 +117,19 @@ export async function saveBest(path: string, trainer: Trainer, config: RunConfig
 }
 
 /** The model, optimizer moments and state of `last.safetensors`, on `gpu`. */
-export async function loadLast(gpu: Gpu, path: string): Promise<{ model: TrainableResNet; state: TrainState; adamStep: number }> {
+export async function loadLast(gpu: Gpu, path: string): Promise<{ model: TrainableResNet; state: TrainState }> {
   const opened = await openSafetensors(path);
   try {
     const { file } = opened;
     const raw = file.metadata?.[STATE_KEY];
     if (!raw) throw new DnfError(`${path}: no training state in it (not a last.safetensors of dnf train); start a new run in another folder`);
-    let parsed: TrainState & { adamStep: number };
+    let state: TrainState;
     try {
-      parsed = JSON.parse(raw);
+      state = JSON.parse(raw);
     } catch {
       throw new DnfError(`${path}: its training state is not valid JSON; the file is damaged: start a new run or restore it`);
     }
-    if (parsed?.version !== 1 || typeof parsed.step !== 'number' || !parsed.config) throw new DnfError(`${path}: training state of an unknown version; start a new run`);
+    if (state?.version !== 1 || typeof state.step !== 'number' || !state.config) throw new DnfError(`${path}: training state of an unknown version; start a new run`);
     const config = resnetConfigFromKeys(file, path);
     const model = new TrainableResNet(gpu, config);
     try {
@@ -142,8 +142,7 @@ export async function loadLast(gpu: Gpu, path: string): Promise<{ model: Trainab
       model.dispose();
       throw e;
     }
-    const { adamStep, ...state } = parsed;
-    return { model, state, adamStep };
+    return { model, state };
   } finally {
     await opened.close();
   }

@@ -11,9 +11,7 @@ import type { Gpu } from '../../gpu/gpu.js';
 import { resnetConfigFromKeys, resnetPreset, type ResnetConfig } from '../../models/resnet-config.js';
 import { initialParameters } from '../../train/init.js';
 import { stateSource, TrainableResNet, type StateSource } from '../../train/resnet.js';
-import { checkpointToTensors } from '../../weights/convert.js';
-import { bytesSource, SafetensorsFile, serializeSafetensors } from '../../weights/safetensors.js';
-import { openFileSource } from '../files.js';
+import { readStateDict } from '../classifier.js';
 import { archName } from './checkpoint.js';
 
 export interface InitialModel {
@@ -42,14 +40,7 @@ export async function initialModel(gpu: Gpu, opts: { arch?: string; init?: strin
     return { model: TrainableResNet.create(gpu, config, opts.seed), note: `${archName(config)} initialised as the reference does (seed ${opts.seed})` };
   }
   const path = opts.init;
-  const src = await openFileSource(path);
-  let converted;
-  try {
-    converted = await checkpointToTensors(src);
-  } finally {
-    await src.close().catch(() => {});
-  }
-  const file = await SafetensorsFile.open(bytesSource(path, serializeSafetensors(converted.tensors)));
+  const { file } = await readStateDict(path);
   const found = resnetConfigFromKeys(file, path);
   const config: ResnetConfig = { ...found, numClasses: 1 };
   if (opts.arch && opts.arch !== archName(config)) {

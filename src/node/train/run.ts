@@ -177,7 +177,7 @@ export async function runTrain(opts: TrainOptions, hooks: TrainHooks = {}): Prom
         }
       }
       trainer = new Trainer(loaded.model, { ...REFERENCE_ADAM, lr: state.schedule.lr, beta1: state.config.betas[0], beta2: state.config.betas[1] });
-      trainer.step = loaded.adamStep;
+      trainer.step = state.step; // one Adam step per training step
       say(`resuming ${lastPath}: step ${state.step}, epoch ${state.epoch + 1}, batch ${state.batch} of it, lr ${state.schedule.lr}`);
     } else {
       const { model, note } = await initialModel(gpu, { arch: opts.init ? opts.arch : (opts.arch ?? DEFAULTS.arch), init: opts.init, seed: opts.seed ?? DEFAULTS.seed });
@@ -217,14 +217,15 @@ export async function runTrain(opts: TrainOptions, hooks: TrainHooks = {}): Prom
       await log!.write(bytes);
       state.logBytes += bytes.length;
     };
+    const bad = new Set(state.bad);
     const save = async () => {
       state.schedule = schedule.state;
+      state.bad = [...bad];
       await saveLast(lastPath, trainer!, state);
     };
 
     say(`${config.arch} at ${config.imageSize}x${config.imageSize}, batch ${config.batchSize}, ${train.items.length} training images (${train.real} real, ${train.fake} generated), ` +
       `${val.items.length} validation images; ${gpu.describe().backend}; run folder ${opts.output}`);
-    const bad = new Set(state.bad);
     const valReported = new Set<string>();
     let lastSaveAt = Date.now();
     let waitMs = 0;
@@ -296,11 +297,9 @@ export async function runTrain(opts: TrainOptions, hooks: TrainHooks = {}): Prom
             });
           }
           state.batch = b.index + 1;
-          state.bad = [...bad];
           progress.advance(b.images.length, b.failed.length);
           t0 = performance.now();
-          const stopping = signal.aborted || state.step >= maxSteps;
-          if (stopping || (opts.saveEvery && state.step % opts.saveEvery === 0 && b.images.length) || Date.now() - lastSaveAt > SAVE_EVERY_MS) {
+          if (signal.aborted || (opts.saveEvery && state.step % opts.saveEvery === 0 && b.images.length) || Date.now() - lastSaveAt > SAVE_EVERY_MS) {
             await save();
             lastSaveAt = Date.now();
             t0 = performance.now();
@@ -312,15 +311,16 @@ export async function runTrain(opts: TrainOptions, hooks: TrainHooks = {}): Prom
         progress.finish();
       }
       const decision = await endEpoch(false);
+      reason = decision === 'stop' ? 'early-stop' : signal.aborted ? 'interrupted' : state.step >= maxSteps ? 'max-steps' : state.epoch >= epochs ? 'epochs' : null;
+      if (reason && reason !== 'interrupted') state.finished = reason;
       await save();
       lastSaveAt = Date.now();
-      if (decision === 'stop') { reason = 'early-stop'; break; }
-      if (signal.aborted) { reason = 'interrupted'; break; }
-      if (state.step >= maxSteps) { reason = 'max-steps'; break; }
+      if (reason) break;
     }
     reason ??= 'epochs';
-    if (reason === 'max-steps' && state.batch > 0) await endEpoch(true);
-    if (reason !== 'interrupted') {
+    if (reason === 'max-steps' && state.batch > 0) {
+      // Stopped inside an epoch: validate the model as it is, and record the end.
+      await endEpoch(true);
       state.finished = reason;
       await save();
     }
