@@ -13,6 +13,9 @@ export default defineConfig({
     fileParallelism: false,
     projects: [
       { extends: true, test: { name: 'cpu', include: ['test/*.test.ts'] } },
+      // Property-based fuzzers of the readers of untrusted files: a seeded, bounded run here;
+      // `npm run fuzz` runs this project alone with DNF_FUZZ_RUNS cases per reader.
+      { extends: true, test: { name: 'fuzz', include: ['test/fuzz/*.test.ts'], testTimeout: 3_600_000 } },
       ...backends.map((backend) => ({
         extends: true,
         test: { name: `gpu-${backend}`, include: ['test/gpu/*.test.ts'], env: { DNF_BACKEND: backend } },
