@@ -14,3 +14,17 @@ export class DnfError extends Error {
 export function ensure(cond: unknown, message: string | (() => string)): asserts cond {
   if (!cond) throw new DnfError(typeof message === 'function' ? message() : message);
 }
+
+/** The longest message line printed: file contents (tensor names, numbers) can make messages huge. */
+export const MAX_LINE_LENGTH = 500;
+
+/**
+ * `message` as one line of at most `max` characters: line breaks become spaces, and a longer line
+ * keeps its start (the file's name) and its end (the fix) around " ... ".
+ */
+export function oneLine(message: string, max = MAX_LINE_LENGTH): string {
+  const line = message.replace(/\s*\n\s*/g, ' ');
+  if (line.length <= max) return line;
+  const tail = Math.floor(max / 3);
+  return `${line.slice(0, max - tail - 5)} ... ${line.slice(line.length - tail)}`;
+}

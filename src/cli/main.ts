@@ -3,7 +3,7 @@
  * through a `register(program)` function listed below.
  */
 import { Command, CommanderError } from 'commander';
-import { DnfError } from '../errors.js';
+import { DnfError, oneLine } from '../errors.js';
 import { register as registerConvert } from './convert.js';
 import { register as registerDetect } from './detect.js';
 import { register as registerDoctor } from './doctor.js';
@@ -37,11 +37,11 @@ export async function main(argv: string[]): Promise<number> {
     }
     const verbose = program.opts().verbose || argv.includes('--verbose');
     if (err instanceof DnfError) {
-      console.error(`dnf: ${err.message}`);
+      console.error(`dnf: ${oneLine(err.message)}`);
       if (verbose) console.error(err.stack);
       return err.exitCode;
     }
-    console.error(`dnf: ${err instanceof Error ? err.message : String(err)}`);
+    console.error(`dnf: ${oneLine(err instanceof Error ? err.message : String(err))}`);
     if (verbose && err instanceof Error) console.error(err.stack);
     return 2;
   }

@@ -8,6 +8,7 @@
  * torch does. An axis whose size does not change is not resampled at all, so an image that
  * already has the target size comes out bit-exact.
  */
+import { DnfError } from '../errors.js';
 import type { Gpu } from '../gpu/gpu.js';
 import { checkRgbImage, type RgbImage } from '../image/pixels.js';
 import { Tensor } from '../tensor.js';
@@ -27,6 +28,8 @@ export interface ResizeOptions {
   output: ResizeOutput;
   /** Largest slab of source bytes uploaded per dispatch (default: min(maxBinding, 64 MiB)). */
   slabBytes?: number;
+  /** Largest horizontally resampled intermediate per run of output rows (default: min(maxBinding, 64 MiB)). */
+  intermediateBytes?: number;
 }
 
 /** Per output position, `taps` (source index, weight) pairs; unused pairs are (0, 0). */
@@ -149,10 +152,71 @@ function run(gpu: Gpu, p: Pass): void {
   gpu.pool.release(table);
 }
 
+/** A run of output rows and the source rows [lo, hi) their taps read. */
+interface RowChunk {
+  o0: number;
+  o1: number;
+  lo: number;
+  hi: number;
+}
+
+/** The source rows output row o reads (pairs of weight 0 are padding and read nothing). */
+function rowSpan(t: Taps, o: number): [number, number] {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let k = 0; k < t.taps; k++) {
+    if (t.weight[o * t.taps + k] === 0) continue;
+    const i = t.index[o * t.taps + k];
+    lo = Math.min(lo, i);
+    hi = Math.max(hi, i + 1);
+  }
+  return lo <= hi ? [lo, hi] : [t.index[o * t.taps], t.index[o * t.taps] + 1];
+}
+
+/**
+ * Output rows in runs whose source rows fit `maxSpan` rows of the intermediate. The spans of
+ * successive output rows move forward (both filters are monotone), so a greedy split is tight.
+ */
+export function rowChunks(t: Taps, outRows: number, maxSpan: number): RowChunk[] | null {
+  const chunks: RowChunk[] = [];
+  let cur: RowChunk | null = null;
+  for (let o = 0; o < outRows; o++) {
+    const [lo, hi] = rowSpan(t, o);
+    if (hi - lo > maxSpan) return null;
+    if (cur && Math.max(cur.hi, hi) - Math.min(cur.lo, lo) <= maxSpan) {
+      cur.o1 = o + 1;
+      cur.lo = Math.min(cur.lo, lo);
+      cur.hi = Math.max(cur.hi, hi);
+    } else {
+      cur = { o0: o, o1: o + 1, lo, hi };
+      chunks.push(cur);
+    }
+  }
+  return chunks;
+}
+
+/** The taps of output rows [o0, o1), with source indices counted from `lo` (padding stays in range). */
+function subTaps(t: Taps, o0: number, o1: number, lo: number, span: number): Taps {
+  const index = new Int32Array((o1 - o0) * t.taps);
+  for (let i = 0; i < index.length; i++) index[i] = Math.min(Math.max(t.index[o0 * t.taps + i] - lo, 0), span - 1);
+  return { taps: t.taps, index, weight: t.weight.slice(o0 * t.taps, o1 * t.taps) };
+}
+
+/** A taps table must fit one binding: extreme aspect ratios with antialiasing need one that does not. */
+function checkTaps(gpu: Gpu, t: Taps, what: string, w: number, h: number): void {
+  const bytes = t.index.length * 8;
+  if (bytes > Math.min(gpu.maxBinding, 256 << 20)) {
+    throw new DnfError(`a ${w}x${h} image is too far from square to resize (its ${what} filter needs ${bytes} bytes of taps); crop or pad it closer to square first`, 1);
+  }
+}
+
 /**
  * Records the resize of `img` to size x size into image `n` of `out` ([N, 3, size, size]). The
- * source bytes go up in slabs of rows, so any decodable image works; only the horizontally
- * resampled intermediate ([3, height, size] f32) must fit one binding.
+ * source bytes go up in slabs of rows, and when the height changes the horizontally resampled
+ * intermediate is made in runs of output rows, each for the source rows its taps read: memory
+ * stays bounded for any decodable image, and every output is computed with the same taps in the
+ * same order as in one piece, so the result does not depend on the split. A DnfError (exit 1) is
+ * thrown only for aspect ratios so extreme that one output row's filter does not fit the GPU.
  */
 export function resizeRgbInto(gpu: Gpu, img: RgbImage, out: Tensor, n: number, opts: ResizeOptions): void {
   const { width: w, height: h } = img;
@@ -163,33 +227,45 @@ export function resizeRgbInto(gpu: Gpu, img: RgbImage, out: Tensor, n: number, o
   }
   checkRgbImage(img, `resize: image ${n}`);
   const slabBytes = opts.slabBytes ?? Math.min(gpu.maxBinding, 64 << 20);
-  if (w * 3 > slabBytes) throw new Error(`resize: a ${w}-pixel row does not fit one ${slabBytes}-byte upload`);
-  const vertical = h !== s;
-  if (vertical && 3 * h * s * 4 > gpu.maxBinding) {
-    throw new Error(`resize: a ${w}x${h} image needs a ${3 * h * s * 4}-byte intermediate, more than this GPU binds (${gpu.maxBinding})`);
-  }
+  if (w * 3 > slabBytes) throw new DnfError(`a ${w}x${h} image has rows too long for this GPU (${w * 3} bytes, more than ${slabBytes}); crop it narrower first`, 1);
   const outMode = OUT_MODE[opts.output];
   const image = n * 3 * s * s;
-  // Horizontal pass, slab by slab: into the intermediate, or straight into `out` when the height stays.
-  const temp = vertical ? Tensor.empty(gpu, [3, h, s], 'resize.rows') : null;
   const xTaps = tapsFor(w, s, opts.antialias);
-  const slabRows = Math.min(h, Math.floor(slabBytes / (w * 3)));
-  for (let r0 = 0; r0 < h; r0 += slabRows) {
-    const lines = Math.min(slabRows, h - r0);
-    const src = gpu.upload(img.data.subarray(r0 * w * 3, (r0 + lines) * w * 3), 'resize.src');
-    run(gpu, {
-      entry: 'rows_u8', src, taps: xTaps, dst: (temp ?? out).buffer, count: 3 * lines * s,
-      params: {
-        len: s, lines, src_len: w, dst_lines: h, dst_line0: r0, dst_offset: temp ? 0 : image,
-        in_mode: opts.input === 'byte' ? 1 : 0, out_mode: temp ? 0 : outMode,
-      },
-    });
-    gpu.pool.release(src);
+  checkTaps(gpu, xTaps, 'horizontal', w, h);
+  const slabRows = Math.floor(slabBytes / (w * 3));
+
+  /** The horizontal pass of source rows [lo, hi), slab by slab, into lines [0, hi - lo) of dst. */
+  const horizontal = (lo: number, hi: number, dst: GPUBuffer, dstLines: number, dstOffset: number, mode: number) => {
+    for (let r0 = lo; r0 < hi; r0 += slabRows) {
+      const lines = Math.min(slabRows, hi - r0);
+      const src = gpu.upload(img.data.subarray(r0 * w * 3, (r0 + lines) * w * 3), 'resize.src');
+      run(gpu, {
+        entry: 'rows_u8', src, taps: xTaps, dst, count: 3 * lines * s,
+        params: {
+          len: s, lines, src_len: w, dst_lines: dstLines, dst_line0: r0 - lo, dst_offset: dstOffset,
+          in_mode: opts.input === 'byte' ? 1 : 0, out_mode: mode,
+        },
+      });
+      gpu.pool.release(src);
+    }
+  };
+  if (h === s) { // the height stays: straight into `out`
+    horizontal(0, h, out.buffer, s, image, outMode);
+    return;
   }
-  if (!temp) return;
-  run(gpu, {
-    entry: 'cols', src: temp.buffer, taps: tapsFor(h, s, opts.antialias), dst: out.buffer, count: 3 * s * s,
-    params: { len: s, lines: s, src_len: h, dst_lines: s, dst_line0: 0, dst_offset: image, in_mode: 0, out_mode: outMode },
-  });
-  temp.dispose();
+  const yTaps = tapsFor(h, s, opts.antialias);
+  checkTaps(gpu, yTaps, 'vertical', w, h);
+  const tempBytes = opts.intermediateBytes ?? Math.min(gpu.maxBinding, 64 << 20);
+  const chunks = rowChunks(yTaps, s, Math.floor(tempBytes / (3 * s * 4)));
+  if (!chunks) throw new DnfError(`a ${w}x${h} image is too far from square to resize on this GPU (one output row reads more rows than ${tempBytes} bytes hold); crop or pad it closer to square first`, 1);
+  for (const { o0, o1, lo, hi } of chunks) {
+    const span = hi - lo;
+    const temp = Tensor.empty(gpu, [3, span, s], 'resize.rows');
+    horizontal(lo, hi, temp.buffer, span, 0, 0);
+    run(gpu, {
+      entry: 'cols', src: temp.buffer, taps: subTaps(yTaps, o0, o1, lo, span), dst: out.buffer, count: 3 * (o1 - o0) * s,
+      params: { len: s, lines: o1 - o0, src_len: span, dst_lines: s, dst_line0: o0, dst_offset: image, in_mode: 0, out_mode: outMode },
+    });
+    temp.dispose();
+  }
 }

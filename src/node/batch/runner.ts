@@ -3,18 +3,28 @@
  * (decoding: a bad file fails alone), then the good ones of each batch through one `processBatch`
  * call (the GPU). One bad input never stops the job: it is reported in one line and counted.
  *
- * Failure rules:
+ * Failure rules (only setup problems stop the job; anything about one input is that input's failure):
  * - `prepare` throwing fails that item, unless it throws a DnfError with exit code 2 (a setup
  *   problem that would hit every item): that stops the job.
  * - `processBatch` returning an Error in an item's slot fails that item.
- * - `processBatch` throwing a DnfError with exit code 1 (an input the engine cannot take) reruns
- *   the batch one item at a time to find the culprit; any other throw stops the job.
+ * - `processBatch` throwing reruns the batch one item at a time to find the culprit, whatever it
+ *   threw (a resize limit, a GPU validation error, a write error), and an item that throws alone
+ *   fails alone. Two cases stop the job instead: a DnfError with exit code 2 (setup, or the GPU
+ *   device lost), and a batch whose every item fails alone with one same error that is not a
+ *   DnfError(1) about an input: that is the engine failing, not the inputs, and repeating it for
+ *   every file would only bury it.
+ *
+ * Memory: with `memoryBudget` and `cost`, batches are sized by bytes as well as by count. A batch
+ * closes early when its next item would take it past half the budget (an item larger than that
+ * goes alone), and the next batch is prepared while the current one is processed only when both
+ * fit the budget together; otherwise it is prepared after. So decoded pixels held at once stay
+ * within the budget, or within one item when a single item is larger.
  *
  * While the GPU works on one batch the next one is prepared, so decoding overlaps the GPU.
  * An aborted `signal` stops the job between batches: a batch whose processing started finishes
  * (its outputs are complete), the rest is left for the next run.
  */
-import { DnfError } from '../../errors.js';
+import { DnfError, oneLine } from '../../errors.js';
 import type { Progress } from '../progress.js';
 
 /** An item with what `prepare` made of it. */
@@ -39,6 +49,10 @@ export interface BatchJob<T, D, R> {
   progress: Progress;
   /** How many items `prepare` works on at once (default 4). */
   prepareConcurrency?: number;
+  /** Bytes an item will hold once prepared (e.g. its decoded pixels, from the file's header). */
+  cost?(item: T): Promise<number> | number;
+  /** Most bytes of prepared items to hold at once (needs `cost`; default: no limit). */
+  memoryBudget?: number;
 }
 
 export interface ItemFailure<T> {
@@ -57,13 +71,15 @@ export interface BatchOutcome<T, R> {
   interrupted: boolean;
 }
 
-/** Whether an error is about one input (the job goes on) rather than the setup (the job stops). */
+/** Whether an error stops the job: a setup problem (DnfError with exit code 2, e.g. the device lost). */
+const isFatal = (e: unknown): boolean => e instanceof DnfError && e.exitCode === 2;
+/** Whether an error is about one input. */
 const isInputError = (e: unknown): boolean => e instanceof DnfError && e.exitCode === 1;
 
-/** One line naming the item: the error's message, prefixed with the item's name unless it has it. */
+/** One line naming the item: the error's message, prefixed with the item's name unless it has it, capped in length. */
 export function failureMessage(name: string, e: unknown): string {
-  const msg = (e instanceof Error ? e.message : String(e)).replace(/\s*\n\s*/g, ' ');
-  return msg.includes(name) ? msg : `${name}: ${msg}`;
+  const msg = oneLine(e instanceof Error ? e.message : String(e));
+  return oneLine(msg.includes(name) ? msg : `${name}: ${msg}`);
 }
 
 interface PreparedBatch<T, D> {
@@ -73,12 +89,17 @@ interface PreparedBatch<T, D> {
   fatal?: unknown;
 }
 
+/** A batch's items with the bytes they will hold. */
+interface PlannedBatch<T> {
+  start: number;
+  items: T[];
+  bytes: number;
+}
+
 /** Runs `job`; resolves with what happened, rejects only on errors that stop the job. */
 export async function runBatches<T, D, R>(job: BatchJob<T, D, R>): Promise<BatchOutcome<T, R>> {
   if (!Number.isInteger(job.batchSize) || job.batchSize < 1) throw new Error(`runBatches: batchSize must be a positive integer, got ${job.batchSize}`);
-  const batches: T[][] = [];
-  for (let i = 0; i < job.items.length; i += job.batchSize) batches.push(job.items.slice(i, i + job.batchSize));
-
+  const budget = job.cost && job.memoryBudget !== undefined ? job.memoryBudget : Infinity;
   const outcome: BatchOutcome<T, R> = { done: [], failed: [], remaining: 0, interrupted: false };
   const fail = (item: T, error: unknown) => {
     const message = failureMessage(job.name(item), error);
@@ -86,16 +107,33 @@ export async function runBatches<T, D, R>(job: BatchJob<T, D, R>): Promise<Batch
     job.progress.message(message);
   };
 
-  let next: Promise<PreparedBatch<T, D>> | null = batches.length ? prepareBatch(job, batches[0]) : null;
-  for (let b = 0; b < batches.length; b++) {
+  let cursor = 0;
+  /** The next batch: up to batchSize items, within half the budget unless a single item. */
+  const planBatch = async (): Promise<PlannedBatch<T> | null> => {
+    if (cursor >= job.items.length) return null;
+    const start = cursor;
+    const candidates = job.items.slice(start, start + job.batchSize);
+    const costs = job.cost ? await Promise.all(candidates.map(async (it) => costOf(job, it))) : candidates.map(() => 0);
+    let n = 0;
+    let bytes = 0;
+    while (n < candidates.length && (n === 0 || bytes + costs[n] <= budget / 2)) bytes += costs[n++];
+    cursor = start + n;
+    return { start, items: candidates.slice(0, n), bytes };
+  };
+
+  let current = await planBatch();
+  let next: Promise<PreparedBatch<T, D>> | null = current ? prepareBatch(job, current.items) : null;
+  while (current) {
     const prepared = await next!;
     if (job.signal?.aborted) {
       outcome.interrupted = true;
-      outcome.remaining = job.items.length - b * job.batchSize;
+      outcome.remaining = job.items.length - current.start;
       break;
     }
     if (prepared.fatal !== undefined) throw prepared.fatal;
-    next = b + 1 < batches.length ? prepareBatch(job, batches[b + 1]) : null;
+    const following = await planBatch();
+    const overlap = following !== null && current.bytes + following.bytes <= budget;
+    next = following && overlap ? prepareBatch(job, following.items) : null;
 
     for (const f of prepared.failed) fail(f.item, f.error);
     const results = prepared.ready.length ? await processIsolated(job, prepared.ready) : [];
@@ -108,9 +146,22 @@ export async function runBatches<T, D, R>(job: BatchJob<T, D, R>): Promise<Batch
         done++;
       }
     });
-    job.progress.advance(done, batches[b].length - done);
+    job.progress.advance(done, current.items.length - done);
+    prepared.ready.length = 0; // the decoded data can go before the next batch is decoded
+    if (following && !overlap) next = prepareBatch(job, following.items);
+    current = following;
   }
   return outcome;
+}
+
+/** The item's cost in bytes; a cost that cannot be found counts as 0 (prepare will report the file). */
+async function costOf<T, D, R>(job: BatchJob<T, D, R>, item: T): Promise<number> {
+  try {
+    const c = await job.cost!(item);
+    return Number.isFinite(c) && c > 0 ? c : 0;
+  } catch {
+    return 0;
+  }
 }
 
 /** Prepares each item of a batch (a few at a time); never rejects. */
@@ -132,22 +183,27 @@ async function prepareBatch<T, D, R>(job: BatchJob<T, D, R>, items: T[]): Promis
   const out: PreparedBatch<T, D> = { ready: [], failed: [] };
   settled.forEach((s, i) => {
     if ('data' in s) out.ready.push({ item: items[i], data: s.data });
-    else if (s.error instanceof DnfError && s.error.exitCode === 2) out.fatal ??= s.error;
+    else if (isFatal(s.error)) out.fatal ??= s.error;
     else out.failed.push({ item: items[i], error: s.error });
   });
   return out;
 }
 
-/** processBatch, retried item by item when it throws an input error, to isolate the bad one. */
+/**
+ * processBatch, rerun item by item when it throws, to isolate the bad input. Rethrows setup errors,
+ * and an error that every item of the batch hits alike (see the header).
+ */
 async function processIsolated<T, D, R>(job: BatchJob<T, D, R>, entries: Prepared<T, D>[]): Promise<Array<R | Error>> {
   let results: Array<R | Error>;
   try {
     results = await job.processBatch(entries);
   } catch (e) {
-    if (!isInputError(e)) throw e;
-    if (entries.length === 1) return [e as DnfError];
+    if (isFatal(e)) throw e;
+    if (entries.length === 1) return [asError(e)];
     const one: Array<R | Error> = [];
     for (const entry of entries) one.push(...(await processIsolated(job, [entry])));
+    const alike = one.every((r) => r instanceof Error && !isInputError(r) && r.message === (one[0] as Error).message);
+    if (alike) throw one[0];
     return one;
   }
   if (results.length !== entries.length) {
@@ -155,3 +211,5 @@ async function processIsolated<T, D, R>(job: BatchJob<T, D, R>, entries: Prepare
   }
   return results;
 }
+
+const asError = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
