@@ -1,14 +1,17 @@
+import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DnfError } from '../src/errors.js';
+import { DnfError, MAX_LINE_LENGTH } from '../src/errors.js';
 import { collectInputs, IMAGE_EXTENSIONS, type InputItem } from '../src/node/batch/inputs.js';
 import { interruptOnSigint } from '../src/node/batch/interrupt.js';
 import { outputPathFor, planOutputs, removeStaleTemps } from '../src/node/batch/plan.js';
 import { failureMessage, runBatches, type Prepared } from '../src/node/batch/runner.js';
 import { formatDuration, formatRate, formatSummary, Progress } from '../src/node/progress.js';
 
+const repo = fileURLToPath(new URL('..', import.meta.url));
 let root: string;
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'dnf-batch-'));
@@ -198,6 +201,56 @@ describe('runBatches', () => {
     await expect(runBatches(miscount.job)).rejects.toThrow(/returned 1 results for 2 items/);
   });
 
+  it('fails an item alone whatever processBatch throws for it (a plain Error, a GPU validation error)', async () => {
+    const calls: number[][] = [];
+    const { job } = numberJob([0, 2, 4, 6], 4, {
+      processBatch: async (entries) => {
+        calls.push(entries.map((e) => e.item));
+        if (entries.some((e) => e.item === 2)) throw new Error('resize: needs a 153600000-byte intermediate');
+        if (entries.some((e) => e.item === 6)) throw new Error('GPU validation error: binding too large');
+        return entries.map((e) => e.data);
+      },
+    });
+    const out = await runBatches(job);
+    expect(calls).toEqual([[0, 2, 4, 6], [0], [2], [4], [6]]);
+    expect(out.done.map((d) => d.item)).toEqual([0, 4]);
+    expect(out.failed.map((f) => f.message)).toEqual([
+      'img2.png: resize: needs a 153600000-byte intermediate',
+      'img6.png: GPU validation error: binding too large',
+    ]);
+  });
+
+  it('stops when every item of a batch fails alone with one same engine error', async () => {
+    const { job } = numberJob([0, 2, 4], 3, { processBatch: async () => { throw new RangeError('Invalid typed array length: -1'); } });
+    await expect(runBatches(job)).rejects.toThrow(RangeError);
+  });
+
+  it('sizes batches by the byte budget, and prepares ahead only what fits beside the batch in flight', async () => {
+    const cost = (n: number) => (n === 8 ? 900 : 100); // item 8 is larger than the whole budget
+    let held = 0;
+    let peak = 0;
+    const { job, batches } = numberJob([0, 2, 4, 6, 8, 10, 12, 14], 4, {
+      cost,
+      memoryBudget: 500,
+      prepare: async (n) => {
+        held += cost(n);
+        peak = Math.max(peak, held);
+        await new Promise((r) => setTimeout(r, 1));
+        return n * 10;
+      },
+      processBatch: async (entries) => {
+        batches.push(entries.map((e) => e.item));
+        await new Promise((r) => setTimeout(r, 5));
+        for (const e of entries) held -= cost(e.item);
+        return entries.map((e) => e.data);
+      },
+    });
+    const out = await runBatches(job);
+    expect(batches).toEqual([[0, 2], [4, 6], [8], [10, 12], [14]]); // at most budget / 2 per batch, 8 alone
+    expect(out.done).toHaveLength(8);
+    expect(peak).toBe(900); // 200 + 200 while overlapping; 8 was prepared only once nothing else was held
+  });
+
   it('stops between batches when aborted; the batch in flight completes', async () => {
     const controller = new AbortController();
     const seen: number[][] = [];
@@ -237,9 +290,12 @@ describe('runBatches', () => {
     await expect(runBatches(numberJob([0], 0).job)).rejects.toThrow(/batchSize/);
   });
 
-  it('names the item in failure lines, once', () => {
+  it('names the item in failure lines, once, and caps their length', () => {
     expect(failureMessage('a/b.png', new DnfError('a/b.png: truncated; re-create it', 1))).toBe('a/b.png: truncated; re-create it');
     expect(failureMessage('a/b.png', new Error('bad\n  thing'))).toBe('a/b.png: bad thing');
+    const huge = failureMessage('a/b.png', new DnfError(`a/b.png: integer ${'9'.repeat(157_000)} is too large; re-save the file`, 1));
+    expect(huge.length).toBe(MAX_LINE_LENGTH);
+    expect(huge).toMatch(/^a\/b\.png: integer 9+ \.\.\. 9+ is too large; re-save the file$/);
   });
 });
 
@@ -306,5 +362,38 @@ describe('interruptOnSigint', () => {
     expect(said).toEqual(['interrupted; finishing the current batch (press Ctrl-C again to quit at once)']);
     intr.dispose();
     expect(process.listenerCount('SIGINT')).toBe(before);
+  });
+
+  it('a second SIGINT ends the process at once, even while the JavaScript thread is busy', async () => {
+    // A child that blocks its thread for 20 s after the first Ctrl-C, as a long GPU call does.
+    const mod = pathToFileURL(join(repo, 'dist', 'node', 'batch', 'interrupt.js')).href;
+    const script = `
+      const { interruptOnSigint } = await import(${JSON.stringify(mod)});
+      const intr = interruptOnSigint((l) => console.log(l));
+      intr.signal.addEventListener('abort', () => setTimeout(() => {
+        console.log('busy');
+        const end = Date.now() + 20000;
+        while (Date.now() < end);
+        console.log('finished');
+      }, 10));
+      console.log('ready');
+      setTimeout(() => {}, 30000);`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    const saw = (word: string) => new Promise<void>((res) => {
+      const check = () => { if (out.includes(word)) res(); };
+      child.stdout.on('data', (d) => { out += d; check(); });
+      check();
+    });
+    await saw('ready');
+    child.kill('SIGINT');
+    await saw('busy');
+    const t0 = Date.now();
+    child.kill('SIGINT');
+    const [code, signal] = await new Promise<[number | null, string | null]>((res) => child.on('exit', (c, s) => res([c, s])));
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect({ code, signal }).toEqual({ code: null, signal: 'SIGINT' }); // a shell reports 130
+    expect(out).toContain('interrupted; finishing the current batch');
+    expect(out).not.toContain('finished');
   });
 });
