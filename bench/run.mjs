@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { acquireGpu } from '../dist/node/acquire.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
+/** Scripts with their own command line (run them directly), not benchmarks of one GPU. */
+const STANDALONE = new Set(['run.mjs', 'soak.mjs']);
 const args = process.argv.slice(2);
 const opt = (flag) => {
   const i = args.indexOf(flag);
@@ -19,7 +21,7 @@ const opt = (flag) => {
 };
 const backend = opt('--backend');
 const out = opt('--out');
-const names = args.length ? args : readdirSync(here).filter((f) => f.endsWith('.mjs') && f !== 'run.mjs').map((f) => f.replace(/\.mjs$/, ''));
+const names = args.length ? args : readdirSync(here).filter((f) => f.endsWith('.mjs') && !STANDALONE.has(f)).map((f) => f.replace(/\.mjs$/, ''));
 
 const gpu = await acquireGpu({ backend });
 const adapter = [gpu.adapter.vendor, gpu.adapter.architecture, gpu.adapter.description].filter(Boolean).join(' / ');

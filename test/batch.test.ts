@@ -1,14 +1,18 @@
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DnfError, MAX_LINE_LENGTH } from '../src/errors.js';
 import { collectInputs, IMAGE_EXTENSIONS, type InputItem } from '../src/node/batch/inputs.js';
 import { interruptOnSigint } from '../src/node/batch/interrupt.js';
-import { outputPathFor, planOutputs, removeStaleTemps } from '../src/node/batch/plan.js';
-import { failureMessage, runBatches, type Prepared } from '../src/node/batch/runner.js';
+import { OutputClaims } from '../src/node/batch/claims.js';
+import { isCompleteOutput, outputPathFor, planOutputs, removeStaleTemps } from '../src/node/batch/plan.js';
+import { writeSafetensorsFile } from '../src/node/files.js';
+import { failureMessage, ItemSkipped, runBatches, type Prepared } from '../src/node/batch/runner.js';
 import { formatDuration, formatRate, formatSummary, Progress } from '../src/node/progress.js';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
@@ -25,6 +29,14 @@ async function touch(dir: string, ...paths: string[]): Promise<void> {
   for (const p of paths) {
     await mkdir(join(dir, p, '..'), { recursive: true });
     await writeFile(join(dir, p), 'x');
+  }
+}
+
+/** Writes small complete PNGs under `dir`. */
+async function pngs(dir: string, ...paths: string[]): Promise<void> {
+  for (const p of paths) {
+    await mkdir(join(dir, p, '..'), { recursive: true });
+    await sharp(Buffer.alloc(12, 7), { raw: { width: 2, height: 2, channels: 3 } }).png().toFile(join(dir, p));
   }
 }
 
@@ -89,7 +101,7 @@ describe('planOutputs', () => {
 
   it('skips outputs that exist unless overwrite, and keeps input order', async () => {
     const out = join(root, 'plan-out');
-    await touch(out, 'b.png', 'sub/c.png');
+    await pngs(out, 'b.png', 'sub/c.png');
     const items: InputItem[] = [
       { path: '/in/a.jpg', rel: 'a.jpg' }, { path: '/in/b.webp', rel: 'b.webp' },
       { path: '/in/sub/c.png', rel: 'sub/c.png' }, { path: '/in/sub/d.png', rel: 'sub/d.png' },
@@ -100,6 +112,25 @@ describe('planOutputs', () => {
     const all = await planOutputs(items, out, 'png', { overwrite: true });
     expect(all.todo.map((p) => p.rel)).toEqual(items.map((i) => i.rel));
     expect(all.skipped).toEqual([]);
+  });
+
+  it('redoes outputs that exist but are incomplete (empty, cut short, a broken safetensors header)', async () => {
+    const out = join(root, 'plan-incomplete');
+    await pngs(out, 'whole.png', 'cut.png');
+    const png = await readFile(join(out, 'whole.png'));
+    await writeFile(join(out, 'cut.png'), png.subarray(0, png.length - 5));
+    await writeFile(join(out, 'empty.png'), '');
+    await writeSafetensorsFile(join(out, 'whole.safetensors'), [{ name: 'dnf', dtype: 'F32', shape: [2], data: new Float32Array([1, 2]) }]);
+    const st = await readFile(join(out, 'whole.safetensors'));
+    await writeFile(join(out, 'cut.safetensors'), st.subarray(0, st.length - 1));
+    expect(await isCompleteOutput(join(out, 'whole.png'))).toBe(true);
+    expect(await isCompleteOutput(join(out, 'whole.safetensors'))).toBe(true);
+    for (const f of ['cut.png', 'empty.png', 'cut.safetensors', 'missing.png']) expect(await isCompleteOutput(join(out, f)), f).toBe(false);
+    const items = ['whole', 'cut', 'empty'].map((n) => ({ path: `/in/${n}.jpg`, rel: `${n}.jpg` }));
+    const plan = await planOutputs(items, out, 'png');
+    expect(plan.todo.map((p) => p.rel)).toEqual(['cut.jpg', 'empty.jpg']);
+    const tensors = await planOutputs(items, out, 'safetensors');
+    expect(tensors.todo.map((p) => p.rel)).toEqual(['cut.jpg', 'empty.jpg']);
   });
 
   it('refuses two inputs with the same output, and an output that would replace an input', async () => {
@@ -155,6 +186,34 @@ function numberJob(items: number[], batchSize: number, over: Partial<Parameters<
     },
   };
 }
+
+describe('OutputClaims', () => {
+  it('gives an output to one run at a time, reports outputs finished meanwhile, takes over dead runs\' claims', async () => {
+    const out = join(root, 'claims');
+    const a = new OutputClaims(isCompleteOutput);
+    const b = new OutputClaims(isCompleteOutput);
+    const x = join(out, 'x.png');
+    expect(await a.take(x)).toBe('claimed');
+    expect(await readFile(`${x}.claim`, 'utf8')).toBe(`${hostname()} ${process.pid}\n`);
+    expect(await b.take(x)).toBe('busy');
+    await pngs(out, 'x.png'); // a writes the output, then lets go
+    await a.release(x);
+    expect(await b.take(x)).toBe('done');
+    expect(await readdir(out)).toEqual(['x.png']); // no claim left
+
+    const dead = 2 ** 22 + 12345; // no such process (above Linux's pid_max)
+    const y = join(out, 'y.png');
+    await writeFile(`${y}.claim`, `${hostname()} ${dead}\n`);
+    expect(await b.take(y)).toBe('claimed');
+    const z = join(out, 'z.png');
+    await writeFile(`${z}.claim`, `another-host ${dead}\n`); // maybe alive there: respected
+    expect(await b.take(z)).toBe('busy');
+    await writeFile(`${out}/w.png.claim`, `${hostname()} ${dead}\n`);
+    expect(await removeStaleTemps([join(out, 'w.png'), z])).toBe(1);
+    await b.releaseAll();
+    expect((await readdir(out)).sort()).toEqual(['x.png', 'z.png.claim']);
+  });
+});
 
 describe('runBatches', () => {
   it('isolates decode failures: the GPU gets only the good items, the job goes on', async () => {
@@ -218,6 +277,16 @@ describe('runBatches', () => {
       'img2.png: resize: needs a 153600000-byte intermediate',
       'img6.png: GPU validation error: binding too large',
     ]);
+  });
+
+  it('leaves items whose prepare throws ItemSkipped to another run: neither done nor failed', async () => {
+    const { job, batches } = numberJob([0, 2, 4, 6], 4, {
+      prepare: async (n) => { if (n === 2) throw new ItemSkipped('busy'); return n; },
+    });
+    const out = await runBatches(job);
+    expect(batches).toEqual([[0, 4, 6]]);
+    expect(out).toMatchObject({ skipped: [2], failed: [] });
+    expect(job.progress.total).toBe(3);
   });
 
   it('stops when every item of a batch fails alone with one same engine error', async () => {
@@ -286,7 +355,7 @@ describe('runBatches', () => {
   });
 
   it('handles an empty job and refuses a bad batch size', async () => {
-    expect(await runBatches(numberJob([], 4).job)).toEqual({ done: [], failed: [], remaining: 0, interrupted: false });
+    expect(await runBatches(numberJob([], 4).job)).toEqual({ done: [], failed: [], skipped: [], remaining: 0, interrupted: false });
     await expect(runBatches(numberJob([0], 0).job)).rejects.toThrow(/batchSize/);
   });
 

@@ -27,6 +27,7 @@ import { DEFAULT_ANTIALIAS } from '../image/preprocess.js';
 import { detectionMetrics, meanMetrics, type DetectionMetrics } from '../metrics.js';
 import { IMAGE_EXTENSIONS } from '../node/batch/inputs.js';
 import { interruptOnSigint } from '../node/batch/interrupt.js';
+import { decodedImageBudget, decodedImageCost } from '../node/batch/memory.js';
 import { outputPathFor, planOutputs } from '../node/batch/plan.js';
 import { runBatches, type Prepared } from '../node/batch/runner.js';
 import { findEvalSets, type EvalItem } from '../node/eval-layout.js';
@@ -135,6 +136,8 @@ export async function runEval(root: string, opts: EvalOptions, hooks: EvalHooks 
         batchSize,
         name: (w: Work) => w.path,
         prepare: (w) => decodeImageFile(w.cached && w.dnfPath ? w.dnfPath : w.path),
+        cost: (w) => decodedImageCost(w.cached && w.dnfPath ? w.dnfPath : w.path),
+        memoryBudget: decodedImageBudget(),
         processBatch: (entries) => classifyBatch(detector, entries),
         signal: hooks.signal ?? interrupt!.signal,
         progress,

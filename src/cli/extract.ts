@@ -20,8 +20,10 @@ import type { DdpmUnet } from '../models/ddpm-unet.js';
 import { acquireGpu, releaseGpu } from '../node/acquire.js';
 import { collectInputs, IMAGE_EXTENSIONS } from '../node/batch/inputs.js';
 import { interruptOnSigint } from '../node/batch/interrupt.js';
-import { planOutputs, type PlannedItem } from '../node/batch/plan.js';
-import { runBatches, type Prepared } from '../node/batch/runner.js';
+import { decodedImageBudget, decodedImageCost } from '../node/batch/memory.js';
+import { OutputClaims } from '../node/batch/claims.js';
+import { isCompleteOutput, planOutputs, type PlannedItem } from '../node/batch/plan.js';
+import { ItemSkipped, runBatches, type Prepared } from '../node/batch/runner.js';
 import { openSafetensors, writeFileAtomic, writeSafetensorsFile } from '../node/files.js';
 import { formatSummary, Progress, type JobCounts, type ProgressOptions } from '../node/progress.js';
 import { addUnetOptions, loadUnet, positiveInt, resolveUnet, type UnetOptions } from './unet-options.js';
@@ -77,14 +79,21 @@ export async function runExtract(inputs: string[], opts: ExtractOptions, hooks: 
 
     const progress = new Progress(plan.todo.length, progressOptions);
     const interrupt = hooks.signal ? null : interruptOnSigint((line) => progress.message(line));
-    const writer = dnfWriter(unet, opts, unetPath);
+    const claims = new OutputClaims(isCompleteOutput);
+    const writer = dnfWriter(unet, opts, unetPath, claims);
     let outcome;
     try {
       outcome = await runBatches({
         items: plan.todo,
         batchSize,
         name: (item) => item.path,
-        prepare: (item) => decodeImageFile(item.path),
+        prepare: async (item) => {
+          const claim = await claims.take(item.output);
+          if (claim !== 'claimed') throw new ItemSkipped(claim);
+          return decodeImageFile(item.path);
+        },
+        cost: (item) => decodedImageCost(item.path),
+        memoryBudget: decodedImageBudget(),
         processBatch: writer,
         signal: hooks.signal ?? interrupt!.signal,
         progress,
@@ -92,10 +101,12 @@ export async function runExtract(inputs: string[], opts: ExtractOptions, hooks: 
     } finally {
       interrupt?.dispose();
       progress.finish();
+      await claims.releaseAll();
     }
+    if (outcome.skipped.length) say(`extract: ${outcome.skipped.length} left to another run writing into ${opts.output}`);
     const report: ExtractReport = {
       done: outcome.done.length,
-      skipped: plan.skipped.length,
+      skipped: plan.skipped.length + outcome.skipped.length,
       failed: outcome.failed.length,
       remaining: outcome.remaining,
       elapsedMs: progress.elapsedMs,
@@ -110,24 +121,29 @@ export async function runExtract(inputs: string[], opts: ExtractOptions, hooks: 
 }
 
 /** processBatch for extract: the DNFs of a batch of decoded images, each written to its output. */
-function dnfWriter(unet: DdpmUnet, opts: ExtractOptions, unetPath: string) {
+function dnfWriter(unet: DdpmUnet, opts: ExtractOptions, unetPath: string, claims: OutputClaims) {
   const size = unet.config.resolution;
   return async (entries: Prepared<PlannedItem, RgbImage>[]): Promise<string[]> => {
     const images = entries.map((e) => e.data);
     if (opts.format === 'png') {
       const dnfs = await quantizedDnfs(unet, images, opts);
-      await Promise.all(entries.map(async (e, i) => writeFileAtomic(e.item.output, [await encodePng(dnfs[i])])));
+      await Promise.all(entries.map(async (e, i) => {
+        await writeFileAtomic(e.item.output, [await encodePng(dnfs[i])]);
+        await claims.release(e.item.output);
+      }));
     } else {
       const dnf = dnfOfImages(unet, images, opts);
       try {
         const all = await dnf.read();
         const per = 3 * size * size;
-        await Promise.all(entries.map((e, i) =>
-          writeSafetensorsFile(
+        await Promise.all(entries.map(async (e, i) => {
+          await writeSafetensorsFile(
             e.item.output,
             [{ name: 'dnf', dtype: 'F32', shape: [3, size, size], data: all.subarray(i * per, (i + 1) * per) }],
             { source: e.item.rel, unet: basename(unetPath), steps: String(opts.steps), feature: opts.feature, antialias: String(opts.antialias) },
-          )));
+          );
+          await claims.release(e.item.output);
+        }));
       } finally {
         dnf.dispose();
       }

@@ -61,7 +61,10 @@ export class Progress {
   /** Shown after the counts, e.g. 'loss 0.412' (set it before advance()). */
   detail = '';
 
-  constructor(readonly total: number, private readonly options: ProgressOptions) {
+  private jobTotal: number;
+
+  constructor(total: number, private readonly options: ProgressOptions) {
+    this.jobTotal = total;
     this.sink = options.sink ?? process.stderr;
     this.tty = !!this.sink.isTTY;
     this.now = options.now ?? Date.now;
@@ -70,6 +73,11 @@ export class Progress {
     this.start = this.now();
     this.lastLineAt = this.start;
     if (this.tty) this.drawBar(this.start); // 0/total at once: the first batch may take a while
+  }
+
+  /** Images in the job. */
+  get total(): number {
+    return this.jobTotal;
   }
 
   /** Milliseconds since the job started. */
@@ -90,6 +98,11 @@ export class Progress {
       this.lastLineAt = t;
       this.lastLineCount = count;
     }
+  }
+
+  /** Takes `n` images out of the job (another run has them). */
+  skip(n: number): void {
+    this.jobTotal -= n;
   }
 
   /** Prints `<label>: <line>` (e.g. a failed input) without breaking the bar. */

@@ -1,11 +1,13 @@
 /**
  * Output planning for batch commands: each input gets one output path under the output folder,
  * mirroring its relative path with a new extension; clashes are refused before any work starts,
- * and outputs that already exist are skipped (resume) unless the user asks to overwrite them.
+ * and outputs that exist complete are skipped (resume) unless the user asks to overwrite them.
  */
-import { readdir, stat, unlink } from 'node:fs/promises';
+import { open, readdir, unlink } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { DnfError } from '../../errors.js';
+import { SafetensorsFile } from '../../weights/safetensors.js';
+import { isStaleClaim, processRuns } from './claims.js';
 import type { InputItem } from './inputs.js';
 
 /** An input with the file its output goes to. */
@@ -69,15 +71,62 @@ export async function planOutputs(
   }
   await removeStaleTemps(planned.map((p) => p.output));
 
-  const exists = await Promise.all(planned.map((p) => stat(p.output).then((s) => s.isFile(), () => false)));
+  const exists = await Promise.all(planned.map((p) => isCompleteOutput(p.output)));
   const plan: OutputPlan = { todo: [], skipped: [] };
   planned.forEach((p, i) => (exists[i] && !options.overwrite ? plan.skipped : plan.todo).push(p));
   return plan;
 }
 
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+/** The last 12 bytes of every complete PNG: the IEND chunk (length 0, type, CRC). */
+const PNG_IEND = [0, 0, 0, 0, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82];
+
+/**
+ * Whether `path` is a complete output: a PNG that starts with the signature and ends with IEND, a
+ * safetensors file whose header is valid and whose tensors lie within it, or any other non-empty
+ * file. Outputs are written atomically, so an incomplete one comes from elsewhere (a full disk, a
+ * copy cut short); it is redone rather than counted as done.
+ */
+export async function isCompleteOutput(path: string): Promise<boolean> {
+  let fh;
+  try {
+    fh = await open(path, 'r');
+  } catch {
+    return false;
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile() || st.size === 0) return false;
+    if (path.endsWith('.png')) {
+      if (st.size < PNG_SIGNATURE.length + PNG_IEND.length) return false;
+      const head = Buffer.alloc(8);
+      const tail = Buffer.alloc(12);
+      await fh.read(head, 0, 8, 0);
+      await fh.read(tail, 0, 12, st.size - 12);
+      return PNG_SIGNATURE.every((b, i) => head[i] === b) && PNG_IEND.every((b, i) => tail[i] === b);
+    }
+    if (path.endsWith('.safetensors')) {
+      const src = {
+        name: path,
+        size: st.size,
+        read: async (offset: number, length: number) => {
+          const buf = new Uint8Array(length);
+          await fh!.read(buf, 0, length, offset);
+          return buf;
+        },
+      };
+      return await SafetensorsFile.open(src).then(() => true, () => false);
+    }
+    return true;
+  } finally {
+    await fh.close();
+  }
+}
+
 /**
  * Deletes `<output>.<pid>.<12 hex>.tmp` files (the temp names of writeFileAtomic in ../files.ts)
- * beside the given outputs whose writing process no longer runs: leftovers of a killed run.
+ * beside the given outputs whose writing process no longer runs, and stale `<output>.claim` files
+ * (see claims.ts): leftovers of a killed run.
  */
 export async function removeStaleTemps(outputs: readonly string[]): Promise<number> {
   const byDir = new Map<string, Set<string>>();
@@ -90,21 +139,15 @@ export async function removeStaleTemps(outputs: readonly string[]): Promise<numb
   for (const [dir, names] of byDir) {
     const entries = await readdir(dir).catch(() => [] as string[]); // not created yet: nothing to clean
     for (const entry of entries) {
+      const claim = /^(.+)\.claim$/.exec(entry);
+      if (claim && names.has(claim[1])) {
+        if (await isStaleClaim(join(dir, entry))) await unlink(join(dir, entry)).then(() => removed++, () => {});
+        continue;
+      }
       const m = /^(.+)\.(\d+)\.[0-9a-f]{12}\.tmp$/.exec(entry);
       if (!m || !names.has(m[1]) || processRuns(Number(m[2]))) continue;
       await unlink(join(dir, entry)).then(() => removed++, () => {});
     }
   }
   return removed;
-}
-
-/** Whether a process with this id exists (signal 0 checks without sending anything). */
-function processRuns(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM'; // exists, owned by someone else
-  }
 }

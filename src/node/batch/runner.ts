@@ -66,10 +66,15 @@ export interface BatchOutcome<T, R> {
   /** Finished items with their results, in input order. */
   done: Array<{ item: T; result: R }>;
   failed: ItemFailure<T>[];
+  /** Items whose `prepare` threw ItemSkipped: another run has them. */
+  skipped: T[];
   /** Items not attempted because the signal aborted. */
   remaining: number;
   interrupted: boolean;
 }
+
+/** Thrown by `prepare` for an item that is not this run's to do (another run did it or is doing it). */
+export class ItemSkipped extends Error {}
 
 /** Whether an error stops the job: a setup problem (DnfError with exit code 2, e.g. the device lost). */
 const isFatal = (e: unknown): boolean => e instanceof DnfError && e.exitCode === 2;
@@ -85,6 +90,7 @@ export function failureMessage(name: string, e: unknown): string {
 interface PreparedBatch<T, D> {
   ready: Prepared<T, D>[];
   failed: Array<{ item: T; error: unknown }>;
+  skipped: T[];
   /** A setup error from prepare: the job must stop. */
   fatal?: unknown;
 }
@@ -100,7 +106,7 @@ interface PlannedBatch<T> {
 export async function runBatches<T, D, R>(job: BatchJob<T, D, R>): Promise<BatchOutcome<T, R>> {
   if (!Number.isInteger(job.batchSize) || job.batchSize < 1) throw new Error(`runBatches: batchSize must be a positive integer, got ${job.batchSize}`);
   const budget = job.cost && job.memoryBudget !== undefined ? job.memoryBudget : Infinity;
-  const outcome: BatchOutcome<T, R> = { done: [], failed: [], remaining: 0, interrupted: false };
+  const outcome: BatchOutcome<T, R> = { done: [], failed: [], skipped: [], remaining: 0, interrupted: false };
   const fail = (item: T, error: unknown) => {
     const message = failureMessage(job.name(item), error);
     outcome.failed.push({ item, error, message });
@@ -136,6 +142,10 @@ export async function runBatches<T, D, R>(job: BatchJob<T, D, R>): Promise<Batch
     next = following && overlap ? prepareBatch(job, following.items) : null;
 
     for (const f of prepared.failed) fail(f.item, f.error);
+    if (prepared.skipped.length) {
+      outcome.skipped.push(...prepared.skipped);
+      job.progress.skip(prepared.skipped.length);
+    }
     const results = prepared.ready.length ? await processIsolated(job, prepared.ready) : [];
     let done = 0;
     results.forEach((r, i) => {
@@ -146,7 +156,7 @@ export async function runBatches<T, D, R>(job: BatchJob<T, D, R>): Promise<Batch
         done++;
       }
     });
-    job.progress.advance(done, current.items.length - done);
+    job.progress.advance(done, current.items.length - done - prepared.skipped.length);
     prepared.ready.length = 0; // the decoded data can go before the next batch is decoded
     if (following && !overlap) next = prepareBatch(job, following.items);
     current = following;
@@ -180,9 +190,10 @@ async function prepareBatch<T, D, R>(job: BatchJob<T, D, R>, items: T[]): Promis
   };
   await Promise.all(Array.from({ length: Math.min(items.length, job.prepareConcurrency ?? 4) }, worker));
 
-  const out: PreparedBatch<T, D> = { ready: [], failed: [] };
+  const out: PreparedBatch<T, D> = { ready: [], failed: [], skipped: [] };
   settled.forEach((s, i) => {
     if ('data' in s) out.ready.push({ item: items[i], data: s.data });
+    else if (s.error instanceof ItemSkipped) out.skipped.push(items[i]);
     else if (isFatal(s.error)) out.fatal ??= s.error;
     else out.failed.push({ item: items[i], error: s.error });
   });

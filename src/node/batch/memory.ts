@@ -1,0 +1,37 @@
+/**
+ * What batch jobs may hold in memory: decoded images are the one cost that follows the inputs
+ * rather than the model (a 520 KB PNG can decode to 537 MB), so batches are sized by their bytes
+ * (see runBatches) against a budget, and each item's bytes are read off its file's header before
+ * it is decoded.
+ */
+import { stat } from 'node:fs/promises';
+import { totalmem } from 'node:os';
+import sharp from 'sharp';
+
+const MiB = 1 << 20;
+
+/**
+ * Bytes of decoded images to hold at once: an eighth of the machine's memory, between 256 MiB and
+ * 1 GiB (one batch in flight and one being decoded share it). The GPU side needs no share: images
+ * go up in slabs of at most 64 MiB whatever their size. DNF_MEMORY_BUDGET (bytes) overrides it.
+ */
+export function decodedImageBudget(): number {
+  const env = Number(process.env.DNF_MEMORY_BUDGET);
+  if (Number.isSafeInteger(env) && env > 0) return env;
+  return Math.min(1024 * MiB, Math.max(256 * MiB, Math.floor(totalmem() / 8)));
+}
+
+/**
+ * The bytes decoding `path` will hold: the file read into memory plus its RGB pixels (from the
+ * header; the first page of a multi-page file). A file whose header cannot be read costs its size:
+ * its decoding fails early.
+ */
+export async function decodedImageCost(path: string): Promise<number> {
+  const size = await stat(path).then((s) => s.size, () => 0);
+  try {
+    const { width = 0, height = 0 } = await sharp(path, { limitInputPixels: false, pages: 1 }).metadata();
+    return size + width * height * 3;
+  } catch {
+    return size;
+  }
+}
