@@ -5,10 +5,11 @@
 // Makes --small 32x32 PNGs and --huge flat PNGs of --huge-side^2 pixels (about 520 KB each, 537 MB
 // decoded; half of them in a row, half spread out) in ten folders, runs the built CLI's extract
 // over them with the tiny test UNet (tools/golden/unet.py's config, synthetic weights: the model is
-// small, so what is measured is the engine's handling of the inputs), and samples the process's RSS every 250 ms. Prints one JSON line
-// per tenth of the run ({bench: 'soak', phase, t, rssMiB, ...}) and a summary line with the peak
-// (VmHWM), the median and the RSS of the first and last tenths (flat: they agree). --budget sets
-// DNF_MEMORY_BUDGET (e.g. 1e15: no byte budget, batches by count only). Needs `npm run build`.
+// small, so what is measured is the engine's handling of the inputs), and samples the process's
+// RSS every 250 ms. Prints one JSON line per tenth of the run ({bench: 'soak', phase, t, rssMiB,
+// ...}) and a summary line with the peak (VmHWM), the median and the RSS of the first and last
+// tenths (flat: they agree). --budget sets DNF_MEMORY_BUDGET (e.g. 1e15: no byte budget, batches
+// by count only, as before the budget existed). Needs `npm run build`.
 import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';

@@ -250,6 +250,55 @@ describe('dnf extract (built CLI)', { timeout: 300_000 }, () => {
     expect((await files(out)).length).toBe(names.length);
   });
 
+  it('an image the GPU cannot resize fails alone, named, and the batch around it is written (exit 1)', async () => {
+    const dir = join(root, 'extreme-in');
+    const out = join(root, 'extreme-out');
+    await mkdir(dir, { recursive: true });
+    await pattern(20, 16, 3).png().toFile(join(dir, 'a.png'));
+    await pattern(1, 3_000_000, 5).png().toFile(join(dir, 'b-tall.png')); // 250000:1; antialiased, one output row reads 1M rows
+    await pattern(30, 30, 9).png().toFile(join(dir, 'c.png'));
+    const r = dnf(['extract', dir, '-o', out, '--batch', '3', '--antialias', ...tinyArgs()]);
+    expect(r.code).toBe(1);
+    expect(r.lines.filter((l) => l.includes('b-tall.png'))).toEqual([
+      expect.stringMatching(new RegExp(`^extract: ${join(dir, 'b-tall.png')}: a 1x3000000 image is too far from square to resize`)),
+    ]);
+    expect(await files(out)).toEqual(['a.png', 'c.png']);
+    expect(r.lines.at(-1)).toMatch(/^extract: 2 done, 0 skipped \(already done\), 1 failed/);
+  });
+
+  it('redoes an output that exists but is incomplete (empty, or cut short elsewhere)', async () => {
+    const dir = join(root, 'partial-in');
+    const out = join(root, 'partial-out');
+    await makeInputs(dir, 3);
+    await rm(join(dir, 'broken'), { recursive: true });
+    expect(dnf(['extract', dir, '-o', out, ...tinyArgs()]).code).toBe(0);
+    const whole = await readFile(join(out, 'a.png'));
+    await writeFile(join(out, 'a.png'), '');
+    await writeFile(join(out, 'b.png'), whole.subarray(0, 40));
+    const r = dnf(['extract', dir, '-o', out, ...tinyArgs()]);
+    expect(r.code).toBe(0);
+    expect(r.lines.at(-1)).toMatch(/^extract: 2 done, 1 skipped/);
+    expect(await readFile(join(out, 'a.png'))).toEqual(whole);
+  });
+
+  it('two runs into one folder at once compute every image once, and leave no claims', async () => {
+    const dir = join(root, 'twin-in');
+    const out = join(root, 'twin-out');
+    const names = await makeInputs(dir, 12);
+    await rm(join(dir, 'broken'), { recursive: true });
+    const run = () => new Promise<{ code: number | null; stderr: string }>((res) => {
+      const child = spawn(process.execPath, [bin, 'extract', dir, '-o', out, '--batch', '1', ...tinyArgs()], { cwd: root });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('exit', (code) => res({ code, stderr }));
+    });
+    const [a, b] = await Promise.all([run(), run()]);
+    expect([a.code, b.code]).toEqual([0, 0]);
+    const done = (r: { stderr: string }) => Number(/^extract: (\d+) done/m.exec(r.stderr)![1]);
+    expect(done(a) + done(b)).toBe(names.length);
+    expect(await files(out)).toEqual(names.map((n) => n.replace(/\.jpg$/, '.png')).sort());
+  });
+
   it('missing weights: one line on how to get them, exit 2', async () => {
     const r = dnf(['extract', inDir, '-o', join(root, 'nowhere')], { DNF_WEIGHTS: join(root, 'absent.safetensors') });
     expect(r.code).toBe(2);

@@ -24,7 +24,7 @@ import type { RgbImage } from '../image/pixels.js';
 import { DEFAULT_ANTIALIAS } from '../image/preprocess.js';
 import { collectInputs, IMAGE_EXTENSIONS, type InputItem } from '../node/batch/inputs.js';
 import { interruptOnSigint } from '../node/batch/interrupt.js';
-import { decodedImageBudget, decodedImageCost } from '../node/batch/memory.js';
+import { decodedImageBudget, decodedImageCost, releaseDecoded } from '../node/batch/memory.js';
 import { runBatches, type Prepared } from '../node/batch/runner.js';
 import { formatDuration, formatRate, Progress, type ProgressOptions } from '../node/progress.js';
 import { Detector } from './detector.js';
@@ -111,6 +111,7 @@ export async function runDetect(inputs: string[], opts: DetectOptions, hooks: De
         prepare: (item) => decodeImageFile(item.path),
         cost: (item) => decodedImageCost(item.path),
         memoryBudget: decodedImageBudget(),
+        released: releaseDecoded,
         processBatch: async (entries: Prepared<InputItem, RgbImage>[]) => {
           const images = entries.map((e) => e.data);
           const verdicts = await detector.classify(opts.fromDnf ? images : await detector.dnfs(images));

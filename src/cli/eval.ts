@@ -27,7 +27,7 @@ import { DEFAULT_ANTIALIAS } from '../image/preprocess.js';
 import { detectionMetrics, meanMetrics, type DetectionMetrics } from '../metrics.js';
 import { IMAGE_EXTENSIONS } from '../node/batch/inputs.js';
 import { interruptOnSigint } from '../node/batch/interrupt.js';
-import { decodedImageBudget, decodedImageCost } from '../node/batch/memory.js';
+import { decodedImageBudget, decodedImageCost, releaseDecoded } from '../node/batch/memory.js';
 import { outputPathFor, planOutputs } from '../node/batch/plan.js';
 import { runBatches, type Prepared } from '../node/batch/runner.js';
 import { findEvalSets, type EvalItem } from '../node/eval-layout.js';
@@ -138,6 +138,7 @@ export async function runEval(root: string, opts: EvalOptions, hooks: EvalHooks 
         prepare: (w) => decodeImageFile(w.cached && w.dnfPath ? w.dnfPath : w.path),
         cost: (w) => decodedImageCost(w.cached && w.dnfPath ? w.dnfPath : w.path),
         memoryBudget: decodedImageBudget(),
+        released: releaseDecoded,
         processBatch: (entries) => classifyBatch(detector, entries),
         signal: hooks.signal ?? interrupt!.signal,
         progress,

@@ -20,7 +20,7 @@ import type { DdpmUnet } from '../models/ddpm-unet.js';
 import { acquireGpu, releaseGpu } from '../node/acquire.js';
 import { collectInputs, IMAGE_EXTENSIONS } from '../node/batch/inputs.js';
 import { interruptOnSigint } from '../node/batch/interrupt.js';
-import { decodedImageBudget, decodedImageCost } from '../node/batch/memory.js';
+import { decodedImageBudget, decodedImageCost, releaseDecoded } from '../node/batch/memory.js';
 import { OutputClaims } from '../node/batch/claims.js';
 import { isCompleteOutput, planOutputs, type PlannedItem } from '../node/batch/plan.js';
 import { ItemSkipped, runBatches, type Prepared } from '../node/batch/runner.js';
@@ -79,7 +79,7 @@ export async function runExtract(inputs: string[], opts: ExtractOptions, hooks: 
 
     const progress = new Progress(plan.todo.length, progressOptions);
     const interrupt = hooks.signal ? null : interruptOnSigint((line) => progress.message(line));
-    const claims = new OutputClaims(isCompleteOutput);
+    const claims = new OutputClaims(opts.overwrite ? async () => false : isCompleteOutput); // --overwrite redoes finished outputs
     const writer = dnfWriter(unet, opts, unetPath, claims);
     let outcome;
     try {
@@ -94,6 +94,7 @@ export async function runExtract(inputs: string[], opts: ExtractOptions, hooks: 
         },
         cost: (item) => decodedImageCost(item.path),
         memoryBudget: decodedImageBudget(),
+        released: releaseDecoded,
         processBatch: writer,
         signal: hooks.signal ?? interrupt!.signal,
         progress,

@@ -6,6 +6,8 @@
  */
 import { stat } from 'node:fs/promises';
 import { totalmem } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import sharp from 'sharp';
 
 const MiB = 1 << 20;
@@ -34,4 +36,23 @@ export async function decodedImageCost(path: string): Promise<number> {
   } catch {
     return size;
   }
+}
+
+/** Batches that held at least this much are collected at once when they are dropped. */
+const COLLECT_FROM_BYTES = 64 * MiB;
+let collectGarbage: (() => void) | null = null;
+
+/**
+ * Frees a dropped batch's decoded images now when they were large. Their pixels live outside
+ * V8's heap, and V8 collects them only when its own heap asks for it: without this, the previous
+ * huge image is still held while the next one is decoded (measured: 1.3 GB instead of 0.8 GB with
+ * two 13377x13377 images in a row). A full collection takes ~10-20 ms, against seconds per batch.
+ */
+export function releaseDecoded(bytes: number): void {
+  if (bytes < COLLECT_FROM_BYTES) return;
+  if (!collectGarbage) {
+    setFlagsFromString('--expose-gc');
+    collectGarbage = runInNewContext('gc') as () => void;
+  }
+  collectGarbage();
 }

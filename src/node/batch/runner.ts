@@ -53,6 +53,8 @@ export interface BatchJob<T, D, R> {
   cost?(item: T): Promise<number> | number;
   /** Most bytes of prepared items to hold at once (needs `cost`; default: no limit). */
   memoryBudget?: number;
+  /** Called once a batch's prepared data is dropped, with its cost (e.g. to collect garbage). */
+  released?(bytes: number): void;
 }
 
 export interface ItemFailure<T> {
@@ -158,6 +160,7 @@ export async function runBatches<T, D, R>(job: BatchJob<T, D, R>): Promise<Batch
     });
     job.progress.advance(done, current.items.length - done - prepared.skipped.length);
     prepared.ready.length = 0; // the decoded data can go before the next batch is decoded
+    job.released?.(current.bytes);
     if (following && !overlap) next = prepareBatch(job, following.items);
     current = following;
   }
