@@ -6,6 +6,7 @@
  * Work is recorded, not run: `dispatch()` appends to one command encoder, and `flush()` submits
  * everything recorded so far in one submit. Reading results (`read`) flushes first.
  */
+import { DnfError, oneLine } from '../errors.js';
 import { SHADERS, type ShaderName } from './shaders.generated.js';
 import { packParams, paramsByteSize, type ParamValues } from './params.js';
 import { BufferPool } from './pool.js';
@@ -71,6 +72,8 @@ export class Gpu {
   private chunkIndex = 0;
   private readonly uniformAlign: number;
   private deviceError: string | null = null;
+  /** Set when the device is lost: every later step fails, so it stops a batch job (exit 2). */
+  private lostError: string | null = null;
   private readonly debugErrors: Array<Promise<string | null>> = [];
   private destroyed = false;
 
@@ -97,7 +100,7 @@ export class Gpu {
       this.deviceError ??= msg;
     });
     void device.lost.then((info) => {
-      if (!this.destroyed) this.deviceError ??= `GPU device lost (${info.reason}): ${info.message}`;
+      if (!this.destroyed) this.lostError = `the GPU device was lost (${info.reason}: ${oneLine(info.message, 200)}); the GPU driver reset or the machine ran out of memory: run again, with a smaller --batch if it repeats`;
     });
   }
 
@@ -283,6 +286,7 @@ export class Gpu {
   }
 
   private async throwErrors(): Promise<void> {
+    if (this.lostError) throw new DnfError(this.lostError, 2);
     if (this.debugErrors.length) {
       const errs = (await Promise.all(this.debugErrors.splice(0))).filter((e): e is string => !!e);
       if (errs.length) throw new Error(`GPU validation error: ${errs[0]}${errs.length > 1 ? ` (and ${errs.length - 1} more)` : ''}`);

@@ -1,5 +1,6 @@
 /** The runtime: uniform packing checks, pipeline caching, buffer pool, debug errors, profiling, big grids. */
 import { describe, expect, it } from 'vitest';
+import { DnfError } from '../../src/errors.js';
 import { acquireGpu } from '../../src/node/acquire.js';
 import { add } from '../../src/kernels/elementwise.js';
 import { matmul } from '../../src/kernels/matmul.js';
@@ -28,6 +29,20 @@ describe('dispatch checks', () => {
     }
     await gpu.sync();
     expect(gpu.pipelineCount - before).toBeLessThanOrEqual(1);
+  });
+
+  it('a lost device is a setup error (DnfError, exit 2) that says what to do', async () => {
+    const gpu = await acquireGpu({});
+    try {
+      gpu.device.destroy(); // as a driver reset would
+      await new Promise((r) => setTimeout(r, 50));
+      const e = await gpu.sync().then(() => null, (err: unknown) => err);
+      expect(e).toBeInstanceOf(DnfError);
+      expect((e as DnfError).exitCode).toBe(2);
+      expect((e as DnfError).message).toMatch(/^the GPU device was lost \(destroyed: .*\); .*run again/);
+    } finally {
+      gpu.destroy();
+    }
   });
 
   it('names the kernel of a validation error in debug mode', async () => {
