@@ -9,9 +9,17 @@
  * A file that cannot be decoded is left out of its batch (which is then smaller) and reported
  * with its message; the same file fails the same way in every epoch and after a resume, so the
  * batches stay deterministic. Flips (RandomHorizontalFlip) are applied to the decoded pixels.
+ *
+ * Memory: batches have a fixed count (the run must be reproducible step for step), so what is
+ * bounded is the rest. An image larger than MAX_TRAIN_PIXELS is refused from its header before it
+ * is decoded (DNF images are the UNet's size, 256 or 512 pixels square), and batches are read
+ * ahead only while the decoded bytes held stay within the byte budget.
  */
+import sharp from 'sharp';
+import { DnfError } from '../../errors.js';
 import { decodeImageFile } from '../../image/decode-node.js';
 import type { RgbImage } from '../../image/pixels.js';
+import { decodedImageBudget } from '../batch/memory.js';
 import type { TrainItem } from './dataset.js';
 
 export interface LoadedBatch {
@@ -42,12 +50,29 @@ export function flipHorizontal(img: RgbImage): RgbImage {
   return { width: w, height: h, data: out };
 }
 
+/** Largest training image, in pixels: 4096 x 4096 (48 MiB decoded), 64 times a 512 x 512 DNF. */
+export const MAX_TRAIN_PIXELS = 4096 * 4096;
+
+/** Decodes a training image, refusing one larger than MAX_TRAIN_PIXELS from its header first. */
+export async function decodeTrainImage(path: string): Promise<RgbImage> {
+  const meta = await sharp(path, { limitInputPixels: false, pages: 1 }).metadata().catch(() => null);
+  const [w, h] = [meta?.width ?? 0, meta?.height ?? 0];
+  if (w * h > MAX_TRAIN_PIXELS) {
+    throw new DnfError(`${path}: ${w}x${h} is larger than a DNF image can be (at most ${MAX_TRAIN_PIXELS} pixels); train on what \`dnf extract\` writes, or pass --images to compute the DNFs of source images`, 1);
+  }
+  return decodeImageFile(path);
+}
+
 export interface LoaderOptions {
   batchSize: number;
-  /** Batches decoded ahead of the one being trained on (default 2). */
+  /** Batches decoded ahead of the one being trained on (default 2), while they fit the budget. */
   ahead?: number;
+  /** Bytes of decoded batches to hold ahead (default: decodedImageBudget()). */
+  budget?: number;
   decode?: (path: string) => Promise<RgbImage>;
 }
+
+const batchBytes = (b: LoadedBatch) => b.images.reduce((n, img) => n + img.data.byteLength, 0);
 
 async function loadBatch(items: readonly TrainItem[], positions: Uint32Array, flips: Uint8Array, index: number, decode: (path: string) => Promise<RgbImage>): Promise<LoadedBatch> {
   const decoded = await Promise.all([...positions].map(async (p) => {
@@ -80,10 +105,13 @@ async function loadBatch(items: readonly TrainItem[], positions: Uint32Array, fl
  */
 export async function* epochBatches(items: readonly TrainItem[], order: Uint32Array, flips: Uint8Array, start: number, opts: LoaderOptions): AsyncGenerator<LoadedBatch> {
   const { batchSize } = opts;
-  const ahead = Math.max(0, opts.ahead ?? 2);
-  const decode = opts.decode ?? decodeImageFile;
+  const budget = opts.budget ?? decodedImageBudget();
+  const decode = opts.decode ?? decodeTrainImage;
   const count = Math.ceil(order.length / batchSize);
   const pending = new Map<number, Promise<LoadedBatch>>();
+  // Read-ahead shrinks when batches are large: the last batch's bytes stand for the next ones'.
+  let ahead = Math.max(0, opts.ahead ?? 2);
+  const maxAhead = ahead;
   const request = (b: number) => {
     if (b >= count || pending.has(b)) return;
     const lo = b * batchSize;
@@ -94,6 +122,8 @@ export async function* epochBatches(items: readonly TrainItem[], order: Uint32Ar
     for (let k = b; k <= b + ahead; k++) request(k);
     const batch = await pending.get(b)!;
     pending.delete(b);
+    const bytes = batchBytes(batch);
+    ahead = bytes > 0 ? Math.min(maxAhead, Math.max(0, Math.floor(budget / bytes) - 1)) : maxAhead;
     yield batch;
   }
 }
