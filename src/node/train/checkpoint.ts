@@ -19,7 +19,7 @@ import { CLASSIFIER_METADATA_KEYS as KEYS } from '../../classifier-metadata.js';
 import { DnfError } from '../../errors.js';
 import { resnetConfigFromKeys, resnetName, type ResnetConfig } from '../../models/resnet-config.js';
 import type { Gpu } from '../../gpu/gpu.js';
-import { TrainableResNet, stateSource } from '../../train/resnet.js';
+import { checkState, TrainableResNet, stateSource } from '../../train/resnet.js';
 import { resnetParameters } from '../../train/init.js';
 import type { ScheduleState } from '../../train/schedule.js';
 import type { Trainer } from '../../train/trainer.js';
@@ -131,6 +131,8 @@ export async function loadLast(gpu: Gpu, path: string): Promise<{ model: Trainab
     }
     if (state?.version !== 1 || typeof state.step !== 'number' || !state.config) throw new DnfError(`${path}: training state of an unknown version; start a new run`);
     const config = resnetConfigFromKeys(file, path);
+    const moments = resnetParameters(config).flatMap(([name, shape]) => [[M + name, shape], [V + name, shape]] as Array<[string, number[]]>);
+    checkState(config, stateSource(file), moments); // before the model's memory is allocated
     const model = new TrainableResNet(gpu, config);
     try {
       await model.loadState(stateSource(file));
