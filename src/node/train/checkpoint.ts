@@ -26,6 +26,7 @@ import type { Trainer } from '../../train/trainer.js';
 import type { EpochPoint } from '../../train/curves.js';
 import type { TensorToWrite } from '../../weights/safetensors.js';
 import { openSafetensors, writeSafetensorsFile } from '../files.js';
+import { parseTrainState } from './state.js';
 
 /** The options a run keeps from its start (a resume must not change them). */
 export interface RunConfig {
@@ -123,13 +124,7 @@ export async function loadLast(gpu: Gpu, path: string): Promise<{ model: Trainab
     const { file } = opened;
     const raw = file.metadata?.[STATE_KEY];
     if (!raw) throw new DnfError(`${path}: no training state in it (not a last.safetensors of dnf train); start a new run in another folder`);
-    let state: TrainState;
-    try {
-      state = JSON.parse(raw);
-    } catch {
-      throw new DnfError(`${path}: its training state is not valid JSON; the file is damaged: start a new run or restore it`);
-    }
-    if (state?.version !== 1 || typeof state.step !== 'number' || !state.config) throw new DnfError(`${path}: training state of an unknown version; start a new run`);
+    const state = parseTrainState(raw, path);
     const config = resnetConfigFromKeys(file, path);
     const moments = resnetParameters(config).flatMap(([name, shape]) => [[M + name, shape], [V + name, shape]] as Array<[string, number[]]>);
     checkState(config, stateSource(file), moments); // before the model's memory is allocated
