@@ -11,13 +11,12 @@ import type { Gpu } from '../gpu/gpu.js';
 import { DEFAULT_ANTIALIAS } from '../image/preprocess.js';
 import { DdpmUnet } from '../models/ddpm-unet.js';
 import { isUnetPreset, unetConfigFromMetadata, type UnetConfig } from '../models/unet-config.js';
-import { checkUnetFields, unetDescription, unetLayout } from '../models/unet-layout.js';
+import { checkUnetWeights } from '../models/unet-layout.js';
 import { openSafetensors } from '../node/files.js';
 import { loadUnetConfig } from '../node/unet-config.js';
 import { defaultWeightsDir, weightsPath } from '../node/weights.js';
 import { DEFAULT_WEIGHTS } from '../weights/registry.js';
 import type { SafetensorsFile } from '../weights/safetensors.js';
-import { checkLayout } from '../weights/var-builder.js';
 
 export interface UnetOptions {
   /** UNet weights (default: $DNF_WEIGHTS, else weights/lsun_bedroom.safetensors of the weights folder). */
@@ -87,8 +86,7 @@ export async function resolveUnet(opts: UnetOptions): Promise<UnetSetup> {
       configName = `preset ${DEFAULT_UNET_CONFIG}, the default`;
     }
   }
-  checkUnetFields(config, (k) => (file.has(k) ? file.info(k).shape : undefined), path, configName);
-  checkLayout(file, unetLayout(config), unetDescription(config));
+  checkUnetWeights(config, file, configName);
   return { path, config, configName };
 }
 

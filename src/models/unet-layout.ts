@@ -5,6 +5,8 @@
  * that belongs to other weights is named by its field, then key by key. Browser-safe.
  */
 import { DnfError } from '../errors.js';
+import type { SafetensorsFile } from '../weights/safetensors.js';
+import { checkLayout } from '../weights/var-builder.js';
 import { levelResolutions, type UnetConfig } from './unet-config.js';
 
 export type Layout = Array<[string, number[]]>;
@@ -129,4 +131,14 @@ export function checkUnetFields(config: UnetConfig, shapeOf: ShapeOf, weights: s
     const where = attnLevels.length ? `attention at level${attnLevels.length > 1 ? 's' : ''} ${attnLevels.join(', ')} (down.<i>.attn), resolution${attnLevels.length > 1 ? 's' : ''} [${inWeights}] at ${config.resolution} px` : 'no attention in the down levels';
     throw misfit('attn_resolutions', `[${config.attn_resolutions}]`, `the weights have ${where}`);
   }
+}
+
+/**
+ * Both comparisons of `config` with `file`'s header (checkUnetFields, then every key and shape of
+ * unetLayout), reading no tensor: what DdpmUnet.load checks first, for callers that want the
+ * answer before a GPU starts.
+ */
+export function checkUnetWeights(config: UnetConfig, file: SafetensorsFile, configName?: string): void {
+  checkUnetFields(config, (k) => (file.has(k) ? file.info(k).shape : undefined), file.source.name, configName);
+  checkLayout(file, unetLayout(config), unetDescription(config));
 }

@@ -15,8 +15,9 @@ import { Tensor } from '../tensor.js';
 import { numel, type SafetensorsFile } from './safetensors.js';
 
 const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16', 'F64']);
-/** Keys named per category in the error before "and N more". */
-const LIST_LIMIT = 10;
+/** Keys named per category in the error before "and N more", and the characters shown of each. */
+const LIST_LIMIT = 5;
+const ITEM_CHARS = 80;
 
 interface LoadState {
   readonly gpu: Gpu;
@@ -140,6 +141,10 @@ function fitError(source: string, what: string, missing: string[], mismatched: s
 }
 
 function list(keys: string[]): string {
-  const shown = keys.slice(0, LIST_LIMIT).join(', ');
+  const item = (k: string) => {
+    const t = k.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g, '?');
+    return t.length > ITEM_CHARS ? `${t.slice(0, ITEM_CHARS)}...` : t;
+  };
+  const shown = keys.slice(0, LIST_LIMIT).map(item).join(', ');
   return keys.length > LIST_LIMIT ? `${shown} and ${keys.length - LIST_LIMIT} more` : shown;
 }
