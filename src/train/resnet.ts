@@ -45,10 +45,10 @@ export function checkState(config: ResnetConfig, source: StateSource, extra: Rea
   for (const [name, shape] of [...resnetLayout(config), ...extra]) {
     const got = source.shape(name);
     if (!got) problems.push(`${name} missing`);
-    else if (got.join() !== shape.join()) problems.push(`${name} is [${got.slice(0, 8)}], not [${shape}]`);
+    else if (got.join() !== shape.join()) problems.push(`${name} is [${got.slice(0, 6)}${got.length > 6 ? ',...' : ''}], not [${shape}]`);
   }
   if (problems.length) {
-    throw new DnfError(`${source.name}: not a ${resnetName(config)} state dict: ${problems.slice(0, 5).join('; ')}${problems.length > 5 ? ` and ${problems.length - 5} more` : ''}`);
+    throw new DnfError(`${source.name}: not a ${resnetName(config)} state dict: ${problems.slice(0, 3).join('; ')}${problems.length > 3 ? ` and ${problems.length - 3} more` : ''}`);
   }
 }
 
