@@ -23,7 +23,8 @@ export { VarBuilder } from './weights/var-builder.js';
 export { WEIGHTS, DEFAULT_WEIGHTS, weightsEntry, type WeightsEntry } from './weights/registry.js';
 
 export { DdpmUnet, maxBatch } from './models/ddpm-unet.js';
-export { UNET_PRESETS, unetPreset, parseUnetConfig, isUnetPreset, type UnetConfig, type UnetPreset } from './models/unet-config.js';
+export { UNET_PRESETS, UNET_LIMITS, MAX_CONFIG_BYTES, unetPreset, parseUnetConfig, parseUnetConfigText, unetConfigFromMetadata, isUnetPreset, type UnetConfig, type UnetPreset } from './models/unet-config.js';
+export { unetLayout, checkUnetFields } from './models/unet-layout.js';
 export { computeDnf, DNF_FEATURES, type DnfFeature, type DnfOptions } from './diffusion/dnf.js';
 export { invert, sample, type InvertOptions, type SampleOptions } from './diffusion/ddim.js';
 export { alphasCumprod, ddimSchedule, ddimTimesteps, linearBetas } from './diffusion/schedule.js';

@@ -51,8 +51,20 @@ describe('VarBuilder', () => {
     );
   });
 
-  it('shortens long lists to the first 10 and a count', async () => {
+  it('shortens long lists to the first 5 and a count, and long or odd names to 80 printable characters', async () => {
     const vb = await builder(Array.from({ length: 25 }, (_, i) => f32(`extra.${i}`, [1])));
-    expect(() => vb.finish()).toThrow(/25 unused \(extra\.0, extra\.1, .*extra\.9 and 15 more\);/);
+    expect(() => vb.finish()).toThrow('25 unused (extra.0, extra.1, extra.2, extra.3, extra.4 and 20 more);');
+    const odd = await builder([f32(`x\n${'y'.repeat(200)}`, [1])]);
+    expect(() => odd.finish()).toThrow(`1 unused (x?${'y'.repeat(78)}...);`);
+  });
+
+  it('check() finds the same problems from the header alone, before anything is read', async () => {
+    const vb = await builder([f32('conv_in.weight', [4, 3, 3, 3]), f32('conv_in.bias', [5]), f32('logvar', [1000])]);
+    expect(() => vb.check([['conv_in.weight', [4, 3, 3, 3]], ['conv_in.bias', [4]], ['conv_out.bias', [3]]], 'the tiny model')).toThrow(
+      'ckpt.safetensors: the checkpoint does not fit the tiny model: 1 missing (conv_out.bias [3]); 1 mis-shaped (conv_in.bias [5] should be [4]); 1 unused (logvar); check',
+    );
+    expect(() => vb.pp('conv_in').check([['weight', [4, 3, 3, 3]], ['bias', [5]]])).toThrow('1 unused (logvar)');
+    expect(vb.pp('conv_in').shapeOf('weight')).toEqual([4, 3, 3, 3]);
+    expect(vb.shapeOf('nothing')).toBeUndefined();
   });
 });

@@ -2,7 +2,8 @@
  * `dnf weights fetch`: downloads from a local HTTP server (127.0.0.1, ephemeral port) serving a
  * small PyTorch checkpoint (fixtures/checkpoints/wrapped.zip.pt, a {'model': state_dict, ...} file)
  * with Range support, and misbehaving variants: a server that ignores Range, one that drops the
- * connection half-way, one that stalls, redirects, 404. The registry's real addresses are never
+ * connection half-way, one that stalls, one that trickles a byte at a time, one that announces
+ * a petabyte, one whose body never ends, redirects, 404. The registry's real addresses are never
  * contacted: tests fetch a local entry (the registry's lsun_bedroom with this file's name, MD5 and
  * address), and the CLI tests use --url.
  */
@@ -15,7 +16,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../src/cli/main.js';
 import { DnfError } from '../src/errors.js';
-import { download, md5File } from '../src/node/download.js';
+import { download, formatBytes, md5File } from '../src/node/download.js';
 import type { ProgressSink } from '../src/node/progress.js';
 import { openSafetensors } from '../src/node/files.js';
 import { defaultWeightsDir, fetchWeights, weightsFiles } from '../src/node/weights.js';
@@ -25,6 +26,16 @@ const FIXTURES = join(import.meta.dirname, 'fixtures', 'checkpoints');
 const BODY = readFileSync(join(FIXTURES, 'wrapped.zip.pt'));
 const MD5 = createHash('md5').update(BODY).digest('hex');
 const HALF = Math.floor(BODY.length / 2);
+const TINY = Buffer.from('a file of fifty bytes, shorter than one kibibyte!\n');
+const TINY_MD5 = createHash('md5').update(TINY).digest('hex');
+/** BODY's exact size, as the registry knows a checkpoint's. */
+const SIZE = { min: BODY.length, max: BODY.length };
+
+/** Writes `chunk` every `ms` until the client goes away. */
+function drip(res: ServerResponse, chunk: Buffer, ms: number): void {
+  const timer = setInterval(() => res.write(chunk), ms);
+  res.on('close', () => clearInterval(timer));
+}
 
 /** What the server saw: path and Range header of each request. */
 let seen: Array<{ path: string; range?: string }> = [];
@@ -59,6 +70,19 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
     case '/redirect': res.writeHead(302, { location: '/file' }).end(); return;
     case '/loop': res.writeHead(302, { location: '/loop' }).end(); return;
     case '/stall': res.writeHead(200, { 'content-length': BODY.length }); res.write(BODY.subarray(0, 100)); return;
+    case '/trickle': {
+      // One byte every 10 ms (100 B/s): never silent long enough for the idle timeout.
+      const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+      if (m) return serveBody(req, res, true);
+      res.writeHead(200, { 'content-length': BODY.length });
+      let at = 0;
+      const timer = setInterval(() => res.write(BODY.subarray(at, ++at)), 10);
+      res.on('close', () => clearInterval(timer));
+      return;
+    }
+    case '/petabyte': res.writeHead(200, { 'content-length': 1e15 }); drip(res, Buffer.alloc(64 * 1024), 5); return;
+    case '/endless': res.writeHead(200); drip(res, Buffer.alloc(4096, 7), 1); return;
+    case '/tiny': res.writeHead(200, { 'content-length': TINY.length }).end(TINY); return;
     default: res.writeHead(404).end('not here');
   }
 }
@@ -202,8 +226,58 @@ describe('download', () => {
 
   it('times out on a stalled transfer and keeps what arrived', async () => {
     const msg = await dnfError(download(`${base}/stall`, dest(), { ...quiet, md5: MD5, idleTimeoutMs: 200 }));
-    expect(msg).toMatch(/\/stall: no data for 0\.2 s after 0\.1 KiB of 13\.5 KiB; 0\.1 KiB kept in .*tiny\.ckpt\.part: run the same command again to resume$/);
+    expect(msg).toMatch(/\/stall: no data for 0\.2 s after 100 B of 13\.5 KiB; 100 B kept in .*tiny\.ckpt\.part: run the same command again to resume$/);
     expect(statSync(`${dest()}.part`).size).toBe(100);
+  });
+
+  it('drops a trickle (under stallBytes in stallMs) that the idle timeout never ends, and resumes it', async () => {
+    const t0 = Date.now();
+    const msg = await dnfError(download(`${base}/trickle`, dest(), { ...quiet, md5: MD5, stallMs: 300, stallBytes: 1000 }));
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(msg).toMatch(new RegExp(`^${base}/trickle: under 1000 B in 0\\.3 s \\(the transfer stalled\\) after \\d+ B of 13\\.5 KiB; \\d+ B kept in .*tiny\\.ckpt\\.part: run the same command again to resume$`));
+    const kept = statSync(`${dest()}.part`).size;
+    expect(kept).toBeGreaterThan(0);
+    expect(kept).toBeLessThan(1000);
+
+    // Run again: the part resumes with a Range request (served in full here).
+    const r = await download(`${base}/trickle`, dest(), { ...quiet, md5: MD5, stallMs: 300, stallBytes: 1000 });
+    expect(r.bytes).toBe(BODY.length);
+    expect(seen.map((s) => s.range)).toEqual([undefined, `bytes=${kept}-`]);
+    expect(readFileSync(dest()).equals(BODY)).toBe(true);
+  });
+
+  it('retries a stalled transfer by itself when retries are allowed', async () => {
+    const out = sink();
+    await download(`${base}/trickle`, dest(), { md5: MD5, label: 'tiny', progress: out, retries: 1, stallMs: 300, stallBytes: 1000 });
+    expect(out.text).toMatch(/tiny: under 1000 B in 0\.3 s \(the transfer stalled\) after \d+ B of 13\.5 KiB; resuming \(retry 1 of 1\)\n/);
+    expect(readFileSync(dest()).equals(BODY)).toBe(true);
+  });
+
+  it('refuses a reply announcing another size than the file (1 PB) before writing a byte', async () => {
+    const t0 = Date.now();
+    const msg = await dnfError(download(`${base}/petabyte`, dest(), { ...quiet, md5: MD5, size: SIZE }));
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(msg).toBe(`${base}/petabyte: the server announces 909.5 TiB (1000000000000000 bytes), but the file is 13.5 KiB (${BODY.length} bytes), ` +
+      'so nothing was written; it is another file: check the address, or try again later');
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('stops writing at the file size when the body goes on (no Content-Length) and deletes the part', async () => {
+    const t0 = Date.now();
+    const msg = await dnfError(download(`${base}/endless`, dest(), { ...quiet, md5: MD5, size: SIZE }));
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(msg).toBe(`${base}/endless: the server sent more than 13.5 KiB, more than the file is (13.5 KiB (${BODY.length} bytes)); stopped there and deleted the part: check the address, or try again later`);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('counts a file under 1 KiB in bytes', async () => {
+    const out = sink();
+    await download(`${base}/tiny`, dest(), { md5: TINY_MD5, label: 'tiny', progress: out, size: { min: 50, max: 50 } });
+    expect(out.text).toBe('tiny: downloading 50 B\n');
+    const bar = sink(true);
+    rmSync(dest());
+    await download(`${base}/tiny`, dest(), { md5: TINY_MD5, label: 'tiny', progress: bar });
+    expect(bar.text).toMatch(/\rtiny \[#{24}\] 50 B\/50 B \(100%\), [\d.]+ (B|KiB|MiB)\/s\x1b\[K/);
   });
 
   it('rejects addresses that are not http(s)', async () => {
@@ -213,7 +287,7 @@ describe('download', () => {
 });
 
 describe('fetchWeights', () => {
-  const entry = (): WeightsEntry => ({ ...weightsEntry('lsun_bedroom'), name: 'tiny', md5: MD5, urls: [`${base}/file`] });
+  const entry = (): WeightsEntry => ({ ...weightsEntry('lsun_bedroom'), name: 'tiny', md5: MD5, urls: [`${base}/file`], bytes: SIZE });
   const opts = () => ({ dir, download: quiet });
 
   it('downloads, converts to <name>.safetensors with metadata, and deletes the checkpoint', async () => {
@@ -281,6 +355,17 @@ describe('fetchWeights', () => {
 });
 
 describe('the registry', () => {
+  it("knows each checkpoint's size from its float32 parameters (and the records around them)", () => {
+    for (const e of WEIGHTS) {
+      expect(e.bytes.min).toBe(4 * e.parameters);
+      expect(e.bytes.max - e.bytes.min).toBeLessThan(e.bytes.min / 32);
+    }
+    expect(formatBytes(50)).toBe('50 B');
+    expect(formatBytes(1023)).toBe('1023 B');
+    expect(formatBytes(1024)).toBe('1.0 KiB');
+    expect(formatBytes(5 * 2 ** 30)).toBe('5.0 GiB');
+  });
+
   it('has unique names, MD5s and addresses for the DDIM checkpoints', () => {
     expect(new Set(WEIGHTS.map((e) => e.name)).size).toBe(WEIGHTS.length);
     expect(new Set(WEIGHTS.map((e) => e.md5)).size).toBe(WEIGHTS.length);
@@ -349,11 +434,11 @@ describe('dnf weights (CLI)', () => {
     expect(seen).toEqual([]);
   });
 
-  it('fetch --url downloads from there and checks the registry MD5 (a wrong file is deleted)', async () => {
+  it("fetch --url downloads from there, within the registry's size (another file is refused before a byte is written)", async () => {
     const r = await dnf('weights', 'fetch', 'lsun_bedroom', '--dir', dir, '--url', `${base}/file`);
     expect(r.code).toBe(2);
-    expect(r.err).toBe(`dnf: ${base}/file: the downloaded file has MD5 ${MD5}, not the expected f70280ac0e08b8e696f42cb8e948ff1c, so it was deleted; ` +
-      'the server sent another file: check the address, or try again later');
+    expect(r.err).toBe(`dnf: ${base}/file: the server announces 13.5 KiB (${BODY.length} bytes), but the file is 433.6 MiB to 441.4 MiB, so nothing was written; ` +
+      'it is another file: check the address, or try again later');
     expect(seen).toEqual([{ path: '/file', range: undefined }]);
     expect(readdirSync(dir)).toEqual([]);
   });

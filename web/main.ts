@@ -10,7 +10,7 @@
 import {
   acquireBrowserGpu, bytesSource, checkClassifier, checkpointToTensors, classifierInput, classifyDnfImages, DdpmUnet, DEFAULT_ANTIALIAS,
   DEFAULT_CLASSIFIER_INPUT, DnfError,
-  dnfOfImages, isUnetPreset, labelOf, parseUnetConfig, quantizeDnf, ResNet, SafetensorsFile, serializeSafetensors, unetPreset,
+  dnfOfImages, isUnetPreset, labelOf, MAX_CONFIG_BYTES, parseUnetConfigText, quantizeDnf, ResNet, SafetensorsFile, serializeSafetensors, unetPreset,
   type ClassifierInput, type Gpu, type RgbImage, type UnetConfig,
 } from '../src/index.js';
 import { renderCard } from './card.js';
@@ -143,20 +143,21 @@ async function readConfig(): Promise<UnetConfig> {
   if (isUnetPreset(preset)) return unetPreset(preset);
   const file = ui.configFile.files?.[0];
   if (!file) throw new DnfError('Pick the model config JSON file, or choose a preset.');
-  let json: unknown;
-  try {
-    json = JSON.parse(await file.text());
-  } catch (e) {
-    throw new DnfError(`${file.name}: not valid JSON (${(e as Error).message}); fix the file or choose a preset`);
-  }
-  return parseUnetConfig(json, file.name);
+  if (file.size > MAX_CONFIG_BYTES) throw new DnfError(`${file.name}: ${file.size} bytes, too long for a UNet config; pick the model config JSON file, or choose a preset`);
+  return parseUnetConfigText(await file.text(), file.name);
+}
+
+/** Where the config comes from, for errors: 'preset cifar10-32' or the file's name. */
+function configName(): string | undefined {
+  const preset = ui.config.value;
+  return isUnetPreset(preset) ? `preset ${preset}` : ui.configFile.files?.[0]?.name;
 }
 
 /** The UNet, read tensor by tensor from the safetensors file. */
 async function loadUnet(g: Gpu, choice: WeightsChoice, config: UnetConfig): Promise<DdpmUnet> {
   const source = await openChoice(choice, byteProgress('Downloading the UNet weights'));
   const file = await SafetensorsFile.open(counted(source, byteProgress('Loading the UNet weights')));
-  return DdpmUnet.fromSafetensors(g, config, file);
+  return DdpmUnet.fromSafetensors(g, config, file, configName());
 }
 
 /** The classifier from safetensors or a PyTorch checkpoint (converted in memory, as the CLI does). */

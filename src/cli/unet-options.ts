@@ -10,11 +10,13 @@ import { DnfError } from '../errors.js';
 import type { Gpu } from '../gpu/gpu.js';
 import { DEFAULT_ANTIALIAS } from '../image/preprocess.js';
 import { DdpmUnet } from '../models/ddpm-unet.js';
-import { isUnetPreset, parseUnetConfig, unetPreset, type UnetConfig } from '../models/unet-config.js';
+import { isUnetPreset, unetConfigFromMetadata, type UnetConfig } from '../models/unet-config.js';
+import { checkUnetWeights } from '../models/unet-layout.js';
 import { openSafetensors } from '../node/files.js';
 import { loadUnetConfig } from '../node/unet-config.js';
 import { defaultWeightsDir, weightsPath } from '../node/weights.js';
 import { DEFAULT_WEIGHTS } from '../weights/registry.js';
+import type { SafetensorsFile } from '../weights/safetensors.js';
 
 export interface UnetOptions {
   /** UNet weights (default: $DNF_WEIGHTS, else weights/lsun_bedroom.safetensors of the weights folder). */
@@ -32,6 +34,8 @@ export interface UnetOptions {
 export interface UnetSetup {
   path: string;
   config: UnetConfig;
+  /** Where the config comes from, for errors ('preset lsun-bedroom-256', a file's path). */
+  configName?: string;
 }
 
 /** The UNet file to use: --unet, else $DNF_WEIGHTS, else the default weights of the weights folder. */
@@ -44,9 +48,9 @@ export const DEFAULT_UNET_CONFIG = 'lsun-bedroom-256';
 
 /**
  * The weights file must exist and have a valid safetensors header (checked before the GPU
- * starts). Returns the header's metadata.
+ * starts). Returns the header (its metadata, keys and shapes).
  */
-async function requireWeights(path: string): Promise<Record<string, string>> {
+async function requireWeights(path: string): Promise<SafetensorsFile> {
   if (!(await access(path).then(() => true, () => false))) {
     throw new DnfError(
       `${path}: UNet weights not found; download them with \`dnf weights fetch ${DEFAULT_WEIGHTS}\`, ` +
@@ -55,42 +59,41 @@ async function requireWeights(path: string): Promise<Record<string, string>> {
   }
   const { file, close } = await openSafetensors(path);
   await close();
-  return file.metadata;
+  return file;
 }
 
 /**
- * The config a weights file records in its metadata (`unet_config`: a preset name, as
- * `dnf weights fetch` writes, or a JSON config), if any.
+ * Checks the DNF options, finds the weights and config, and compares the config with the weights'
+ * header (field by field, then key by key); fails before any work or allocation (exit 2).
  */
-function recordedConfig(path: string, metadata: Record<string, string>): UnetConfig | null {
-  const recorded = metadata.unet_config;
-  if (!recorded) return null;
-  if (isUnetPreset(recorded)) return unetPreset(recorded);
-  let json: unknown;
-  try {
-    json = JSON.parse(recorded);
-  } catch {
-    throw new DnfError(`${path}: its metadata names an unknown UNet config '${recorded.slice(0, 60)}'; pass --model-config`);
-  }
-  return parseUnetConfig(json, `${path} (metadata unet_config)`);
-}
-
-/** Checks the DNF options and finds the weights and config; fails before any work (exit 2). */
 export async function resolveUnet(opts: UnetOptions): Promise<UnetSetup> {
   if (opts.steps === 0 && opts.feature !== 'first') {
     throw new DnfError(`--feature ${opts.feature} needs an inversion: give --steps K (e.g. --steps 20)`);
   }
   if (opts.steps > 0) ddimTimesteps(opts.steps); // throws when K does not divide the schedule evenly
   const path = opts.unet ?? defaultUnetPath();
-  const metadata = await requireWeights(path);
-  if (opts.modelConfig) return { path, config: await loadUnetConfig(opts.modelConfig) };
-  return { path, config: recordedConfig(path, metadata) ?? (await loadUnetConfig(DEFAULT_UNET_CONFIG)) };
+  const file = await requireWeights(path);
+  let config: UnetConfig | null;
+  let configName: string;
+  if (opts.modelConfig) {
+    config = await loadUnetConfig(opts.modelConfig);
+    configName = isUnetPreset(opts.modelConfig) ? `preset ${opts.modelConfig}` : opts.modelConfig;
+  } else {
+    config = unetConfigFromMetadata(file.metadata, path);
+    configName = 'its metadata unet_config';
+    if (!config) {
+      config = await loadUnetConfig(DEFAULT_UNET_CONFIG);
+      configName = `preset ${DEFAULT_UNET_CONFIG}, the default`;
+    }
+  }
+  checkUnetWeights(config, file, configName);
+  return { path, config, configName };
 }
 
 export async function loadUnet(gpu: Gpu, setup: UnetSetup): Promise<DdpmUnet> {
   const { file, close } = await openSafetensors(setup.path);
   try {
-    return await DdpmUnet.fromSafetensors(gpu, setup.config, file);
+    return await DdpmUnet.fromSafetensors(gpu, setup.config, file, setup.configName);
   } finally {
     await close();
   }

@@ -48,13 +48,13 @@ export function register(program: Command): void {
     .option('--dir <folder>', DIR_HELP)
     .option('--url <url>', 'download from this address instead (a mirror of the same file: its MD5 must match)')
     .option('--keep-checkpoint', 'keep the downloaded <dir>/<name>.ckpt after converting it')
-    .option('--timeout <seconds>', 'give up on a connection that sends nothing for this long', '60')
+    .option('--timeout <seconds>', 'give up on a connection that sends nothing, or under 64 KiB, for this long (then resume)', '60')
     .action(async (name: string, opts: FetchOpts) => {
       const entry = weightsEntry(name);
       const timeout = Number(opts.timeout);
       if (!(timeout > 0)) throw new DnfError(`--timeout ${opts.timeout}: expected a positive number of seconds`);
       const dir = opts.dir ?? defaultWeightsDir();
-      const r = await fetchWeights(entry, { dir, url: opts.url, keepCheckpoint: opts.keepCheckpoint, download: { idleTimeoutMs: timeout * 1000 } });
+      const r = await fetchWeights(entry, { dir, url: opts.url, keepCheckpoint: opts.keepCheckpoint, download: { idleTimeoutMs: timeout * 1000, stallMs: timeout * 1000 } });
       if (r.status === 'present') {
         console.log(`${name}: ${r.output} is already there; delete it to fetch it again`);
         return;

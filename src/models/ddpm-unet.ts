@@ -23,6 +23,7 @@ import { Tensor } from '../tensor.js';
 import type { SafetensorsFile } from '../weights/safetensors.js';
 import { VarBuilder } from '../weights/var-builder.js';
 import { levelResolutions, type UnetConfig } from './unet-config.js';
+import { checkUnetFields, unetDescription, unetLayout } from './unet-layout.js';
 
 interface DownLevel {
   blocks: ResnetBlock[];
@@ -51,10 +52,14 @@ export class DdpmUnet {
   private constructor(readonly gpu: Gpu, readonly config: UnetConfig, private readonly m: Modules) {}
 
   /**
-   * Builds the model, reading each weight through `vb` (uploaded, then dropped on the CPU), then
-   * checks with vb.finish() that the checkpoint had exactly the model's keys and shapes.
+   * Builds the model, reading each weight through `vb` (uploaded, then dropped on the CPU). Before
+   * anything is read or allocated, the checkpoint's header must agree with `config`: field by field
+   * (checkUnetFields) and then key by key (every key and shape of unetLayout, nothing else).
+   * `configName` names the config in errors.
    */
-  static async load(config: UnetConfig, vb: VarBuilder): Promise<DdpmUnet> {
+  static async load(config: UnetConfig, vb: VarBuilder, configName?: string): Promise<DdpmUnet> {
+    checkUnetFields(config, (k) => vb.shapeOf(k), vb.source, configName);
+    vb.check(unetLayout(config), unetDescription(config));
     const owned: Array<{ dispose(): void }> = [];
     const keep = <T extends { dispose(): void }>(m: T): T => (owned.push(m), m);
     try {
@@ -103,7 +108,7 @@ export class DdpmUnet {
 
       const normOut = keep(await GroupNorm.load(vb.pp('norm_out'), blockIn));
       const convOut = keep(await Conv2d.load(vb.pp('conv_out'), blockIn, config.out_ch, 3));
-      vb.finish(`a DDPM UNet with ch ${ch}, ch_mult [${mult}], num_res_blocks ${nrb}, attn_resolutions [${config.attn_resolutions}]`);
+      vb.finish(unetDescription(config));
       return new DdpmUnet(vb.gpu, config, { temb, convIn, down, mid, up, normOut, convOut });
     } catch (e) {
       owned.forEach((m) => m.dispose());
@@ -112,8 +117,8 @@ export class DdpmUnet {
   }
 
   /** load() from a safetensors file (read tensor by tensor). */
-  static fromSafetensors(gpu: Gpu, config: UnetConfig, file: SafetensorsFile): Promise<DdpmUnet> {
-    return DdpmUnet.load(config, VarBuilder.fromSafetensors(gpu, file));
+  static fromSafetensors(gpu: Gpu, config: UnetConfig, file: SafetensorsFile, configName?: string): Promise<DdpmUnet> {
+    return DdpmUnet.load(config, VarBuilder.fromSafetensors(gpu, file), configName);
   }
 
   /** x [N, in_channels, R, R] (R = config.resolution), t: one timestep per image -> eps [N, out_ch, R, R]. */

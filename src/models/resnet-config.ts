@@ -59,7 +59,31 @@ const KNOWN: Record<string, number> = {
   'bottleneck:3,8,36,3': 152,
 };
 
-/** Reads the architecture from the keys; a DnfError naming `source` when they are not a ResNet's. */
+/**
+ * Bounds of what resnetConfigFromKeys accepts. torchvision's ResNets stay far inside them (widths
+ * up to 2048, 3 to 36 blocks a stage, 4 stages, 3 input channels, ImageNet-21k's 21,841 classes at
+ * most in practice); they keep hostile shapes from sizing loops and allocations before the keys
+ * are compared with the layout they imply.
+ */
+export const RESNET_LIMITS = {
+  /** stem, width and out of a stage: 4x torchvision's widest (2048). */
+  channels: 8192,
+  /** Input channels: images have 1 to 4. */
+  inChannels: 64,
+  /** Stages (layer1..layerK): torchvision has 4. */
+  stages: 8,
+  /** Blocks in a stage: ResNet152 has 36. */
+  blocks: 256,
+  /** fc outputs: ImageNet-21k has 21,841 classes. */
+  classes: 100_000,
+} as const;
+
+/**
+ * Reads the architecture from the keys; a DnfError naming `source` when they are not a ResNet's.
+ * Every count and width is bounded (RESNET_LIMITS). Loaders compare the file with resnetLayout of
+ * the result (VarBuilder.check, checkLayout) before they allocate, so a model built from it
+ * allocates what the file holds.
+ */
 export function resnetConfigFromKeys(file: KeyShapes, source: string): ResnetConfig {
   const names = new Set(file.names());
   const shape = (key: string) => [...file.info(key).shape];
@@ -70,17 +94,31 @@ export function resnetConfigFromKeys(file: KeyShapes, source: string): ResnetCon
   }
   const conv1 = shape('conv1.weight');
   const fc = shape('fc.weight');
-  if (conv1.length !== 4 || fc.length !== 2) throw notResnet(`conv1.weight is [${conv1}] and fc.weight [${fc}]`);
+  if (conv1.length !== 4 || fc.length !== 2) throw notResnet(`conv1.weight is [${conv1.slice(0, 8)}] and fc.weight [${fc.slice(0, 8)}]`);
+  const L = RESNET_LIMITS;
+  const bounded = (what: string, v: number | undefined, max: number): number => {
+    if (!(Number.isInteger(v) && v! >= 1 && v! <= max)) throw notResnet(`${what} is ${v}, not 1 to ${max}`);
+    return v!;
+  };
   const block: ResnetBlockKind = names.has('layer1.0.conv3.weight') ? 'bottleneck' : 'basic';
   const stages: ResnetStage[] = [];
   for (let i = 1; names.has(`layer${i}.0.conv1.weight`); i++) {
+    if (i > L.stages) throw notResnet(`more than ${L.stages} stages`);
     let blocks = 0;
-    while (names.has(`layer${i}.${blocks}.conv1.weight`)) blocks++;
+    while (names.has(`layer${i}.${blocks}.conv1.weight`)) if (++blocks > L.blocks) throw notResnet(`more than ${L.blocks} blocks in layer${i}`);
     const outKey = `layer${i}.0.${block === 'bottleneck' ? 'conv3' : 'conv2'}.weight`;
     if (!names.has(outKey)) throw notResnet(`no ${outKey}`);
-    stages.push({ blocks, width: shape(`layer${i}.0.conv1.weight`)[0], out: shape(outKey)[0] });
+    const width = bounded(`the width of layer${i} (layer${i}.0.conv1.weight's first dimension)`, shape(`layer${i}.0.conv1.weight`)[0], L.channels);
+    stages.push({ blocks, width, out: bounded(`the output of layer${i} (${outKey}'s first dimension)`, shape(outKey)[0], L.channels) });
   }
-  return { block, inChannels: conv1[1], stem: conv1[0], stages, numClasses: fc[0] };
+  const config: ResnetConfig = {
+    block,
+    inChannels: bounded("the input channels (conv1.weight's second dimension)", conv1[1], L.inChannels),
+    stem: bounded("the stem width (conv1.weight's first dimension)", conv1[0], L.channels),
+    stages,
+    numClasses: bounded("the classes (fc.weight's first dimension)", fc[0], L.classes),
+  };
+  return config;
 }
 
 /** 'ResNet50', or a description of a non-standard one: 'ResNet (bottleneck blocks 1,2,1,1, stem 8)'. */

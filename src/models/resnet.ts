@@ -17,7 +17,7 @@ import { Linear } from '../nn/linear.js';
 import { Tensor } from '../tensor.js';
 import type { SafetensorsFile } from '../weights/safetensors.js';
 import { VarBuilder } from '../weights/var-builder.js';
-import { blockConvs, blockSpecs, featureChannels, resnetConfigFromKeys, resnetCost, resnetName, type BlockSpec, type ResnetConfig } from './resnet-config.js';
+import { blockConvs, blockSpecs, featureChannels, resnetConfigFromKeys, resnetCost, resnetLayout, resnetName, type BlockSpec, type ResnetConfig } from './resnet-config.js';
 
 interface FoldedConv {
   w: Conv2dWeights;
@@ -78,9 +78,10 @@ export class ResNet {
 
   /**
    * Builds the model, reading each weight through `vb` (folded, uploaded, dropped on the CPU),
-   * then checks with vb.finish() that the checkpoint had exactly the model's keys and shapes.
+   * once vb.check() has found exactly the model's keys and shapes in the checkpoint's header.
    */
   static async load(config: ResnetConfig, vb: VarBuilder): Promise<ResNet> {
+    vb.check(resnetLayout(config), resnetName(config)); // from the header, before anything is allocated
     const owned: Array<{ dispose(): void }> = [];
     const keep = <T extends { dispose(): void }>(m: T): T => (owned.push(m), m);
     try {

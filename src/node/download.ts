@@ -9,6 +9,11 @@
  * hashed first when resuming); when the transfer ends, a matching part is renamed onto `dest`, a
  * mismatching one is deleted. Progress goes to stderr: a bar redrawn in place on a terminal, a plain
  * line every 10 s otherwise. Every failure is a one-line DnfError naming the address and what to do.
+ *
+ * Bounded against a hostile or broken server: with `size` (the file's known size), a reply that
+ * announces another size is refused before a byte is written, and a body longer than `size.max`
+ * is cut there (the part deleted); a transfer that stalls (under `stallBytes` in `stallMs`, a
+ * trickle included, not only silence) is dropped and resumed like a dropped connection.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -17,6 +22,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import { dirname } from 'node:path';
 import { DnfError } from '../errors.js';
+import type { ByteRange } from '../weights/registry.js';
 import { formatDuration, type ProgressSink } from './progress.js';
 
 export interface DownloadOptions {
@@ -28,6 +34,12 @@ export interface DownloadOptions {
   progress?: ProgressSink | null;
   /** Give up on a connection after this long without a byte (connecting included). Default 60 s. */
   idleTimeoutMs?: number;
+  /** The file's size in bytes (from min to max): other announced sizes are refused, longer bodies cut. */
+  size?: ByteRange;
+  /** A transfer that brings fewer than `stallBytes` in any `stallMs` is dropped (then resumed). Default 60 s. */
+  stallMs?: number;
+  /** Default 64 KiB (about 1 KiB/s over the default 60 s). */
+  stallBytes?: number;
   /** Redirects followed per request. Default 10. */
   maxRedirects?: number;
   /** Automatic resumptions after a dropped or stalled transfer. Default 3. */
@@ -42,7 +54,10 @@ export interface DownloadResult {
   md5: string;
 }
 
+const KiB = 1024;
 const MiB = 2 ** 20;
+const STALL_MS = 60_000;
+const STALL_BYTES = 64 * KiB;
 const RETRY_DELAY_MS = 500;
 /** Restarts from zero (a resume the server cannot serve) before giving up. */
 const MAX_RESTARTS = 2;
@@ -141,14 +156,38 @@ async function transfer(url: string, part: string, state: PartState, opts: Downl
     throw httpError(url, res);
   }
 
+  const size = opts.size;
+  if (size && total !== undefined && (total < size.min || total > size.max)) {
+    res.destroy();
+    throw new DnfError(`${url}: the server announces ${formatBytes(total)} (${total} bytes), but the file is ${formatRange(size)}, so nothing was written; it is another file: check the address, or try again later`);
+  }
+
   bar.start(state.bytes, total, append ? `resuming at ${formatBytes(state.bytes)}` : undefined);
   const fh = await open(part, append ? 'a' : 'w').catch((e: unknown) => {
     res.destroy();
     throw new DnfError(`${part}: cannot write (${oneLine(e)}); check that the folder is writable and the disk has space`);
   });
+  // The stall watch: every stallMs, the bytes since the last look must reach stallBytes.
+  const stallMs = opts.stallMs ?? STALL_MS;
+  const stallBytes = opts.stallBytes ?? STALL_BYTES;
+  let stalled = false;
+  let seen = state.bytes;
+  const watch = setInterval(() => {
+    if (state.bytes - seen < stallBytes) {
+      stalled = true;
+      res.destroy(new Error('stalled'));
+    }
+    seen = state.bytes;
+  }, stallMs);
   try {
     try {
       for await (const chunk of res as AsyncIterable<Buffer>) {
+        if (size && state.bytes + chunk.byteLength > size.max) {
+          res.destroy();
+          await fh.close().catch(() => {});
+          await unlink(part).catch(() => {});
+          throw new DnfError(`${url}: the server sent more than ${formatBytes(size.max)}, more than the file is (${formatRange(size)}); stopped there and deleted the part: check the address, or try again later`);
+        }
         await writeAll(fh, chunk, part);
         state.hash.update(chunk);
         state.bytes += chunk.byteLength;
@@ -156,13 +195,16 @@ async function transfer(url: string, part: string, state: PartState, opts: Downl
       }
     } catch (e) {
       if (e instanceof DnfError) throw e;
-      throw new Interrupted(`${timedOut() ? `no data for ${seconds(opts)}` : 'the connection dropped'} after ${formatBytes(state.bytes)}${total ? ` of ${formatBytes(total)}` : ''}`);
+      const why = stalled ? `under ${formatBytes(stallBytes)} in ${stallMs / 1000} s (the transfer stalled)`
+        : timedOut() ? `no data for ${seconds(opts)}` : 'the connection dropped';
+      throw new Interrupted(`${why} after ${formatBytes(state.bytes)}${total ? ` of ${formatBytes(total)}` : ''}`);
     }
     if (total !== undefined && state.bytes < total) {
       throw new Interrupted(`the connection closed after ${formatBytes(state.bytes)} of ${formatBytes(total)}`);
     }
     await fh.sync();
   } finally {
+    clearInterval(watch);
     await fh.close().catch(() => {});
   }
 }
@@ -272,9 +314,23 @@ async function sizeOf(path: string): Promise<number> {
 const seconds = (opts: DownloadOptions) => `${(opts.idleTimeoutMs ?? 60_000) / 1000} s`;
 const oneLine = (e: unknown) => (e instanceof Error ? e.message : String(e)).replace(/\s+/g, ' ');
 
-/** 123456789 -> '117.7 MiB'; 13780 -> '13.5 KiB'. */
+const UNITS = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'];
+
+/** 50 -> '50 B'; 13780 -> '13.5 KiB'; 123456789 -> '117.7 MiB'; 1e15 -> '909.5 TiB'. */
 export function formatBytes(bytes: number): string {
-  return bytes < MiB ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / MiB).toFixed(1)} MiB`;
+  if (!(bytes >= KiB)) return `${Math.round(bytes)} B`;
+  let unit = 0;
+  let v = bytes / KiB;
+  while (v >= 1024 && unit < UNITS.length - 1) {
+    v /= 1024;
+    unit++;
+  }
+  return `${v.toFixed(1)} ${UNITS[unit]}`;
+}
+
+/** '13.5 KiB (13780 bytes)' for an exact size; '433.6 MiB to 441.4 MiB' otherwise. */
+function formatRange(r: ByteRange): string {
+  return r.min === r.max ? `${formatBytes(r.min)} (${r.min} bytes)` : `${formatBytes(r.min)} to ${formatBytes(r.max)}`;
 }
 
 const REDRAW_MS = 100;

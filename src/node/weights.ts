@@ -47,7 +47,7 @@ export interface FetchWeightsOptions {
   /** Keep `<dir>/<name>.ckpt` after converting it. */
   keepCheckpoint?: boolean;
   /** Progress, timeouts and retries of the download (its label defaults to the entry's name). */
-  download?: Omit<DownloadOptions, 'md5'>;
+  download?: Omit<DownloadOptions, 'md5' | 'size'>;
 }
 
 export type FetchWeightsResult =
@@ -70,7 +70,7 @@ export async function fetchWeights(entry: WeightsEntry, opts: FetchWeightsOption
   if (files.safetensors !== undefined) return { status: 'present', output };
 
   const checkpoint = join(opts.dir, `${entry.name}.ckpt`);
-  const dl: DownloadOptions = { label: entry.name, ...opts.download, md5: entry.md5 };
+  const dl: DownloadOptions = { label: entry.name, ...opts.download, md5: entry.md5, size: entry.bytes };
   const sink = dl.progress === undefined ? process.stderr : dl.progress;
   const say = (text: string) => sink?.write(`${dl.label}: ${text}\n`);
   let downloaded: DownloadResult | undefined;

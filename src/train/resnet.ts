@@ -35,6 +35,23 @@ export interface StateSource {
   count?(key: string): Promise<number | null>;
 }
 
+/**
+ * Throws loadState's error when `source` lacks a key of `config`'s layout or has another shape;
+ * reads nothing, so callers run it before they allocate a model (new TrainableResNet).
+ * `extra`: more keys the source must hold with these shapes (the optimizer's moments).
+ */
+export function checkState(config: ResnetConfig, source: StateSource, extra: ReadonlyArray<readonly [string, readonly number[]]> = []): void {
+  const problems: string[] = [];
+  for (const [name, shape] of [...resnetLayout(config), ...extra]) {
+    const got = source.shape(name);
+    if (!got) problems.push(`${name} missing`);
+    else if (got.join() !== shape.join()) problems.push(`${name} is [${got.slice(0, 6)}${got.length > 6 ? ',...' : ''}], not [${shape}]`);
+  }
+  if (problems.length) {
+    throw new DnfError(`${source.name}: not a ${resnetName(config)} state dict: ${problems.slice(0, 3).join('; ')}${problems.length > 3 ? ` and ${problems.length - 3} more` : ''}`);
+  }
+}
+
 /** A safetensors file as a state source; `prefix` is put before every key. */
 export function stateSource(file: SafetensorsFile, prefix = ''): StateSource {
   return {
@@ -225,17 +242,9 @@ export class TrainableResNet {
    * must be there with its shape; num_batches_tracked is read where `read` offers it.
    */
   async loadState(source: StateSource): Promise<void> {
+    checkState(this.config, source);
     const values = new Map<string, Float32Array>();
-    const problems: string[] = [];
-    for (const [name, shape] of resnetLayout(this.config)) {
-      const got = source.shape(name);
-      if (!got) problems.push(`${name} missing`);
-      else if (got.join() !== shape.join()) problems.push(`${name} is [${got}], not [${shape}]`);
-      else values.set(name, await source.read(name));
-    }
-    if (problems.length) {
-      throw new DnfError(`${source.name}: not a ${this.name} state dict: ${problems.slice(0, 5).join('; ')}${problems.length > 5 ? ` and ${problems.length - 5} more` : ''}`);
-    }
+    for (const [name] of resnetLayout(this.config)) values.set(name, await source.read(name));
     for (const u of this.convBns()) {
       for (const [stat, t] of [['running_mean', u.runningMean], ['running_var', u.runningVar]] as const) {
         const key = `${u.spec.bn}.${stat}`;

@@ -6,6 +6,8 @@
  * copy, so a large checkpoint is never in memory at once). A problem with a key (absent, wrong
  * shape, not a float dtype) does not stop the build: it is recorded and a zero placeholder is
  * returned, and `finish()` then reports every problem, plus the keys nothing asked for, in one error.
+ * A model that can list its keys beforehand calls `check(layout)` first: the same error from the
+ * header alone, before anything is read or allocated (placeholders then never happen).
  */
 import { DnfError } from '../errors.js';
 import type { Gpu } from '../gpu/gpu.js';
@@ -13,8 +15,9 @@ import { Tensor } from '../tensor.js';
 import { numel, type SafetensorsFile } from './safetensors.js';
 
 const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16', 'F64']);
-/** Keys named per category in the error before "and N more". */
-const LIST_LIMIT = 10;
+/** Keys named per category in the error before "and N more", and the characters shown of each. */
+const LIST_LIMIT = 5;
+const ITEM_CHARS = 80;
 
 interface LoadState {
   readonly gpu: Gpu;
@@ -58,21 +61,31 @@ export class VarBuilder {
   async get(name: string, shape: readonly number[]): Promise<Float32Array> {
     const key = this.key(name);
     const { file, used, missing, mismatched } = this.state;
-    if (!file.has(key)) {
-      missing.push(`${key} [${shape.join(',')}]`);
-      return new Float32Array(numel(shape));
-    }
-    used.add(key);
-    const info = file.info(key);
-    if (!FLOAT_DTYPES.has(info.dtype)) {
-      mismatched.push(`${key} has dtype ${info.dtype}, not a float`);
-      return new Float32Array(numel(shape));
-    }
-    if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
-      mismatched.push(`${key} [${info.shape.join(',')}] should be [${shape.join(',')}]`);
-      return new Float32Array(numel(shape));
-    }
-    return file.readF32(key);
+    const problem = keyProblem(file, key, shape);
+    if (problem === 'missing') missing.push(`${key} [${shape.join(',')}]`);
+    else used.add(key);
+    if (problem && problem !== 'missing') mismatched.push(problem);
+    return problem ? new Float32Array(numel(shape)) : file.readF32(key);
+  }
+
+  /** The name of the checkpoint file. */
+  get source(): string {
+    return this.state.file.source.name;
+  }
+
+  /** The shape of `name` under this prefix as the header gives it (nothing is read); undefined when absent. */
+  shapeOf(name: string): readonly number[] | undefined {
+    const key = this.key(name);
+    return this.state.file.has(key) ? this.state.file.info(key).shape : undefined;
+  }
+
+  /**
+   * Compares the header with `layout` (names under this prefix, with the shapes the model will ask
+   * for) before anything is read or allocated: throws finish()'s error when a key is absent, has
+   * another shape or a non-float dtype, or when the checkpoint has keys the layout lacks.
+   */
+  check(layout: ReadonlyArray<readonly [string, readonly number[]]>, what = 'the model'): void {
+    checkLayout(this.state.file, layout, what, this.prefix);
   }
 
   /** `get` uploaded to a GPU tensor labelled with its key (the CPU copy is dropped). */
@@ -86,17 +99,52 @@ export class VarBuilder {
    */
   finish(what = 'the model'): void {
     const { file, used, missing, mismatched } = this.state;
-    const unused = file.names().filter((k) => !used.has(k));
-    if (!missing.length && !mismatched.length && !unused.length) return;
-    const parts: string[] = [];
-    if (missing.length) parts.push(`${missing.length} missing (${list(missing)})`);
-    if (mismatched.length) parts.push(`${mismatched.length} mis-shaped (${list(mismatched)})`);
-    if (unused.length) parts.push(`${unused.length} unused (${list(unused)})`);
-    throw new DnfError(`${file.source.name}: the checkpoint does not fit ${what}: ${parts.join('; ')}; check that the checkpoint and the model config belong together`);
+    fitError(file.source.name, what, missing, mismatched, file.names().filter((k) => !used.has(k)));
   }
 }
 
+/**
+ * VarBuilder.check without a builder: `file`'s header against `layout` (keys under `prefix`).
+ * Throws finish()'s error when they differ; reads and allocates nothing.
+ */
+export function checkLayout(file: SafetensorsFile, layout: ReadonlyArray<readonly [string, readonly number[]]>, what = 'the model', prefix = ''): void {
+  const missing: string[] = [];
+  const mismatched: string[] = [];
+  const wanted = new Set<string>();
+  for (const [name, shape] of layout) {
+    const key = prefix ? `${prefix}.${name}` : name;
+    wanted.add(key);
+    const problem = keyProblem(file, key, shape);
+    if (problem === 'missing') missing.push(`${key} [${shape.join(',')}]`);
+    else if (problem) mismatched.push(problem);
+  }
+  fitError(file.source.name, what, missing, mismatched, file.names().filter((k) => !wanted.has(k)));
+}
+
+/** What is wrong with `key` for a tensor of `shape`: 'missing', a description, or null. */
+function keyProblem(file: SafetensorsFile, key: string, shape: readonly number[]): string | null {
+  if (!file.has(key)) return 'missing';
+  const info = file.info(key);
+  if (!FLOAT_DTYPES.has(info.dtype)) return `${key} has dtype ${info.dtype}, not a float`;
+  if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) return `${key} [${info.shape.join(',')}] should be [${shape.join(',')}]`;
+  return null;
+}
+
+/** The one error of finish() and check(), when there is a problem. */
+function fitError(source: string, what: string, missing: string[], mismatched: string[], unused: string[]): void {
+  if (!missing.length && !mismatched.length && !unused.length) return;
+  const parts: string[] = [];
+  if (missing.length) parts.push(`${missing.length} missing (${list(missing)})`);
+  if (mismatched.length) parts.push(`${mismatched.length} mis-shaped (${list(mismatched)})`);
+  if (unused.length) parts.push(`${unused.length} unused (${list(unused)})`);
+  throw new DnfError(`${source}: the checkpoint does not fit ${what}: ${parts.join('; ')}; check that the checkpoint and the model config belong together`);
+}
+
 function list(keys: string[]): string {
-  const shown = keys.slice(0, LIST_LIMIT).join(', ');
+  const item = (k: string) => {
+    const t = k.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g, '?');
+    return t.length > ITEM_CHARS ? `${t.slice(0, ITEM_CHARS)}...` : t;
+  };
+  const shown = keys.slice(0, LIST_LIMIT).map(item).join(', ');
   return keys.length > LIST_LIMIT ? `${shown} and ${keys.length - LIST_LIMIT} more` : shown;
 }

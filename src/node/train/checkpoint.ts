@@ -19,13 +19,14 @@ import { CLASSIFIER_METADATA_KEYS as KEYS } from '../../classifier-metadata.js';
 import { DnfError } from '../../errors.js';
 import { resnetConfigFromKeys, resnetName, type ResnetConfig } from '../../models/resnet-config.js';
 import type { Gpu } from '../../gpu/gpu.js';
-import { TrainableResNet, stateSource } from '../../train/resnet.js';
+import { checkState, TrainableResNet, stateSource } from '../../train/resnet.js';
 import { resnetParameters } from '../../train/init.js';
 import type { ScheduleState } from '../../train/schedule.js';
 import type { Trainer } from '../../train/trainer.js';
 import type { EpochPoint } from '../../train/curves.js';
 import type { TensorToWrite } from '../../weights/safetensors.js';
 import { openSafetensors, writeSafetensorsFile } from '../files.js';
+import { parseTrainState } from './state.js';
 
 /** The options a run keeps from its start (a resume must not change them). */
 export interface RunConfig {
@@ -123,14 +124,10 @@ export async function loadLast(gpu: Gpu, path: string): Promise<{ model: Trainab
     const { file } = opened;
     const raw = file.metadata?.[STATE_KEY];
     if (!raw) throw new DnfError(`${path}: no training state in it (not a last.safetensors of dnf train); start a new run in another folder`);
-    let state: TrainState;
-    try {
-      state = JSON.parse(raw);
-    } catch {
-      throw new DnfError(`${path}: its training state is not valid JSON; the file is damaged: start a new run or restore it`);
-    }
-    if (state?.version !== 1 || typeof state.step !== 'number' || !state.config) throw new DnfError(`${path}: training state of an unknown version; start a new run`);
+    const state = parseTrainState(raw, path);
     const config = resnetConfigFromKeys(file, path);
+    const moments = resnetParameters(config).flatMap(([name, shape]) => [[M + name, shape], [V + name, shape]] as Array<[string, number[]]>);
+    checkState(config, stateSource(file), moments); // before the model's memory is allocated
     const model = new TrainableResNet(gpu, config);
     try {
       await model.loadState(stateSource(file));

@@ -10,7 +10,7 @@ import { DnfError } from '../../errors.js';
 import type { Gpu } from '../../gpu/gpu.js';
 import { resnetConfigFromKeys, resnetPreset, type ResnetConfig } from '../../models/resnet-config.js';
 import { initialParameters } from '../../train/init.js';
-import { stateSource, TrainableResNet, type StateSource } from '../../train/resnet.js';
+import { checkState, stateSource, TrainableResNet, type StateSource } from '../../train/resnet.js';
 import { readStateDict } from '../classifier.js';
 import { archName } from './checkpoint.js';
 
@@ -57,6 +57,7 @@ export async function initialModel(gpu: Gpu, opts: { arch?: string; init?: strin
     ]));
     note += ` (its fc had ${found.numClasses} outputs: replaced by a new Linear(${c}, 1), weight ~ N(0, 0.02))`;
   }
+  checkState(config, source); // before the model's memory is allocated
   const model = new TrainableResNet(gpu, config);
   try {
     await model.loadState(source);

@@ -209,7 +209,12 @@ export async function runTrain(opts: TrainOptions, hooks: TrainHooks = {}): Prom
     state.finished = null;
 
     // The log, cut back to what the saved state has seen.
-    if (opts.resume && (await exists(logPath))) await truncate(logPath, state.logBytes);
+    if (opts.resume && (await exists(logPath))) {
+      // A longer length would extend the log with zeros (a hand-edited state could ask for terabytes).
+      const size = (await stat(logPath)).size;
+      if (state.logBytes > size) throw new DnfError(`${logPath}: shorter (${size} bytes) than the ${state.logBytes} bytes last.safetensors recorded; restore it, or start a new run in another folder`);
+      await truncate(logPath, state.logBytes);
+    }
     await mkdir(opts.output, { recursive: true });
     log = await open(logPath, opts.resume ? 'a' : 'w');
     const logLine = async (obj: Record<string, unknown>) => {
