@@ -129,31 +129,33 @@ export function decodeGif(name: string, bytes: Uint8Array): RgbImage {
   if (f.codeBits > 12) fail(name, `invalid GIF code size ${f.codeBits}`);
   // Each code gives at most STACK + 1 pixels: a frame that the remaining bytes cannot fill is truncated.
   if (fw * fh > (bytes.length - f.data) * 8 * (STACK + 1)) fail(name, 'corrupt or truncated data: the GIF ends before its last pixel');
-  const index = new Uint8Array(width * height);
-  if (f.transparency !== null) index.fill(f.transparency);
-  lzw(name, bytes, f.data, f.codeBits, index, width, x0, y0, fw, fh, f.interlaced);
-  const rgb = new Uint8Array(width * height * 3);
+  // The frame's indices on their own (the rest of the canvas is one colour: filled, not mapped).
+  const index = new Uint8Array(fw * fh); // every one is written, or the file is refused
+  const fill = f.transparency ?? 0;
+  lzw(name, bytes, f.data, f.codeBits, index, fw, fh, f.interlaced);
   const pal = f.palette;
   const entries = pal ? Math.floor(pal.length / 3) : 0;
   const lut = new Uint8Array(768);
-  for (let i = 0; i < 256; i++) {
-    const from = i < entries ? pal!.subarray(3 * i, 3 * i + 3) : [i, i, i];
-    lut.set(from, 3 * i);
+  for (let i = 0; i < 256; i++) lut.set(i < entries ? pal!.subarray(3 * i, 3 * i + 3) : [i, i, i], 3 * i);
+  const rgb = new Uint8Array(width * height * 3);
+  if (fw !== width || fh !== height) {
+    rgb.set(lut.subarray(3 * fill, 3 * fill + 3));
+    for (let n = 3; n < rgb.length; n *= 2) rgb.copyWithin(n, 0, Math.min(n, rgb.length - n));
   }
-  for (let p = 0; p < index.length; p++) {
-    const k = 3 * index[p];
-    rgb[3 * p] = lut[k];
-    rgb[3 * p + 1] = lut[k + 1];
-    rgb[3 * p + 2] = lut[k + 2];
+  for (let y = 0; y < fh; y++) {
+    let o = ((y0 + y) * width + x0) * 3;
+    for (let i = y * fw, end = i + fw; i < end; i++, o += 3) {
+      const k = 3 * index[i];
+      rgb[o] = lut[k];
+      rgb[o + 1] = lut[k + 1];
+      rgb[o + 2] = lut[k + 2];
+    }
   }
   return { width, height, data: rgb };
 }
 
-/** Pillow's GifDecode.c: LZW codes from the sub-blocks at `pos` into the frame's box of `out`. */
-function lzw(
-  name: string, b: Uint8Array, pos: number, bits: number, out: Uint8Array, stride: number,
-  xoff: number, yoff: number, xsize: number, ysize: number, interlaced: boolean,
-): void {
+/** Pillow's GifDecode.c: LZW codes from the sub-blocks at `pos` into `out`, the frame's xsize x ysize indices. */
+function lzw(name: string, b: Uint8Array, pos: number, bits: number, out: Uint8Array, xsize: number, ysize: number, interlaced: boolean): void {
   const broken = () => fail(name, 'corrupt GIF data: invalid LZW code');
   const truncated = () => fail(name, 'corrupt or truncated data: the GIF ends before its last pixel');
   const clear = 1 << bits;
@@ -175,7 +177,7 @@ function lzw(
   let y = 0;
   let pass = interlaced ? 1 : 0;
   let step = interlaced ? 8 : 1;
-  let row = yoff * stride + xoff;
+  let row = 0;
   /** Writes one pixel; false once the frame is full. */
   const put = (v: number): boolean => {
     out[row + x] = v;
@@ -188,7 +190,7 @@ function lzw(
       else if (pass === 3) [step, y, pass] = [2, 1, 0];
       else return false;
     }
-    row = (y + yoff) * stride + xoff;
+    row = y * xsize;
     return true;
   };
   const reset = () => {
