@@ -114,6 +114,18 @@ describe('bad input', () => {
     expect(bad(pastClear)).toThrow(/invalid LZW code/);
   });
 
+  it('a JPEG whose SOF declares far more pixels than its data can hold fails at once (found by test/fuzz/decode-jpeg)', async () => {
+    for (const name of ['q420.jpg', 'cmyk.jpg']) {
+      const jpeg = new Uint8Array(readFileSync(dir('pil') + name));
+      let at = 2;
+      while (jpeg[at + 1] !== 0xc0) at += 2 + ((jpeg[at + 2] << 8) | jpeg[at + 3]);
+      jpeg.set([10922 >> 8, 10922 & 255, 16384 >> 8, 16384 & 255], at + 5); // 16384x10922: just under the pixel limit
+      const t0 = performance.now();
+      await expect(decodeImageBytes('big.jpg', jpeg)).rejects.toThrow(`big.jpg: cannot decode image (corrupt or truncated data: ${jpeg.length} bytes cannot hold a 16384x10922 JPEG)`);
+      expect(performance.now() - t0).toBeLessThan(1000); // libjpeg would make up 179M pixels first (seconds)
+    }
+  });
+
   it('refuses SVG (vector input; the reference cannot read it)', async () => {
     const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><rect width="4" height="4"/></svg>');
     await expect(decodeImageBytes('a.svg', svg)).rejects.toThrow(/a\.svg: cannot decode image \(svg is not a supported raster format/);

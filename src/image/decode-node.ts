@@ -60,6 +60,27 @@ function isGray16Png(b: Uint8Array): boolean {
   return b.length >= 26 && sig.every((v, i) => b[i] === v) && String.fromCharCode(...b.subarray(12, 16)) === 'IHDR' && b[24] === 16 && b[25] === 0;
 }
 
+/**
+ * False when a Huffman-coded JPEG is too short to hold its declared size: every 8x8 block of the
+ * first component costs at least one bit (a DC code), and that component has at least one block per
+ * 32x32 pixels (sampling factors are at most 4). libjpeg would otherwise make up the missing data of
+ * a huge declared frame, pixel by pixel, before the truncation is reported; PIL refuses such files
+ * as truncated. Arithmetic-coded JPEGs (which can spend less than a bit per block) are not judged.
+ */
+function jpegCanHold(b: Uint8Array, width: number, height: number): boolean {
+  for (let i = 2; i + 4 <= b.length && b[i] === 0xff; ) {
+    const marker = b[i + 1];
+    if (marker === 0xff) {
+      i++;
+      continue;
+    }
+    if ([0xc0, 0xc1, 0xc2, 0xc3, 0xc5, 0xc6, 0xc7].includes(marker)) return b.length * 8 >= Math.ceil(width / 32) * Math.ceil(height / 32);
+    if (marker === 0xda || (marker >= 0xc8 && marker <= 0xcf && marker !== 0xcc)) return true;
+    i += 2 + ((b[i + 2] << 8) | b[i + 3]);
+  }
+  return true;
+}
+
 /** Decodes an image held in memory; `name` is used in error messages. */
 export async function decodeImageBytes(name: string, bytes: Uint8Array): Promise<RgbImage> {
   try {
@@ -88,6 +109,7 @@ async function decode(name: string, bytes: Uint8Array): Promise<RgbImage> {
   if (format === 'heif' && meta.compression !== 'av1') fail(name, 'HEIC is not supported (no HEVC decoder in sharp): convert it to PNG');
   if (!(width > 0 && height > 0)) fail(name, `invalid size ${width}x${height}`);
   if (width * height > MAX_PIXELS) fail(name, `${width}x${height} is more than the ${MAX_PIXELS}-pixel limit`);
+  if (format === 'jpeg' && !jpegCanHold(bytes, width, height)) fail(name, `corrupt or truncated data: ${bytes.length} bytes cannot hold a ${width}x${height} JPEG`);
   try {
     if (meta.space === 'cmyk') return await cmyk(name, open(MAX_PIXELS), width, height);
     if (meta.depth === 'ushort' && (meta.channels === 1 || isGray16Png(bytes))) return await gray16(open(MAX_PIXELS), width, height);
