@@ -126,6 +126,16 @@ describe('bad input', () => {
     }
   });
 
+  it('a PNG whose IHDR declares far more pixels than its data can hold fails at once (found by test/fuzz/decode-png)', async () => {
+    const png = new Uint8Array(readFileSync(dir('pil') + 'rgba16.png'));
+    const view = new DataView(png.buffer, png.byteOffset);
+    view.setUint32(16, 67_108_866); // 67108866 x 2 at 16-bit RGBA: a 1 GiB row pair from a few hundred bytes
+    view.setUint32(20, 2); // (the IHDR's CRC goes stale: the size is judged before decoding)
+    const t0 = performance.now();
+    await expect(decodeImageBytes('wide.png', png)).rejects.toThrow(`wide.png: cannot decode image (corrupt or truncated data: ${png.length} bytes cannot hold a 67108866x2 PNG)`);
+    expect(performance.now() - t0).toBeLessThan(1000); // libpng took seconds on such rows
+  });
+
   it('refuses SVG (vector input; the reference cannot read it)', async () => {
     const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><rect width="4" height="4"/></svg>');
     await expect(decodeImageBytes('a.svg', svg)).rejects.toThrow(/a\.svg: cannot decode image \(svg is not a supported raster format/);

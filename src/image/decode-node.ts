@@ -81,6 +81,18 @@ function jpegCanHold(b: Uint8Array, width: number, height: number): boolean {
   return true;
 }
 
+/**
+ * False when a PNG's file is too short to hold its IHDR's pixels even at deflate's best ratio
+ * (258 bytes for 2 bits: under 1032:1). libpng would otherwise allocate and filter rows of a
+ * hostile width (tens of millions of pixels) before finding the data missing; PIL refuses such
+ * files as truncated.
+ */
+function pngCanHold(b: Uint8Array, width: number, height: number): boolean {
+  if (b.length < 26 || String.fromCharCode(...b.subarray(12, 16)) !== 'IHDR') return true;
+  const samples = ({ 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 } as Record<number, number>)[b[25]] ?? 1;
+  return (width * height * samples * b[24]) / 8 <= b.length * 1032 + 1024;
+}
+
 /** Decodes an image held in memory; `name` is used in error messages. */
 export async function decodeImageBytes(name: string, bytes: Uint8Array): Promise<RgbImage> {
   try {
@@ -110,6 +122,7 @@ async function decode(name: string, bytes: Uint8Array): Promise<RgbImage> {
   if (!(width > 0 && height > 0)) fail(name, `invalid size ${width}x${height}`);
   if (width * height > MAX_PIXELS) fail(name, `${width}x${height} is more than the ${MAX_PIXELS}-pixel limit`);
   if (format === 'jpeg' && !jpegCanHold(bytes, width, height)) fail(name, `corrupt or truncated data: ${bytes.length} bytes cannot hold a ${width}x${height} JPEG`);
+  if (format === 'png' && !pngCanHold(bytes, width, height)) fail(name, `corrupt or truncated data: ${bytes.length} bytes cannot hold a ${width}x${height} PNG`);
   try {
     if (meta.space === 'cmyk') return await cmyk(name, open(MAX_PIXELS), width, height);
     if (meta.depth === 'ushort' && (meta.channels === 1 || isGray16Png(bytes))) return await gray16(open(MAX_PIXELS), width, height);
