@@ -30,7 +30,7 @@ export interface Verdict {
 export interface ClassifyOptions {
   /** Input side (default CLASSIFIER_SIZE). */
   size?: number;
-  /** Antialiased bicubic when a DNF is larger than the input (default DEFAULT_ANTIALIAS). */
+  /** torch's antialiased bicubic when a DNF's size differs from the input, up or down (default DEFAULT_ANTIALIAS). */
   antialias?: boolean;
 }
 

@@ -32,6 +32,8 @@ export { alphasCumprod, ddimSchedule, ddimTimesteps, linearBetas } from './diffu
 export { imagesToTensor, imagesToUnitTensor, DEFAULT_ANTIALIAS, DNF_SIZE } from './image/preprocess.js';
 export { quantizeDnf, QuantizedImages } from './kernels/quantize.js';
 export type { RgbImage } from './image/pixels.js';
+export { MAX_PIXELS } from './image/pixels.js';
+export { decodeGif, isGif } from './image/gif.js';
 
 export { ResNet } from './models/resnet.js';
 export { resnetConfigFromKeys, resnetLayout, resnetName, resnetPreset, RESNET_ARCHS, type ResnetArch, type ResnetConfig } from './models/resnet-config.js';

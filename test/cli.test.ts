@@ -66,4 +66,11 @@ describe('usage errors', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/doctor/);
   });
+
+  it('antialiasing is on by default (the reference on torchvision >= 0.17), --no-antialias turns it off', () => {
+    const r = dnf(['extract', '--help']);
+    expect(r.code).toBe(0);
+    const help = r.stdout.replace(/\s+/g, ' ');
+    expect(help).toMatch(/--antialias resize with torch's antialiased bicubic.*upscaling changes too \(default\) --no-antialias plain bicubic/);
+  });
 });

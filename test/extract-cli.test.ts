@@ -144,13 +144,13 @@ describe('dnf extract (built CLI)', { timeout: 300_000 }, () => {
     expect(r.code).toBe(1);
     expect(await files(stOut)).toEqual(good.map((f) => f.replace('.png', '.safetensors')));
 
-    // The reference computation, one image at a time: decode -> resize to 12 -> eps(x, t=0).
+    // The reference computation, one image at a time: decode -> resize to 12 (antialiased: the default) -> eps(x, t=0).
     const gpu = await acquireGpu();
     const config = parseUnetConfig(JSON.parse(await readFile(configFile, 'utf8')), 'tiny');
     const unet = await DdpmUnet.fromSafetensors(gpu, config, await synthesizedFile(layout));
     try {
       for (const [i, src] of ['a.png', 'b.jpg', 'sub/c.png'].entries()) {
-        const x = imagesToTensor(gpu, [await decodeImageFile(join(inDir, src))], { size: R });
+        const x = imagesToTensor(gpu, [await decodeImageFile(join(inDir, src))], { size: R, antialias: true });
         const eps = unet.forward(x, [0]);
         const want = await eps.read();
         x.dispose();
@@ -159,7 +159,7 @@ describe('dnf extract (built CLI)', { timeout: 300_000 }, () => {
         const { file, close } = await openSafetensors(join(stOut, good[i].replace('.png', '.safetensors')));
         expect(file.names()).toEqual(['dnf']);
         expect(file.info('dnf')).toMatchObject({ dtype: 'F32', shape: [3, R, R] });
-        expect(file.metadata).toMatchObject({ source: src, steps: '0', feature: 'first', antialias: 'false' });
+        expect(file.metadata).toMatchObject({ source: src, steps: '0', feature: 'first', antialias: 'true' });
         const got = await file.readF32('dnf');
         await close();
         // Same kernels, same adapter; only the batch size differs (2 vs 1): per-image results

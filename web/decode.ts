@@ -8,15 +8,20 @@
  *     through a buffer, alpha dropped. A 2D canvas would not do: it stores premultiplied pixels,
  *     which changes the colour of translucent pixels and blackens transparent ones, where Node keeps
  *     the stored colour.
- * One known difference: 16-bit grayscale PNGs, which PIL (and so Node) clamps to 255 while Chromium
- * keeps the high byte; no 8-bit decode in the browser can reproduce that.
- * Other PNG inputs (gray, palette, alpha, 16-bit RGB: high byte) give the same bytes as in Node, and so do
- * the small JPEG and lossless WebP files test/browser.test.ts checks; but JPEG decoders are not
- * bound to be bit-exact (sharp's libjpeg-turbo and Chromium's may be different builds and settings),
- * so JPEG pixels may differ by a level here and there. Formats Node reads and Chromium does not
- * (TIFF) fail here with the decode message.
+ * GIFs skip the browser's decoder: src/image/gif.ts gives Node's (and PIL's) first frame, where
+ * Chromium would turn the transparent index and the canvas outside the frame into (0, 0, 0, 0).
+ * Known differences from Node:
+ *   - 16-bit grayscale PNGs (with or without tRNS), which PIL (and so Node) clamps to 255 while
+ *     Chromium keeps the high byte; no 8-bit decode in the browser can reproduce that;
+ *   - CMYK JPEGs: Chromium converts the inks with its own rounding (measured: within 1 level of
+ *     PIL's formula, on about half the values); the browser never hands over the inks themselves;
+ *   - JPEG decoders are not bound to be bit-exact (sharp's libjpeg-turbo and Chromium's may be
+ *     different builds and settings), so JPEG pixels may differ by a level here and there.
+ * Other PNG inputs (gray, palette, alpha, 16-bit RGB: high byte) give the same bytes as in Node, and
+ * so do the small JPEG and lossless WebP files test/browser.test.ts checks. Formats Node reads and
+ * Chromium does not (TIFF) fail here with the decode message.
  */
-import { DnfError, type Gpu, type RgbImage } from '../src/index.js';
+import { decodeGif, DnfError, isGif, type Gpu, type RgbImage } from '../src/index.js';
 import { withoutExif } from './exif.js';
 
 const ROW_ALIGN = 256; // copyTextureToBuffer's bytesPerRow alignment
@@ -24,9 +29,11 @@ const ROW_ALIGN = 256; // copyTextureToBuffer's bytesPerRow alignment
 /** Decodes `blob` (a File or fetched bytes); errors name `name` and say what to do. */
 export async function decodeImage(gpu: Gpu, blob: Blob, name: string): Promise<RgbImage> {
   if (!blob.size) throw new DnfError(`${name}: cannot decode image (empty file)`, 1);
+  const file = new Uint8Array(await blob.arrayBuffer());
+  if (isGif(file)) return decodeGif(name, file);
   let bitmap: ImageBitmap;
   try {
-    const bytes = withoutExif(new Uint8Array(await blob.arrayBuffer()));
+    const bytes = withoutExif(file);
     bitmap = await createImageBitmap(new Blob([bytes as BlobPart]), { premultiplyAlpha: 'none', colorSpaceConversion: 'none' });
   } catch {
     throw new DnfError(`${name}: cannot decode image (corrupt, truncated, or a format this browser cannot read): convert it to PNG`, 1);

@@ -21,7 +21,6 @@ import { DEFAULT_THRESHOLD, labelOf, type Label } from '../classify.js';
 import type { Gpu } from '../gpu/gpu.js';
 import { decodeImageFile } from '../image/decode-node.js';
 import type { RgbImage } from '../image/pixels.js';
-import { DEFAULT_ANTIALIAS } from '../image/preprocess.js';
 import { collectInputs, IMAGE_EXTENSIONS, type InputItem } from '../node/batch/inputs.js';
 import { interruptOnSigint } from '../node/batch/interrupt.js';
 import { decodedImageBudget, decodedImageCost, releaseDecoded } from '../node/batch/memory.js';
@@ -29,7 +28,7 @@ import { runBatches, type Prepared } from '../node/batch/runner.js';
 import { formatDuration, formatRate, Progress, type ProgressOptions } from '../node/progress.js';
 import { Detector } from './detector.js';
 import { csvLine } from './text-output.js';
-import { addUnetOptions, positiveInt, resolveUnet, type UnetOptions } from './unet-options.js';
+import { addUnetOptions, antialiasOption, positiveInt, resolveUnet, type UnetOptions } from './unet-options.js';
 
 export const DETECT_FORMATS = ['table', 'json', 'csv'] as const;
 export type DetectFormat = (typeof DETECT_FORMATS)[number];
@@ -175,7 +174,7 @@ export function register(program: Command): void {
       ...cli,
       fromDnf: !!cli.fromDnf,
       format: cli.json ? 'json' : cli.csv ? 'csv' : 'table',
-      antialias: cli.antialias ?? DEFAULT_ANTIALIAS,
+      ...antialiasOption(cli.antialias),
       backend: program.opts().backend,
     });
     process.exitCode = report.interrupted ? 130 : report.failed > 0 ? 1 : 0;

@@ -2,8 +2,9 @@
  * The models of `dnf detect` and `dnf eval` on one GPU: the classifier, and the UNet when DNFs are
  * computed from images. DNFs go to the classifier as the 8-bit images `dnf extract` writes (see
  * src/diffusion/dnf-images.ts), so classifying an image equals classifying its extracted PNG. They
- * are resized to the input size the classifier's metadata names (256 without), with the metadata's
- * antialiasing when it names one, else the DNF setting's.
+ * are resized to the input size the classifier's metadata names (256 without), with the
+ * antialiasing of an explicit --antialias / --no-antialias, else the metadata's when it names one,
+ * else the DNF setting's. A flag that contradicts the metadata is obeyed, with a one-line warning.
  */
 import { basename } from 'node:path';
 import { classifyDnfImages, CLASSIFIER_SIZE, type Verdict } from '../classify.js';
@@ -25,8 +26,8 @@ export interface DetectorOptions {
   classifier: string;
   /** The UNet for DNFs of images; null when the inputs are DNFs already. */
   unet: UnetSetup | null;
-  /** DNF settings; `antialias` also applies to resizing DNFs for the classifier, unless its metadata names one. */
-  dnf: Pick<UnetOptions, 'steps' | 'feature' | 'antialias'>;
+  /** DNF settings; `antialias` also applies to resizing DNFs for the classifier, unless its metadata names one and the flag was not given. */
+  dnf: Pick<UnetOptions, 'steps' | 'feature' | 'antialias' | 'antialiasGiven'>;
   backend?: string;
   /** Runs on this GPU (kept open) instead of acquiring one. */
   gpu?: Gpu;
@@ -53,6 +54,11 @@ export class Detector {
       classifier = loaded.model;
       if (loaded.format !== 'safetensors') {
         opts.say(`${opts.classifier}: a PyTorch checkpoint (${loaded.format}), converted in memory; \`dnf convert ${opts.classifier}\` once saves this step`);
+      }
+      const recorded = loaded.antialias;
+      if (opts.dnf.antialiasGiven && recorded !== null && recorded !== opts.dnf.antialias) {
+        const flag = opts.dnf.antialias ? '--antialias' : '--no-antialias';
+        opts.say(`warning: ${opts.classifier} was trained with dnf.antialias ${recorded}; ${flag} given, so its inputs are resized ${opts.dnf.antialias ? 'with' : 'without'} antialiasing`);
       }
       const unet = opts.unet ? await loadUnet(gpu, opts.unet) : null;
       return new Detector(gpu, !opts.gpu, classifier, { inputSize: loaded.inputSize, antialias: loaded.antialias }, unet, opts);
@@ -82,7 +88,8 @@ export class Detector {
   }
 
   classify(dnfs: RgbImage[]): Promise<Verdict[]> {
-    return classifyDnfImages(this.classifier, dnfs, { size: this.input.inputSize, antialias: this.input.antialias ?? this.opts.dnf.antialias });
+    const { antialias, antialiasGiven } = this.opts.dnf;
+    return classifyDnfImages(this.classifier, dnfs, { size: this.input.inputSize, antialias: antialiasGiven ? antialias : (this.input.antialias ?? antialias) });
   }
 
   async dispose(): Promise<void> {

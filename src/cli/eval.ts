@@ -23,7 +23,6 @@ import type { Gpu } from '../gpu/gpu.js';
 import { decodeImageFile } from '../image/decode-node.js';
 import { encodePng } from '../image/encode-node.js';
 import type { RgbImage } from '../image/pixels.js';
-import { DEFAULT_ANTIALIAS } from '../image/preprocess.js';
 import { detectionMetrics, meanMetrics, type DetectionMetrics } from '../metrics.js';
 import { IMAGE_EXTENSIONS } from '../node/batch/inputs.js';
 import { interruptOnSigint } from '../node/batch/interrupt.js';
@@ -36,7 +35,7 @@ import { formatDuration, formatRate, Progress, type ProgressOptions } from '../n
 import { thresholdArg } from './detect.js';
 import { Detector } from './detector.js';
 import { csvLine, formatTable } from './text-output.js';
-import { addUnetOptions, positiveInt, resolveUnet, type UnetOptions } from './unet-options.js';
+import { addUnetOptions, antialiasOption, positiveInt, resolveUnet, type UnetOptions } from './unet-options.js';
 
 export interface EvalOptions extends UnetOptions {
   classifier: string;
@@ -263,7 +262,7 @@ export function register(program: Command): void {
       fromDnf: !!cli.fromDnf,
       json: !!cli.json,
       csv: cli.csv === false ? null : typeof cli.csv === 'string' ? cli.csv : defaultCsvPath(root),
-      antialias: cli.antialias ?? DEFAULT_ANTIALIAS,
+      ...antialiasOption(cli.antialias),
       backend: program.opts().backend,
     });
     process.exitCode = report.interrupted ? 130 : report.failed > 0 || !report.predictions.length ? 1 : 0;

@@ -15,7 +15,6 @@ import { dnfOfImages, quantizedDnfs } from '../diffusion/dnf-images.js';
 import { decodeImageFile } from '../image/decode-node.js';
 import { encodePng } from '../image/encode-node.js';
 import type { RgbImage } from '../image/pixels.js';
-import { DEFAULT_ANTIALIAS } from '../image/preprocess.js';
 import type { DdpmUnet } from '../models/ddpm-unet.js';
 import { acquireGpu, releaseGpu } from '../node/acquire.js';
 import { collectInputs, IMAGE_EXTENSIONS } from '../node/batch/inputs.js';
@@ -26,7 +25,7 @@ import { isCompleteOutput, planOutputs, type PlannedItem } from '../node/batch/p
 import { ItemSkipped, runBatches, type Prepared } from '../node/batch/runner.js';
 import { openSafetensors, writeFileAtomic, writeSafetensorsFile } from '../node/files.js';
 import { formatSummary, Progress, type JobCounts, type ProgressOptions } from '../node/progress.js';
-import { addUnetOptions, loadUnet, positiveInt, resolveUnet, type UnetOptions } from './unet-options.js';
+import { addUnetOptions, antialiasOption, loadUnet, positiveInt, resolveUnet, type UnetOptions } from './unet-options.js';
 
 export const DNF_FORMATS = ['png', 'safetensors'] as const;
 export type DnfFormat = (typeof DNF_FORMATS)[number];
@@ -170,7 +169,7 @@ export function register(program: Command): void {
     .action(async (inputs: string[], cli: CliOpts) => {
       const report = await runExtract(inputs, {
         ...cli,
-        antialias: cli.antialias ?? DEFAULT_ANTIALIAS,
+        ...antialiasOption(cli.antialias),
         overwrite: !!cli.overwrite,
         backend: program.opts().backend,
       });

@@ -14,10 +14,9 @@
 import { join } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { DnfError } from '../errors.js';
-import { DEFAULT_ANTIALIAS } from '../image/preprocess.js';
 import { runTrain, type RunSettings, type TrainOptions } from '../node/train/run.js';
 import { runExtract } from './extract.js';
-import { addUnetOptions, positiveInt, type UnetOptions } from './unet-options.js';
+import { addUnetOptions, antialiasOption, positiveInt, type UnetOptions } from './unet-options.js';
 
 const TRAIN_ARCHS = ['resnet18', 'resnet34', 'resnet50'] as const;
 
@@ -68,7 +67,7 @@ interface CliOpts extends Partial<UnetOptions> {
 async function extractInto(root: string, dir: string, cli: CliOpts, backend: string | undefined): Promise<boolean> {
   const report = await runExtract([root], {
     ...(cli as UnetOptions),
-    antialias: cli.antialias ?? DEFAULT_ANTIALIAS,
+    ...antialiasOption(cli.antialias),
     output: dir,
     format: 'png',
     overwrite: false,

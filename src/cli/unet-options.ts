@@ -26,8 +26,13 @@ export interface UnetOptions {
   /** 0: eps at t = 0; K > 0: a K-step DDIM inversion. */
   steps: number;
   feature: DnfFeature;
-  /** Antialiased bicubic when downsizing images (and DNFs, for the classifier). */
+  /** torch's antialiased bicubic for resizing images (and DNFs, for the classifier), up or down. */
   antialias: boolean;
+  /**
+   * --antialias or --no-antialias was given: it then also wins over a classifier's recorded
+   * dnf.antialias (detect, eval). Otherwise the classifier's record decides its resize.
+   */
+  antialiasGiven?: boolean;
 }
 
 /** The UNet to load: its file and config, checked. */
@@ -114,6 +119,11 @@ export function addUnetOptions(cmd: Command): Command {
     .option('--model-config <preset|file>', `UNet config: a preset (lsun-bedroom-256, cifar10-32) or a JSON file (default: the config the weights file records, as \`dnf weights fetch\` writes, else ${DEFAULT_UNET_CONFIG})`)
     .option('--steps <k>', '0: one UNet evaluation at t = 0 (the released DNF); K: a K-step DDIM inversion', stepsArg, 0)
     .addOption(new Option('--feature <which>', 'which noise estimate of the inversion: first (the released DNF), last, or mean').choices(DNF_FEATURES).default('first'))
-    .option('--antialias', `antialiased bicubic when downsizing (torchvision >= 0.17)${DEFAULT_ANTIALIAS ? ' (default)' : ''}`)
-    .option('--no-antialias', `plain bicubic, as the released code's torchvision <= 0.16${DEFAULT_ANTIALIAS ? '' : ' (default)'}`);
+    .option('--antialias', `resize with torch's antialiased bicubic, as the reference code on torchvision >= 0.17: a = -0.5 cubic, stretched when downsizing; upscaling changes too${DEFAULT_ANTIALIAS ? ' (default)' : ''}`)
+    .option('--no-antialias', `plain bicubic (a = -0.75), as torchvision <= 0.16${DEFAULT_ANTIALIAS ? '' : ' (default)'}; either flag also overrides a classifier's recorded dnf.antialias`);
+}
+
+/** The resolved --antialias / --no-antialias: the flag when given (and a note that it was), else the default. */
+export function antialiasOption(given: boolean | undefined): Pick<UnetOptions, 'antialias' | 'antialiasGiven'> {
+  return { antialias: given ?? DEFAULT_ANTIALIAS, antialiasGiven: given !== undefined };
 }

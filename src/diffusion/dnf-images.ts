@@ -12,7 +12,7 @@ import type { Tensor } from '../tensor.js';
 import { computeDnf, type DnfOptions } from './dnf.js';
 
 export interface DnfImageOptions extends DnfOptions {
-  /** Antialiased bicubic when an image is larger than the UNet's resolution. */
+  /** torch's antialiased bicubic when an image's size differs from the UNet's resolution (up or down). */
   antialias: boolean;
 }
 

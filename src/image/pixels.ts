@@ -1,5 +1,8 @@
 /** Decoded images as every platform hands them to the GPU code (browser-safe: no Node imports). */
 
+/** PIL's decompression-bomb limit (Image.MAX_IMAGE_PIXELS * 2): larger images fail in the reference too. */
+export const MAX_PIXELS = 178_956_970;
+
 /** 8-bit sRGB pixels, 3 bytes per pixel (R, G, B), rows top to bottom, no padding. */
 export interface RgbImage {
   width: number;

@@ -1,7 +1,8 @@
 /**
  * The classifier's input size and antialiasing from its safetensors metadata (src/classifier-metadata.ts,
  * what `dnf train` writes): parsing and its one-line errors, loadClassifier, and `dnf detect`
- * (runDetect --from-dnf, in-process on this file's GPU) classifying at the recorded size. The
+ * (runDetect --from-dnf, in-process on this file's GPU) classifying at the recorded size and antialiasing
+ * (an explicit --antialias / --no-antialias wins, with a warning when it contradicts the record). The
  * classifier is the small Bottleneck ResNet of test/detect-setup.ts; the "DNFs" are patterned PNGs.
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
@@ -139,7 +140,7 @@ describe('dnf detect with a classifier that records its input', { timeout: 600_0
     expect(before.lines[0]).toMatch(/ResNet \(bottleneck blocks 1,2,1,1, stem 10\) \(plain\.safetensors\), inputs are DNFs$/);
   });
 
-  it('dnf.antialias overrides the command\'s setting for the classifier\'s resize; absent, the setting applies', async () => {
+  it('without an explicit flag, dnf.antialias decides the classifier\'s resize; absent, the setting applies', async () => {
     const aa = await reference(64, true);
     const plainBicubic = await reference(64, false);
     expect(aa.map((v) => v.logit)).not.toEqual(plainBicubic.map((v) => v.logit));
@@ -149,6 +150,22 @@ describe('dnf detect with a classifier that records its input', { timeout: 600_0
     expect((await detect(withoutAa, { antialias: true })).report.results.map((x) => x.logit)).toEqual(plainBicubic.map((v) => v.logit));
     const unset = await classifierWith('cls64-unset.safetensors', { 'dnf.image_size': '64' });
     expect((await detect(unset, { antialias: true })).report.results.map((x) => x.logit)).toEqual(aa.map((v) => v.logit));
+  });
+
+  it('an explicit --antialias / --no-antialias wins over dnf.antialias, with a one-line warning when they differ', async () => {
+    const aa = await reference(64, true);
+    const plainBicubic = await reference(64, false);
+    const withAa = await classifierWith('cls64-aa.safetensors', { 'dnf.image_size': '64', 'dnf.antialias': 'true' });
+    const off = await detect(withAa, { antialias: false, antialiasGiven: true });
+    expect(off.report.results.map((x) => x.logit)).toEqual(plainBicubic.map((v) => v.logit));
+    expect(off.lines).toContain(`detect: warning: ${withAa} was trained with dnf.antialias true; --no-antialias given, so its inputs are resized without antialiasing`);
+    const withoutAa = await classifierWith('cls64-noaa.safetensors', { 'dnf.image_size': '64', 'dnf.antialias': 'false' });
+    const on = await detect(withoutAa, { antialias: true, antialiasGiven: true });
+    expect(on.report.results.map((x) => x.logit)).toEqual(aa.map((v) => v.logit));
+    expect(on.lines).toContain(`detect: warning: ${withoutAa} was trained with dnf.antialias false; --antialias given, so its inputs are resized with antialiasing`);
+    const agree = await detect(withAa, { antialias: true, antialiasGiven: true });
+    expect(agree.report.results.map((x) => x.logit)).toEqual(aa.map((v) => v.logit));
+    expect(agree.lines.filter((l) => l.includes('warning'))).toEqual([]);
   });
 
   it('a bad dnf.image_size stops detect with one line naming the file', async () => {

@@ -75,17 +75,17 @@ describe('imagesToTensor (torchvision tensor Resize, bicubic, then 2x - 1)', () 
     }
   });
 
-  it('batches images of different sizes; the default is antialias off', async () => {
+  it('batches images of different sizes; the default is antialias on (the reference on torchvision >= 0.17)', async () => {
     const gpu = await testGpu();
     const g = await golden;
     const names = ['up', 'same', 'down', 'tall'];
     const imgs = await Promise.all(names.map(caseImage));
-    expect(DEFAULT_ANTIALIAS).toBe(false);
+    expect(DEFAULT_ANTIALIAS).toBe(true);
     const x = imagesToTensor(gpu, imgs.map((c) => c.img), { size: 32 });
     const got = await x.read();
     x.dispose();
     const plane = 3 * 32 * 32;
-    names.forEach((name, n) => expectClose(got.subarray(n * plane, (n + 1) * plane), g.get(`f.${name}.aa0`), 2e-6, name));
+    names.forEach((name, n) => expectClose(got.subarray(n * plane, (n + 1) * plane), g.get(`f.${name}.aa1`), 2e-6, name));
   });
 });
 
@@ -203,6 +203,22 @@ describe('quantizeDnf (torchvision save_image bytes)', () => {
 });
 
 describe('filter taps', () => {
+  it('upscaling with antialias switches to the a = -0.5 cubic, as torch does (not only downscaling)', () => {
+    // torch 1.13: x = zeros(1, 1, 1, 9); x[..., 4] = 1
+    // F.interpolate(x, size=(1, 18), mode='bicubic', align_corners=False, antialias=aa)[0, 0, 0, 6:12]
+    const torch = {
+      aa: [-0.0703, 0.2266, 0.8672, 0.8672, 0.2266, -0.0703],
+      plain: [-0.1055, 0.2617, 0.8789, 0.8789, 0.2617, -0.1055],
+    };
+    const response = (t: ReturnType<typeof cubicTaps>) => [6, 7, 8, 9, 10, 11].map((o) => {
+      let w = 0;
+      for (let k = 0; k < t.taps; k++) if (t.index[o * t.taps + k] === 4) w += t.weight[o * t.taps + k];
+      return w;
+    });
+    response(cubicAaTaps(9, 18)).forEach((w, i) => expect(Math.abs(w - torch.aa[i])).toBeLessThan(1e-4));
+    response(cubicTaps(9, 18)).forEach((w, i) => expect(Math.abs(w - torch.plain[i])).toBeLessThan(1e-4));
+  });
+
   it('sum to 1 and stay inside the image', () => {
     for (const [inSize, outSize] of [[23, 32], [120, 32], [200, 24], [3, 5], [1, 4], [4000, 256]]) {
       for (const t of [cubicTaps(inSize, outSize), cubicAaTaps(inSize, outSize)]) {

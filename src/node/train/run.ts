@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { classifyDnfImages, DEFAULT_THRESHOLD } from '../../classify.js';
 import { DnfError } from '../../errors.js';
 import type { Gpu } from '../../gpu/gpu.js';
+import { DEFAULT_ANTIALIAS } from '../../image/preprocess.js';
 import { detectionMetrics } from '../../metrics.js';
 import { renderCurvesSvg } from '../../train/curves.js';
 import { batchesPerEpoch, epochFlips, epochOrder, Schedule, type EpochDecision } from '../../train/schedule.js';
@@ -90,7 +91,7 @@ export interface TrainReport {
 
 const DEFAULTS = {
   arch: 'resnet50', batchSize: 64, lr: REFERENCE_ADAM.lr, betas: [REFERENCE_ADAM.beta1, REFERENCE_ADAM.beta2] as [number, number], imageSize: 256,
-  seed: 0, flip: true, shuffle: true, select: 'acc' as const, patience: 5, minLr: 1e-6, antialias: false,
+  seed: 0, flip: true, shuffle: true, select: 'acc' as const, patience: 5, minLr: 1e-6, antialias: DEFAULT_ANTIALIAS,
 };
 const SAVE_EVERY_MS = 10 * 60_000;
 const FLAGS: Record<keyof RunSettings, string> = {
