@@ -79,6 +79,8 @@ export class Callable {
 const MAX_ITEMS = 1 << 24;
 /** LONG1/LONG4 integers: real ones (sizes, counters, seeds) are < 16 bytes. */
 const MAX_LONG_BYTES = 1 << 16;
+/** All LONG1/LONG4 integers of one pickle together (a state dict's: a few KB at most). */
+const MAX_LONG_TOTAL = 1 << 18;
 /** Decimal integers (protocol 0): Python itself refuses longer ones (sys.int_info.default_max_str_digits). */
 const MAX_DECIMAL_DIGITS = 4300;
 /** Protocol 0 text arguments. */
@@ -195,6 +197,7 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions, start = 0): { 
   const memo = new Map<number, unknown>();
   let at = pos; // offset of the current opcode, for messages
   let work = WORK_BASE + WORK_PER_BYTE * Math.max(0, data.length - start);
+  let longTotal = 0; // bytes of LONG1/LONG4 integers so far
   /** Nesting depth of containers (absent: 1), kept where a container is built or filled. */
   const depths = new WeakMap<object, number>();
 
@@ -329,10 +332,11 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions, start = 0): { 
       case 0x4b: push(u8()); break;                                    // BININT1
       case 0x4d: push(u16()); break;                                   // BININT2
       case 0x4a: push(u32() | 0); break;                               // BININT (signed)
-      case 0x8a: push(longLE(bytes(u8()))); break;                     // LONG1
-      case 0x8b: {                                                     // LONG4
-        const n = u32();
+      case 0x8a: case 0x8b: {                                          // LONG1, LONG4
+        const n = op === 0x8a ? u8() : u32();
         if (n > MAX_LONG_BYTES) fail(`an integer of ${n} bytes, beyond the ${MAX_LONG_BYTES}-byte limit`);
+        longTotal += n;
+        if (longTotal > MAX_LONG_TOTAL) fail(`integers of more than ${MAX_LONG_TOTAL} bytes in all`);
         charge(n / 8);
         push(longLE(bytes(n)));
         break;

@@ -231,6 +231,9 @@ export class ZipReader {
       this.inflation = inf;
     }
     const budget = INFLATE_BASE + INFLATE_PER_BYTE * this.source.size;
+    if (this.inflatedTotal + Math.max(0, end - inf.filled) > budget) {
+      throw new DnfError(`${this.source.name}: reading entry ${quoted(entry.name)} would inflate its compressed entries to more than ${Math.round(budget / 2 ** 20)} MiB, far more than a checkpoint of ${this.source.size} bytes holds (a damaged or hostile file); re-save it uncompressed with torch.save`);
+    }
     try {
       while (inf.filled < end && !inf.done) {
         const { done, value } = await inf.reader.read();
@@ -238,7 +241,7 @@ export class ZipReader {
         if (inf.filled + value.byteLength > entry.size) throw fail(`inflates to more than the recorded ${entry.size} bytes`);
         this.inflatedTotal += value.byteLength;
         if (this.inflatedTotal > budget) {
-          throw new DnfError(`${this.source.name}: its compressed entries inflate to more than ${Math.round(budget / 2 ** 20)} MiB, far more than a checkpoint of ${this.source.size} bytes holds (a damaged or hostile file); re-save it uncompressed with torch.save`);
+          throw new DnfError(`${this.source.name}: reading entry ${quoted(entry.name)} would inflate its compressed entries to more than ${Math.round(budget / 2 ** 20)} MiB, far more than a checkpoint of ${this.source.size} bytes holds (a damaged or hostile file); re-save it uncompressed with torch.save`);
         }
         if (inf.filled + value.byteLength > inf.out.length) { // grow by doubling, up to the entry's size
           const grown = new Uint8Array(Math.min(entry.size, Math.max(inf.filled + value.byteLength, 2 * inf.out.length, 1 << 16)));
