@@ -308,9 +308,9 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions, start = 0): { 
     nest(target as object, kv);
   };
   const appendItems = (target: unknown, items: unknown[]) => {
-    if (Array.isArray(target)) for (const v of items) target.push(v); // no spread: items may be huge
-    else if (target instanceof PySet) for (const v of items) target.items.push(v);
-    else if (target instanceof PyOpaque) for (const v of items) target.items.push(v);
+    if (Array.isArray(target)) pushAll(target, items);
+    else if (target instanceof PySet) pushAll(target.items, items);
+    else if (target instanceof PyOpaque) pushAll(target.items, items);
     else fail(`cannot append to ${describe(target)}`);
     nest(target as object, items);
   };
@@ -466,6 +466,15 @@ function parseIntText(s: string): number | bigint | undefined {
   if (!DECIMAL.test(t)) return undefined;
   const v = BigInt(t);
   return v >= SAFE_MIN && v <= SAFE_MAX ? Number(v) : v;
+}
+
+/** Appends `items` to `target`, in chunks (spreading a huge array at once would overflow the stack). */
+function pushAll(target: unknown[], items: unknown[]): void {
+  const chunk = 8192;
+  for (let i = 0; i < items.length; i += chunk) {
+    if (items.length - i <= chunk && i === 0) { target.push(...items); return; }
+    target.push(...items.slice(i, i + chunk));
+  }
 }
 
 /** The units an allow-listed call may spend copying its arguments: their top-level sizes. */

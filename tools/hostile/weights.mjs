@@ -7,7 +7,7 @@
 //   node tools/hostile/weights.mjs <folder>     writes every file into <folder>
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { OP, Pickle, concat, legacyCheckpoint, pickle, safetensorsFile, zipCheckpoint } from './writers.mjs';
+import { OP, Pickle, concat, deflatedZeros, legacyCheckpoint, pickle, safetensorsFile, zipCheckpoint } from './writers.mjs';
 
 const floats = (values) => new Uint8Array(Float32Array.from(values).buffer);
 const STORAGE = { key: '0', bytes: floats([1, 2, 3, 4]), numel: 4 };
@@ -143,6 +143,20 @@ export function hostileFiles() {
   ];
 }
 
+/**
+ * Not hostile, but large behind a small file: a 130 KB zip checkpoint whose deflated storage holds
+ * 128 MiB of zeros, with a 4-float tensor at its start. Reading it inflates a few KB, not 128 MiB.
+ */
+export function deflatedStorageFile() {
+  const mib = 128;
+  return {
+    name: 'deflated-128mib-storage.pt',
+    bytes: zipCheckpoint(pickle((p) => p.dict((q) => { q.str('w').tensor({ key: '0', numel: mib * 2 ** 18, shape: [4] }); }, true)), [{
+      key: '0', bytes: new Uint8Array(0), method: 8, size: mib * 2 ** 20, compressed: deflatedZeros(mib),
+    }]).bytes,
+  };
+}
+
 /** Deterministic incompressible bytes (xorshift32). */
 function noise(n, seed = 1) {
   const out = new Uint8Array(n);
@@ -163,7 +177,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     process.exit(2);
   }
   mkdirSync(dir, { recursive: true });
-  for (const f of hostileFiles()) {
+  for (const f of [...hostileFiles(), deflatedStorageFile()]) {
     writeFileSync(join(dir, f.name), f.bytes);
     console.log(`${f.name}: ${f.bytes.length} bytes`);
   }

@@ -3,7 +3,7 @@
 // they can be changed afterwards) and safetensors files from a header object. They build the hostile
 // files of tools/hostile/weights.mjs and the inputs of the fuzzers in test/fuzz/; nothing here checks
 // what it is given, since malformed files are the point.
-import { deflateRawSync } from 'node:zlib';
+import { constants as zlibConstants, deflateRawSync } from 'node:zlib';
 
 const utf8 = new TextEncoder();
 
@@ -212,4 +212,14 @@ export function safetensorsFile(header, data = new Uint8Array(0), { headerText, 
   const json = utf8.encode(headerText ?? JSON.stringify(header));
   const prefix = u64le(length ?? json.length);
   return concat([prefix, json, data]);
+}
+
+/**
+ * A raw DEFLATE stream of `mib` MiB of zeros, made without compressing them all: one MiB deflated
+ * up to a full flush (which resets the compressor, so every copy is the same), repeated, then an
+ * empty final block.
+ */
+export function deflatedZeros(mib) {
+  const chunk = deflateRawSync(new Uint8Array(1 << 20), { finishFlush: zlibConstants.Z_FULL_FLUSH });
+  return concat([...new Array(mib).fill(chunk), Uint8Array.of(0x03, 0x00)]);
 }
