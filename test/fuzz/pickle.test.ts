@@ -69,7 +69,7 @@ it('pickle: opcode streams, mutated torch pickles and exploits give a value or a
     }
   };
   await fuzzReader('pickle', arb, read, {
-    runs: fuzzRuns(4000), fileName: FILE, maxMs: 1000, maxHeapBytes: 128 * 2 ** 20,
+    runs: fuzzRuns(4000), fileName: FILE, maxMs: 1500, maxHeapBytes: 128 * 2 ** 20,
     validate: (_, c) => { if (c.exploit) throw new Error('an exploit stream was read without a refusal'); },
   });
   expect(calls.dangerous).toEqual([]);

@@ -110,6 +110,6 @@ async function read(bytes: Uint8Array) {
 
 it('safetensors: structured headers and mutated files give a result or a one-line DnfError', async () => {
   await fuzzReader('safetensors', fc.oneof(structuredArb, mutatedArb), read, {
-    runs: fuzzRuns(2500), fileName: FILE, maxMs: 1000, maxHeapBytes: 128 * 2 ** 20,
+    runs: fuzzRuns(2500), fileName: FILE, maxMs: 1500, maxHeapBytes: 128 * 2 ** 20,
   });
 });

@@ -140,7 +140,7 @@ it('torch checkpoints: legacy and zip, built, written, real and mutated, give te
     }
   };
   await fuzzReader('torch-checkpoint', arb, read, {
-    runs: fuzzRuns(2000), fileName: FILE, maxMs: 1000, maxHeapBytes: 128 * 2 ** 20,
+    runs: fuzzRuns(2000), fileName: FILE, maxMs: 1500, maxHeapBytes: 128 * 2 ** 20,
     validate: (result, c) => {
       if (c.exploit) throw new Error('an exploit was read without a refusal');
       const conv = result as Awaited<ReturnType<typeof checkpointToTensors>>;

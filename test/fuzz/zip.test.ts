@@ -81,6 +81,6 @@ async function read(bytes: Uint8Array) {
 
 it('zip: mutated archives give their entries or a one-line DnfError', async () => {
   await fuzzReader('zip', fc.oneof(archiveArb, writerArb), read, {
-    runs: fuzzRuns(2000), fileName: FILE, maxMs: 1000, maxHeapBytes: 128 * 2 ** 20,
+    runs: fuzzRuns(2000), fileName: FILE, maxMs: 1500, maxHeapBytes: 128 * 2 ** 20,
   });
 });
