@@ -172,6 +172,30 @@ describe('restricted unpickler', () => {
     expect(() => unpickle(ev, { name: 't.pkl' })).toThrow(/refuses to load global 'builtins\.eval'/);
   });
 
+  it('reads LONG4 integers of any sign and size exactly, in linear time', () => {
+    // LONG4 of n bytes, little-endian two's complement, as pickle writes int(...) beyond 255 bytes.
+    const long4 = (v: bigint, n: number) => {
+      const b = new Uint8Array(n);
+      let x = BigInt.asUintN(8 * n, v);
+      for (let i = 0; i < n; i++, x >>= 8n) b[i] = Number(x & 0xffn);
+      return Uint8Array.from([0x80, 2, 0x8b, n & 255, (n >> 8) & 255, 0, 0, ...b, 0x2e]);
+    };
+    for (const [v, n] of [[3n ** 600n, 120], [-(3n ** 600n), 120], [-1n, 300], [2n ** 40n, 7], [-(2n ** 50n), 7], [2n ** 2000n - 1n, 300]] as const) {
+      const got = unpickle(long4(v, n), { name: 't.pkl' }).value;
+      expect(typeof got === 'number' ? BigInt(got) : got).toBe(v);
+    }
+    const t0 = performance.now();
+    expect(typeof unpickle(long4(7n ** 20000n, 65000), { name: 't.pkl' }).value).toBe('bigint');
+    expect(performance.now() - t0).toBeLessThan(500);
+  });
+
+  it('refuses protocol 0 text that JavaScript cannot represent, with DnfErrors', () => {
+    // V\U7fffffff\n. (a code point beyond U+10FFFF), and an INT of 5000 digits (Python refuses > 4300)
+    expect(() => unpickle(new TextEncoder().encode('V\\U7fffffff\n.'), { name: 't.pkl' })).toThrow(/t\.pkl: .*bad UNICODE/);
+    expect(() => unpickle(new TextEncoder().encode(`I${'9'.repeat(5000)}\n.`), { name: 't.pkl' })).toThrow(/t\.pkl: .*bad INT "9{40}\.\.\."/);
+    expect(unpickle(new TextEncoder().encode(`I${'9'.repeat(4300)}\n.`), { name: 't.pkl' }).value).toBe(10n ** 4300n - 1n);
+  });
+
   it('rejects malformed pickles with DnfErrors', () => {
     for (const h of ['52', '2874', '6805', '8006', 'ff', '80024b01', '8002284b012e', '8002580000ffff']) {
       expect(() => unpickle(hex(h), { name: 't.pkl' }), h).toThrow(DnfError);

@@ -19,7 +19,8 @@
  * (diffusers-keys.ts).
  */
 import { DnfError } from '../errors.js';
-import { PyDict, PyOpaque, describe, printable } from './pickle.js';
+import { PyDict, PyOpaque, describe, shortRepr } from './pickle.js';
+import { printable } from './printable.js';
 import { isDiffusersUnet, tensorsFromDiffusers } from './diffusers-keys.js';
 import { DTYPE_SIZES, SafetensorsFile, f16BitsToF32Bits, numel, type ByteSource, type Dtype, type TensorToWrite } from './safetensors.js';
 import { TorchCheckpoint, TorchTensorRef, type TorchFormat } from './torch-checkpoint.js';
@@ -50,10 +51,27 @@ export interface StateDict {
 const WRAPPER_KEYS = ['state_dict', 'model_state_dict', 'model', 'module', 'net', 'network'];
 const MAX_LISTED = 8;
 
-const holdsTensors = (v: unknown): v is PyDict =>
-  v instanceof PyDict && [...v.map.values()].some((x) => x instanceof TorchTensorRef);
-const pyKey = (k: unknown) => (typeof k === 'string' ? `['${k}']` : `[${String(k)}]`);
-const list = (xs: string[]) => xs.slice(0, MAX_LISTED).map(printable).join(', ') + (xs.length > MAX_LISTED ? `, ... (${xs.length} in all)` : '');
+/**
+ * Whether `v` is a dict holding a tensor among its values. Answers are kept per dict: a hostile list
+ * may name one huge dict a million times, and each dict is then still scanned once only.
+ */
+const tensorHolders = new WeakMap<PyDict, boolean>();
+function holdsTensors(v: unknown): v is PyDict {
+  if (!(v instanceof PyDict)) return false;
+  let known = tensorHolders.get(v);
+  if (known === undefined) {
+    known = false;
+    for (const x of v.map.values()) if (x instanceof TorchTensorRef) { known = true; break; }
+    tensorHolders.set(v, known);
+  }
+  return known;
+}
+/** A key as Python indexes with it, bounded (keys may be huge strings or deeply nested tuples). */
+const pyKey = (k: unknown) => (typeof k === 'string' ? `['${printable(k)}']` : `[${shortRepr(k)}]`);
+/** Keys of the file for a message: the first MAX_LISTED, each bounded (see shortRepr). */
+const list = (xs: unknown[]) => xs.slice(0, MAX_LISTED).map((k) => shortRepr(k)).join(', ') + (xs.length > MAX_LISTED ? `, ... (${xs.length} in all)` : '');
+/** A key as reported in `dropped` and `ignored`: the name itself, or a bounded rendering. */
+const keyName = (k: unknown) => (typeof k === 'string' ? k : shortRepr(k));
 
 /** The refusal for an object of a class that is not allow-listed. */
 function refuse(name: string, o: PyOpaque, where: string): DnfError {
@@ -85,7 +103,7 @@ export function extractStateDict(root: unknown, name: string, opts: ExtractOptio
       const k = cur instanceof PyDict ? (cur.map.has(seg) ? seg : /^\d+$/.test(seg) && cur.map.has(Number(seg)) ? Number(seg) : undefined)
         : Array.isArray(cur) && /^\d+$/.test(seg) && Number(seg) < cur.length ? Number(seg) : undefined;
       if (k === undefined) {
-        const have = cur instanceof PyDict ? `keys ${list([...cur.map.keys()].map(String))}` : Array.isArray(cur) ? `${cur.length} items` : describe(cur);
+        const have = cur instanceof PyDict ? `keys ${list([...cur.map.keys()])}` : Array.isArray(cur) ? `${cur.length} items` : describe(cur);
         throw new DnfError(`${name}: has no '${printable(seg)}' at ${path || 'the top level'} (it has ${have}); check --key`);
       }
       cur = cur instanceof PyDict ? cur.map.get(k) : (cur as unknown[])[k as number];
@@ -105,7 +123,7 @@ export function extractStateDict(root: unknown, name: string, opts: ExtractOptio
   if (!sd) {
     const o = findOpaque(root);
     if (o) throw refuse(name, o, root === o ? ' (the whole file is such an object)' : '');
-    const top = root instanceof PyDict ? `a dict with keys ${list([...root.map.keys()].map(String))}`
+    const top = root instanceof PyDict ? `a dict with keys ${list([...root.map.keys()])}`
       : Array.isArray(root) ? `a list of ${root.length} items without a state dict` : describe(root);
     throw new DnfError(`${name}: no state dict of tensors found (the checkpoint holds ${top}); name the one to use with --key`);
   }
@@ -113,11 +131,11 @@ export function extractStateDict(root: unknown, name: string, opts: ExtractOptio
   const tensors = new Map<string, TorchTensorRef>();
   const dropped: string[] = [];
   for (const [k, v] of sd.map) {
-    if (v instanceof PyOpaque) throw refuse(name, v, ` for '${printable(String(k))}' in the state dict`);
+    if (v instanceof PyOpaque) throw refuse(name, v, ` for '${shortRepr(k)}' in the state dict`);
     const keep = typeof k === 'string' && v instanceof TorchTensorRef && !/(^|\.)num_batches_tracked$/.test(k) &&
       (opts.keepIntegers || isFloatDtype(v.dtype));
     if (keep) tensors.set(k, v as TorchTensorRef);
-    else dropped.push(String(k));
+    else dropped.push(keyName(k));
   }
   if (tensors.size === 0) throw new DnfError(`${name}: the state dict at ${path || 'the top level'} has no float tensors; use --keep-integers or check --key`);
 
@@ -129,7 +147,7 @@ export function extractStateDict(root: unknown, name: string, opts: ExtractOptio
     tensors.clear();
     for (const [k, v] of renamed) tensors.set(k, v);
   }
-  const ignored = parent instanceof PyDict ? [...parent.map.keys()].filter((k) => parent.map.get(k) !== sd).map(String)
+  const ignored = parent instanceof PyDict ? [...parent.map.keys()].filter((k) => parent.map.get(k) !== sd).map(keyName)
     : Array.isArray(parent) ? parent.flatMap((v, i) => (v === sd ? [] : [`[${i}]`])) : [];
   return { tensors, dropped, path, ignored, strippedPrefix };
 }
@@ -241,7 +259,8 @@ export function isFloatDtype(d: Dtype): boolean {
 
 /** Little-endian elements of `dtype` converted to float32 (exact for F16/BF16; F64 and I64 round). */
 export function bytesToF32(dtype: Dtype, bytes: Uint8Array): Float32Array {
-  const b = bytes.byteOffset % 8 === 0 ? bytes : bytes.slice(); // typed-array views need alignment
+  // Typed-array views need alignment: copy with the constructor (a Node Buffer's slice() is a view).
+  const b = bytes.byteOffset % 8 === 0 ? bytes : new Uint8Array(bytes);
   const n = b.byteLength / DTYPE_SIZES[dtype];
   const out = new Float32Array(n);
   switch (dtype) {

@@ -11,6 +11,7 @@
  * random-access ByteSource (a file handle, a Blob, or bytes in memory).
  */
 import { DnfError } from '../errors.js';
+import { dims, oneLine, quoted, snippet } from './printable.js';
 
 /** Random-access bytes: a Node file handle, a browser Blob/File, or a Uint8Array. */
 export interface ByteSource {
@@ -19,20 +20,27 @@ export interface ByteSource {
   /** Total size in bytes. */
   readonly size: number;
   /**
-   * Exactly `length` bytes starting at `offset`. The result may be a view onto memory the source
-   * keeps (see bytesSource): treat it as read-only.
+   * Exactly `length` bytes starting at `offset`. The sources here return a fresh Uint8Array of its
+   * own; readers never assume it, and treat what they get as read-only, at any byte offset.
    */
   read(offset: number, length: number): Promise<Uint8Array>;
 }
 
-/** A ByteSource over bytes already in memory. Reads return views (no copy): do not mutate them. */
+/**
+ * A ByteSource over bytes already in memory: a Uint8Array, a Node Buffer (also a slice of Node's
+ * shared pool, at any byteOffset) or a view of a SharedArrayBuffer. Every read returns a copy in a
+ * fresh, unshared ArrayBuffer, so that its alignment (and Buffer's view-returning slice(), and
+ * later writes to `u8`) never matter to the reader.
+ */
 export function bytesSource(name: string, u8: Uint8Array): ByteSource {
   return {
     name,
     size: u8.byteLength,
     read: async (offset, length) => {
       checkRange(name, u8.byteLength, offset, length);
-      return u8.subarray(offset, offset + length);
+      const out = new Uint8Array(length);
+      out.set(u8.subarray(offset, offset + length));
+      return out;
     },
   };
 }
@@ -77,8 +85,8 @@ export function numel(shape: readonly number[]): number {
 }
 
 const isNonNegInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-/** Quotes a name for a one-line message (JSON escapes newlines and quotes). */
-const q = (s: string) => JSON.stringify(s);
+/** Quotes a name from the file for a one-line message (capped, control characters replaced). */
+const q = (s: string) => quoted(s);
 
 // ---------------------------------------------------------------------------------------------
 // Reader
@@ -135,7 +143,7 @@ export class SafetensorsFile {
         if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw bad('"__metadata__" is not a JSON object');
         const pairs = Object.entries(entry as Record<string, unknown>);
         for (const [k, v] of pairs) {
-          if (typeof v !== 'string') throw bad(`metadata value ${q(k)} is ${JSON.stringify(v) ?? typeof v}, not a string`);
+          if (typeof v !== 'string') throw bad(`metadata value ${q(k)} is ${snippet(v)}, not a string`);
         }
         metadata = Object.fromEntries(pairs) as Record<string, string>; // fromEntries: safe even for "__proto__"
         continue;
@@ -143,15 +151,15 @@ export class SafetensorsFile {
       const t = `tensor ${q(name)}`;
       if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw bad(`${t} is not a JSON object`);
       const { dtype, shape, data_offsets: offs } = entry as Record<string, unknown>;
-      if (!isDtype(dtype)) throw bad(`${t} has unsupported dtype ${JSON.stringify(dtype) ?? 'undefined'} (known: ${Object.keys(DTYPE_SIZES).join(' ')})`);
-      if (!Array.isArray(shape) || !shape.every(isNonNegInt)) throw bad(`${t} has shape ${JSON.stringify(shape) ?? 'undefined'}, not a list of non-negative integers`);
+      if (!isDtype(dtype)) throw bad(`${t} has unsupported dtype ${snippet(dtype)} (known: ${Object.keys(DTYPE_SIZES).join(' ')})`);
+      if (!Array.isArray(shape) || !shape.every(isNonNegInt)) throw bad(`${t} has shape ${snippet(shape)}, not a list of non-negative integers`);
       if (!Array.isArray(offs) || offs.length !== 2 || !offs.every(isNonNegInt) || offs[0] > offs[1]) {
-        throw bad(`${t} has data_offsets ${JSON.stringify(offs) ?? 'undefined'}, not [begin, end] with 0 <= begin <= end`);
+        throw bad(`${t} has data_offsets ${snippet(offs)}, not [begin, end] with 0 <= begin <= end`);
       }
       const [begin, end] = offs as [number, number];
       const expected = numel(shape) * DTYPE_SIZES[dtype];
       if (!Number.isSafeInteger(expected) || expected !== end - begin) {
-        throw bad(`${t} of dtype ${dtype} and shape [${shape.join(',')}] needs ${expected} bytes but data_offsets [${begin},${end}] hold ${end - begin}`);
+        throw bad(`${t} of dtype ${dtype} and shape ${dims(shape)} needs ${expected} bytes but data_offsets [${begin},${end}] hold ${end - begin}`);
       }
       if (dataStart + end > src.size) {
         throw bad(`${t} ends at byte ${dataStart + end}, beyond the end of the file (${src.size} bytes): the file is truncated`);
@@ -209,11 +217,6 @@ async function readExactly(src: ByteSource, offset: number, length: number): Pro
   return got;
 }
 
-/** An error's message on one line, at most 160 characters (JSON errors may quote the header). */
-function oneLine(e: unknown): string {
-  const s = (e instanceof Error ? e.message : String(e)).replace(/\s+/g, ' ');
-  return s.length > 160 ? `${s.slice(0, 157)}...` : s;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Conversion to float32
@@ -223,11 +226,12 @@ const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 /**
  * Returns an ArrayBuffer and offset where `n` little-endian elements of `size` bytes can be viewed
  * with a native typed array: `bytes` itself when aligned on a little-endian host, else a copy
- * (byte-swapped on big-endian hosts).
+ * (byte-swapped on big-endian hosts). The copy is made with the Uint8Array constructor: a Node
+ * Buffer's slice() would return a view at the same, unaligned offset.
  */
 function aligned(bytes: Uint8Array, size: number): [ArrayBufferLike, number] {
   if (HOST_LE && bytes.byteOffset % size === 0) return [bytes.buffer, bytes.byteOffset];
-  const copy = bytes.slice();
+  const copy = new Uint8Array(bytes);
   if (!HOST_LE) {
     for (let i = 0; i < copy.length; i += size) copy.subarray(i, i + size).reverse();
   }
@@ -356,7 +360,7 @@ export function encodeSafetensors(tensors: readonly TensorToWrite[], metadata?: 
       throw fail(`tensor ${q(name)} of dtype ${t.dtype} and shape [${t.shape.join(',')}] needs ${expected} bytes but its data has ${bytes.byteLength}`);
     }
     seen.add(name);
-    entries.push(`${q(name)}:${JSON.stringify({ dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + expected] })}`);
+    entries.push(`${JSON.stringify(name)}:${JSON.stringify({ dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + expected] })}`);
     chunks.push(bytes);
     offset += expected;
   }

@@ -17,7 +17,8 @@
  * on globals. extractStateDict (convert.ts) then finds the model's weights in the object.
  */
 import { DnfError } from '../errors.js';
-import { Callable, PickleTruncated, PyDict, describe, printable, unpickle, type GlobalDef } from './pickle.js';
+import { Callable, PickleTruncated, PyDict, describe, unpickle, type GlobalDef } from './pickle.js';
+import { clipText, dims, integerText, printable } from './printable.js';
 import { DTYPE_SIZES, type ByteSource, type Dtype } from './safetensors.js';
 import { ZipReader, looksLikeZip, type ZipEntry } from './zip.js';
 
@@ -66,8 +67,16 @@ const TORCH_DTYPES: Record<string, Dtype> = {
 const MAX_TENSOR_BYTES = 2 ** 32;
 /** Views that repeat elements (stride 0, overlapping strides) may not expand a storage beyond this. */
 const MAX_EXPANDED_BYTES = 2 ** 26;
-/** The legacy format's pickles are read in growing chunks up to this size. */
+/** The legacy format's pickles are read in growing chunks up to this size (real ones: a few MB). */
 const MAX_PICKLE_BYTES = 1 << 28;
+/**
+ * A zip storage entry may be this much larger than the storage its persistent id declares (torch
+ * writes exactly the storage's bytes): more is a damaged or hostile size, refused before any of it
+ * is read or inflated.
+ */
+const STORAGE_SLACK_BYTES = 4096;
+/** The byteorder entry holds 'little' or 'big'. */
+const MAX_BYTEORDER_BYTES = 16;
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
 
 /** The allow-list of torch globals (pickle.ts adds OrderedDict, _codecs.encode, set, bytes). */
@@ -92,9 +101,12 @@ function torchGlobals(name: string): Map<string, GlobalDef> {
   g.set('torch._utils._rebuild_parameter', { call: param });
   g.set('torch._utils._rebuild_parameter_with_state', { call: param });
   // PyTorch 2 wraps tensors that carry Python attributes: (func, type, args, state) -> func(*args).
+  // Only tensor rebuilders may be wrapped: they check their arguments' sizes before walking them.
   g.set('torch._tensor._rebuild_from_type_v2', {
     call: (a) => {
-      if (!(a[0] instanceof Callable) || !Array.isArray(a[2])) throw new Error(`_rebuild_from_type_v2 of ${describe(a[0])}`);
+      if (!(a[0] instanceof Callable) || !a[0].qualname.startsWith('torch._utils._rebuild_') || !Array.isArray(a[2])) {
+        throw new Error(`_rebuild_from_type_v2 of ${a[0] instanceof Callable ? printable(a[0].qualname) : describe(a[0])}`);
+      }
       return a[0].call(a[2]);
     },
   });
@@ -112,20 +124,21 @@ function makeTensor(name: string, args: unknown[], dtypeArg?: unknown): TorchTen
   const dtype = dtypeArg instanceof TorchDtype ? dtypeArg.dtype : storage.dtype;
   if (!isIndex(offset) || !Array.isArray(shape) || !Array.isArray(strides) || shape.length !== strides.length ||
       shape.length > 64 || !shape.every(isIndex) || !strides.every(isIndex)) {
-    throw new Error(`a tensor with offset ${describe(offset)}, size ${JSON.stringify(shape)} and stride ${JSON.stringify(strides)}`);
+    const show = (v: unknown) => (Array.isArray(v) ? dims(v) : describe(v));
+    throw new Error(`a tensor with offset ${describe(offset)}, size ${show(shape)} and stride ${show(strides)}`);
   }
   const t = new TorchTensorRef(storage, dtype, shape as number[], strides as number[], offset);
   const es = DTYPE_SIZES[dtype];
   const n = t.numel;
   const end = n === 0 ? 0 : (offset + shape.reduce((s: number, d: number, i) => s + (d - 1) * (strides[i] as number), 0) + 1) * es;
   if (!Number.isSafeInteger(n * es) || n * es > MAX_TENSOR_BYTES) {
-    throw new DnfError(`${name}: a tensor of shape [${shape.join(',')}] exceeds the 4 GiB limit per tensor; split it or re-save it in smaller pieces`);
+    throw new DnfError(`${name}: a tensor of shape ${dims(shape)} exceeds the 4 GiB limit per tensor; split it or re-save it in smaller pieces`);
   }
   if (n * es > Math.max(end - offset * es, MAX_EXPANDED_BYTES)) {
-    throw new DnfError(`${name}: a tensor of shape [${shape.join(',')}] with stride [${strides.join(',')}] repeats its elements into ${n * es} bytes, beyond the 64 MiB limit for such views; the file is damaged or hostile`);
+    throw new DnfError(`${name}: a tensor of shape ${dims(shape)} with stride ${dims(strides)} repeats its elements into ${n * es} bytes, beyond the 64 MiB limit for such views; the file is damaged or hostile`);
   }
   if (!Number.isSafeInteger(end) || end > storage.byteLength) {
-    throw new DnfError(`${name}: a tensor of shape [${shape.join(',')}], stride [${strides.join(',')}] and offset ${offset} needs ${end} bytes but its storage '${printable(storage.key)}' holds ${storage.byteLength}; the file is damaged, so re-download it`);
+    throw new DnfError(`${name}: a tensor of shape ${dims(shape)}, stride ${dims(strides)} and offset ${offset} needs ${end} bytes but its storage '${printable(storage.key)}' holds ${storage.byteLength}; the file is damaged, so re-download it`);
   }
   return t;
 }
@@ -163,7 +176,8 @@ export class TorchCheckpoint {
     if (n === 0) return new Uint8Array(0);
     const last = t.storageOffset + t.shape.reduce((s, d, i) => s + (d - 1) * t.strides[i], 0);
     const raw = await this.readKey(t.storage.key, t.storage.byteOffset + t.storageOffset * es, (last - t.storageOffset + 1) * es);
-    const out = isContiguous(t) ? raw.slice(0, n * es) : gather(t, raw, es);
+    // A copy of its own either way (the source's bytes may be a view: a Node Buffer's slice() is one).
+    const out = isContiguous(t) ? new Uint8Array(raw.subarray(0, n * es)) : gather(t, raw, es);
     if (this.bigEndian && es > 1) for (let i = 0; i < out.length; i += es) out.subarray(i, i + es).reverse();
     return out;
   }
@@ -187,8 +201,9 @@ async function openZip(src: ByteSource): Promise<TorchCheckpoint> {
   const prefix = pkls[0].slice(0, -'data.pkl'.length);
   const name = `${src.name} (${printable(pkls[0])})`;
   const byteorder = zip.entries.get(`${prefix}byteorder`);
+  if (byteorder && byteorder.size > MAX_BYTEORDER_BYTES) throw new DnfError(`${src.name}: its byteorder entry holds ${byteorder.size} bytes, not 'little' or 'big'; the file is damaged, so re-save the checkpoint`);
   const order = byteorder ? new TextDecoder().decode(await zip.read(byteorder)).trim() : 'little';
-  if (order !== 'little' && order !== 'big') throw new DnfError(`${name}: unknown byte order '${order.slice(0, 20)}'; re-save the checkpoint`);
+  if (order !== 'little' && order !== 'big') throw new DnfError(`${name}: unknown byte order '${clipText(order, 20)}'; re-save the checkpoint`);
 
   const storages = new Map<string, { storage: TorchStorage; entry: ZipEntry }>();
   const persistentLoad = (pid: unknown): TorchStorage => {
@@ -204,12 +219,15 @@ async function openZip(src: ByteSource): Promise<TorchCheckpoint> {
     if (!entry || entry.size < bytes) {
       throw new DnfError(`${src.name}: storage '${printable(key)}' ${entry ? `holds ${entry.size} of its ${bytes} bytes` : 'is missing from the archive'}; the file is truncated or damaged, so re-download it`);
     }
+    if (entry.size > bytes + STORAGE_SLACK_BYTES) {
+      throw new DnfError(`${src.name}: storage '${printable(key)}' declares ${entry.size} bytes in the archive for ${bytes} bytes of data; the file is damaged or hostile, so re-download it`);
+    }
     const storage = new TorchStorage(key, type.dtype, 0, bytes);
     storages.set(key, { storage, entry });
     return storage;
   };
   const pkl = zip.entries.get(pkls[0])!;
-  if (pkl.size > MAX_PICKLE_BYTES) throw new DnfError(`${name}: a pickle of ${pkl.size} bytes exceeds the 256 MiB limit`);
+  if (pkl.size > MAX_PICKLE_BYTES) throw new DnfError(`${name}: a pickle of ${pkl.size} bytes exceeds the 256 MiB limit; this is not a state dict of tensors`);
   const { value } = unpickle(await zip.read(pkl), { name, globals: torchGlobals(name), persistentLoad });
   return new TorchCheckpoint(src, 'zip', value,
     (key, off, len) => zip.read(storages.get(key)!.entry, off, len), order === 'big');
@@ -274,12 +292,13 @@ async function parseLegacy(src: ByteSource, data: Uint8Array): Promise<TorchChec
   for (const key of keys.value as string[]) {
     const root = roots.get(key);
     if (!root) throw new DnfError(`${name}: storage '${printable(key)}' is listed but never used; the file is damaged`);
+    if (starts.has(key)) throw new DnfError(`${name}: storage '${printable(key)}' is listed twice; the file is damaged`);
     if (pos + 8 > src.size) throw truncated(name, key);
     const countBytes = await src.read(pos, 8);
     const count = new DataView(countBytes.buffer, countBytes.byteOffset, 8).getBigUint64(0, littleEndian);
     const es = DTYPE_SIZES[root.dtype];
     if (count !== BigInt(root.byteLength / es)) {
-      throw new DnfError(`${name}: storage '${printable(key)}' has ${count} elements in the data but ${root.byteLength / es} in the pickle; the file is damaged, so re-download it`);
+      throw new DnfError(`${name}: storage '${printable(key)}' has ${integerText(count)} elements in the data but ${root.byteLength / es} in the pickle; the file is damaged, so re-download it`);
     }
     starts.set(key, pos + 8);
     pos += 8 + root.byteLength;

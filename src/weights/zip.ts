@@ -2,13 +2,16 @@
  * A minimal, read-only ZIP reader over a random-access ByteSource, enough for the archives that
  * `torch.save` writes (PyTorch >= 1.6): STORED entries, data descriptors, ZIP64 records, entries
  * padded to 64-byte alignment through the local header's extra field. DEFLATE entries (zips
- * re-packed by other tools) are inflated with the platform's DecompressionStream('deflate-raw').
+ * re-packed by other tools) are inflated with the platform's DecompressionStream('deflate-raw'),
+ * only as far as the bytes asked for: a tensor of 16 bytes at the start of an entry that claims
+ * 2 GiB inflates a few KB.
  *
  * Nothing is trusted: every size and offset read from the file is checked against the file size
  * and against the central directory's position before it is used. Encrypted and multi-disk
  * archives, and duplicate entry names (which different readers resolve differently), are refused.
  */
 import { DnfError } from '../errors.js';
+import { oneLine, quoted } from './printable.js';
 import type { ByteSource } from './safetensors.js';
 
 const SIG_LOCAL = 0x04034b50;
@@ -21,8 +24,23 @@ const LOCATOR_SIZE = 20;
 const EOCD64_SIZE = 56;
 /** The central directory is read into memory whole; a state dict needs a few hundred KB at most. */
 const MAX_CENTRAL_DIR_BYTES = 64 * 1024 * 1024;
-/** DEFLATE entries are inflated whole into memory, so they are capped. */
+/** A DEFLATE entry is inflated into one buffer, so it is capped (near the typed-array limit). */
 const MAX_INFLATED_BYTES = 2 ** 31;
+/**
+ * DEFLATE's largest expansion: a 258-byte match in as little as 2 bits is 1032:1. An entry that
+ * declares more than this times its compressed size (plus a little for block headers) is damaged.
+ */
+const MAX_DEFLATE_RATIO = 1032;
+/**
+ * All DEFLATE entries of one archive together may inflate to this plus INFLATE_PER_BYTE times the
+ * archive's size. torch.save never compresses; re-packed archives of float weights shrink ~1.1x,
+ * so 64x is far above any real checkpoint, while a hostile file of compressed zeros is stopped
+ * long before it fills memory (or re-inflates the same entry again and again).
+ */
+const INFLATE_BASE = 64 * 1024 * 1024;
+const INFLATE_PER_BYTE = 64;
+/** Compressed data is fed to the inflater in pieces this big, so that output is made only as needed. */
+const INFLATE_PIECE = 4096;
 
 /** The first four bytes of a (non-empty) ZIP file: "PK\x03\x04". */
 export function looksLikeZip(head: Uint8Array): boolean {
@@ -39,11 +57,24 @@ export interface ZipEntry {
   readonly localHeaderOffset: number;
 }
 
+/** A DEFLATE entry being inflated: the output so far, and the stream that makes more. */
+interface Inflation {
+  readonly entry: ZipEntry;
+  out: Uint8Array;
+  filled: number;
+  done: boolean;
+  readonly reader: ReadableStreamDefaultReader<Uint8Array>;
+}
+
 export class ZipReader {
   /** Absolute offset of each entry's data, found from its local header on first use. */
   private readonly dataStarts = new Map<ZipEntry, number>();
-  /** The last inflated DEFLATE entry, so that several tensors of one storage inflate it once. */
-  private inflated?: { entry: ZipEntry; bytes: Promise<Uint8Array> };
+  /** The last DEFLATE entry read, so that several tensors of one storage inflate it once. */
+  private inflation?: Inflation;
+  /** Reads of DEFLATE entries run one at a time (they share `inflation`). */
+  private queue: Promise<unknown> = Promise.resolve();
+  /** Bytes inflated so far, against the archive's budget (INFLATE_BASE, INFLATE_PER_BYTE). */
+  private inflatedTotal = 0;
 
   private constructor(
     readonly source: ByteSource,
@@ -115,19 +146,20 @@ export class ZipReader {
       if (end > cdSize) throw bad(`central directory entry ${i} runs past the directory`);
       const nameBytes = cd.subarray(p + 46, p + 46 + nameLen);
       // Bit 11: UTF-8 names; otherwise CP437, of which torch's ASCII names are the common subset.
-      const name = (flags & 0x800) ? new TextDecoder().decode(nameBytes) : String.fromCharCode(...nameBytes);
-      if (flags & 1) throw bad(`entry ${JSON.stringify(name)} is encrypted`);
+      const name = (flags & 0x800) ? new TextDecoder().decode(nameBytes) : latin1(nameBytes);
+      const shown = quoted(name);
+      if (flags & 1) throw bad(`entry ${shown} is encrypted`);
 
       // The ZIP64 extra field (id 1) holds, in this order, whichever of the three fields are 0xFFFFFFFF.
       for (let e = p + 46 + nameLen; e + 4 <= p + 46 + nameLen + extraLen;) {
         const id = cv.getUint16(e, true);
         const len = cv.getUint16(e + 2, true);
-        if (e + 4 + len > p + 46 + nameLen + extraLen) throw bad(`entry ${JSON.stringify(name)} has a malformed extra field`);
+        if (e + 4 + len > p + 46 + nameLen + extraLen) throw bad(`entry ${shown} has a malformed extra field`);
         if (id === 1) {
           let q = e + 4;
           const next = () => {
-            if (q + 8 > e + 4 + len) throw bad(`entry ${JSON.stringify(name)} has a short ZIP64 extra field`);
-            const v = u64(cv, q, () => bad(`entry ${JSON.stringify(name)} has a size beyond 2^53`));
+            if (q + 8 > e + 4 + len) throw bad(`entry ${shown} has a short ZIP64 extra field`);
+            const v = u64(cv, q, () => bad(`entry ${shown} has a size beyond 2^53`));
             q += 8;
             return v;
           };
@@ -138,10 +170,13 @@ export class ZipReader {
         e += 4 + len;
       }
       if (localHeaderOffset + 30 + compressedSize > cdOffset) {
-        throw bad(`entry ${JSON.stringify(name)} (${compressedSize} bytes at ${localHeaderOffset}) runs into the central directory at ${cdOffset}`);
+        throw bad(`entry ${shown} (${compressedSize} bytes at ${localHeaderOffset}) runs into the central directory at ${cdOffset}`);
       }
-      if (method === 0 && compressedSize !== size) throw bad(`stored entry ${JSON.stringify(name)} has sizes ${compressedSize} and ${size}`);
-      if (entries.has(name)) throw bad(`entry ${JSON.stringify(name)} appears twice`);
+      if (method === 0 && compressedSize !== size) throw bad(`stored entry ${shown} has sizes ${compressedSize} and ${size}`);
+      if (method === 8 && size > compressedSize * MAX_DEFLATE_RATIO + 1024) {
+        throw bad(`deflated entry ${shown} declares ${size} bytes, more than its ${compressedSize} compressed bytes can hold`);
+      }
+      if (entries.has(name)) throw bad(`entry ${shown} appears twice`);
       entries.set(name, { name, method, compressedSize, size, localHeaderOffset });
       p = end;
     }
@@ -149,21 +184,24 @@ export class ZipReader {
   }
 
   /**
-   * `length` bytes of an entry's uncompressed data from `offset` (default: all of it). STORED
-   * entries are read straight from the source; DEFLATE entries are inflated whole (and cached).
+   * `length` bytes of an entry's uncompressed data from `offset` (default: all of it), in a buffer
+   * of their own. STORED entries are read straight from the source; DEFLATE entries are inflated
+   * as far as offset + length (and the inflation is kept for the next read of the same entry).
    */
   async read(entry: ZipEntry, offset = 0, length = entry.size - offset): Promise<Uint8Array> {
     const name = this.source.name;
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > entry.size) {
-      throw new DnfError(`${name}: cannot read ${length} bytes at ${offset} of the ${entry.size}-byte entry ${JSON.stringify(entry.name)}; the file is damaged, so re-download it`);
+      throw new DnfError(`${name}: cannot read ${length} bytes at ${offset} of the ${entry.size}-byte entry ${quoted(entry.name)}; the file is damaged, so re-download it`);
     }
     const start = await this.dataStart(entry);
     if (entry.method === 0) return this.source.read(start + offset, length);
     if (entry.method !== 8) {
-      throw new DnfError(`${name}: entry ${JSON.stringify(entry.name)} uses ZIP compression method ${entry.method}; only stored and deflated entries can be read, so re-save the checkpoint with torch.save`);
+      throw new DnfError(`${name}: entry ${quoted(entry.name)} uses ZIP compression method ${entry.method}; only stored and deflated entries can be read, so re-save the checkpoint with torch.save`);
     }
-    if (this.inflated?.entry !== entry) this.inflated = { entry, bytes: this.inflate(entry, start) };
-    return (await this.inflated.bytes).subarray(offset, offset + length);
+    const run = this.queue.then(() => this.inflateTo(entry, start, offset + length));
+    this.queue = run.catch(() => {});
+    const inf = await run;
+    return inf.out.slice(offset, offset + length);
   }
 
   /** Where an entry's data starts: after its local header, whose name and extra lengths may differ from the central copy. */
@@ -172,46 +210,82 @@ export class ZipReader {
     if (known !== undefined) return known;
     const h = view(await this.source.read(entry.localHeaderOffset, 30));
     if (h.getUint32(0, true) !== SIG_LOCAL) {
-      throw new DnfError(`${this.source.name}: entry ${JSON.stringify(entry.name)} has no local header at offset ${entry.localHeaderOffset}; the file is damaged, so re-download it`);
+      throw new DnfError(`${this.source.name}: entry ${quoted(entry.name)} has no local header at offset ${entry.localHeaderOffset}; the file is damaged, so re-download it`);
     }
     const start = entry.localHeaderOffset + 30 + h.getUint16(26, true) + h.getUint16(28, true);
     if (start + entry.compressedSize > this.centralDirOffset) {
-      throw new DnfError(`${this.source.name}: entry ${JSON.stringify(entry.name)} runs into the central directory; the file is damaged, so re-download it`);
+      throw new DnfError(`${this.source.name}: entry ${quoted(entry.name)} runs into the central directory; the file is damaged, so re-download it`);
     }
     this.dataStarts.set(entry, start);
     return start;
   }
 
-  private async inflate(entry: ZipEntry, start: number): Promise<Uint8Array> {
-    const fail = (what: string) => new DnfError(`${this.source.name}: cannot inflate entry ${JSON.stringify(entry.name)} (${what}); the file is damaged, so re-download it`);
+  /** Inflates `entry` until at least `end` bytes are out (or all of it), continuing the last inflation when it is this entry's. */
+  private async inflateTo(entry: ZipEntry, start: number, end: number): Promise<Inflation> {
+    const fail = (what: string) => new DnfError(`${this.source.name}: cannot inflate entry ${quoted(entry.name)} (${what}); the file is damaged, so re-download it`);
     if (entry.size > MAX_INFLATED_BYTES) throw fail(`${entry.size} bytes exceeds the 2 GiB limit for compressed entries`);
-    if (typeof DecompressionStream === 'undefined') throw fail('this platform has no DecompressionStream; re-save the checkpoint uncompressed with torch.save');
-    const compressed = new Uint8Array(await this.source.read(start, entry.compressedSize)); // own ArrayBuffer
-    const out = new Uint8Array(entry.size);
-    let filled = 0;
+    let inf = this.inflation;
+    if (inf?.entry !== entry) {
+      if (inf) { void inf.reader.cancel().catch(() => {}); this.inflation = undefined; }
+      inf = await this.startInflation(entry, start, fail);
+      this.inflation = inf;
+    }
+    const budget = INFLATE_BASE + INFLATE_PER_BYTE * this.source.size;
+    if (this.inflatedTotal + Math.max(0, end - inf.filled) > budget) {
+      throw new DnfError(`${this.source.name}: reading entry ${quoted(entry.name)} would inflate its compressed entries to more than ${Math.round(budget / 2 ** 20)} MiB, far more than a checkpoint of ${this.source.size} bytes holds (a damaged or hostile file); re-save it uncompressed with torch.save`);
+    }
     try {
-      const ds = new DecompressionStream('deflate-raw');
-      const writer = ds.writable.getWriter();
-      // Errors surface through the reader below; the writer's own promises are only observed.
-      writer.write(compressed).then(() => writer.close()).catch(() => {});
-      const reader = ds.readable.getReader();
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        if (filled + value.byteLength > entry.size) { // a "zip bomb" or a wrong size: stop early
-          await reader.cancel().catch(() => {});
-          throw fail(`inflates to more than the recorded ${entry.size} bytes`);
+      while (inf.filled < end && !inf.done) {
+        const { done, value } = await inf.reader.read();
+        if (done) { inf.done = true; break; }
+        if (inf.filled + value.byteLength > entry.size) throw fail(`inflates to more than the recorded ${entry.size} bytes`);
+        this.inflatedTotal += value.byteLength;
+        if (this.inflatedTotal > budget) {
+          throw new DnfError(`${this.source.name}: reading entry ${quoted(entry.name)} would inflate its compressed entries to more than ${Math.round(budget / 2 ** 20)} MiB, far more than a checkpoint of ${this.source.size} bytes holds (a damaged or hostile file); re-save it uncompressed with torch.save`);
         }
-        out.set(value, filled);
-        filled += value.byteLength;
+        if (inf.filled + value.byteLength > inf.out.length) { // grow by doubling, up to the entry's size
+          const grown = new Uint8Array(Math.min(entry.size, Math.max(inf.filled + value.byteLength, 2 * inf.out.length, 1 << 16)));
+          grown.set(inf.out.subarray(0, inf.filled));
+          inf.out = grown;
+        }
+        inf.out.set(value, inf.filled);
+        inf.filled += value.byteLength;
       }
     } catch (e) {
+      void inf.reader.cancel().catch(() => {});
+      this.inflation = undefined;
       if (e instanceof DnfError) throw e;
-      throw fail(e instanceof Error ? e.message.replace(/\s+/g, ' ') : String(e));
+      throw fail(oneLine(e));
     }
-    if (filled !== entry.size) throw fail(`inflates to ${filled} bytes, not the recorded ${entry.size}`);
-    return out;
+    if (inf.done && inf.filled !== entry.size) {
+      this.inflation = undefined;
+      throw fail(`inflates to ${inf.filled} bytes, not the recorded ${entry.size}`);
+    }
+    return inf;
   }
+
+  private async startInflation(entry: ZipEntry, start: number, fail: (what: string) => DnfError): Promise<Inflation> {
+    if (typeof DecompressionStream === 'undefined') throw fail('this platform has no DecompressionStream; re-save the checkpoint uncompressed with torch.save');
+    const compressed = await this.source.read(start, entry.compressedSize);
+    const ds = new DecompressionStream('deflate-raw');
+    const writer = ds.writable.getWriter();
+    // Fed piece by piece, each write waiting for the reader (backpressure), so that output is made
+    // only as it is read. Errors surface through the reader; the writer's are only observed.
+    void (async () => {
+      for (let i = 0; i < compressed.length; i += INFLATE_PIECE) {
+        await writer.write(new Uint8Array(compressed.subarray(i, i + INFLATE_PIECE))); // own, unshared buffers
+      }
+      await writer.close();
+    })().catch(() => {});
+    return { entry, out: new Uint8Array(0), filled: 0, done: false, reader: ds.readable.getReader() };
+  }
+}
+
+/** Bytes as latin-1 text (in pieces: String.fromCharCode takes a bounded number of arguments). */
+function latin1(b: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < b.length; i += 4096) s += String.fromCharCode(...b.subarray(i, i + 4096));
+  return s;
 }
 
 function view(u8: Uint8Array): DataView {
