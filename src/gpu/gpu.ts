@@ -263,7 +263,10 @@ export class Gpu {
 
   /** Submits everything recorded so far (one submit). */
   flush(): void {
-    if (!this.encoder) return;
+    if (!this.encoder) {
+      this.pool.afterSubmit(); // nothing recorded names a retired buffer
+      return;
+    }
     this.endPass();
     for (let i = 0; i <= this.chunkIndex && i < this.chunks.length; i++) {
       const c = this.chunks[i];
@@ -273,6 +276,7 @@ export class Gpu {
     this.chunkIndex = 0;
     this.profiler?.resolve(this.encoder);
     this.device.queue.submit([this.encoder.finish()]);
+    this.pool.afterSubmit();
     this.profiler?.afterSubmit();
     this.encoder = null;
     this.pending = 0;

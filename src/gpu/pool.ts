@@ -3,6 +3,12 @@
  * and are handed out again; queue order makes that safe (a later dispatch that writes a recycled
  * buffer runs after the earlier ones that read it). Classes grow by 1/8 steps so waste stays under
  * 12.5%.
+ *
+ * Large free buffers are kept only up to FREE_LARGE_BYTES in all: a job over images of many sizes
+ * (each a new class for its upload slabs and resize intermediates) would otherwise keep one of
+ * each for good, and on CPU adapters device memory is the process's memory. The oldest released
+ * go first. A released buffer may still be named by recorded commands, so it is destroyed only
+ * after the next submit (`afterSubmit`), when those commands are the queue's.
  */
 import { BufferUsage } from "./usage.js";
 
@@ -15,8 +21,18 @@ export function sizeClass(bytes: number): number {
   return Math.ceil(b / step) * step;
 }
 
+/** Buffers from this size are large. */
+const LARGE_BYTES = 16 << 20;
+/** Free large buffers kept for reuse, in all. */
+const FREE_LARGE_BYTES = 256 << 20;
+
 export class BufferPool {
   private readonly free = new Map<number, GPUBuffer[]>();
+  /** Free large buffers, oldest released first. */
+  private readonly freeLarge = new Set<GPUBuffer>();
+  private freeLargeBytes = 0;
+  /** Evicted from the free lists, destroyed after the next submit. */
+  private retired: GPUBuffer[] = [];
   /** Bytes in buffers handed out and not yet released. */
   inUse = 0;
   /** Highest `inUse` + free bytes since the last resetPeak(): what the pool holds from the device. */
@@ -33,6 +49,7 @@ export class BufferPool {
     }
     const list = this.free.get(size);
     let buf = list?.pop();
+    if (buf && this.freeLarge.delete(buf)) this.freeLargeBytes -= size;
     if (!buf) {
       buf = this.device.createBuffer({ size, usage: STORAGE_USAGE, label });
       this.held += size;
@@ -48,12 +65,35 @@ export class BufferPool {
     let list = this.free.get(size);
     if (!list) this.free.set(size, (list = []));
     list.push(buf);
+    if (size < LARGE_BYTES) return;
+    this.freeLarge.add(buf);
+    this.freeLargeBytes += size;
+    for (const old of this.freeLarge) {
+      if (this.freeLargeBytes <= FREE_LARGE_BYTES) break;
+      this.freeLarge.delete(old);
+      this.freeLargeBytes -= old.size;
+      const l = this.free.get(old.size)!;
+      l.splice(l.indexOf(old), 1);
+      this.retired.push(old);
+    }
+  }
+
+  /** Destroys the buffers evicted before the submit that just happened. */
+  afterSubmit(): void {
+    for (const b of this.retired) {
+      this.held -= b.size;
+      b.destroy();
+    }
+    this.retired = [];
   }
 
   /** Destroys every free buffer (memory goes back to the device). */
   trim(): void {
     for (const list of this.free.values()) for (const b of list) { this.held -= b.size; b.destroy(); }
     this.free.clear();
+    this.freeLarge.clear();
+    this.freeLargeBytes = 0;
+    this.afterSubmit();
   }
 
   /** Bytes currently allocated from the device by this pool (in use + free). */

@@ -75,6 +75,42 @@ describe('tensors and the pool', () => {
     expect(() => Tensor.from(gpu, new Float32Array(5), [2, 3])).toThrow(/do not fill/);
   });
 
+  it('keeps at most 256 MiB of free large buffers, oldest released first; evicted ones are destroyed after the submit that may use them', async () => {
+    const gpu = await acquireGpu({});
+    try {
+      const MiB = 1 << 20;
+      const held0 = gpu.pool.heldBytes;
+      // Eight tensors of distinct large sizes (as images of many sizes give), each used by a
+      // dispatch whose output is as large, all released before anything is submitted.
+      const size = (i: number) => (17 + 2 * i) * MiB;
+      const bufs: GPUBuffer[] = [];
+      let last: Tensor | null = null;
+      for (let i = 0; i < 8; i++) {
+        const x = Tensor.from(gpu, new Float32Array(size(i) / 4).fill(1.5), [size(i) / 4]);
+        const y = add(x, x);
+        if (i < 7) y.dispose();
+        else last = y;
+        bufs.push(x.buffer);
+        x.dispose();
+      }
+      await gpu.sync(); // a destroyed buffer in a submitted command would be a validation error here
+      expect(gpu.pool.heldBytes - held0 - last!.buffer.size).toBeLessThanOrEqual(256 * MiB);
+      const got = await last!.read();
+      expect(got.every((v) => v === 3)).toBe(true);
+      const lastBuffer = last!.buffer;
+      last!.dispose();
+      // The newest released are still pooled: their size comes back from the free list.
+      const again = gpu.pool.acquire(size(7), 'again');
+      expect(again).toBe(lastBuffer);
+      const twice = gpu.pool.acquire(size(7), 'twice');
+      expect(twice).toBe(bufs[7]);
+      gpu.pool.release(twice);
+      gpu.pool.release(again);
+    } finally {
+      gpu.destroy();
+    }
+  });
+
   it('splits grids beyond 65535 workgroups per dimension', async () => {
     const gpu = await testGpu();
     const n = 65535 * 256 + 1029; // one more row of workgroups than fits in x
