@@ -236,6 +236,44 @@ const pngPlan: fc.Arbitrary<PngPlan> = fc.record({
   tail: fc.oneof({ weight: 5, arbitrary: fc.constant<never[]>([]) }, { weight: 1, arbitrary: fc.array(mutation, { minLength: 1, maxLength: 3 }) }),
 });
 
+/** The mutations PNG chunks and JPEG segments share. */
+type ListEdit =
+  | { op: 'drop' | 'dup'; i: number }
+  | { op: 'swap'; i: number; j: number }
+  | { op: 'corrupt'; i: number; at: number; value: number }
+  | { op: 'cut'; i: number; at: number };
+
+/** Applies `m` to `items` when it is a ListEdit (items whose data changes are replaced by copies); false for other mutations. */
+function editList<T extends { data: Uint8Array }>(items: T[], m: { op: string }): boolean {
+  const e = m as ListEdit;
+  const i = 'i' in e ? e.i % items.length : 0;
+  switch (e.op) {
+    case 'drop':
+      if (items.length > 1) items.splice(i, 1);
+      return true;
+    case 'dup':
+      items.splice(i, 0, { ...items[i] });
+      return true;
+    case 'swap': {
+      const j = e.j % items.length;
+      [items[i], items[j]] = [items[j], items[i]];
+      return true;
+    }
+    case 'corrupt':
+      if (items[i].data.length) {
+        const data = items[i].data.slice();
+        data[Math.floor(e.at * data.length)] = e.value;
+        items[i] = { ...items[i], data };
+      }
+      return true;
+    case 'cut':
+      items[i] = { ...items[i], data: items[i].data.slice(0, Math.floor(e.at * items[i].data.length)) };
+      return true;
+    default:
+      return false;
+  }
+}
+
 function buildPng(p: PngPlan): Uint8Array {
   const [depth, colour, samples] = p.mode;
   const ihdr = new Uint8Array(13);
@@ -265,27 +303,8 @@ function buildPng(p: PngPlan): Uint8Array {
   for (const m of p.mutations) {
     const i = 'i' in m ? m.i % chunks.length : 0;
     const c = chunks[i];
+    if (editList(chunks, m)) continue;
     switch (m.op) {
-      case 'drop':
-        if (chunks.length > 1) chunks.splice(i, 1);
-        break;
-      case 'dup':
-        chunks.splice(i, 0, { ...c });
-        break;
-      case 'swap': {
-        const j = m.j % chunks.length;
-        [chunks[i], chunks[j]] = [chunks[j], chunks[i]];
-        break;
-      }
-      case 'corrupt':
-        if (c.data.length) {
-          c.data = c.data.slice();
-          c.data[Math.floor(m.at * c.data.length)] = m.value;
-        }
-        break;
-      case 'cut':
-        c.data = c.data.slice(0, Math.floor(m.at * c.data.length));
-        break;
       case 'length':
         c.lengthDelta = m.delta;
         break;
@@ -377,27 +396,8 @@ function mutateJpeg(seed: Uint8Array, ms: JpegMutation[], tail: Mutation[]): Uin
   const segs = jpegSegments(seed);
   for (const m of ms) {
     const i = 'i' in m ? m.i % segs.length : 0;
+    if (editList(segs, m)) continue;
     switch (m.op) {
-      case 'drop':
-        if (segs.length > 1) segs.splice(i, 1);
-        break;
-      case 'dup':
-        segs.splice(i, 0, { ...segs[i] });
-        break;
-      case 'swap': {
-        const j = m.j % segs.length;
-        [segs[i], segs[j]] = [segs[j], segs[i]];
-        break;
-      }
-      case 'corrupt':
-        if (segs[i].data.length) {
-          segs[i] = { ...segs[i], data: segs[i].data.slice() };
-          segs[i].data[Math.floor(m.at * segs[i].data.length)] = m.value;
-        }
-        break;
-      case 'cut':
-        segs[i] = { ...segs[i], data: segs[i].data.slice(0, Math.floor(m.at * segs[i].data.length)) };
-        break;
       case 'sof': {
         const sof = segs.find((s) => s.marker >= 0xc0 && s.marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(s.marker));
         if (sof && sof.data.length >= 5) {
