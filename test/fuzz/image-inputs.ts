@@ -206,10 +206,7 @@ type PngMutation =
 
 const chunkIndex = fc.integer({ min: 0, max: 15 });
 const pngMutation: fc.Arbitrary<PngMutation> = fc.oneof(
-  fc.record({ op: fc.constantFrom('drop' as const, 'dup' as const), i: chunkIndex }),
-  fc.record({ op: fc.constant('swap' as const), i: chunkIndex, j: chunkIndex }),
-  fc.record({ op: fc.constant('corrupt' as const), i: chunkIndex, at, value: fc.integer({ min: 0, max: 255 }) }),
-  fc.record({ op: fc.constant('cut' as const), i: chunkIndex, at }),
+  ...listEdits(chunkIndex),
   fc.record({ op: fc.constant('length' as const), i: chunkIndex, delta: fc.constantFrom(-4, -1, 1, 7, 1 << 20, 0x7fffffff) }),
   fc.record({ op: fc.constant('crc' as const), i: chunkIndex }),
   fc.record({
@@ -242,6 +239,16 @@ type ListEdit =
   | { op: 'swap'; i: number; j: number }
   | { op: 'corrupt'; i: number; at: number; value: number }
   | { op: 'cut'; i: number; at: number };
+
+/** Generators of the ListEdits of a list whose positions `index` draws. */
+function listEdits(index: fc.Arbitrary<number>): fc.Arbitrary<ListEdit>[] {
+  return [
+    fc.record({ op: fc.constantFrom('drop' as const, 'dup' as const), i: index }),
+    fc.record({ op: fc.constant('swap' as const), i: index, j: index }),
+    fc.record({ op: fc.constant('corrupt' as const), i: index, at, value: fc.integer({ min: 0, max: 255 }) }),
+    fc.record({ op: fc.constant('cut' as const), i: index, at }),
+  ];
+}
 
 /** Applies `m` to `items` when it is a ListEdit (items whose data changes are replaced by copies); false for other mutations. */
 function editList<T extends { data: Uint8Array }>(items: T[], m: { op: string }): boolean {
@@ -382,10 +389,7 @@ type JpegMutation =
 
 const segIndex = fc.integer({ min: 0, max: 20 });
 const jpegMutation: fc.Arbitrary<JpegMutation> = fc.oneof(
-  fc.record({ op: fc.constantFrom('drop' as const, 'dup' as const), i: segIndex }),
-  fc.record({ op: fc.constant('swap' as const), i: segIndex, j: segIndex }),
-  fc.record({ op: fc.constant('corrupt' as const), i: segIndex, at, value: fc.integer({ min: 0, max: 255 }) }),
-  fc.record({ op: fc.constant('cut' as const), i: segIndex, at }),
+  ...listEdits(segIndex),
   { weight: 2, arbitrary: fc.record({ op: fc.constant('sof' as const), size: declaredSize.map(([w, h]) => [w & 0xffff, h & 0xffff] as [number, number]) }) },
   fc.record({ op: fc.constant('components' as const), n: fc.constantFrom(0, 1, 2, 3, 4, 5, 255), sampling: fc.constantFrom(0x11, 0x22, 0x21, 0x12, 0x44, 0x00, 0xff, 0x31) }),
   fc.record({ op: fc.constant('marker' as const), i: segIndex, marker: fc.constantFrom(0xc0, 0xc1, 0xc2, 0xc3, 0xc4, 0xc9, 0xcc, 0xd0, 0xd8, 0xd9, 0xda, 0xdb, 0xdd, 0xe0, 0xe1, 0xe2, 0xee, 0xfe, 0x01, 0xff) }),
