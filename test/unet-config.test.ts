@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DnfError } from '../src/errors.js';
 import { levelResolutions, MAX_CONFIG_BYTES, parseUnetConfig, unetConfigFromMetadata, unetPreset, UNET_LIMITS, UNET_PRESETS } from '../src/models/unet-config.js';
 import { loadUnetConfig } from '../src/node/unet-config.js';
+import { defaultBatch, maxBatch } from '../src/models/ddpm-unet.js';
 
 const lsun = unetPreset('lsun-bedroom-256');
 
@@ -126,5 +127,19 @@ describe('loadUnetConfig', () => {
     await writeFile(big, `{"ch": 128${' '.repeat(MAX_CONFIG_BYTES)}}`);
     await expect(loadUnetConfig(big)).rejects.toThrow(`${big}: more than 1048576 bytes, too long for a UNet config; give a UNet preset`);
     await expect(loadUnetConfig('/dev/zero')).rejects.toThrow('/dev/zero: more than 1048576 bytes');
+  });
+});
+
+describe('defaultBatch', () => {
+  const MiB = 1 << 20;
+  it('fits one binding, at most 16, and on a CPU adapter 512 MiB of activations', () => {
+    // LSUN-bedroom-256: the largest activation is 256 x 256 x 256 floats (64 MiB).
+    expect(maxBatch(lsun, { maxBinding: 128 * MiB })).toBe(2);
+    expect(defaultBatch(lsun, { maxBinding: 128 * MiB, memoryIsHost: true })).toBe(1); // llvmpipe / a browser's 128 MiB
+    expect(defaultBatch(lsun, { maxBinding: 1024 * MiB, memoryIsHost: true })).toBe(1); // SwiftShader: 16 before
+    expect(defaultBatch(lsun, { maxBinding: 128 * MiB, memoryIsHost: false })).toBe(2);
+    expect(defaultBatch(lsun, { maxBinding: 2048 * MiB, memoryIsHost: false })).toBe(16);
+    const cifar = unetPreset('cifar10-32');
+    expect(defaultBatch(cifar, { maxBinding: 128 * MiB, memoryIsHost: true })).toBe(16);
   });
 });

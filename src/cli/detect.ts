@@ -168,7 +168,7 @@ export function register(program: Command): void {
     .option('--threshold <p>', 'call an image generated when its probability is above this', thresholdArg, DEFAULT_THRESHOLD)
     .addOption(new Option('--json', 'one JSON object per line: {"file", "prob", "label"}').conflicts('csv'))
     .option('--csv', 'CSV with a header line: file,prob,label')
-    .option('--batch <n>', 'images per GPU batch (default: what the GPU\'s storage bindings hold, at most 16)', positiveInt('--batch'));
+    .option('--batch <n>', 'images per GPU batch (default: what the GPU\'s storage bindings hold, at most 16; on a CPU adapter, what 512 MiB of activations hold)', positiveInt('--batch'));
   addUnetOptions(cmd).action(async (inputs: string[], cli: CliOpts) => {
     const report = await runDetect(inputs, {
       ...cli,

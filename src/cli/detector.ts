@@ -69,9 +69,9 @@ export class Detector {
     }
   }
 
-  /** Images per batch: --batch, else what the UNet takes (at most DEFAULT_MAX_BATCH). */
+  /** Images per batch: --batch, else the UNet's default (DEFAULT_MAX_BATCH for DNF inputs). */
   batchSize(requested?: number): number {
-    return requested ?? Math.max(1, Math.min(DEFAULT_MAX_BATCH, this.unet?.maxBatch ?? DEFAULT_MAX_BATCH));
+    return requested ?? this.unet?.defaultBatch ?? DEFAULT_MAX_BATCH;
   }
 
   /** 'opengles, ResNet50 (cls.safetensors), DNF by lsun_bedroom.safetensors'; 'ResNet18 at 64x64 (cls.safetensors)' for other input sizes. */

@@ -255,7 +255,7 @@ export function register(program: Command): void {
     .option('--csv <file>', 'write the results as CSV here (default: <root folder name>-eval.csv in the current folder)')
     .option('--no-csv', 'write no CSV file')
     .option('--predictions <file>', 'also write one CSV line per image: file, subset, label, prob, predicted')
-    .option('--batch <n>', 'images per GPU batch (default: what the GPU\'s storage bindings hold, at most 16)', positiveInt('--batch'));
+    .option('--batch <n>', 'images per GPU batch (default: what the GPU\'s storage bindings hold, at most 16; on a CPU adapter, what 512 MiB of activations hold)', positiveInt('--batch'));
   addUnetOptions(cmd).action(async (root: string, cli: CliOpts) => {
     const report = await runEval(root, {
       ...cli,

@@ -30,14 +30,11 @@ import { addUnetOptions, antialiasOption, loadUnet, positiveInt, resolveUnet, ty
 export const DNF_FORMATS = ['png', 'safetensors'] as const;
 export type DnfFormat = (typeof DNF_FORMATS)[number];
 
-/** Largest default batch; the UNet splits batches that exceed its binding limit on its own. */
-const DEFAULT_MAX_BATCH = 16;
-
 export interface ExtractOptions extends UnetOptions {
   /** The output folder. */
   output: string;
   format: DnfFormat;
-  /** Images per GPU batch (default: what one storage binding holds, at most 16). */
+  /** Images per GPU batch (default: the UNet's defaultBatch). */
   batch?: number;
   overwrite: boolean;
   /** The GPU backend (--backend of the program). */
@@ -73,7 +70,7 @@ export async function runExtract(inputs: string[], opts: ExtractOptions, hooks: 
   let unet: DdpmUnet | undefined;
   try {
     unet = await loadUnet(gpu, setup);
-    const batchSize = opts.batch ?? Math.max(1, Math.min(DEFAULT_MAX_BATCH, unet.maxBatch));
+    const batchSize = opts.batch ?? unet.defaultBatch;
     say(`extract: ${plan.todo.length} to do, ${plan.skipped.length} already done; batch ${batchSize}, ${gpu.describe().backend}, ${basename(unetPath)}`);
 
     const progress = new Progress(plan.todo.length, progressOptions);
@@ -163,7 +160,7 @@ export function register(program: Command): void {
     .argument('<inputs...>', `image files or folders (${IMAGE_EXTENSIONS.join(', ')}; hidden files skipped)`)
     .requiredOption('-o, --output <dir>', 'the output folder; each DNF goes to the input\'s relative path with the new extension')
     .addOption(new Option('--format <format>', 'png: the released 8-bit DNF as lossless PNG; safetensors: float32 tensor "dnf" [3, H, W]').choices(DNF_FORMATS).default('png'))
-    .option('--batch <n>', 'images per GPU batch (default: what the GPU\'s storage bindings hold, at most 16)', positiveInt('--batch'));
+    .option('--batch <n>', 'images per GPU batch (default: what the GPU\'s storage bindings hold, at most 16; on a CPU adapter, what 512 MiB of activations hold)', positiveInt('--batch'));
   addUnetOptions(cmd)
     .option('--overwrite', 'recompute outputs that exist (default: skip them, so a re-run resumes)')
     .action(async (inputs: string[], cli: CliOpts) => {

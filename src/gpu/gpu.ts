@@ -104,6 +104,15 @@ export class Gpu {
     });
   }
 
+  /**
+   * Whether device memory is the process's own memory: a CPU adapter (Mesa llvmpipe, SwiftShader,
+   * lavapipe, WARP, or any fallback adapter), where what the GPU holds counts in the RSS.
+   */
+  get memoryIsHost(): boolean {
+    const a = this.adapter;
+    return a.isFallbackAdapter || /llvmpipe|lavapipe|softpipe|swiftshader|microsoft basic render|\bwarp\b/i.test(`${a.device} ${a.description} ${a.architecture}`);
+  }
+
   /** Largest buffer a single binding may use (128 MiB on browsers' and the GL adapter's defaults). */
   get maxBinding(): number {
     return Math.min(this.limits.maxStorageBufferBindingSize, this.limits.maxBufferSize);

@@ -31,6 +31,12 @@ describe('dispatch checks', () => {
     expect(gpu.pipelineCount - before).toBeLessThanOrEqual(1);
   });
 
+  it('knows that the CPU adapters keep device memory in the process', async () => {
+    const gpu = await testGpu();
+    expect(gpu.memoryIsHost).toBe(true); // the suite runs on llvmpipe and SwiftShader
+    expect(`${gpu.adapter.device} ${gpu.adapter.description}`).toMatch(/llvmpipe|swiftshader/i);
+  });
+
   it('a lost device is a setup error (DnfError, exit 2) that says what to do', async () => {
     const gpu = await acquireGpu({});
     try {
