@@ -13,7 +13,7 @@ import { OutputClaims } from '../src/node/batch/claims.js';
 import { isCompleteOutput, outputPathFor, planOutputs, removeStaleTemps } from '../src/node/batch/plan.js';
 import { writeSafetensorsFile } from '../src/node/files.js';
 import { failureMessage, ItemSkipped, runBatches, type Prepared } from '../src/node/batch/runner.js';
-import { formatDuration, formatRate, formatSummary, Progress } from '../src/node/progress.js';
+import { formatDuration, formatRate, formatSpeed, formatSummary, Progress } from '../src/node/progress.js';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 let root: string;
@@ -388,7 +388,7 @@ describe('progress', () => {
     f.tick(1000); p.advance(1, 1); // 4 images
     expect(f.writes).toEqual(['extract: 4/10 (40%), 2.00 images/s, ETA 3.0s, 1 failed\n']);
     f.tick(6000); p.advance(1); // 5 s passed since the last line
-    expect(f.writes[1]).toBe('extract: 5/10 (50%), 0.63 images/s, ETA 8.0s, 1 failed\n');
+    expect(f.writes[1]).toBe('extract: 5/10 (50%), 1.6s/image, ETA 8.0s, 1 failed\n'); // under 1 image/s: the time per image
     p.message('x.png: broken');
     expect(f.writes[2]).toBe('extract: x.png: broken\n');
   });
@@ -413,6 +413,8 @@ describe('progress', () => {
   it('formats durations, rates and the summary', () => {
     expect([formatDuration(2500), formatDuration(83_000), formatDuration(4_000_000)]).toEqual(['2.5s', '1m23s', '1h06m40s']);
     expect([formatRate(0.123), formatRate(12.34), formatRate(1234.5)]).toEqual(['0.12', '12.3', '1235']);
+    expect([formatSpeed(0), formatSpeed(1), formatSpeed(3.04), formatSpeed(0.5), formatSpeed(1 / 63)]).toEqual(['0.00 images/s', '1.00 images/s', '3.04 images/s', '2.0s/image', '1m03s/image']);
+    expect(formatSummary('extract', { done: 2, skipped: 0, failed: 0, remaining: 0, elapsedMs: 126_000 })).toBe('extract: 2 done, 0 skipped (already done), 0 failed in 2m06s (1m03s/image)');
     expect(formatSummary('extract', { done: 950, skipped: 40, failed: 10, remaining: 0, elapsedMs: 312_000 }))
       .toBe('extract: 950 done, 40 skipped (already done), 10 failed in 5m12s (3.04 images/s)');
     expect(formatSummary('extract', { done: 2, skipped: 0, failed: 0, remaining: 5, elapsedMs: 1000 }).split('\n')[1])

@@ -25,7 +25,7 @@ import { collectInputs, IMAGE_EXTENSIONS, type InputItem } from '../node/batch/i
 import { interruptOnSigint } from '../node/batch/interrupt.js';
 import { decodedImageBudget, decodedImageCost, releaseDecoded } from '../node/batch/memory.js';
 import { runBatches, type Prepared } from '../node/batch/runner.js';
-import { formatDuration, formatRate, Progress, type ProgressOptions } from '../node/progress.js';
+import { formatDuration, formatSpeed, Progress, type ProgressOptions } from '../node/progress.js';
 import { Detector } from './detector.js';
 import { csvLine } from './text-output.js';
 import { addUnetOptions, antialiasOption, positiveInt, resolveUnet, type UnetOptions } from './unet-options.js';
@@ -140,7 +140,7 @@ function summary(r: DetectReport, threshold: number): string {
   const generated = r.results.filter((x) => x.label === 'generated').length;
   const rate = r.results.length / Math.max(1e-3, r.elapsedMs / 1000);
   let text = `${r.results.length} classified (${generated} generated, ${r.results.length - generated} real at threshold ${threshold}), ` +
-    `${r.failed} failed in ${formatDuration(r.elapsedMs)} (${formatRate(rate)} images/s)`;
+    `${r.failed} failed in ${formatDuration(r.elapsedMs)} (${formatSpeed(rate)})`;
   if (r.remaining > 0) text += `\ndetect: interrupted with ${r.remaining} left`;
   return text;
 }

@@ -31,7 +31,7 @@ import { outputPathFor, planOutputs } from '../node/batch/plan.js';
 import { runBatches, type Prepared } from '../node/batch/runner.js';
 import { findEvalSets, type EvalItem } from '../node/eval-layout.js';
 import { writeFileAtomic } from '../node/files.js';
-import { formatDuration, formatRate, Progress, type ProgressOptions } from '../node/progress.js';
+import { formatDuration, formatSpeed, Progress, type ProgressOptions } from '../node/progress.js';
 import { thresholdArg } from './detect.js';
 import { Detector } from './detector.js';
 import { csvLine, formatTable } from './text-output.js';
@@ -228,7 +228,7 @@ function predictionsCsv(predictions: EvalReport['predictions'], threshold: numbe
 function summary(r: EvalReport, subsets: number): string {
   const n = r.predictions.length;
   let text = `${n} images classified in ${subsets} subset${subsets === 1 ? '' : 's'}, ${r.failed} failed${r.failed ? ' (left out of the metrics)' : ''} ` +
-    `in ${formatDuration(r.elapsedMs)} (${formatRate(n / Math.max(1e-3, r.elapsedMs / 1000))} images/s)`;
+    `in ${formatDuration(r.elapsedMs)} (${formatSpeed(n / Math.max(1e-3, r.elapsedMs / 1000))})`;
   if (r.csv) text += `; wrote ${r.csv}`;
   if (r.interrupted) text += `\neval: interrupted with ${r.remaining} left, no metrics; run the same command again (with --cache, DNFs done are kept)`;
   else if (!n) text += '\neval: no image could be classified, no metrics';

@@ -42,6 +42,15 @@ export function formatRate(perSecond: number): string {
   return perSecond >= 100 ? perSecond.toFixed(0) : perSecond >= 10 ? perSecond.toFixed(1) : perSecond.toFixed(2);
 }
 
+/**
+ * A speed people can read: '3.21 images/s', or below one image a second the time per image,
+ * '1m03s/image' (CPU adapters take a minute per image with the LSUN UNet).
+ */
+export function formatSpeed(perSecond: number): string {
+  if (perSecond > 0 && perSecond < 1) return `${formatDuration(1000 / perSecond)}/image`;
+  return `${formatRate(perSecond)} images/s`;
+}
+
 const REDRAW_MS = 100;
 const BAR_WIDTH = 24;
 
@@ -117,12 +126,12 @@ export class Progress {
     this.clearBar();
   }
 
-  /** '420/1000 (42%), 3.21 images/s, ETA 3m01s, 2 failed' */
+  /** '420/1000 (42%), 3.21 images/s, ETA 3m01s, 2 failed' ('1m03s/image' when slower) */
   private status(t: number): string {
     const count = this.done + this.failed;
     const pct = this.total > 0 ? Math.floor((100 * count) / this.total) : 100;
     const rate = count / Math.max(1e-3, (t - this.start) / 1000);
-    const parts = [`${count}/${this.total} (${pct}%)`, `${formatRate(rate)} images/s`];
+    const parts = [`${count}/${this.total} (${pct}%)`, formatSpeed(rate)];
     if (count > 0 && count < this.total) parts.push(`ETA ${formatDuration(((this.total - count) / rate) * 1000)}`);
     if (this.failed > 0) parts.push(`${this.failed} failed`);
     if (this.detail) parts.push(this.detail);
@@ -165,7 +174,7 @@ export interface JobCounts {
 export function formatSummary(label: string, c: JobCounts): string {
   const rate = c.done / Math.max(1e-3, c.elapsedMs / 1000);
   let text = `${label}: ${c.done} done, ${c.skipped} skipped (already done), ${c.failed} failed in ` +
-    `${formatDuration(c.elapsedMs)} (${formatRate(rate)} images/s)`;
+    `${formatDuration(c.elapsedMs)} (${formatSpeed(rate)})`;
   if (c.remaining > 0) text += `\n${label}: interrupted with ${c.remaining} left; run the same command again to finish them`;
   return text;
 }

@@ -30,7 +30,7 @@ import { REFERENCE_ADAM, Trainer } from '../../train/trainer.js';
 import { acquireGpu, releaseGpu } from '../acquire.js';
 import { interruptOnSigint } from '../batch/interrupt.js';
 import { writeFileAtomic } from '../files.js';
-import { formatRate, Progress, type ProgressSink } from '../progress.js';
+import { formatSpeed, Progress, type ProgressSink } from '../progress.js';
 import { archName, loadLast, saveBest, saveLast, type BestRecord, type RunConfig, type TrainState, type ValScores } from './checkpoint.js';
 import { findTrainSet, type TrainSet } from './dataset.js';
 import { epochBatches } from './loader.js';
@@ -355,7 +355,7 @@ function summary(r: TrainReport, dir: string, config: RunConfig): string {
   const best = r.best
     ? `best val acc ${pct(r.best.acc)}, AP ${pct(r.best.ap)} at epoch ${r.best.epoch} (step ${r.best.step}) in ${join(dir, 'best.safetensors')}`
     : 'no validation yet';
-  const rate = r.imagesPerSecond > 0 ? `; ${formatRate(r.imagesPerSecond)} images/s, waiting for data ${(100 * r.dataWait).toFixed(1)}% of the time` : '';
+  const rate = r.imagesPerSecond > 0 ? `; ${formatSpeed(r.imagesPerSecond)}, waiting for data ${(100 * r.dataWait).toFixed(1)}% of the time` : '';
   const badNote = r.bad ? `; ${r.bad} bad training images skipped` : '';
   return `${r.steps} steps, ${r.epochs} epochs of ${config.arch}: ${best}${rate}${badNote}; stopped: ${WHY[r.reason]}`;
 }
