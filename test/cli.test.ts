@@ -1,6 +1,7 @@
 /** The `dnf` command as a user runs it: doctor, usage errors, missing adapter, clean exit. */
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const bin = fileURLToPath(new URL('../bin/dnf.js', import.meta.url));
@@ -59,6 +60,28 @@ describe('usage errors', () => {
     const r = dnf(['frobnicate']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/unknown command 'frobnicate'/);
+  });
+
+  it('is one line naming the command\'s help, exit 2 (not the whole help)', () => {
+    const cases: Array<[string[], string]> = [
+      [['extract', 'in'], "dnf: required option '-o, --output <dir>' not specified; see `dnf extract --help`"],
+      [['extract', 'in', '-o', 'out', '--format', 'jpg'], "dnf: option '--format <format>' argument 'jpg' is invalid. Allowed choices are png, safetensors; see `dnf extract --help`"],
+      [['weights', 'list', '--bogus'], "dnf: unknown option '--bogus'; see `dnf weights list --help`"],
+      [['frobnicate'], "dnf: unknown command 'frobnicate'; see `dnf --help`"],
+    ];
+    for (const [args, line] of cases) {
+      const r = dnf(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toBe(`${line}\n`);
+      expect(r.stdout).toBe('');
+    }
+  });
+
+  it('--version prints the package version, exit 0', () => {
+    const r = dnf(['--version']);
+    expect(r.code).toBe(0);
+    const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../package.json', import.meta.url)), 'utf8')) as { version: string };
+    expect(r.stdout).toBe(`${pkg.version}\n`);
   });
 
   it('--help exits 0', () => {

@@ -2,6 +2,7 @@
  * The `dnf` command line. Each command lives in its own file and registers itself on the program
  * through a `register(program)` function listed below.
  */
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { DnfError, oneLine } from '../errors.js';
 import { register as registerConvert } from './convert.js';
@@ -14,14 +15,35 @@ import { register as registerWeights } from './weights.js';
 
 const registrations: Array<(program: Command) => void> = [registerDoctor, registerConvert, registerWeights, registerExtract, registerDetect, registerEval, registerTrain];
 
+/** The package's version, from its package.json (two folders above dist/cli/). */
+function version(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * Usage errors in one line, with where to read more: "dnf: unknown option '--bogus'; see `dnf
+ * extract --help`" (commander would print the whole help). Set on every command, nested ones too.
+ */
+function oneLineUsageErrors(cmd: Command, path: string): void {
+  cmd.configureOutput({
+    outputError: (text, write) => write(`dnf: ${oneLine(text.replace(/^error:\s*/, '').replace(/[.\s]+$/, ''))}; see \`${path} --help\`\n`),
+  });
+  for (const sub of cmd.commands) oneLineUsageErrors(sub, `${path} ${sub.name()}`);
+}
+
 export function buildProgram(): Command {
   const program = new Command('dnf')
     .description('Diffusion Noise Features on WebGPU: extract DNF, detect generated images, train and evaluate detectors.')
+    .version(version(), '-V, --version', 'print the version')
     .option('--backend <name>', 'GPU backend: auto, vulkan, metal, d3d12, opengles (llvmpipe), swiftshader (env DNF_BACKEND)')
     .option('--verbose', 'print stack traces of errors')
-    .showHelpAfterError()
     .exitOverride();
   for (const reg of registrations) reg(program);
+  oneLineUsageErrors(program, 'dnf');
   return program;
 }
 
