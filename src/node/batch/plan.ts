@@ -6,7 +6,7 @@
 import { open, readdir, unlink } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { DnfError } from '../../errors.js';
-import { SafetensorsFile } from '../../weights/safetensors.js';
+import { openSafetensors } from '../files.js';
 import { isStaleClaim, processRuns } from './claims.js';
 import type { InputItem } from './inputs.js';
 
@@ -105,18 +105,7 @@ export async function isCompleteOutput(path: string): Promise<boolean> {
       await fh.read(tail, 0, 12, st.size - 12);
       return PNG_SIGNATURE.every((b, i) => head[i] === b) && PNG_IEND.every((b, i) => tail[i] === b);
     }
-    if (path.endsWith('.safetensors')) {
-      const src = {
-        name: path,
-        size: st.size,
-        read: async (offset: number, length: number) => {
-          const buf = new Uint8Array(length);
-          await fh!.read(buf, 0, length, offset);
-          return buf;
-        },
-      };
-      return await SafetensorsFile.open(src).then(() => true, () => false);
-    }
+    if (path.endsWith('.safetensors')) return await openSafetensors(path).then((f) => f.close().then(() => true), () => false);
     return true;
   } finally {
     await fh.close();

@@ -85,7 +85,7 @@ const isInputError = (e: unknown): boolean => e instanceof DnfError && e.exitCod
 
 /** One line naming the item: the error's message, prefixed with the item's name unless it has it, capped in length. */
 export function failureMessage(name: string, e: unknown): string {
-  const msg = oneLine(e instanceof Error ? e.message : String(e));
+  const msg = e instanceof Error ? e.message : String(e);
   return oneLine(msg.includes(name) ? msg : `${name}: ${msg}`);
 }
 
@@ -116,16 +116,20 @@ export async function runBatches<T, D, R>(job: BatchJob<T, D, R>): Promise<Batch
   };
 
   let cursor = 0;
+  /** Costs found for items past the last batch's cut, by index: each item's header is read once. */
+  const known = new Map<number, number>();
   /** The next batch: up to batchSize items, within half the budget unless a single item. */
   const planBatch = async (): Promise<PlannedBatch<T> | null> => {
     if (cursor >= job.items.length) return null;
     const start = cursor;
     const candidates = job.items.slice(start, start + job.batchSize);
-    const costs = job.cost ? await Promise.all(candidates.map(async (it) => costOf(job, it))) : candidates.map(() => 0);
+    const costs = job.cost ? await Promise.all(candidates.map(async (it, k) => known.get(start + k) ?? costOf(job, it))) : candidates.map(() => 0);
     let n = 0;
     let bytes = 0;
     while (n < candidates.length && (n === 0 || bytes + costs[n] <= budget / 2)) bytes += costs[n++];
     cursor = start + n;
+    known.clear();
+    for (let k = n; k < candidates.length; k++) known.set(start + k, costs[k]);
     return { start, items: candidates.slice(0, n), bytes };
   };
 
