@@ -23,7 +23,7 @@ import { decodeImageFile } from '../image/decode-node.js';
 import type { RgbImage } from '../image/pixels.js';
 import { collectInputs, IMAGE_EXTENSIONS, type InputItem } from '../node/batch/inputs.js';
 import { interruptOnSigint } from '../node/batch/interrupt.js';
-import { decodedImageBudget, decodedImageCost, releaseDecoded } from '../node/batch/memory.js';
+import { decodedImageLimits } from '../node/batch/memory.js';
 import { runBatches, type Prepared } from '../node/batch/runner.js';
 import { formatDuration, formatSpeed, Progress, type ProgressOptions } from '../node/progress.js';
 import { Detector } from './detector.js';
@@ -108,9 +108,7 @@ export async function runDetect(inputs: string[], opts: DetectOptions, hooks: De
         batchSize,
         name: (item: InputItem) => item.path,
         prepare: (item) => decodeImageFile(item.path),
-        cost: (item) => decodedImageCost(item.path),
-        memoryBudget: decodedImageBudget(),
-        released: releaseDecoded,
+        ...decodedImageLimits((item: InputItem) => item.path),
         processBatch: async (entries: Prepared<InputItem, RgbImage>[]) => {
           const images = entries.map((e) => e.data);
           const verdicts = await detector.classify(opts.fromDnf ? images : await detector.dnfs(images));

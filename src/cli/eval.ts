@@ -26,7 +26,7 @@ import type { RgbImage } from '../image/pixels.js';
 import { detectionMetrics, meanMetrics, type DetectionMetrics } from '../metrics.js';
 import { IMAGE_EXTENSIONS } from '../node/batch/inputs.js';
 import { interruptOnSigint } from '../node/batch/interrupt.js';
-import { decodedImageBudget, decodedImageCost, releaseDecoded } from '../node/batch/memory.js';
+import { decodedImageLimits } from '../node/batch/memory.js';
 import { outputPathFor, planOutputs } from '../node/batch/plan.js';
 import { runBatches, type Prepared } from '../node/batch/runner.js';
 import { findEvalSets, type EvalItem } from '../node/eval-layout.js';
@@ -98,6 +98,9 @@ interface Work extends EvalItem {
   cached: boolean;
 }
 
+/** The file an item's classifier input comes from: its cached DNF, or the image itself. */
+const fileOf = (w: Work): string => (w.cached && w.dnfPath ? w.dnfPath : w.path);
+
 async function planWork(items: EvalItem[], opts: EvalOptions): Promise<Work[]> {
   const cacheDir = opts.cache;
   if (!cacheDir) return items.map((it) => ({ ...it, dnfPath: null, cached: opts.fromDnf }));
@@ -134,10 +137,8 @@ export async function runEval(root: string, opts: EvalOptions, hooks: EvalHooks 
         items: work,
         batchSize,
         name: (w: Work) => w.path,
-        prepare: (w) => decodeImageFile(w.cached && w.dnfPath ? w.dnfPath : w.path),
-        cost: (w) => decodedImageCost(w.cached && w.dnfPath ? w.dnfPath : w.path),
-        memoryBudget: decodedImageBudget(),
-        released: releaseDecoded,
+        prepare: (w) => decodeImageFile(fileOf(w)),
+        ...decodedImageLimits(fileOf),
         processBatch: (entries) => classifyBatch(detector, entries),
         signal: hooks.signal ?? interrupt!.signal,
         progress,

@@ -19,7 +19,7 @@ import type { DdpmUnet } from '../models/ddpm-unet.js';
 import { acquireGpu, releaseGpu } from '../node/acquire.js';
 import { collectInputs, IMAGE_EXTENSIONS } from '../node/batch/inputs.js';
 import { interruptOnSigint } from '../node/batch/interrupt.js';
-import { decodedImageBudget, decodedImageCost, releaseDecoded } from '../node/batch/memory.js';
+import { decodedImageLimits } from '../node/batch/memory.js';
 import { OutputClaims } from '../node/batch/claims.js';
 import { isCompleteOutput, planOutputs, type PlannedItem } from '../node/batch/plan.js';
 import { ItemSkipped, runBatches, type Prepared } from '../node/batch/runner.js';
@@ -88,9 +88,7 @@ export async function runExtract(inputs: string[], opts: ExtractOptions, hooks: 
           if (claim !== 'claimed') throw new ItemSkipped(claim);
           return decodeImageFile(item.path);
         },
-        cost: (item) => decodedImageCost(item.path),
-        memoryBudget: decodedImageBudget(),
-        released: releaseDecoded,
+        ...decodedImageLimits((item: PlannedItem) => item.path),
         processBatch: writer,
         signal: hooks.signal ?? interrupt!.signal,
         progress,

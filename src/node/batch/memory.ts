@@ -23,19 +23,31 @@ export function decodedImageBudget(): number {
   return Math.min(1024 * MiB, Math.max(256 * MiB, Math.floor(totalmem() / 8)));
 }
 
-/**
- * The bytes decoding `path` will hold: the file read into memory plus its RGB pixels (from the
- * header; the first page of a multi-page file). A file whose header cannot be read costs its size:
- * its decoding fails early.
- */
-export async function decodedImageCost(path: string): Promise<number> {
-  const size = await stat(path).then((s) => s.size, () => 0);
+/** An image file's size in pixels from its header (the first page of a multi-page file); null when it cannot be read. */
+export async function imageDimensions(path: string): Promise<{ width: number; height: number } | null> {
   try {
     const { width = 0, height = 0 } = await sharp(path, { limitInputPixels: false, pages: 1 }).metadata();
-    return size + width * height * 3;
+    return { width, height };
   } catch {
-    return size;
+    return null;
   }
+}
+
+/**
+ * The bytes decoding `path` will hold: the file read into memory plus its RGB pixels (from the
+ * header). A file whose header cannot be read costs its size: its decoding fails early.
+ */
+export async function decodedImageCost(path: string): Promise<number> {
+  const [size, dims] = await Promise.all([stat(path).then((s) => s.size, () => 0), imageDimensions(path)]);
+  return size + (dims ? dims.width * dims.height * 3 : 0);
+}
+
+/**
+ * What a batch job over image files needs to keep decoded images within the budget (the `cost`,
+ * `memoryBudget` and `released` of runBatches), given where each item's file is.
+ */
+export function decodedImageLimits<T>(pathOf: (item: T) => string) {
+  return { cost: (item: T) => decodedImageCost(pathOf(item)), memoryBudget: decodedImageBudget(), released: releaseDecoded };
 }
 
 /** Batches that held at least this much are collected at once when they are dropped. */

@@ -15,11 +15,10 @@
  * is decoded (DNF images are the UNet's size, 256 or 512 pixels square), and batches are read
  * ahead only while the decoded bytes held stay within the byte budget.
  */
-import sharp from 'sharp';
 import { DnfError } from '../../errors.js';
 import { decodeImageFile } from '../../image/decode-node.js';
 import type { RgbImage } from '../../image/pixels.js';
-import { decodedImageBudget } from '../batch/memory.js';
+import { decodedImageBudget, imageDimensions } from '../batch/memory.js';
 import type { TrainItem } from './dataset.js';
 
 export interface LoadedBatch {
@@ -55,8 +54,7 @@ export const MAX_TRAIN_PIXELS = 4096 * 4096;
 
 /** Decodes a training image, refusing one larger than MAX_TRAIN_PIXELS from its header first. */
 export async function decodeTrainImage(path: string): Promise<RgbImage> {
-  const meta = await sharp(path, { limitInputPixels: false, pages: 1 }).metadata().catch(() => null);
-  const [w, h] = [meta?.width ?? 0, meta?.height ?? 0];
+  const { width: w, height: h } = (await imageDimensions(path)) ?? { width: 0, height: 0 };
   if (w * h > MAX_TRAIN_PIXELS) {
     throw new DnfError(`${path}: ${w}x${h} is larger than a DNF image can be (at most ${MAX_TRAIN_PIXELS} pixels); train on what \`dnf extract\` writes, or pass --images to compute the DNFs of source images`, 1);
   }
