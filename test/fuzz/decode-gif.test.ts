@@ -6,9 +6,7 @@
  */
 import fc from 'fast-check';
 import { it } from 'vitest';
-import { decodeImageBytes } from '../../src/image/decode-node.js';
-import { fuzzReader, fuzzRuns } from './harness.js';
-import { declaredSize, gifDims, gifSeeds, mutatedSeeds, validImage } from './image-inputs.js';
+import { declaredSize, fuzzDecoder, gifDims, gifSeeds, mutatedSeeds } from './image-inputs.js';
 
 const gifs = fc
   .tuple(mutatedSeeds(gifSeeds()), fc.option(fc.tuple(declaredSize, fc.boolean()), { freq: 3 }))
@@ -17,7 +15,5 @@ const gifs = fc
 // A hostile screen size can be a valid canvas of up to MAX_PIXELS (PIL fills it too): about 1 s
 // for 169M pixels on an idle core, several under load, hence the wider time bound.
 it('decodeImageBytes on mutated GIFs', async () => {
-  await fuzzReader('decode-gif', gifs, (bytes) => decodeImageBytes('fuzz.gif', bytes), {
-    runs: fuzzRuns(2000), fileName: 'fuzz.gif', maxMs: 10_000, maxHeapBytes: 64 << 20, validate: validImage,
-  });
+  await fuzzDecoder('decode-gif', gifs, 'gif', 2000, 10_000);
 });

@@ -5,9 +5,7 @@
  * Each case: a DnfError naming the file in one line, or a valid image.
  */
 import { beforeAll, it } from 'vitest';
-import { decodeImageBytes } from '../../src/image/decode-node.js';
-import { fuzzReader, fuzzRuns } from './harness.js';
-import { jpegFiles, jpegSeeds, validImage } from './image-inputs.js';
+import { fuzzDecoder, jpegFiles, jpegSeeds } from './image-inputs.js';
 
 let seeds: Uint8Array[];
 beforeAll(async () => {
@@ -15,7 +13,5 @@ beforeAll(async () => {
 });
 
 it('decodeImageBytes on JPEG marker streams', async () => {
-  await fuzzReader('decode-jpeg', jpegFiles(seeds), (bytes) => decodeImageBytes('fuzz.jpg', bytes), {
-    runs: fuzzRuns(1500), fileName: 'fuzz.jpg', maxMs: 5000, maxHeapBytes: 64 << 20, validate: validImage,
-  });
+  await fuzzDecoder('decode-jpeg', jpegFiles(seeds), 'jpg', 1500, 5000);
 });

@@ -6,12 +6,8 @@
  * bytes are mutated afterwards. Each case: a DnfError naming the file in one line, or a valid image.
  */
 import { it } from 'vitest';
-import { decodeImageBytes } from '../../src/image/decode-node.js';
-import { fuzzReader, fuzzRuns } from './harness.js';
-import { pngFiles, validImage } from './image-inputs.js';
+import { fuzzDecoder, pngFiles } from './image-inputs.js';
 
 it('decodeImageBytes on PNG chunk streams', async () => {
-  await fuzzReader('decode-png', pngFiles, (bytes) => decodeImageBytes('fuzz.png', bytes), {
-    runs: fuzzRuns(1500), fileName: 'fuzz.png', maxMs: 5000, maxHeapBytes: 64 << 20, validate: validImage,
-  });
+  await fuzzDecoder('decode-png', pngFiles, 'png', 1500, 5000);
 });

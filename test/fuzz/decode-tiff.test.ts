@@ -4,9 +4,7 @@
  * line, or a valid image.
  */
 import { beforeAll, it } from 'vitest';
-import { decodeImageBytes } from '../../src/image/decode-node.js';
-import { fuzzReader, fuzzRuns } from './harness.js';
-import { mutatedSeeds, tiffSeeds, validImage } from './image-inputs.js';
+import { fuzzDecoder, mutatedSeeds, tiffSeeds } from './image-inputs.js';
 
 let seeds: Uint8Array[];
 beforeAll(async () => {
@@ -14,7 +12,5 @@ beforeAll(async () => {
 });
 
 it('decodeImageBytes on mutated TIFFs', async () => {
-  await fuzzReader('decode-tiff', mutatedSeeds(seeds), (bytes) => decodeImageBytes('fuzz.tif', bytes), {
-    runs: fuzzRuns(1000), fileName: 'fuzz.tif', maxMs: 5000, maxHeapBytes: 64 << 20, validate: validImage,
-  });
+  await fuzzDecoder('decode-tiff', mutatedSeeds(seeds), 'tif', 1000, 5000);
 });

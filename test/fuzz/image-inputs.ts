@@ -9,8 +9,9 @@ import { deflateSync } from 'node:zlib';
 import fc from 'fast-check';
 import sharp from 'sharp';
 import { expect } from 'vitest';
-import { MAX_PIXELS } from '../../src/image/decode-node.js';
+import { decodeImageBytes, MAX_PIXELS } from '../../src/image/decode-node.js';
 import type { RgbImage } from '../../src/image/pixels.js';
+import { fuzzReader, fuzzRuns } from './harness.js';
 
 const FIXTURES = new URL('../fixtures/images/pil/', import.meta.url);
 export const fixture = (name: string): Uint8Array => new Uint8Array(readFileSync(new URL(name, FIXTURES)));
@@ -498,4 +499,15 @@ export async function webpSeeds(): Promise<Uint8Array[]> {
     rgba.clone().removeAlpha().webp({ quality: 90 }).toBuffer(),
   ]);
   return [...made.map((b) => new Uint8Array(b)), fixture('lossy.webp'), fixture('lossless_rgba.webp')];
+}
+
+/**
+ * The decoder's contract on files `arb` makes, named `fuzz.<ext>`: a valid image (validImage) or a
+ * one-line DnfError naming the file, within `maxMs` and 64 MiB of heap per case.
+ */
+export function fuzzDecoder(reader: string, arb: fc.Arbitrary<Uint8Array>, ext: string, runs: number, maxMs: number) {
+  const name = `fuzz.${ext}`;
+  return fuzzReader(reader, arb, (bytes) => decodeImageBytes(name, bytes), {
+    runs: fuzzRuns(runs), fileName: name, maxMs, maxHeapBytes: 64 << 20, validate: validImage,
+  });
 }
