@@ -34,6 +34,8 @@ export { quantizeDnf, QuantizedImages } from './kernels/quantize.js';
 export type { RgbImage } from './image/pixels.js';
 export { MAX_PIXELS } from './image/pixels.js';
 export { decodeGif, isGif } from './image/gif.js';
+export { decodeImageBlob } from './image/decode-browser.js';
+export { withoutExif } from './image/exif.js';
 
 export { ResNet } from './models/resnet.js';
 export { resnetConfigFromKeys, resnetLayout, resnetName, resnetPreset, RESNET_ARCHS, type ResnetArch, type ResnetConfig } from './models/resnet-config.js';

@@ -14,7 +14,7 @@ import {
   type ClassifierInput, type Gpu, type RgbImage, type UnetConfig,
 } from '../src/index.js';
 import { renderCard } from './card.js';
-import { decodeImage } from './decode.js';
+import { decodeImageBlob as decodeImage } from '../src/index.js';
 import { choiceKey, counted, openChoice, type OnProgress, type WeightsChoice } from './sources.js';
 
 /** One image's outcome. */

@@ -1,7 +1,7 @@
 /**
  * Image files to 8-bit RGB in the browser, with the stored pixel values that Node's decoder
  * (src/image/decode-node.ts, matching PIL's `convert('RGB')`) gives:
- *   - the EXIF block dropped first (web/exif.ts): Chromium would apply its orientation, PIL does not;
+ *   - the EXIF block dropped first (src/image/exif.ts): Chromium would apply its orientation, PIL does not;
  *   - createImageBitmap with premultiplyAlpha 'none' and colorSpaceConversion 'none': no alpha
  *     premultiplication, embedded ICC profiles ignored (as PIL does);
  *   - the bitmap copied to an rgba8unorm texture with premultipliedAlpha false, then read back
@@ -21,13 +21,16 @@
  * so do the small JPEG and lossless WebP files test/browser.test.ts checks. Formats Node reads and
  * Chromium does not (TIFF) fail here with the decode message.
  */
-import { decodeGif, DnfError, isGif, type Gpu, type RgbImage } from '../src/index.js';
+import { DnfError } from '../errors.js';
+import type { Gpu } from '../gpu/gpu.js';
+import { decodeGif, isGif } from './gif.js';
+import type { RgbImage } from './pixels.js';
 import { withoutExif } from './exif.js';
 
 const ROW_ALIGN = 256; // copyTextureToBuffer's bytesPerRow alignment
 
 /** Decodes `blob` (a File or fetched bytes); errors name `name` and say what to do. */
-export async function decodeImage(gpu: Gpu, blob: Blob, name: string): Promise<RgbImage> {
+export async function decodeImageBlob(gpu: Gpu, blob: Blob, name: string): Promise<RgbImage> {
   if (!blob.size) throw new DnfError(`${name}: cannot decode image (empty file)`, 1);
   const file = new Uint8Array(await blob.arrayBuffer());
   if (isGif(file)) return decodeGif(name, file);
