@@ -430,7 +430,7 @@ describe('interruptOnSigint', () => {
     expect(process.listenerCount('SIGINT')).toBe(before + 1);
     process.emit('SIGINT');
     expect(intr.signal.aborted).toBe(true);
-    expect(said).toEqual(['interrupted; finishing the current batch (press Ctrl-C again to quit at once)']);
+    expect(said).toEqual(['stopping after the current batch; Ctrl-C again to quit now']);
     intr.dispose();
     expect(process.listenerCount('SIGINT')).toBe(before);
   });
@@ -464,7 +464,7 @@ describe('interruptOnSigint', () => {
     const [code, signal] = await new Promise<[number | null, string | null]>((res) => child.on('exit', (c, s) => res([c, s])));
     expect(Date.now() - t0).toBeLessThan(2000);
     expect({ code, signal }).toEqual({ code: null, signal: 'SIGINT' }); // a shell reports 130
-    expect(out).toContain('interrupted; finishing the current batch');
+    expect(out).toContain('stopping after the current batch');
     expect(out).not.toContain('finished');
   });
 });

@@ -238,7 +238,7 @@ describe('dnf extract (built CLI)', { timeout: 300_000 }, () => {
     expect(summary).toHaveLength(1);
     if (code === 130) {
       // The usual case: interrupted with the rest left over.
-      expect(stderr).toMatch(/extract: interrupted; finishing the current batch/);
+      expect(stderr).toMatch(/extract: stopping after the current batch; Ctrl-C again to quit now/);
       expect(stderr).toMatch(new RegExp(`extract: interrupted with ${names.length - written} left; run the same command again`));
     } else {
       expect(code).toBe(0); // it finished before the signal came

@@ -99,7 +99,7 @@ export async function runDetect(inputs: string[], opts: DetectOptions, hooks: De
     const batchSize = detector.batchSize(opts.batch);
     say(`${items.length} images; batch ${batchSize}, ${detector.describe()}`);
     const progress = new Progress(items.length, progressOptions);
-    const interrupt = hooks.signal ? null : interruptOnSigint((line) => progress.message(line));
+    const interrupt = hooks.signal ? null : interruptOnSigint((line) => progress.message(line), 'detect');
     const write = resultWriter(opts.format, hooks.out ?? process.stdout);
     let outcome;
     try {

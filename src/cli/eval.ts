@@ -130,7 +130,7 @@ export async function runEval(root: string, opts: EvalOptions, hooks: EvalHooks 
     const cacheNote = opts.cache ? ` (${cachedCount} DNFs cached in ${opts.cache})` : '';
     say(`${work.length} images in ${layout.subsets.length} subsets${cacheNote}; batch ${batchSize}, ${detector.describe()}`);
     const progress = new Progress(work.length, progressOptions);
-    const interrupt = hooks.signal ? null : interruptOnSigint((line) => progress.message(line));
+    const interrupt = hooks.signal ? null : interruptOnSigint((line) => progress.message(line), 'eval');
     let outcome;
     try {
       outcome = await runBatches({

@@ -74,7 +74,7 @@ export async function runExtract(inputs: string[], opts: ExtractOptions, hooks: 
     say(`extract: ${plan.todo.length} to do, ${plan.skipped.length} already done; batch ${batchSize}, ${gpu.describe().backend}, ${basename(unetPath)}`);
 
     const progress = new Progress(plan.todo.length, progressOptions);
-    const interrupt = hooks.signal ? null : interruptOnSigint((line) => progress.message(line));
+    const interrupt = hooks.signal ? null : interruptOnSigint((line) => progress.message(line), 'extract');
     const claims = new OutputClaims(opts.overwrite ? async () => false : isCompleteOutput); // --overwrite redoes finished outputs
     const writer = dnfWriter(unet, opts, unetPath, claims);
     let outcome;

@@ -6,7 +6,9 @@
  *   3. SwiftShader's Vulkan driver, when its ICD file is present (Debian's chromium package ships it).
  * `--backend` / DNF_BACKEND picks one: vulkan, metal, d3d12, opengles (alias llvmpipe), swiftshader.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DnfError } from '../errors.js';
 import { requestGpu } from '../gpu/device.js';
 import type { FeatureLevel, Gpu, GpuOptions } from '../gpu/gpu.js';
@@ -48,8 +50,46 @@ function swiftshaderIcd(): string | undefined {
   return [process.env.DNF_SWIFTSHADER_ICD, ...SWIFTSHADER_ICDS].find((p): p is string => !!p && existsSync(p));
 }
 
+/**
+ * The Vulkan loader's window-system code (libwayland) prints "error: XDG_RUNTIME_DIR is invalid or
+ * not set in the environment." twice when the variable is unset or does not name a private folder
+ * of this user, as in containers and CI. SwiftShader draws no window, so any such folder does: when
+ * the given one is missing or unfit, a fresh one (mode 0700) is made in the temp folder and set
+ * before Dawn creates its Vulkan instance. A valid XDG_RUNTIME_DIR is left as it is.
+ */
+export function ensureRuntimeDir(): void {
+  const dir = process.env.XDG_RUNTIME_DIR;
+  if (dir && isPrivateDir(dir)) return;
+  try {
+    const made = mkdtempSync(join(tmpdir(), 'dnf-runtime-')); // mkdtemp makes it 0700
+    process.env.XDG_RUNTIME_DIR = made;
+    process.once('exit', () => rmSync(made, { recursive: true, force: true }));
+  } catch {
+    // no writable temp folder: the warning is all that is lost
+  }
+}
+
+/** What libwayland checks: an existing folder of this user that no one else may enter. */
+function isPrivateDir(dir: string): boolean {
+  try {
+    const st = statSync(dir);
+    const uid = process.getuid?.();
+    return st.isDirectory() && (uid === undefined || st.uid === uid) && (st.mode & 0o077) === 0;
+  } catch {
+    return false;
+  }
+}
+
 function attemptsFor(choice: BackendChoice, toggles: string[]): Attempt[] {
-  const native: Attempt = { name: nativeBackend(), featureLevel: 'core', flags: [...toggles] };
+  const native: Attempt = {
+    name: nativeBackend(),
+    featureLevel: 'core',
+    flags: [...toggles],
+    prepare: () => {
+      if (process.platform === 'linux') ensureRuntimeDir();
+      return true;
+    },
+  };
   const gles: Attempt = {
     name: 'opengles',
     featureLevel: 'compatibility',
@@ -67,6 +107,7 @@ function attemptsFor(choice: BackendChoice, toggles: string[]): Attempt[] {
       const icd = swiftshaderIcd();
       if (!icd) return false;
       process.env.VK_ICD_FILENAMES = icd;
+      ensureRuntimeDir();
       return true;
     },
   };
