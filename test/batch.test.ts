@@ -10,7 +10,7 @@ import { DnfError, MAX_LINE_LENGTH } from '../src/errors.js';
 import { collectInputs, IMAGE_EXTENSIONS, type InputItem } from '../src/node/batch/inputs.js';
 import { interruptOnSigint } from '../src/node/batch/interrupt.js';
 import { OutputClaims } from '../src/node/batch/claims.js';
-import { isCompleteOutput, outputPathFor, planOutputs, removeStaleTemps } from '../src/node/batch/plan.js';
+import { isCompleteOutput, outputPathFor, planOutputs, removeStaleTemps, renamedNote } from '../src/node/batch/plan.js';
 import { writeSafetensorsFile } from '../src/node/files.js';
 import { failureMessage, ItemSkipped, runBatches, type Prepared } from '../src/node/batch/runner.js';
 import { formatDuration, formatRate, formatSpeed, formatSummary, Progress } from '../src/node/progress.js';
@@ -133,10 +133,27 @@ describe('planOutputs', () => {
     expect(tensors.todo.map((p) => p.rel)).toEqual(['cut.jpg', 'empty.jpg']);
   });
 
-  it('refuses two inputs with the same output, and an output that would replace an input', async () => {
-    await expectDnfError(
-      planOutputs([{ path: '/x/a.jpg', rel: 'a.jpg' }, { path: '/x/a.png', rel: 'a.png' }], join(root, 'o'), 'png'),
-      /\/x\/a\.jpg and \/x\/a\.png would both be written to .*a\.png; rename one/,
+  it('inputs whose names clash keep their source extension, the others do not; --keep-ext keeps every one', async () => {
+    const out = join(root, 'clash');
+    const items: InputItem[] = [
+      { path: '/x/a.bmp', rel: 'a.bmp' }, { path: '/x/a.tiff', rel: 'a.tiff' }, { path: '/x/b.jpg', rel: 'b.jpg' }, { path: '/x/s/a.png', rel: 's/a.png' },
+    ];
+    const plan = await planOutputs(items, out, 'png');
+    expect(plan.todo.map((p) => p.output)).toEqual(['a.bmp.png', 'a.tiff.png', 'b.png', 's/a.png'].map((f) => join(out, f)));
+    expect(plan.renamed.map((p) => p.rel)).toEqual(['a.bmp', 'a.tiff']);
+    expect(renamedNote(plan.renamed)).toBe('a.bmp, a.tiff would share output names: these outputs keep the source extension (a.bmp.png, a.tiff.png); --keep-ext does so for all');
+    const again = await planOutputs([...items].reverse(), out, 'png'); // the same names whatever the order
+    expect(again.todo.map((p) => p.output).sort()).toEqual(plan.todo.map((p) => p.output).sort());
+    const keep = await planOutputs(items, out, 'png', { keepExt: true });
+    expect(keep.todo.map((p) => p.output)).toEqual(['a.bmp.png', 'a.tiff.png', 'b.jpg.png', 's/a.png.png'].map((f) => join(out, f)));
+    expect(keep.renamed).toEqual([]);
+    expect(renamedNote([])).toBeNull();
+  });
+
+  it('refuses two inputs with the same output even after disambiguation, and an output that would replace an input', async () => {
+    await expectDnfError( // a.png -> a.png.png (clash with a.jpg), and a.png.jpg -> a.png.png as well
+      planOutputs([{ path: '/x/a.jpg', rel: 'a.jpg' }, { path: '/x/a.png', rel: 'a.png' }, { path: '/x/a.png.jpg', rel: 'a.png.jpg' }], join(root, 'o'), 'png'),
+      /\/x\/a\.png and \/x\/a\.png\.jpg would both be written to .*a\.png\.png; rename one/,
     );
     await expectDnfError(
       planOutputs([{ path: '/y/1/a.png', rel: 'a.png' }, { path: '/y/2/a.png', rel: 'a.png' }], join(root, 'o'), 'png'),

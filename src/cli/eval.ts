@@ -28,7 +28,7 @@ import { detectionMetrics, meanMetrics, type DetectionMetrics } from '../metrics
 import { IMAGE_EXTENSIONS } from '../node/batch/inputs.js';
 import { interruptOnSigint } from '../node/batch/interrupt.js';
 import { decodedImageLimits } from '../node/batch/memory.js';
-import { outputPathFor, planOutputs } from '../node/batch/plan.js';
+import { planOutputs } from '../node/batch/plan.js';
 import { runBatches, type Prepared } from '../node/batch/runner.js';
 import { findEvalSets, type EvalItem } from '../node/eval-layout.js';
 import { writeFileAtomic } from '../node/files.js';
@@ -123,10 +123,12 @@ async function planWork(items: EvalItem[], opts: EvalOptions): Promise<Work[]> {
   const cacheDir = opts.cache;
   if (!cacheDir) return items.map((it) => ({ ...it, dnfPath: null, cached: opts.fromDnf }));
   // planOutputs refuses clashing names, removes a killed run's temp files and finds what exists.
+  // Clashing names keep their extension there, as extract names them.
   const plan = await planOutputs(items, cacheDir, 'png');
+  const outputOf = new Map([...plan.todo, ...plan.skipped].map((p) => [p.path, p.output]));
   const cached = new Set(plan.skipped.map((p) => p.output));
   return items.map((it) => {
-    const dnfPath = outputPathFor(cacheDir, it.rel, 'png');
+    const dnfPath = outputOf.get(it.path)!;
     return { ...it, dnfPath, cached: cached.has(dnfPath) };
   });
 }
