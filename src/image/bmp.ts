@@ -155,11 +155,11 @@ export function decodeBmp(name: string, b: Uint8Array): RgbImage {
   if (paletted && offset === 14 + h.size) offset += 4 * h.colors; // PIL: an offset just past the header skips the palette
   if (offset === 0) offset = h.paletteAt + (paletted ? h.entry * h.colors : 0);
   const { width: w, height: ht } = h;
-  const out = new Uint8Array(w * ht * 3);
 
   if (h.compression === RLE8 || h.compression === RLE4) {
     if (!paletted) fail(name, `RLE compression at ${h.bits} bits is not supported: convert it to PNG`);
     const idx = decodeRle(name, b, offset, w, ht, h.compression === RLE4);
+    const out = new Uint8Array(w * ht * 3);
     for (let y = 0; y < ht; y++) {
       const row = h.topDown ? y : ht - 1 - y; // file row y holds image row `row`
       for (let x = 0; x < w; x++) {
@@ -176,6 +176,7 @@ export function decodeBmp(name: string, b: Uint8Array): RgbImage {
   const stride = ((w * h.bits + 31) >>> 3) & ~3;
   if (offset > b.length || b.length - offset < stride * ht) fail(name, `truncated data: ${b.length} bytes cannot hold a ${w}x${ht} BMP at ${h.bits} bits`);
   const masks = h.masks ?? (h.bits === 16 ? BGR15 : BGRX);
+  const out = new Uint8Array(w * ht * 3);
   for (let y = 0; y < ht; y++) {
     const src = offset + y * stride;
     const row = h.topDown ? y : ht - 1 - y;
