@@ -40,8 +40,14 @@ export function buildProgram(): Command {
     .description('Diffusion Noise Features on WebGPU: extract DNF, detect generated images, train and evaluate detectors.')
     .version(version(), '-V, --version', 'print the version')
     .option('--backend <name>', 'GPU backend: auto, vulkan, metal, d3d12, opengles (llvmpipe), swiftshader (env DNF_BACKEND)')
+    .option('--adapter <choice>', 'which GPU among several: high-performance (default), low-power, or an index from `dnf doctor --list` (env DNF_ADAPTER)')
     .option('--verbose', 'print stack traces of errors')
-    .exitOverride();
+    .exitOverride()
+    // Every command acquires its GPU through acquireGpu, which reads DNF_ADAPTER.
+    .hook('preAction', () => {
+      const adapter = program.opts().adapter as string | undefined;
+      if (adapter !== undefined) process.env.DNF_ADAPTER = adapter;
+    });
   for (const reg of registrations) reg(program);
   oneLineUsageErrors(program, 'dnf');
   return program;

@@ -5,6 +5,11 @@
  *   2. Mesa's llvmpipe through Dawn's OpenGL ES backend (compatibility feature level, surfaceless EGL),
  *   3. SwiftShader's Vulkan driver, when its ICD file is present (Debian's chromium package ships it).
  * `--backend` / DNF_BACKEND picks one: vulkan, metal, d3d12, opengles (alias llvmpipe), swiftshader.
+ * `--adapter` / DNF_ADAPTER chooses among several adapters: a power preference (high-performance,
+ * the default, or low-power), or an index into listAdapters() (`dnf doctor --list`). WebGPU has no
+ * call that lists adapters; Dawn's Node bindings name them all in the error of a request for an
+ * adapter that does not exist, and take an `adapter=<name>` flag to pick one, which is how the
+ * list is made and an index honoured.
  */
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -147,25 +152,84 @@ async function loadDawn(): Promise<typeof import('webgpu')> {
 export interface NodeGpuOptions extends GpuOptions {
   /** Backend choice; defaults to DNF_BACKEND, then 'auto'. */
   backend?: string;
+  /** 'high-performance' (default), 'low-power', or an index of listAdapters(); defaults to DNF_ADAPTER. */
+  adapter?: string;
+}
+
+export const POWER_PREFERENCES = ['high-performance', 'low-power'] as const;
+
+/** One adapter Dawn offers: its index for --adapter, the attempt (backend) that reaches it, its name. */
+export interface AdapterEntry {
+  index: number;
+  backend: string;
+  name: string;
+}
+
+/** A name no adapter has: Dawn then lists the ones it has in its error. */
+const NO_SUCH_ADAPTER = 'adapter=\u0001dnf-list';
+
+function backendChoice(backend?: string): BackendChoice {
+  const choice = (backend ?? process.env.DNF_BACKEND ?? 'auto').toLowerCase();
+  if (!(BACKENDS as readonly string[]).includes(choice)) {
+    throw new DnfError(`unknown backend '${choice}'; choose one of ${BACKENDS.join(', ')}`);
+  }
+  return choice as BackendChoice;
+}
+
+/**
+ * The adapters reachable with this backend choice, in the order the automatic search tries them;
+ * empty when Dawn's error does not list them (another version of the bindings).
+ */
+export async function listAdapters(backend?: string): Promise<AdapterEntry[]> {
+  const { create } = await loadDawn();
+  const out: AdapterEntry[] = [];
+  for (const attempt of attemptsFor(backendChoice(backend), [])) {
+    if (attempt.prepare && !attempt.prepare()) continue;
+    const gpu = create([...attempt.flags, NO_SUCH_ADAPTER]);
+    instances.push(gpu);
+    const message = await gpu.requestAdapter({ featureLevel: attempt.featureLevel } as GPURequestAdapterOptions).then(() => '', (e: Error) => String(e?.message ?? e));
+    for (const m of message.matchAll(/^\s*\*\s*backend: '([^']*)', name: '(.*)'\s*$/gm)) {
+      if (!out.some((e) => e.name === m[2] && e.backend === attempt.name)) out.push({ index: out.length, backend: attempt.name, name: m[2] });
+    }
+  }
+  return out;
+}
+
+/** The attempts and power preference an --adapter choice means. */
+async function adapterChoice(choice: BackendChoice, adapter: string | undefined, toggles: string[]): Promise<{ attempts: Attempt[]; power: GPUPowerPreference }> {
+  const value = (adapter ?? process.env.DNF_ADAPTER ?? '').trim().toLowerCase();
+  if (!value || (POWER_PREFERENCES as readonly string[]).includes(value)) {
+    return { attempts: attemptsFor(choice, toggles), power: (value || 'high-performance') as GPUPowerPreference };
+  }
+  if (!/^\d+$/.test(value)) {
+    throw new DnfError(`unknown adapter '${value}'; choose ${POWER_PREFERENCES.join(' or ')}, or an index from \`dnf doctor --list\``);
+  }
+  const list = await listAdapters(choice);
+  const entry = list[Number(value)];
+  if (!entry) {
+    throw new DnfError(list.length
+      ? `no adapter ${value}: there are ${list.length} (0 to ${list.length - 1}); see \`dnf doctor --list\``
+      : `no adapter ${value}: Dawn did not list its adapters here; choose ${POWER_PREFERENCES.join(' or ')} instead`);
+  }
+  const attempt = attemptsFor(choice, toggles).find((a) => a.name === entry.backend)!;
+  return { attempts: [{ ...attempt, flags: [...attempt.flags, `adapter=${entry.name}`] }], power: 'high-performance' };
 }
 
 /** The GPU for this Node process; see the module comment for the order of attempts. */
 export async function acquireGpu(options: NodeGpuOptions = {}): Promise<Gpu> {
-  const choice = (options.backend ?? process.env.DNF_BACKEND ?? 'auto').toLowerCase();
-  if (!(BACKENDS as readonly string[]).includes(choice)) {
-    throw new DnfError(`unknown backend '${choice}'; choose one of ${BACKENDS.join(', ')}`);
-  }
+  const choice = backendChoice(options.backend);
   const { create } = await loadDawn();
   // Kernels check their own bounds, so Dawn's extra clamping of every access is not needed.
   const toggles = process.env.DNF_ROBUST === '1' ? [] : ['enable-dawn-features=disable_robustness'];
+  const { attempts, power } = await adapterChoice(choice, options.adapter, toggles);
   const tried: string[] = [];
-  for (const attempt of attemptsFor(choice as BackendChoice, toggles)) {
+  for (const attempt of attempts) {
     if (attempt.prepare && !attempt.prepare()) continue;
     tried.push(attempt.name);
     const gpu = create(attempt.flags);
     instances.push(gpu);
     const adapter = await gpu.requestAdapter({
-      powerPreference: 'high-performance',
+      powerPreference: power,
       featureLevel: attempt.featureLevel,
     } as GPURequestAdapterOptions);
     if (!adapter) continue;
