@@ -99,7 +99,7 @@ describe('dnf detect (built CLI)', { timeout: 300_000 }, () => {
   it('refuses bad usage and setup with exit 2 and one line', () => {
     const base = ['detect', inDir, ...models.unetArgs];
     const cases: Array<[string[], RegExp]> = [
-      [base, /required option '--classifier <file>' not specified/],
+      [base, /^dnf: detect needs a classifier \(--classifier FILE or DNF_CLASSIFIER\), and none is published: train one with `dnf train`/m],
       [[...base, '--classifier', models.classifier, '--json', '--csv'], /option '--json' cannot be used with option '--csv'/],
       [[...base, '--classifier', models.classifier, '--threshold', '1.5'], /--threshold must be a number from 0 to 1/],
       [[...base, '--classifier', models.unet], /tiny-unet\.safetensors: not a torchvision ResNet classifier \(no conv1\.weight\)/],
