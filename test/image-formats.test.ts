@@ -14,6 +14,7 @@ import { decodeImageFile, MAX_PIXELS } from '../src/image/decode-node.js';
 import { formatNames, formatOf, IMAGE_EXTENSIONS, IMAGE_FORMATS, imageAccept } from '../src/image/formats.js';
 import { decodeTiff } from '../src/image/tiff.js';
 import { IMAGE_EXTENSIONS as BATCH_EXTENSIONS } from '../src/node/batch/inputs.js';
+import { imageDimensions } from '../src/node/batch/memory.js';
 
 const dir = (sub: string) => fileURLToPath(new URL(`fixtures/images/${sub}/`, import.meta.url));
 interface Expected {
@@ -60,6 +61,11 @@ describe('BMP (src/image/bmp.ts) equals PIL convert("RGB")', () => {
     for (const part of ['os2_', 'v3_', 'v4_', 'v5_', '_p1', '_p4', '_p8', '_16', '24', '_32', 'bitfields', '565', 'rle4', 'rle8', '_top']) {
       expect(names.some((n) => n.includes(part)), part).toBe(true);
     }
+  });
+
+  it('batch jobs read a BMP\'s size off its header for their memory budget (sharp cannot)', async () => {
+    for (const [name, e] of Object.entries(bmps)) expect(await imageDimensions(dir('bmp') + name), name).toEqual({ width: e.width, height: e.height });
+    expect(await imageDimensions(dir('bmp/bad') + 'huge.bmp')).toEqual({ width: 100000, height: 100000 });
   });
 
   it('the BMP that PIL wrote beside the PNG of the same pixels decodes to them', async () => {

@@ -35,6 +35,14 @@ export function isBmp(b: Uint8Array): boolean {
   return b.length >= 2 && b[0] === 0x42 && b[1] === 0x4d;
 }
 
+/** The size a BMP header declares (null when it is not a BMP header it can read): for memory planning. */
+export function bmpDimensions(b: Uint8Array): { width: number; height: number } | null {
+  if (!isBmp(b) || b.length < 26) return null;
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  if (dv.getUint32(14, true) === 12) return { width: dv.getUint16(18, true), height: dv.getUint16(20, true) };
+  return { width: Math.abs(dv.getInt32(18, true)), height: Math.abs(dv.getInt32(22, true)) };
+}
+
 function fail(name: string, reason: string): never {
   throw new DnfError(`${name}: cannot decode image (${reason})`, 1);
 }
