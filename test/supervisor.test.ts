@@ -4,7 +4,7 @@
  * adapter; a real Dawn validation error still reaches the user. Runs the built dist/ (run
  * `npm run build` first).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -99,3 +99,25 @@ describe('stderr of real runs', () => {
     expect(r.stderr).not.toMatch(/artificially reduced/);
   });
 });
+
+describe('signals through the supervisor', () => {
+  it('SIGTERM to the supervisor ends the child, and the supervisor ends by the same signal', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dnf-supervisor-'));
+    const supervisor = pathToFileURL(join(repo, 'dist', 'node', 'supervisor.js')).href;
+    const child = join(dir, 'child.mjs');
+    writeFileSync(child, `process.stderr.write('ready\\n'); setInterval(() => {}, 1000);`);
+    const parent = join(dir, 'parent.mjs');
+    writeFileSync(parent, `
+      const { runSupervised } = await import(${JSON.stringify(supervisor)});
+      process.exit(await runSupervised(${JSON.stringify(child)}, []));`);
+    const p = spawn(process.execPath, [parent], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    await new Promise<void>((res) => p.stderr.on('data', (d: Buffer) => { stderr += d; if (stderr.includes('ready')) res(); }));
+    const t0 = Date.now();
+    p.kill('SIGTERM');
+    const [code, signal] = await new Promise<[number | null, string | null]>((res) => p.on('exit', (c, s) => res([c, s])));
+    expect({ code, signal }).toEqual({ code: null, signal: 'SIGTERM' });
+    expect(Date.now() - t0).toBeLessThan(2000); // the whole test takes ~0.5 s with both starts: 2 s bounds a loaded machine
+  });
+});
+
