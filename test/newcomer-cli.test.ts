@@ -114,13 +114,16 @@ describe('the adapter', { timeout: 300_000 }, () => {
     const list = dnf(['doctor', '--list', '--json']);
     expect(list.code).toBe(0);
     const adapters = JSON.parse(list.stdout) as Array<{ index: number; backend: string; name: string }>;
-    expect(adapters.map((a) => a.backend)).toEqual(['opengles', 'swiftshader']); // this machine's two CPU adapters, in the automatic order
+    expect(adapters.map((a) => a.index)).toEqual(adapters.map((_, i) => i));
+    expect(adapters.map((a) => a.backend)).toEqual(expect.arrayContaining(['opengles', 'swiftshader'])); // the two CPU adapters the suite runs on
     for (const a of adapters) {
       const r = dnf(['--adapter', String(a.index), 'doctor', '--json']);
       expect(r.code, r.stderr).toBe(0);
       expect(JSON.parse(r.stdout).backend).toBe(a.backend);
     }
-    expect(JSON.parse(dnf(['--adapter', 'low-power', 'doctor', '--json']).stdout).backend).toBe('opengles');
+    const low = dnf(['--adapter', 'low-power', 'doctor', '--json']);
+    expect(low.code, low.stderr).toBe(0);
+    expect(adapters.map((a) => a.backend)).toContain(JSON.parse(low.stdout).backend);
     const bad = dnf(['--adapter', '7', 'doctor']);
     expect(bad.code).toBe(2);
     expect(bad.lines).toEqual([`dnf: no adapter 7: there are ${adapters.length} (0 to ${adapters.length - 1}); see \`dnf doctor --list\``]);
