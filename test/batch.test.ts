@@ -242,6 +242,21 @@ describe('runBatches', () => {
     expect(out).toMatchObject({ remaining: 0, interrupted: false });
   });
 
+  it('settled: each batch\'s items in input order with their result or failure (decode and GPU failures alike), skipped ones left out', async () => {
+    const seen: string[][] = [];
+    const { job } = numberJob([0, 1, 2, 3, 4, 8, 6], 3, {
+      prepare: async (n: number) => {
+        if (n === 8) throw new ItemSkipped();
+        if (n % 2 === 1) throw new DnfError(`img${n}.png: not an image`, 1);
+        return n * 10;
+      },
+      processBatch: async (entries) => entries.map((e) => (e.item === 2 ? new Error('disk hiccup') : e.data)),
+      settled: (ends) => seen.push(ends.map((e) => (e.failure ? `${e.item}: ${e.failure.message}` : `${e.item}=${e.result}`))),
+    });
+    await runBatches(job);
+    expect(seen).toEqual([['0=0', '1: img1.png: not an image', '2: img2.png: disk hiccup'], ['3: img3.png: not an image', '4=40'], ['6=60']]);
+  });
+
   it('fails the items whose slot holds an Error', async () => {
     const { job } = numberJob([0, 2, 4], 3, {
       processBatch: async (entries) => entries.map((e) => (e.item === 2 ? new Error('disk hiccup') : e.data)),

@@ -121,3 +121,15 @@ describe('signals through the supervisor', () => {
   });
 });
 
+describe('the supervised child', () => {
+  it('sees the supervisor\'s terminal (progress bars draw as unsupervised), and only when it is the child', () => {
+    const supervisor = pathToFileURL(join(repo, 'dist', 'node', 'supervisor.js')).href;
+    const script = `const s = await import(${JSON.stringify(supervisor)}); s.adoptSupervisorTerminal(); console.log(JSON.stringify([!!process.stderr.isTTY, process.stderr.columns ?? null]));`;
+    const run = (env: Record<string, string>) =>
+      JSON.parse(spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, ...env }, encoding: 'utf8' }).stdout);
+    expect(run({ DNF_SUPERVISED: '1', DNF_STDERR_TTY: '1', DNF_STDERR_COLUMNS: '57' })).toEqual([true, 57]);
+    expect(run({ DNF_SUPERVISED: '1', DNF_STDERR_TTY: '', DNF_STDERR_COLUMNS: '' })).toEqual([false, null]);
+    expect(run({ DNF_SUPERVISED: '', DNF_STDERR_TTY: '1', DNF_STDERR_COLUMNS: '57' })).toEqual([false, null]);
+  });
+});
+
