@@ -2,10 +2,11 @@
  * The `dnf` command runs its work in a child process and stays beside it as a small supervisor,
  * for two things one process cannot do for itself:
  *
- *   - Dawn's native code writes notices straight to file descriptor 2. Its OpenGL ES backend
- *     clamps two limits of every adapter it enumerates and says so ("Warning: maxDynamic...
- *     artificially reduced from 90 to 16 ...") before any device is requested, so no choice of
- *     requested limits avoids them, and Node cannot redirect a descriptor around a native call.
+ *   - Dawn's native code writes notices straight to file descriptor 2. It clamps two limits of
+ *     every adapter it enumerates whose driver reports more than Dawn supports (Mesa's GL: 90 and
+ *     80; many Vulkan drivers: 500000) and says so ("Warning: maxDynamic... artificially reduced
+ *     from 90 to 16 ...") before any device is requested, so no choice of requested limits avoids
+ *     them, and Node cannot redirect a descriptor around a native call.
  *     The child's stderr passes through here, and exactly those known lines (DAWN_NOISE) are
  *     dropped; every other byte, Dawn's validation errors included, goes through unchanged and
  *     at once (a partial line is held back only while it could still become a noise line).
