@@ -36,6 +36,9 @@ export { MAX_PIXELS } from './image/pixels.js';
 export { decodeGif, isGif } from './image/gif.js';
 export { decodeImageBlob } from './image/decode-browser.js';
 export { withoutExif } from './image/exif.js';
+export { decodeBmp, isBmp } from './image/bmp.js';
+export { decodeTiff, isTiff } from './image/tiff.js';
+export { IMAGE_FORMATS, IMAGE_EXTENSIONS, formatOf, formatNames, imageAccept, type ImageFormat } from './image/formats.js';
 
 export { ResNet } from './models/resnet.js';
 export { resnetConfigFromKeys, resnetLayout, resnetName, resnetPreset, RESNET_ARCHS, type ResnetArch, type ResnetConfig } from './models/resnet-config.js';

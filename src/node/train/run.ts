@@ -163,7 +163,7 @@ export async function runTrain(opts: TrainOptions, hooks: TrainHooks = {}): Prom
   const gpu = hooks.gpu ?? (await acquireGpu({ backend: opts.backend }));
   let trainer: Trainer | null = null;
   let log: FileHandle | null = null;
-  const interrupt = hooks.signal ? null : interruptOnSigint((line) => say(line));
+  const interrupt = hooks.signal ? null : interruptOnSigint((line) => say(line), 'train');
   const signal = hooks.signal ?? interrupt!.signal;
   try {
     let state: TrainState;
