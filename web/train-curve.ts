@@ -3,10 +3,10 @@
  * validation accuracy and AP after every epoch (right axis, 0 to 1, points joined by lines), over
  * the steps taken, as an inline SVG redrawn after each step.
  *
- * Why not src/train/curves.ts's vega-lite spec (what `dnf train` writes as curves.svg): vega and
- * vega-lite add about 1 MB of minified script to the page (measured with esbuild: see the Train
- * view's notes in the README), for one chart of a few hundred points; these ~100 lines draw it
- * per step instead of per epoch, with nothing to load.
+ * Why not src/train/curves.ts's vega-lite spec (what `dnf train` writes as curves.svg): rendering
+ * it in the page costs vega and vega-lite, 820 KB of minified script (283 KB gzipped; esbuild
+ * --bundle --minify of renderCurvesSvg), for one chart of a few hundred points; this file is 1.9 KB
+ * minified (1 KB gzipped) and draws the loss per step rather than per epoch.
  */
 
 export interface StepPoint {
@@ -58,8 +58,8 @@ export function drawCurve(svg: SVGSVGElement, steps: readonly StepPoint[], epoch
   for (const f of [0, 0.5, 1]) {
     const y = y0 - (y0 - y1) * f;
     svg.append(el('line', { x1: x0, x2: x1, y1: y, y2: y, class: 'grid' }));
-    svg.append(el('text', { x: x0 - 6, y: y + 4, 'text-anchor': 'end', class: 'tick loss' }, String(+(lossMax * f).toPrecision(3))));
-    svg.append(el('text', { x: x1 + 6, y: y + 4, class: 'tick val' }, `${Math.round(100 * f)}%`));
+    svg.append(el('text', { x: x0 - 6, y: y + 4, 'text-anchor': 'end', class: 'tick tick-loss' }, String(+(lossMax * f).toPrecision(3))));
+    svg.append(el('text', { x: x1 + 6, y: y + 4, class: 'tick' }, `${Math.round(100 * f)}%`));
   }
   svg.append(el('text', { x: x0, y: H - 8, class: 'tick' }, '0'));
   svg.append(el('text', { x: x1, y: H - 8, 'text-anchor': 'end', class: 'tick' }, `step ${lastStep}`));
