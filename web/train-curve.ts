@@ -1,7 +1,8 @@
 /**
  * The Train view's live curve: the training loss of every step (left axis, from 0) and the
  * validation accuracy and AP after every epoch (right axis, 0 to 1, points joined by lines), over
- * the steps taken, as an inline SVG redrawn after each step.
+ * the steps taken, as an inline SVG redrawn after each step, as wide as its box in CSS pixels (so
+ * its text keeps its size on a phone). The legend is the view's HTML, which wraps.
  *
  * Why not src/train/curves.ts's vega-lite spec (what `dnf train` writes as curves.svg): rendering
  * it in the page costs vega and vega-lite, 820 KB of minified script (283 KB gzipped; esbuild
@@ -22,9 +23,8 @@ export interface EpochMark {
 }
 
 const NS = 'http://www.w3.org/2000/svg';
-const W = 640;
 const H = 260;
-const PAD = { left: 44, right: 44, top: 14, bottom: 34 };
+const PAD = { left: 40, right: 40, top: 14, bottom: 24 };
 
 function el<K extends keyof SVGElementTagNameMap>(name: K, attrs: Record<string, string | number>, text?: string): SVGElementTagNameMap[K] {
   const e = document.createElementNS(NS, name);
@@ -43,6 +43,7 @@ function niceMax(max: number): number {
 /** Draws the curve into `svg` (emptied first). */
 export function drawCurve(svg: SVGSVGElement, steps: readonly StepPoint[], epochs: readonly EpochMark[]): void {
   svg.replaceChildren();
+  const W = Math.max(280, Math.round(svg.clientWidth || 640));
   svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
   const x0 = PAD.left;
   const x1 = W - PAD.right;
@@ -73,10 +74,4 @@ export function drawCurve(svg: SVGSVGElement, steps: readonly StepPoint[], epoch
     if (pts.length > 1) svg.append(el('polyline', { points: pts.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(' '), class: cls }));
     for (const [x, y] of pts) svg.append(el('circle', { cx: x, cy: y, r: 4, class: cls }));
   }
-  const legend = [['loss', 'train loss (left)'], ['acc', 'val accuracy (right)'], ['ap', 'val AP (right)']] as const;
-  legend.forEach(([cls, label], i) => {
-    const x = x0 + 8 + i * 170;
-    svg.append(el('line', { x1: x, x2: x + 18, y1: H - 22, y2: H - 22, class: `key ${cls}` }));
-    svg.append(el('text', { x: x + 24, y: H - 18, class: 'tick' }, label));
-  });
 }

@@ -26,6 +26,7 @@ import { resnetPreset } from '../src/models/resnet-config.js';
 import { pct, trainLoop, type StopReason } from '../src/train/loop.js';
 import { TrainableResNet } from '../src/train/resnet.js';
 import { archName, bestSafetensors, freshState, type RunConfig, type SetDescription } from '../src/train/run-state.js';
+import { REFERENCE_MIN_LR, REFERENCE_PATIENCE } from '../src/train/schedule.js';
 import { REFERENCE_ADAM, Trainer } from '../src/train/trainer.js';
 import { setFingerprint } from '../src/train/train-set.js';
 import { drawCurve, type EpochMark, type StepPoint } from './train-curve.js';
@@ -88,6 +89,7 @@ const TEMPLATE = `
   <p class="train-error" role="alert" hidden></p>
   <p id="train-status" class="train-status">Pick the images to train on.</p>
   <svg id="train-curve" class="train-curve" role="img" aria-label="training loss and validation accuracy"></svg>
+  <p class="train-legend"><span class="train-key loss">train loss (left axis)</span><span class="train-key acc">validation accuracy</span><span class="train-key ap">validation AP (right axis)</span></p>
   <ol id="train-log" class="train-log"></ol>
   <div id="train-result" class="train-actions" hidden>
     <a id="train-download" class="train-button" download="best.safetensors">Download best.safetensors</a>
@@ -190,7 +192,10 @@ export function mountTrainView(root: HTMLElement, opts: TrainViewOptions): void 
   }
   root.querySelector('.train-settings')!.addEventListener('input', showCommand);
   showCommand();
-  drawCurve(ui.curve, [], []);
+  let curve: { steps: StepPoint[]; marks: EpochMark[] } = { steps: [], marks: [] };
+  const redraw = () => drawCurve(ui.curve, curve.steps, curve.marks);
+  redraw();
+  new ResizeObserver(redraw).observe(ui.curve);
 
   const say = (line: string) => {
     const li = document.createElement('li');
@@ -207,9 +212,9 @@ export function mountTrainView(root: HTMLElement, opts: TrainViewOptions): void 
     return items;
   };
 
-  const describe = async (items: PageItem[], root: string): Promise<SetDescription> => {
+  const describeSet = async (items: PageItem[], name: string): Promise<SetDescription> => {
     const real = items.filter((it) => it.label === 0).length;
-    return { root, images: items.length, real, fake: items.length - real, fingerprint: await setFingerprint(items) };
+    return { root: name, images: items.length, real, fake: items.length - real, fingerprint: await setFingerprint(items) };
   };
 
   async function run(gpu: Gpu): Promise<void> {
@@ -222,14 +227,13 @@ export function mountTrainView(root: HTMLElement, opts: TrainViewOptions): void 
       const config: RunConfig = {
         arch: archName(model.config), imageSize: s.imageSize, antialias: DEFAULT_ANTIALIAS, batchSize: s.batchSize, lr: s.lr,
         betas: [REFERENCE_ADAM.beta1, REFERENCE_ADAM.beta2], eps: REFERENCE_ADAM.eps, seed: s.seed, flip: s.flip, shuffle: s.shuffle,
-        select: 'acc', patience: 5, minLr: 1e-6, init: null,
-        train: await describe(train, 'train'), val: await describe(val, hasVal ? 'val' : 'train'),
+        select: 'acc', patience: REFERENCE_PATIENCE, minLr: REFERENCE_MIN_LR, init: null,
+        train: await describeSet(train, 'train'), val: await describeSet(val, hasVal ? 'val' : 'train'),
       };
       const trainer = new Trainer(model, { ...REFERENCE_ADAM, lr: config.lr });
       trainer.chunkImages(config.imageSize, config.imageSize); // fails early when one image cannot fit a binding
       const state = freshState(config);
-      const steps: StepPoint[] = [];
-      const marks: EpochMark[] = [];
+      const { steps, marks } = (curve = { steps: [] as StepPoint[], marks: [] as EpochMark[] });
       say(`${config.arch} at ${config.imageSize}x${config.imageSize}, batch ${config.batchSize}, ${train.length} training images ` +
         `(${config.train.real} real, ${config.train.fake} generated), ${val.length} validation images${hasVal ? '' : ' (the training images)'}; seed ${config.seed}`);
       const report = await trainLoop({
@@ -244,7 +248,7 @@ export function mountTrainView(root: HTMLElement, opts: TrainViewOptions): void 
             } else {
               marks.push({ epoch: r.epoch as number, step: r.step as number, acc: r.val_acc as number | null, ap: r.val_ap as number | null });
             }
-            drawCurve(ui.curve, steps, marks);
+            redraw();
           },
           onBest: async (b, bad) => {
             best = await bestSafetensors(model, config, b, bad);
@@ -259,7 +263,7 @@ export function mountTrainView(root: HTMLElement, opts: TrainViewOptions): void 
 
   const WHY: Record<StopReason, string> = {
     epochs: 'all epochs done',
-    'early-stop': 'no improvement left (the lr would fall below 1e-6)',
+    'early-stop': `no improvement left (the lr would fall below ${REFERENCE_MIN_LR})`,
     'max-steps': 'the step bound',
     interrupted: 'cancelled',
   };
@@ -285,7 +289,8 @@ export function mountTrainView(root: HTMLElement, opts: TrainViewOptions): void 
     best = null;
     ui.result.hidden = true;
     ui.log.replaceChildren();
-    drawCurve(ui.curve, [], []);
+    curve = { steps: [], marks: [] };
+    redraw();
     controller = new AbortController();
     root.dataset.state = 'training';
     ui.start.disabled = true;
