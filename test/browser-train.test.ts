@@ -123,7 +123,7 @@ describe('the Train view in Chromium with WebGPU (SwiftShader)', { timeout: SLOW
     await page.setInputFiles('#train-fake', folders.fake);
     await page.setInputFiles('#train-val-real', folders.valReal);
     await page.setInputFiles('#train-val-fake', folders.valFake);
-    expect(await page.textContent('#train-real-count')).toBe('my-real: 4 files');
+    expect(await page.textContent('#train-real-count')).toBe('my-real: 4 images');
     await fillSettings(page, SETTINGS);
     // The command the view shows is the one run in Node above.
     expect(await page.textContent('#train-command')).toContain(`dnf train ROOT --val VAL_ROOT -o RUN ${FLAGS.join(' ')} (ROOT/0_real`);
@@ -197,8 +197,8 @@ describe('the Train view in Chromium with WebGPU (SwiftShader)', { timeout: SLOW
     await fillSettings(page, { epochs: '200' });
     await page.click('#train-start');
     await page.waitForFunction(() => /^Epoch /.test(document.getElementById('train-status')!.textContent ?? ''), null, { timeout: SLOW });
-    const atClick = await points();
     await page.click('#train-cancel');
+    const atClick = await points();
     await page.waitForFunction(() => document.getElementById('train-view')!.dataset.state !== 'training', null, { timeout: SLOW });
     expect(await viewState(page), await page.textContent('.train-error') ?? '').toBe('cancelled');
     const status = (await page.textContent('#train-status'))!;
@@ -210,5 +210,15 @@ describe('the Train view in Chromium with WebGPU (SwiftShader)', { timeout: SLOW
     expect(await points()).toBe(steps); // nothing trains on after Cancel
     expect(await page.isDisabled('#train-start')).toBe(false);
     expect(await page.isDisabled('#train-cancel')).toBe(true);
+  });
+
+  it('takes files dropped on a zone', async () => {
+    await page.evaluate(() => {
+      const data = new DataTransfer();
+      for (const name of ['a.png', 'b.png', 'notes.txt']) data.items.add(new File([new Uint8Array(4)], name));
+      document.getElementById('train-val-real-zone')!.dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true }));
+    });
+    await page.waitForFunction(() => document.getElementById('train-val-real-count')!.textContent !== 'val-real: 2 images', null, { timeout: 10_000 });
+    expect(await page.textContent('#train-val-real-count')).toBe('dropped files: 2 images (1 other file left out)');
   });
 });

@@ -26,7 +26,8 @@ export interface PageItem extends TrainItem {
 }
 
 const extOf = (name: string) => name.slice(name.lastIndexOf('.') + 1).toLowerCase();
-const isImage = (inner: string) => {
+/** Whether `dnf train` would collect this path: no hidden part, an image extension. */
+export const isImage = (inner: string) => {
   const parts = inner.split('/');
   return !parts.some((p) => p.startsWith('.')) && (TRAIN_EXTENSIONS as readonly string[]).includes(extOf(parts.at(-1)!));
 };

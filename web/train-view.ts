@@ -30,7 +30,7 @@ import { REFERENCE_MIN_LR, REFERENCE_PATIENCE } from '../src/train/schedule.js';
 import { REFERENCE_ADAM, Trainer } from '../src/train/trainer.js';
 import { setFingerprint } from '../src/train/train-set.js';
 import { drawCurve, type EpochMark, type StepPoint } from './train-curve.js';
-import { droppedFiles, folderName, labelledItems, pickedFiles, type PageItem, type PickedFile } from './train-files.js';
+import { droppedFiles, folderName, isImage, labelledItems, pickedFiles, type PageItem, type PickedFile } from './train-files.js';
 import './train.css';
 
 export interface TrainViewOptions {
@@ -145,7 +145,7 @@ export function mountTrainView(root: HTMLElement, opts: TrainViewOptions): void 
       const val = picked.has('val-real') || picked.has('val-fake') ? 'VAL_ROOT' : 'ROOT';
       ui.command.textContent = `dnf train ROOT --val ${val} -o RUN --arch ${s.arch} --image-size ${s.imageSize} --batch-size ${s.batchSize} ` +
         `--epochs ${s.epochs} --lr ${s.lr} --seed ${s.seed}${s.flip ? '' : ' --no-flip'}${s.shuffle ? '' : ' --no-shuffle'}` +
-        ' (ROOT/0_real: the real images, ROOT/1_fake: the generated ones)';
+        ` (ROOT/0_real: the real images, ROOT/1_fake: the generated ones${val === 'ROOT' ? '' : '; VAL_ROOT likewise'})`;
     } catch (e) {
       ui.command.textContent = e instanceof Error ? e.message : String(e);
     }
@@ -156,6 +156,7 @@ export function mountTrainView(root: HTMLElement, opts: TrainViewOptions): void 
     ui.error.textContent = message ?? '';
   };
 
+  const others = (n: number) => `${n} other file${n === 1 ? '' : 's'}`;
   const setZone = (key: ZoneKey, files: PickedFile[], folder: string) => {
     const count = root.querySelector(`#train-${key}-count`)!;
     if (!files.length) {
@@ -163,17 +164,18 @@ export function mountTrainView(root: HTMLElement, opts: TrainViewOptions): void 
       count.textContent = 'drop a folder or pick one';
     } else {
       picked.set(key, { files, folder });
-      count.textContent = `${folder}: ${files.length} files`;
+      const images = files.filter((f) => isImage(f.inner)).length;
+      count.textContent = `${folder}: ${images} image${images === 1 ? '' : 's'}${images < files.length ? ` (${others(files.length - images)} left out)` : ''}`;
     }
     showCommand();
   };
 
-  for (const [key, title] of ZONES) {
+  for (const [key] of ZONES) {
     const input = field(key);
     const zone = q<HTMLElement>(`#train-${key}-zone`);
     input.addEventListener('change', () => {
       const files = pickedFiles(input.files ?? []);
-      setZone(key, files, folderName(files, title.toLowerCase()));
+      setZone(key, files, folderName(files, 'picked files'));
     });
     zone.addEventListener('dragover', (e) => {
       e.preventDefault();
@@ -185,7 +187,7 @@ export function mountTrainView(root: HTMLElement, opts: TrainViewOptions): void 
       zone.classList.remove('train-over');
       if (!e.dataTransfer) return;
       droppedFiles(e.dataTransfer).then(
-        ({ files, folder }) => setZone(key, files, folder ?? title.toLowerCase()),
+        ({ files, folder }) => setZone(key, files, folder ?? 'dropped files'),
         (err: unknown) => showError(`cannot read the dropped folder: ${err instanceof Error ? err.message : String(err)}`),
       );
     });
