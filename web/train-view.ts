@@ -89,7 +89,7 @@ const TEMPLATE = `
   <p class="train-error" role="alert" hidden></p>
   <p id="train-status" class="train-status">Pick the images to train on.</p>
   <svg id="train-curve" class="train-curve" role="img" aria-label="training loss and validation accuracy"></svg>
-  <p class="train-legend"><span class="train-key loss">train loss (left axis)</span><span class="train-key acc">validation accuracy</span><span class="train-key ap">validation AP (right axis)</span></p>
+  <p class="train-legend"><span class="train-key loss">train loss (left axis)</span><span class="train-key acc">validation accuracy (right axis)</span><span class="train-key ap">validation AP (right axis)</span></p>
   <ol id="train-log" class="train-log"></ol>
   <div id="train-result" class="train-actions" hidden>
     <a id="train-download" class="train-button" download="best.safetensors">Download best.safetensors</a>
