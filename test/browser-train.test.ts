@@ -9,7 +9,8 @@
  *   Detect" hands over the same bytes; the view with its curve is saved as
  *   test-output/browser/train.png, and at 360 px (test-output/browser/train-360.png) it does not
  *   scroll sideways;
- * - Cancel stops a long run after the step in flight, and the view can start again.
+ * - Cancel stops a long run after the step in flight, and the view can start again; a missing class
+ *   is one line; files dropped on a zone are counted (other files left out).
  * The page and Node run the same kernels on the same SwiftShader through different Dawn builds
  * (Chromium's and the webgpu package's); the weights are compared bit for bit (see the test for
  * the measured difference).
@@ -17,7 +18,7 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -210,6 +211,18 @@ describe('the Train view in Chromium with WebGPU (SwiftShader)', { timeout: SLOW
     expect(await points()).toBe(steps); // nothing trains on after Cancel
     expect(await page.isDisabled('#train-start')).toBe(false);
     expect(await page.isDisabled('#train-cancel')).toBe(true);
+  });
+
+  it('says in one line what is missing when a class has no images', async () => {
+    const notes = join(dir, 'pick', 'no-images');
+    await mkdir(notes, { recursive: true });
+    await writeFile(join(notes, 'notes.txt'), 'not an image');
+    await page.setInputFiles('#train-fake', notes);
+    expect(await page.textContent('#train-fake-count')).toBe('no-images: 0 images (1 other file left out)');
+    await page.click('#train-start');
+    await page.waitForFunction(() => document.getElementById('train-view')!.dataset.state === 'failed', null, { timeout: 30_000 });
+    expect(await page.textContent('.train-error')).toBe('no generated training images: pick or drop a folder of them (training needs both classes)');
+    expect(await page.isDisabled('#train-start')).toBe(false);
   });
 
   it('takes files dropped on a zone', async () => {
