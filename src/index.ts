@@ -49,6 +49,10 @@ export { dnfOfImages, quantizedDnfs, type DnfImageOptions } from './diffusion/dn
 
 export { TrainableResNet, stateSource, type StateSource } from './train/resnet.js';
 export { Trainer, REFERENCE_ADAM, type AdamConfig, type TrainBatch, type StepOptions } from './train/trainer.js';
+export { trainLoop, validate, type TrainData, type LoopHooks, type LoopOptions, type LoopReport, type StopReason } from './train/loop.js';
+export { epochBatches, flipHorizontal, type TrainItem, type LoadedBatch } from './train/batches.js';
+export { imageFolderOrder, setFingerprint } from './train/train-set.js';
+export { bestSafetensors, bestMetadata, freshState, type RunConfig, type TrainState, type BestRecord, type ValScores } from './train/run-state.js';
 export { initialParameters, resnetParameters } from './train/init.js';
 export { trainingMemory, savedActivations, type TrainingMemory } from './train/memory.js';
 export { ParamArena } from './train/arena.js';
