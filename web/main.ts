@@ -7,33 +7,14 @@
  * 'done', 'failed' (the run stopped: see #error) or 'unavailable' (no WebGPU); window.dnfResults
  * holds the last run's results, one per image, in order.
  */
-import {
-  acquireBrowserGpu, bytesSource, checkClassifier, checkpointToTensors, classifierInput, classifyDnfImages, DdpmUnet, DEFAULT_ANTIALIAS,
-  DEFAULT_CLASSIFIER_INPUT, DnfError,
-  dnfOfImages, isUnetPreset, labelOf, MAX_CONFIG_BYTES, parseUnetConfigText, quantizeDnf, ResNet, SafetensorsFile, serializeSafetensors, unetPreset,
-  type ClassifierInput, type Gpu, type RgbImage, type UnetConfig,
-} from '../src/index.js';
+import { acquireBrowserGpu, DdpmUnet, DnfError, labelOf, type Gpu } from '../src/index.js';
 import { renderCard } from './card.js';
-import { decodeImageBlob as decodeImage } from '../src/index.js';
-import { choiceKey, counted, openChoice, type OnProgress, type WeightsChoice } from './sources.js';
+import { loadClassifier, loadUnet, readConfig, runImage, Slot, type Classifier } from './engine.js';
+import { showProgress } from './progress.js';
+import type { PageResult } from './result.js';
+import { choiceKey, type WeightsChoice } from './sources.js';
 
-/** One image's outcome. */
-export interface PageResult {
-  name: string;
-  /** The decoded pixels, before resizing. */
-  input?: RgbImage;
-  /** The float DNF [3, R, R], channel after channel. */
-  dnf?: Float32Array;
-  /** The 8-bit DNF (RGB interleaved, R x R): the PNG `dnf extract` writes. */
-  dnfImage?: RgbImage;
-  /** The classifier's logit and P(generated) = float32(sigmoid(logit)), when one is loaded. */
-  logit?: number;
-  prob?: number;
-  /** Milliseconds from decoding to the last result read back. */
-  ms?: number;
-  /** Why this image has no result. */
-  error?: string;
-}
+export type { PageResult } from './result.js';
 
 declare global {
   interface Window {
@@ -63,31 +44,8 @@ const ui = {
   results: $('results'),
 };
 
-/** A model kept between runs while its weights (and config) stay the same. */
-class Slot<T extends { dispose(): void }> {
-  private held: { key: string; model: T } | null = null;
-
-  async get(key: string, load: () => Promise<T>): Promise<T> {
-    if (this.held?.key === key) return this.held.model;
-    this.clear();
-    const model = await load();
-    this.held = { key, model };
-    return model;
-  }
-
-  clear(): void {
-    this.held?.model.dispose();
-    this.held = null;
-  }
-}
-
 let gpu: Gpu | null = null;
 const unetSlot = new Slot<DdpmUnet>();
-/** The classifier with the input size and antialiasing its safetensors metadata names, as the CLI reads them. */
-interface Classifier extends ClassifierInput {
-  model: ResNet;
-  dispose(): void;
-}
 const classifierSlot = new Slot<Classifier>();
 let queued: File[] = [];
 let busy = false;
@@ -107,23 +65,6 @@ function showError(text: string | null): void {
   ui.error.hidden = text === null;
 }
 
-const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
-
-/** Shows a progress line; without a total the bar is indeterminate. */
-function showProgress(text: string, done = 0, total = 0): void {
-  ui.progress.hidden = false;
-  ui.progressText.textContent = text;
-  if (total > 0) {
-    ui.bar.max = total;
-    ui.bar.value = done;
-  } else {
-    ui.bar.removeAttribute('value');
-  }
-}
-
-/** Reports bytes as "<what>: 12.3 MB of 455.2 MB". */
-const byteProgress = (what: string): OnProgress => (done, total) => showProgress(`${what}: ${mb(done)}${total ? ` of ${mb(total)}` : ''}`, done, total);
-
 /** The picked file, else the URL typed, else nothing. */
 function choiceOf(file: HTMLInputElement, url: HTMLInputElement): WeightsChoice | null {
   const f = file.files?.[0];
@@ -136,62 +77,6 @@ function refreshControls(): void {
   ui.configFileLabel.hidden = ui.config.value !== 'json';
   ui.run.disabled = busy || !gpu || !choiceOf(ui.unetFile, ui.unetUrl) || queued.length === 0;
   ui.queue.textContent = queued.length ? `${queued.length} image${queued.length > 1 ? 's' : ''}: ${queued.map((f) => f.name).join(', ')}` : 'No images yet.';
-}
-
-async function readConfig(): Promise<UnetConfig> {
-  const preset = ui.config.value;
-  if (isUnetPreset(preset)) return unetPreset(preset);
-  const file = ui.configFile.files?.[0];
-  if (!file) throw new DnfError('Pick the model config JSON file, or choose a preset.');
-  if (file.size > MAX_CONFIG_BYTES) throw new DnfError(`${file.name}: ${file.size} bytes, too long for a UNet config; pick the model config JSON file, or choose a preset`);
-  return parseUnetConfigText(await file.text(), file.name);
-}
-
-/** Where the config comes from, for errors: 'preset cifar10-32' or the file's name. */
-function configName(): string | undefined {
-  const preset = ui.config.value;
-  return isUnetPreset(preset) ? `preset ${preset}` : ui.configFile.files?.[0]?.name;
-}
-
-/** The UNet, read tensor by tensor from the safetensors file. */
-async function loadUnet(g: Gpu, choice: WeightsChoice, config: UnetConfig): Promise<DdpmUnet> {
-  const source = await openChoice(choice, byteProgress('Downloading the UNet weights'));
-  const file = await SafetensorsFile.open(counted(source, byteProgress('Loading the UNet weights')));
-  return DdpmUnet.fromSafetensors(g, config, file, configName());
-}
-
-/** The classifier from safetensors or a PyTorch checkpoint (converted in memory, as the CLI does). */
-async function loadClassifier(g: Gpu, choice: WeightsChoice): Promise<Classifier> {
-  const source = await openChoice(choice, byteProgress('Downloading the classifier'));
-  const converted = await checkpointToTensors(counted(source, byteProgress('Loading the classifier')));
-  // The conversion keeps tensors, not the metadata: read that from the file's header.
-  const input = converted.format === 'safetensors' ? classifierInput((await SafetensorsFile.open(source)).metadata, source.name) : DEFAULT_CLASSIFIER_INPUT;
-  const model = await ResNet.fromSafetensors(g, await SafetensorsFile.open(bytesSource(source.name, serializeSafetensors(converted.tensors))));
-  try {
-    checkClassifier(model, source.name);
-  } catch (e) {
-    model.dispose();
-    throw e;
-  }
-  return { model, inputSize: input.inputSize, antialias: input.antialias, dispose: () => model.dispose() };
-}
-
-/** Decoding, the DNF as `dnf extract` computes it, its 8-bit form and the classifier's verdict on that. */
-async function runImage(g: Gpu, unet: DdpmUnet, classifier: Classifier | null, file: File): Promise<PageResult> {
-  const t0 = performance.now();
-  const input = await decodeImage(g, file, file.name);
-  const eps = dnfOfImages(unet, [input], { antialias: DEFAULT_ANTIALIAS });
-  let dnf: Float32Array;
-  let dnfImage: RgbImage;
-  try {
-    const q = quantizeDnf(eps);
-    [dnfImage] = await q.read().finally(() => q.dispose());
-    dnf = await eps.read();
-  } finally {
-    eps.dispose();
-  }
-  const verdict = classifier ? (await classifyDnfImages(classifier.model, [dnfImage], { size: classifier.inputSize, antialias: classifier.antialias ?? DEFAULT_ANTIALIAS }))[0] : undefined;
-  return { name: file.name, input, dnf, dnfImage, logit: verdict?.logit, prob: verdict?.prob, ms: performance.now() - t0 };
 }
 
 async function run(g: Gpu, unetChoice: WeightsChoice, classifierChoice: WeightsChoice | null): Promise<void> {
