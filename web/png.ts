@@ -19,7 +19,8 @@ export function opaqueImageData(img: RgbImage): ImageData {
 
 export async function encodePng(img: RgbImage): Promise<Uint8Array> {
   const canvas = new OffscreenCanvas(img.width, img.height);
-  canvas.getContext('2d')!.putImageData(opaqueImageData(img), 0, 0);
+  // A software canvas (willReadFrequently): encoding it reads no pixels back from a GPU.
+  canvas.getContext('2d', { willReadFrequently: true })!.putImageData(opaqueImageData(img), 0, 0);
   const blob = await canvas.convertToBlob({ type: 'image/png' });
   return new Uint8Array(await blob.arrayBuffer());
 }
