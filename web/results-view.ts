@@ -35,6 +35,7 @@ export class ResultsView {
     outcome: $('outcome'),
     summary: $('summary'),
     threshold: $<HTMLInputElement>('threshold'),
+    thresholdLabel: $('threshold-label'),
     thresholdValue: $<HTMLOutputElement>('threshold-value'),
     showCards: $<HTMLButtonElement>('show-cards'),
     showTable: $<HTMLButtonElement>('show-table'),
@@ -100,6 +101,8 @@ export class ResultsView {
     const t = this.threshold;
     ui.outcome.hidden = results.length === 0;
     ui.thresholdValue.value = t.toFixed(2);
+    // Without a classifier nothing is labelled: no threshold to set.
+    ui.thresholdLabel.hidden = !results.some((r) => r.prob !== undefined);
     ui.summary.textContent = summaryLine(results, t, this.elapsedMs);
     for (const card of ui.cards.querySelectorAll<HTMLElement>('.card[data-index]')) {
       const prob = results[Number(card.dataset.index)]?.prob;
