@@ -5,7 +5,8 @@
  * cards, table and summary, the CSV and JSON downloads (the fields of `dnf detect --csv/--json`,
  * compared with window.dnfResults), the zip of DNF PNGs (unzipped with fflate, decoded with sharp:
  * each the 8-bit DNF's bytes), Cancel mid-run and during a download, the idle page (no config
- * picker, no progress bar) and the layout at 360 px (no sideways scroll). Screenshots go to
+ * picker, no progress bar), the layout at 360 px (no sideways scroll, a long file name wrapping)
+ * and useClassifier, the Train view's hand-over to Detect. Screenshots go to
  * test-output/browser/: desktop.png, table.png, narrow-360.png, narrow-360-table.png.
  */
 import { existsSync } from 'node:fs';
@@ -266,5 +267,26 @@ describe('the Detect view in Chromium with WebGPU (SwiftShader)', { timeout: SLO
     await page.click('#tab-detect');
     expect(await page.isVisible('#detect-view')).toBe(true);
     expect(await page.isVisible('#train-view')).toBe(false);
+  });
+
+  it("useClassifier (the Train view's hand-over) makes the next Detect run use those weights", async () => {
+    // Without the hand-over the run would read its classifier from this URL (the route above: not one).
+    await page.setInputFiles('#classifier-file', []);
+    await page.fill('#classifier-url', 'https://weights.example/other.safetensors');
+    await page.click('#tab-train');
+    // The page's own module (Vite serves it at /main.ts), called as the Train view calls it.
+    const b64 = (await readFile(classifierPth)).toString('base64');
+    await page.evaluate(`(async () => {
+      const { useClassifier } = await import(location.origin + '/main.ts');
+      useClassifier(Uint8Array.from(atob('${b64}'), (c) => c.charCodeAt(0)), 'trained.pth');
+    })()`);
+    expect(await page.isVisible('#detect-view')).toBe(true);
+    expect(await page.$eval('#classifier-file', (i: HTMLInputElement) => i.files?.[0]?.name)).toBe('trained.pth');
+    expect(await page.inputValue('#classifier-url')).toBe(''); // the picked file replaces the URL, as a user's pick does
+    await page.setInputFiles('#unet-file', fx.unet);
+    await page.setInputFiles('#images', inputs.slice(0, 2));
+    expect(await runPage(page), logs.join('\n')).toBe('done');
+    const got = await seenResults();
+    expect(got.map((r) => [r.name, r.prob])).toEqual(results.slice(0, 2).map((r) => [r.name, r.prob]));
   });
 });

@@ -155,9 +155,10 @@ function pairInputs(file: HTMLInputElement, url: HTMLInputElement): void {
 /**
  * Makes the Detect view use these classifier weights: a File of the bytes is put into the
  * classifier's file input (through a DataTransfer), exactly as if the user had picked it, so the
- * next run loads it, and the Detect tab is shown.
+ * next run loads it, and the Detect tab is shown. (Exported for the browser test, which calls it as
+ * the Train view does.)
  */
-function useClassifier(bytes: Uint8Array, name: string): void {
+export function useClassifier(bytes: Uint8Array, name: string): void {
   const files = new DataTransfer();
   files.items.add(new File([bytes as BlobPart], name, { type: 'application/octet-stream' }));
   ui.classifierFile.files = files.files;
