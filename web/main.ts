@@ -188,7 +188,7 @@ function ended(outcome: Promise<RunEnd>): Promise<void> {
       setState('ready');
     })
     .catch((e) => {
-      // A Cancel during a download or read ends it with an error (Cancelled, or a broken-off download).
+      // A Cancel during a download or read ends it by throwing Cancelled from a progress report.
       if (cancelled()) {
         finalProgress('Cancelled while loading the models.');
         return setState('ready');
