@@ -7,13 +7,11 @@
  * `1_fake`: each file's path inside its folder becomes `0_real/<path>` or `1_fake/<path>`, and the
  * items are sorted as src/node/train/dataset.ts sorts a root (src/train/train-set.ts), so the same
  * files train in the same order as `dnf train ROOT` on a folder holding the two as 0_real and
- * 1_fake. Hidden files are skipped and only image extensions kept, as `dnf train` does.
+ * 1_fake. Hidden files are skipped and only the extensions of the shared format list (src/image/formats.ts) kept, as `dnf train` does.
  */
 import type { TrainItem } from '../src/train/batches.js';
+import { IMAGE_EXTENSIONS } from '../src/image/formats.js';
 import { imageFolderOrder } from '../src/train/train-set.js';
-
-/** The extensions `dnf train` collects (src/node/batch/inputs.ts's IMAGE_EXTENSIONS). */
-export const TRAIN_EXTENSIONS = ['png', 'jpg', 'jpeg', 'webp', 'gif', 'tif', 'tiff', 'bmp', 'avif'] as const;
 
 /** A picked file and its path inside the picked folder ('a.png', 'sub/b.png'). */
 export interface PickedFile {
@@ -29,7 +27,7 @@ const extOf = (name: string) => name.slice(name.lastIndexOf('.') + 1).toLowerCas
 /** Whether `dnf train` would collect this path: no hidden part, an image extension. */
 export const isImage = (inner: string) => {
   const parts = inner.split('/');
-  return !parts.some((p) => p.startsWith('.')) && (TRAIN_EXTENSIONS as readonly string[]).includes(extOf(parts.at(-1)!));
+  return !parts.some((p) => p.startsWith('.')) && IMAGE_EXTENSIONS.includes(extOf(parts.at(-1)!));
 };
 
 /** The files of a folder input: webkitRelativePath without the folder's own name. */
