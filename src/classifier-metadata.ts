@@ -9,7 +9,7 @@
  * - `dnf.arch` ("resnet18") and `dnf.training` (a JSON summary): informational, not read here.
  * A PyTorch checkpoint has no such metadata: CLASSIFIER_SIZE and null.
  */
-import { CLASSIFIER_SIZE } from './classify.js';
+import { CLASSIFIER_SIZE } from './pipeline/classify.js';
 import { DnfError } from './errors.js';
 import { printable } from './weights/pickle.js';
 

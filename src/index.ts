@@ -29,7 +29,7 @@ export { computeDnf, DNF_FEATURES, type DnfFeature, type DnfOptions } from './di
 export { invert, sample, type InvertOptions, type SampleOptions } from './diffusion/ddim.js';
 export { alphasCumprod, ddimSchedule, ddimTimesteps, linearBetas } from './diffusion/schedule.js';
 
-export { imagesToTensor, imagesToUnitTensor, DEFAULT_ANTIALIAS, DNF_SIZE } from './image/preprocess.js';
+export { imagesToTensor, imagesToUnitTensor, DEFAULT_ANTIALIAS, DNF_SIZE } from './pipeline/preprocess.js';
 export { quantizeDnf, QuantizedImages } from './kernels/quantize.js';
 export type { RgbImage } from './image/pixels.js';
 export { MAX_PIXELS } from './image/pixels.js';
@@ -39,10 +39,10 @@ export { withoutExif } from './image/exif.js';
 
 export { ResNet } from './models/resnet.js';
 export { resnetConfigFromKeys, resnetLayout, resnetName, resnetPreset, RESNET_ARCHS, type ResnetArch, type ResnetConfig } from './models/resnet-config.js';
-export { classifyDnfImages, checkClassifier, sigmoid, labelOf, CLASSIFIER_SIZE, DEFAULT_THRESHOLD, type Label, type Verdict } from './classify.js';
+export { classifyDnfImages, checkClassifier, sigmoid, labelOf, CLASSIFIER_SIZE, DEFAULT_THRESHOLD, type Label, type Verdict } from './pipeline/classify.js';
 export { classifierInput, CLASSIFIER_METADATA_KEYS, DEFAULT_CLASSIFIER_INPUT, MAX_CLASSIFIER_SIZE, type ClassifierInput } from './classifier-metadata.js';
 export { accuracy, averagePrecision, detectionMetrics, meanMetrics, type DetectionMetrics } from './metrics.js';
-export { dnfOfImages, quantizedDnfs, type DnfImageOptions } from './diffusion/dnf-images.js';
+export { dnfOfImages, quantizedDnfs, type DnfImageOptions } from './pipeline/dnf-images.js';
 
 export { TrainableResNet, stateSource, type StateSource } from './train/resnet.js';
 export { Trainer, REFERENCE_ADAM, type AdamConfig, type TrainBatch, type StepOptions } from './train/trainer.js';

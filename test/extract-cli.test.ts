@@ -17,7 +17,7 @@ import { runExtract, type ExtractOptions } from '../src/cli/extract.js';
 import { DdpmUnet } from '../src/models/ddpm-unet.js';
 import { parseUnetConfig } from '../src/models/unet-config.js';
 import { decodeImageFile } from '../src/image/decode-node.js';
-import { imagesToTensor } from '../src/image/preprocess.js';
+import { imagesToTensor } from '../src/pipeline/preprocess.js';
 import { acquireGpu } from '../src/node/acquire.js';
 import { openSafetensors, writeSafetensorsFile } from '../src/node/files.js';
 import { synth, synthesizedFile, type Layout } from './synthetic-weights.js';

@@ -7,9 +7,9 @@
  * else the DNF setting's. A flag that contradicts the metadata is obeyed, with a one-line warning.
  */
 import { basename } from 'node:path';
-import { classifyDnfImages, CLASSIFIER_SIZE, type Verdict } from '../classify.js';
+import { classifyDnfImages, CLASSIFIER_SIZE, type Verdict } from '../pipeline/classify.js';
 import type { ClassifierInput } from '../classifier-metadata.js';
-import { quantizedDnfs } from '../diffusion/dnf-images.js';
+import { quantizedDnfs } from '../pipeline/dnf-images.js';
 import type { Gpu } from '../gpu/gpu.js';
 import type { RgbImage } from '../image/pixels.js';
 import type { DdpmUnet } from '../models/ddpm-unet.js';

@@ -7,7 +7,7 @@
  * PyTorch computes them at that batch size.
  */
 import type { RgbImage } from '../image/pixels.js';
-import { imagesToUnitTensor } from '../image/preprocess.js';
+import { imagesToUnitTensor } from '../pipeline/preprocess.js';
 import { adamStep } from '../kernels/adam.js';
 import { bceWithLogits } from '../kernels/loss.js';
 import { Tensor } from '../tensor.js';

@@ -5,11 +5,11 @@
  * which is also what `dnf detect` and `dnf eval` classify.
  */
 import type { RgbImage } from '../image/pixels.js';
-import { imagesToTensor } from '../image/preprocess.js';
+import { imagesToTensor } from './preprocess.js';
 import { quantizeDnf } from '../kernels/quantize.js';
 import type { DdpmUnet } from '../models/ddpm-unet.js';
 import type { Tensor } from '../tensor.js';
-import { computeDnf, type DnfOptions } from './dnf.js';
+import { computeDnf, type DnfOptions } from '../diffusion/dnf.js';
 
 export interface DnfImageOptions extends DnfOptions {
   /** torch's antialiased bicubic when an image's size differs from the UNet's resolution (up or down). */
