@@ -1,6 +1,11 @@
 /**
- * dnf-webgpu's public API, safe in browsers (Node-only helpers: `dnf-webgpu/node`).
+ * dnf-webgpu's public API, safe in browsers (Node-only helpers: `dnf-webgpu/node`, whose
+ * createDetector also takes file paths).
  *
+ *   const detector = await createDetector({ unet: 'lsun_bedroom.safetensors', classifier: file });
+ *   const [{ prob, label, dnf }] = await detector.detect([imageFile]);
+ *
+ * The parts, for other pipelines:
  *   const gpu = await acquireBrowserGpu();                       // or acquireGpu() from /node
  *   const unet = await DdpmUnet.fromSafetensors(gpu, unetPreset('lsun-bedroom-256'), file);
  *   const x = imagesToTensor(gpu, [rgb]);                        // [N, 3, 256, 256] in [-1, 1]
@@ -52,3 +57,12 @@ export { ParamArena } from './train/arena.js';
 export { Tape, Scope, type Batch } from './train/tape.js';
 export { Rng, type RngState } from './train/random.js';
 export { encodeTorchCheckpoint, serializeTorchCheckpoint, stateDictObject, type TorchTensorToWrite, type PickleValue, type TorchWriteOptions } from './weights/torch-writer.js';
+
+export { createDetector } from './pipeline/browser.js';
+export { Detector, DEFAULT_MAX_BATCH, type DetectorOptions, type Detection, type Classification, type CallOptions } from './pipeline/detector.js';
+export type { DetectorEnvironment, ImageInput } from './pipeline/environment.js';
+export { openModelSource, counted, type ModelSource, type ModelKind, type LoadProgress } from './pipeline/sources.js';
+export { openUrlSource, type UrlSource, type UrlSourceOptions } from './pipeline/http-source.js';
+export { chooseUnetConfig, loadUnetFrom, type UnetChoice } from './pipeline/unet.js';
+export { inferUnetConfig, type InferredUnetConfig } from './models/unet-infer.js';
+export { loadClassifierFrom, readStateDictFrom, type LoadedClassifier } from './pipeline/classifier.js';

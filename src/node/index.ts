@@ -4,3 +4,4 @@ export { openFileSource, openSafetensors, writeFileAtomic, writeSafetensorsFile 
 export { convertCheckpoint } from './convert.js';
 export { decodeImageFile, decodeImageBytes } from '../image/decode-node.js';
 export { encodePng } from '../image/encode-node.js';
+export { createDetector, nodeEnvironment, type NodeDetectorOptions } from './detector.js';

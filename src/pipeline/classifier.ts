@@ -39,16 +39,20 @@ export async function readStateDictFrom(src: ByteSource): Promise<ConvertedState
   return { file, format: converted.format, metadata };
 }
 
-/** Loads and checks the classifier (one logit) and its input settings; DnfErrors name the source and the fix. */
-export async function loadClassifierFrom(gpu: Gpu, src: ByteSource): Promise<LoadedClassifier> {
-  const { file, format, metadata } = await readStateDictFrom(src);
-  const input: ClassifierInput = format === 'safetensors' ? classifierInput(metadata, src.name) : { ...DEFAULT_CLASSIFIER_INPUT };
-  const model = await ResNet.fromSafetensors(gpu, file);
+/** The classifier of a state dict read by readStateDictFrom, on `gpu`, checked (one logit); `name` for errors. */
+export async function buildClassifier(gpu: Gpu, dict: ConvertedStateDict, name: string): Promise<LoadedClassifier> {
+  const input: ClassifierInput = dict.format === 'safetensors' ? classifierInput(dict.metadata, name) : { ...DEFAULT_CLASSIFIER_INPUT };
+  const model = await ResNet.fromSafetensors(gpu, dict.file);
   try {
-    checkClassifier(model, src.name);
+    checkClassifier(model, name);
   } catch (e) {
     model.dispose();
     throw e;
   }
-  return { model, format, ...input };
+  return { model, format: dict.format, ...input };
+}
+
+/** Loads and checks the classifier (one logit) and its input settings; DnfErrors name the source and the fix. */
+export async function loadClassifierFrom(gpu: Gpu, src: ByteSource): Promise<LoadedClassifier> {
+  return buildClassifier(gpu, await readStateDictFrom(src), src.name);
 }
