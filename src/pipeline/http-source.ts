@@ -53,12 +53,16 @@ function requestFailed(url: string, e: unknown): DnfError {
   return new DnfError(`${url}: download failed (${why}); check the address and the connection, and that its server allows downloads from other sites (CORS)`);
 }
 
+/** GET `url` (a range of it); a request that fails before any answer is tried once more (a kept-alive connection the server closed meanwhile). */
 async function get(url: string, range?: [number, number]): Promise<Response> {
-  let response: Response;
-  try {
-    response = await fetch(url, range ? { headers: { Range: `bytes=${range[0]}-${range[1] - 1}` } } : undefined);
-  } catch (e) {
-    throw requestFailed(url, e);
+  let response: Response | undefined;
+  const init = range ? { headers: { Range: `bytes=${range[0]}-${range[1] - 1}` } } : undefined;
+  for (let attempt = 0; !response; attempt++) {
+    try {
+      response = await fetch(url, init);
+    } catch (e) {
+      if (attempt > 0) throw requestFailed(url, e);
+    }
   }
   if (!response.ok) {
     await response.body?.cancel().catch(() => {});
