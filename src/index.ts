@@ -66,3 +66,6 @@ export { openUrlSource, type UrlSource, type UrlSourceOptions } from './pipeline
 export { chooseUnetConfig, loadUnetFrom, type UnetChoice } from './pipeline/unet.js';
 export { inferUnetConfig, type InferredUnetConfig } from './models/unet-infer.js';
 export { loadClassifierFrom, readStateDictFrom, type LoadedClassifier } from './pipeline/classifier.js';
+export { browserEnvironment } from './pipeline/browser.js';
+export { dnfsWithValues } from './pipeline/dnf-images.js';
+export { buildClassifier, classifierResize } from './pipeline/classifier.js';

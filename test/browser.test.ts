@@ -274,7 +274,7 @@ describe('the web page in Chromium with WebGPU (SwiftShader)', { timeout: SLOW }
     await page.selectOption('#config', 'cifar10-32');
     expect(await runPage(page)).toBe('failed');
     expect(await page.textContent('#error')).toMatch(
-      /^tiny-unet\.safetensors: the UNet config \(preset cifar10-32\) does not fit these weights: "ch" is 128 there, .*; check that the checkpoint and the model config belong together$/,
+      /^tiny-unet\.safetensors: these weights are a UNet with ch 32, .*; preset cifar10-32 has ch 128, .*: pick the matching model config$/,
     );
   });
 

@@ -14,11 +14,17 @@ import { ResNet } from '../models/resnet.js';
 import { checkpointToTensors } from '../weights/convert.js';
 import { bytesSource, SafetensorsFile, serializeSafetensors, type ByteSource } from '../weights/safetensors.js';
 import { checkClassifier } from './classify.js';
+import { DEFAULT_ANTIALIAS } from './preprocess.js';
 
 export interface LoadedClassifier extends ClassifierInput {
   model: ResNet;
   /** 'safetensors', or the PyTorch format ('zip', 'legacy') converted in memory. */
   format: string;
+}
+
+/** How DNFs are resized for `classifier`: to its input size, with `given` antialiasing, else its recorded one, else the default. */
+export function classifierResize(classifier: ClassifierInput, given?: boolean): { size: number; antialias: boolean } {
+  return { size: classifier.inputSize, antialias: given ?? classifier.antialias ?? DEFAULT_ANTIALIAS };
 }
 
 /** A classifier file's state dict, converted in memory as `dnf convert` would. */

@@ -19,7 +19,7 @@ import type { UnetConfig } from '../models/unet-config.js';
 import { DNF_FEATURES, type DnfFeature } from '../diffusion/dnf.js';
 import { ddimTimesteps } from '../diffusion/schedule.js';
 import { SafetensorsFile } from '../weights/safetensors.js';
-import { buildClassifier, readStateDictFrom, type LoadedClassifier } from './classifier.js';
+import { buildClassifier, classifierResize, readStateDictFrom, type LoadedClassifier } from './classifier.js';
 import { classifyDnfImages, CLASSIFIER_SIZE, DEFAULT_THRESHOLD, labelOf, type Label, type Verdict } from './classify.js';
 import { quantizedDnfs } from './dnf-images.js';
 import { imageName, isRgbImage, type DetectorEnvironment, type ImageInput } from './environment.js';
@@ -205,13 +205,12 @@ export class Detector {
   async classify(dnfs: readonly ImageInput[], opts: CallOptions = {}): Promise<Classification[]> {
     const classifier = this.requireClassifier('classify()');
     const { antialias, antialiasGiven, threshold } = this.settings;
-    const size = classifier.inputSize;
-    const aa = antialiasGiven ? antialias : (classifier.antialias ?? antialias);
+    const resize = classifierResize(classifier, antialiasGiven ? antialias : undefined);
     const out: Classification[] = [];
     const per = this.batchSize(opts.batch);
     for (let s = 0; s < dnfs.length; s += per) {
       const decoded = await this.decode(dnfs.slice(s, s + per), s);
-      for (const v of await classifyDnfImages(classifier.model, decoded, { size, antialias: aa })) out.push({ ...v, label: labelOf(v.prob, threshold) });
+      for (const v of await classifyDnfImages(classifier.model, decoded, resize)) out.push({ ...v, label: labelOf(v.prob, threshold) });
     }
     return out;
   }

@@ -26,6 +26,18 @@ export function dnfOfImages(unet: DdpmUnet, images: RgbImage[], opts: DnfImageOp
   }
 }
 
+/** The quantised DNF of each image, 8-bit RGB R x R, and the float DNFs [N, 3, R, R] they come from (the page shows both). */
+export async function dnfsWithValues(unet: DdpmUnet, images: RgbImage[], opts: DnfImageOptions): Promise<{ dnfs: RgbImage[]; values: Float32Array }> {
+  const dnf = dnfOfImages(unet, images, opts);
+  try {
+    const q = quantizeDnf(dnf);
+    const dnfs = await q.read().finally(() => q.dispose());
+    return { dnfs, values: await dnf.read() };
+  } finally {
+    dnf.dispose();
+  }
+}
+
 /** The quantised DNF of each image, 8-bit RGB R x R: save_image's uint8(clamp(eps * 255 + 0.5, 0, 255)). */
 export async function quantizedDnfs(unet: DdpmUnet, images: RgbImage[], opts: DnfImageOptions): Promise<RgbImage[]> {
   const dnf = dnfOfImages(unet, images, opts);
