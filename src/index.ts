@@ -17,7 +17,7 @@ export { Gpu, type AdapterSummary, type Dispatch, type FeatureLevel, type GpuOpt
 export { acquireBrowserGpu } from './gpu/acquire-browser.js';
 export { requestGpu } from './gpu/device.js';
 export { formatProfile, type KernelTime } from './gpu/profiler.js';
-export { Tensor, numel, disposeAll, type Shape } from './tensor.js';
+export { Tensor, numel, type Shape } from './tensor.js';
 export * as kernels from './kernels/index.js';
 export { selfTest, type SelfTest } from './selftest.js';
 
