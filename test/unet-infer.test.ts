@@ -79,7 +79,7 @@ describe('inferUnetConfig', () => {
   it('refuses weights that are no DDPM UNet in one line naming the file', async () => {
     const resnet = await headerOnly('resnet.safetensors', resnetLayout(resnetPreset('resnet18')));
     expect(() => inferUnetConfig(resnet)).toThrow(DnfError);
-    expect(() => inferUnetConfig(resnet)).toThrow(/^resnet\.safetensors: cannot read a UNet config from the tensor shapes \(no 4-d conv_in\.weight\); pass --model-config, or check that these are DDPM UNet weights$/);
+    expect(() => inferUnetConfig(resnet)).toThrow(/^resnet\.safetensors: cannot read a UNet config from the tensor shapes \(no 4-d conv_in\.weight\); give its config \(--model-config, or createDetector's unetConfig\), or check that these are DDPM UNet weights$/);
   });
 });
 

@@ -53,7 +53,7 @@ function fieldsOf(config: UnetConfig): ShapeFields {
 
 /** The shape-determined fields of `shapeOf`'s weights; a DnfError (naming `name`) when they are no DDPM UNet's. */
 function readFields(shapeOf: ShapeOf, name: string): ShapeFields {
-  const fail = (why: string) => new DnfError(`${name}: cannot read a UNet config from the tensor shapes (${why}); pass --model-config, or check that these are DDPM UNet weights`);
+  const fail = (why: string) => new DnfError(`${name}: cannot read a UNet config from the tensor shapes (${why}); give its config (--model-config, or createDetector's unetConfig), or check that these are DDPM UNet weights`);
   const convIn = shapeOf('conv_in.weight');
   if (convIn?.length !== 4) throw fail('no 4-d conv_in.weight');
   const convOut = shapeOf('conv_out.weight');
