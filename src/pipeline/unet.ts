@@ -5,7 +5,7 @@
  * the one their tensor shapes imply (src/models/unet-infer.ts). Browser-safe.
  */
 import { DdpmUnet } from '../models/ddpm-unet.js';
-import { isUnetPreset, unetConfigFromMetadata, unetPreset, UNET_PRESETS, type UnetConfig } from '../models/unet-config.js';
+import { isUnetPreset, parseUnetConfig, unetConfigFromMetadata, unetPreset, UNET_PRESETS, type UnetConfig } from '../models/unet-config.js';
 import { checkConfigFits, inferUnetConfig } from '../models/unet-infer.js';
 import { checkUnetWeights } from '../models/unet-layout.js';
 import { DnfError } from '../errors.js';
@@ -29,11 +29,12 @@ export interface UnetChoice {
   note?: string;
 }
 
-/** A preset name or a UnetConfig, as the library takes it; a DnfError for an unknown preset. */
+/** A preset name or a UnetConfig (validated as a config file is), as the library takes it; a DnfError for an unknown preset. */
 export function givenUnetConfig(config: string | UnetConfig): GivenUnetConfig {
-  if (typeof config !== 'string') return { config, name: 'the unetConfig given', fix: 'leave unetConfig out to use the weights\' own, or give the matching config' };
+  const fix = 'leave unetConfig out to use the weights\' own, or give the matching config';
+  if (typeof config !== 'string') return { config: parseUnetConfig(config, 'the unetConfig given'), name: 'the unetConfig given', fix };
   if (!isUnetPreset(config)) throw new DnfError(`unetConfig "${config}" is no UNet preset (presets: ${Object.keys(UNET_PRESETS).join(', ')}); give a preset name or a UnetConfig object`);
-  return { config: unetPreset(config), name: `unetConfig "${config}"`, fix: 'leave unetConfig out to use the weights\' own, or give the matching config' };
+  return { config: unetPreset(config), name: `unetConfig "${config}"`, fix };
 }
 
 /**

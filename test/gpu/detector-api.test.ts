@@ -4,11 +4,12 @@
  * of weights source (a path, an ArrayBuffer, a Blob, a URL served with HTTP ranges by a local
  * server), detect() gives the probabilities `dnf detect --json` prints and the DNFs `dnf extract`
  * writes, exactly (one code path: same bits); a .pth classifier gives the converted file's; a
- * wrong file is one line; dispose() destroys the GPU it acquired.
+ * wrong file is one line; dispose() destroys the GPU it acquired. And examples/detect.mjs and the
+ * README's example run as written, through the package's own name (built dist/).
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -179,5 +180,40 @@ describe('createDetector', { timeout: 600_000 }, () => {
     } finally {
       await again.dispose();
     }
+  });
+});
+
+describe('the examples, as written', { timeout: 600_000 }, () => {
+  it('examples/detect.mjs prints one line per image with the verdicts of `dnf detect`', () => {
+    const r = spawnSync(process.execPath, [join(repo, 'examples', 'detect.mjs'), '--unet', models.unet, '--classifier', models.classifier, '--model-config', models.config, ...images], { cwd: root, encoding: 'utf8', timeout: 300_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines).toHaveLength(images.length);
+    lines.forEach((line, i) => {
+      const label = cli.probs[i] > 0.5 ? 'generated' : 'real';
+      expect(line).toMatch(new RegExp(`^${images[i].replace(/[./]/g, '\\$&')}: ${label} \\(P\\(generated\\) = ${cli.probs[i].toFixed(4).replace('.', '\\.')}, logit -?\\d+\\.\\d{4}\\)$`));
+    });
+  });
+
+  it("the README's example runs as written, with its file names pointing at the fixtures", async () => {
+    const readme = await readFile(join(repo, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Library: one call'));
+    const code = /```js\n([\s\S]*?)```/.exec(section)![1];
+    // A project of its own that has the package installed (a link to this checkout).
+    const project = join(root, 'readme-project');
+    await mkdir(join(project, 'node_modules'), { recursive: true });
+    await symlink(repo, join(project, 'node_modules', 'dnf-webgpu'), 'dir');
+    await mkdir(join(project, 'weights'));
+    await symlink(models.unet, join(project, 'weights', 'lsun_bedroom.safetensors'));
+    await symlink(models.classifier, join(project, 'best.safetensors'));
+    await symlink(images[0], join(project, 'a.png'));
+    await pattern(24, 20, 7).jpeg().toFile(join(project, 'b.jpg'));
+    await writeFile(join(project, 'example.mjs'), code);
+    const r = spawnSync(process.execPath, ['example.mjs'], { cwd: project, encoding: 'utf8', timeout: 300_000 });
+    expect(r.status, r.stderr).toBe(0);
+    // The tiny weights record no config: the one their shapes imply runs at 32x32.
+    const lines = r.stdout.trim().split('\n');
+    expect(lines).toHaveLength(2);
+    for (const line of lines) expect(line).toMatch(/^(generated|real) 0\.\d+ -?\d+\.\d+ 32x32$|^(generated|real) (0|1) -?\d+(\.\d+)? 32x32$/);
   });
 });
