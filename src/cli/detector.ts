@@ -37,9 +37,9 @@ export class Detector {
     const d = await createDetector(
       {
         unet: opts.unet?.path, classifier: opts.classifier, gpu: opts.gpu, backend: opts.backend,
-        steps, feature, antialias: antialiasGiven ? antialias : undefined, onNote: opts.say,
+        steps, feature, antialias, onNote: opts.say,
       },
-      { unetChoice: opts.unet ?? undefined, antialiasName: (on) => (on ? '--antialias' : '--no-antialias') },
+      { unetChoice: opts.unet ?? undefined, antialiasGiven: !!antialiasGiven, antialiasName: (on) => (on ? '--antialias' : '--no-antialias') },
     );
     if (opts.unet?.note) opts.say(opts.unet.note);
     return new Detector(d);

@@ -22,9 +22,12 @@ export interface LoadedClassifier extends ClassifierInput {
   format: string;
 }
 
-/** How DNFs are resized for `classifier`: to its input size, with `given` antialiasing, else its recorded one, else the default. */
-export function classifierResize(classifier: ClassifierInput, given?: boolean): { size: number; antialias: boolean } {
-  return { size: classifier.inputSize, antialias: given ?? classifier.antialias ?? DEFAULT_ANTIALIAS };
+/**
+ * How DNFs are resized for `classifier`: to its input size, with `antialias` when the user chose
+ * it (`given`), else with the antialiasing the classifier records, else with `antialias`.
+ */
+export function classifierResize(classifier: ClassifierInput, antialias = DEFAULT_ANTIALIAS, given = false): { size: number; antialias: boolean } {
+  return { size: classifier.inputSize, antialias: given ? antialias : (classifier.antialias ?? antialias) };
 }
 
 /** A classifier file's state dict, converted in memory as `dnf convert` would. */

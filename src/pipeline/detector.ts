@@ -76,6 +76,11 @@ export interface OpenInternals {
   unetChoice?: UnetChoice;
   /** How notes name the antialias setting given ('--no-antialias'; default 'antialias: false'). */
   antialiasName?: (on: boolean) => string;
+  /**
+   * Whether `antialias` was the user's choice (default: whether it is set). When not, it still
+   * resizes the images, but a classifier's recorded antialiasing wins for its input.
+   */
+  antialiasGiven?: boolean;
 }
 
 const baseName = (name: string) => name.split(/[\\/]/).pop() || name;
@@ -106,6 +111,7 @@ export class Detector {
     if (opts.batch !== undefined && !(Number.isSafeInteger(opts.batch) && opts.batch >= 1)) throw new DnfError(`batch must be a positive integer, got ${opts.batch}`);
     if (!opts.unet && !opts.classifier) throw new DnfError('createDetector needs a unet (for DNFs of images) or a classifier (for verdicts on DNFs), usually both');
     const note = opts.onNote ?? (() => {});
+    const antialiasGiven = internals.antialiasGiven ?? opts.antialias !== undefined;
 
     const opened: OpenedSource[] = [];
     const closeAll = () => Promise.all(opened.map((o) => o.close().catch(() => {})));
@@ -139,13 +145,13 @@ export class Detector {
       if (classifierPart) {
         classifier = await buildClassifier(gpu, classifierPart.dict, classifierPart.name);
         const recorded = classifier.antialias;
-        if (opts.antialias !== undefined && recorded !== null && recorded !== opts.antialias) {
-          note(`warning: ${classifierPart.name} was trained with dnf.antialias ${recorded}; ${(internals.antialiasName ?? ((on: boolean) => `antialias: ${on}`))(opts.antialias)} given, so its inputs are resized ${opts.antialias ? 'with' : 'without'} antialiasing`);
+        if (antialiasGiven && recorded !== null && recorded !== opts.antialias) {
+          note(`warning: ${classifierPart.name} was trained with dnf.antialias ${recorded}; ${(internals.antialiasName ?? ((on: boolean) => `antialias: ${on}`))(opts.antialias!)} given, so its inputs are resized ${opts.antialias ? 'with' : 'without'} antialiasing`);
         }
       }
       await closeAll();
       return new Detector(gpu, !opts.gpu, env, unet, classifier, { unet: unetPart?.file.source.name, classifier: classifierPart?.name }, {
-        steps, feature, antialias: opts.antialias ?? DEFAULT_ANTIALIAS, antialiasGiven: opts.antialias !== undefined, threshold, batch: opts.batch,
+        steps, feature, antialias: opts.antialias ?? DEFAULT_ANTIALIAS, antialiasGiven, threshold, batch: opts.batch,
       });
     } catch (e) {
       unet?.dispose();
@@ -205,7 +211,7 @@ export class Detector {
   async classify(dnfs: readonly ImageInput[], opts: CallOptions = {}): Promise<Classification[]> {
     const classifier = this.requireClassifier('classify()');
     const { antialias, antialiasGiven, threshold } = this.settings;
-    const resize = classifierResize(classifier, antialiasGiven ? antialias : undefined);
+    const resize = classifierResize(classifier, antialias, antialiasGiven);
     const out: Classification[] = [];
     const per = this.batchSize(opts.batch);
     for (let s = 0; s < dnfs.length; s += per) {
