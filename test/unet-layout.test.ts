@@ -1,7 +1,8 @@
 /**
  * The UNet's state-dict layout and the comparison of a config with a checkpoint's header before
  * anything is allocated (src/models/unet-layout.ts, VarBuilder.check, resolveUnet in
- * src/cli/unet-options.ts, whose config choice is src/pipeline/unet.ts). The layouts quoted are PyTorch's: the 'unet' golden's metadata holds
+ * src/cli/unet-options.ts, whose config choice is src/pipeline/unet.ts). The layouts quoted are
+ * PyTorch's: the 'unet' golden's metadata holds
  * `list((k, v.shape) for k, v in model.state_dict().items())` of tools/golden/unet.py's model.
  */
 import { readFileSync } from 'node:fs';
