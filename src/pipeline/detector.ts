@@ -19,7 +19,7 @@ import type { UnetConfig } from '../models/unet-config.js';
 import { DNF_FEATURES, type DnfFeature } from '../diffusion/dnf.js';
 import { ddimTimesteps } from '../diffusion/schedule.js';
 import { SafetensorsFile } from '../weights/safetensors.js';
-import { buildClassifier, classifierResize, readStateDictFrom, type LoadedClassifier } from './classifier.js';
+import { buildClassifier, classifierResize, readStateDictFrom, type ConvertedStateDict, type LoadedClassifier } from './classifier.js';
 import { classifyDnfImages, CLASSIFIER_SIZE, DEFAULT_THRESHOLD, labelOf, type Label, type Verdict } from './classify.js';
 import { quantizedDnfs } from './dnf-images.js';
 import { imageName, isRgbImage, type DetectorEnvironment, type ImageInput } from './environment.js';
@@ -119,27 +119,7 @@ export class Detector {
     let unet: DdpmUnet | null = null;
     let classifier: LoadedClassifier | null = null;
     try {
-      // Headers first, before a GPU is touched: a wrong file fails at once.
-      let unetPart: { file: SafetensorsFile; choice: UnetChoice } | null = null;
-      if (opts.unet) {
-        const src = await openModelSource(opts.unet, 'unet', env, opts.onProgress);
-        opened.push(src);
-        const file = await SafetensorsFile.open(src.source);
-        const choice = internals.unetChoice ?? chooseUnetConfig(file, opts.unetConfig === undefined ? undefined : givenUnetConfig(opts.unetConfig));
-        if (choice.note) note(choice.note);
-        unetPart = { file, choice };
-      }
-      let classifierPart = null;
-      if (opts.classifier) {
-        const src = await openModelSource(opts.classifier, 'classifier', env, opts.onProgress);
-        opened.push(src);
-        const name = src.source.name;
-        classifierPart = { name, dict: await readStateDictFrom(src.source) };
-        if (classifierPart.dict.format !== 'safetensors') {
-          note(`${name}: a PyTorch checkpoint (${classifierPart.dict.format}), converted in memory; \`dnf convert ${name}\` once saves this step`);
-        }
-      }
-
+      const { unetPart, classifierPart } = await readModels(env, opts, internals, opened, note);
       gpu = opts.gpu ?? (await env.acquireGpu());
       if (unetPart) unet = await loadUnetFrom(gpu, unetPart.file, unetPart.choice);
       if (classifierPart) {
@@ -261,4 +241,28 @@ export class Detector {
     }
     return this.classifier;
   }
+}
+
+/** The models' headers (and the classifier's state dict), read and checked before a GPU is touched: a wrong file fails at once. */
+async function readModels(env: DetectorEnvironment, opts: DetectorOptions, internals: OpenInternals, opened: OpenedSource[], note: (line: string) => void) {
+  let unetPart: { file: SafetensorsFile; choice: UnetChoice } | null = null;
+  if (opts.unet) {
+    const src = await openModelSource(opts.unet, 'unet', env, opts.onProgress);
+    opened.push(src);
+    const file = await SafetensorsFile.open(src.source);
+    const choice = internals.unetChoice ?? chooseUnetConfig(file, opts.unetConfig === undefined ? undefined : givenUnetConfig(opts.unetConfig));
+    if (choice.note) note(choice.note);
+    unetPart = { file, choice };
+  }
+  let classifierPart: { name: string; dict: ConvertedStateDict } | null = null;
+  if (opts.classifier) {
+    const src = await openModelSource(opts.classifier, 'classifier', env, opts.onProgress);
+    opened.push(src);
+    const name = src.source.name;
+    classifierPart = { name, dict: await readStateDictFrom(src.source) };
+    if (classifierPart.dict.format !== 'safetensors') {
+      note(`${name}: a PyTorch checkpoint (${classifierPart.dict.format}), converted in memory; \`dnf convert ${name}\` once saves this step`);
+    }
+  }
+  return { unetPart, classifierPart };
 }
