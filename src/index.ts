@@ -41,6 +41,9 @@ export { MAX_PIXELS } from './image/pixels.js';
 export { decodeGif, isGif } from './image/gif.js';
 export { decodeImageBlob } from './image/decode-browser.js';
 export { withoutExif } from './image/exif.js';
+export { decodeBmp, isBmp } from './image/bmp.js';
+export { decodeTiff, isTiff } from './image/tiff.js';
+export { IMAGE_FORMATS, IMAGE_EXTENSIONS, formatOf, formatNames, imageAccept, type ImageFormat } from './image/formats.js';
 
 export { ResNet } from './models/resnet.js';
 export { resnetConfigFromKeys, resnetLayout, resnetName, resnetPreset, RESNET_ARCHS, type ResnetArch, type ResnetConfig } from './models/resnet-config.js';
@@ -51,6 +54,10 @@ export { dnfOfImages, quantizedDnfs, type DnfImageOptions } from './pipeline/dnf
 
 export { TrainableResNet, stateSource, type StateSource } from './train/resnet.js';
 export { Trainer, REFERENCE_ADAM, type AdamConfig, type TrainBatch, type StepOptions } from './train/trainer.js';
+export { trainLoop, validate, type TrainData, type LoopHooks, type LoopOptions, type LoopReport, type StopReason } from './train/loop.js';
+export { epochBatches, flipHorizontal, type TrainItem, type LoadedBatch } from './train/batches.js';
+export { imageFolderOrder, setFingerprint } from './train/train-set.js';
+export { bestSafetensors, bestMetadata, freshState, type RunConfig, type TrainState, type BestRecord, type ValScores } from './train/run-state.js';
 export { initialParameters, resnetParameters } from './train/init.js';
 export { trainingMemory, savedActivations, type TrainingMemory } from './train/memory.js';
 export { ParamArena } from './train/arena.js';

@@ -10,7 +10,7 @@ import { DnfError, MAX_LINE_LENGTH } from '../src/errors.js';
 import { collectInputs, IMAGE_EXTENSIONS, type InputItem } from '../src/node/batch/inputs.js';
 import { interruptOnSigint } from '../src/node/batch/interrupt.js';
 import { OutputClaims } from '../src/node/batch/claims.js';
-import { isCompleteOutput, outputPathFor, planOutputs, removeStaleTemps } from '../src/node/batch/plan.js';
+import { isCompleteOutput, outputPathFor, planOutputs, removeStaleTemps, renamedNote } from '../src/node/batch/plan.js';
 import { writeSafetensorsFile } from '../src/node/files.js';
 import { failureMessage, ItemSkipped, runBatches, type Prepared } from '../src/node/batch/runner.js';
 import { formatDuration, formatRate, formatSpeed, formatSummary, Progress } from '../src/node/progress.js';
@@ -133,10 +133,27 @@ describe('planOutputs', () => {
     expect(tensors.todo.map((p) => p.rel)).toEqual(['cut.jpg', 'empty.jpg']);
   });
 
-  it('refuses two inputs with the same output, and an output that would replace an input', async () => {
-    await expectDnfError(
-      planOutputs([{ path: '/x/a.jpg', rel: 'a.jpg' }, { path: '/x/a.png', rel: 'a.png' }], join(root, 'o'), 'png'),
-      /\/x\/a\.jpg and \/x\/a\.png would both be written to .*a\.png; rename one/,
+  it('inputs whose names clash keep their source extension, the others do not; --keep-ext keeps every one', async () => {
+    const out = join(root, 'clash');
+    const items: InputItem[] = [
+      { path: '/x/a.bmp', rel: 'a.bmp' }, { path: '/x/a.tiff', rel: 'a.tiff' }, { path: '/x/b.jpg', rel: 'b.jpg' }, { path: '/x/s/a.png', rel: 's/a.png' },
+    ];
+    const plan = await planOutputs(items, out, 'png');
+    expect(plan.todo.map((p) => p.output)).toEqual(['a.bmp.png', 'a.tiff.png', 'b.png', 's/a.png'].map((f) => join(out, f)));
+    expect(plan.renamed.map((p) => p.rel)).toEqual(['a.bmp', 'a.tiff']);
+    expect(renamedNote(plan.renamed)).toBe('a.bmp, a.tiff would share output names: these outputs keep the source extension (a.bmp.png, a.tiff.png); --keep-ext does so for all');
+    const again = await planOutputs([...items].reverse(), out, 'png'); // the same names whatever the order
+    expect(again.todo.map((p) => p.output).sort()).toEqual(plan.todo.map((p) => p.output).sort());
+    const keep = await planOutputs(items, out, 'png', { keepExt: true });
+    expect(keep.todo.map((p) => p.output)).toEqual(['a.bmp.png', 'a.tiff.png', 'b.jpg.png', 's/a.png.png'].map((f) => join(out, f)));
+    expect(keep.renamed).toEqual([]);
+    expect(renamedNote([])).toBeNull();
+  });
+
+  it('refuses two inputs with the same output even after disambiguation, and an output that would replace an input', async () => {
+    await expectDnfError( // a.png -> a.png.png (clash with a.jpg), and a.png.jpg -> a.png.png as well
+      planOutputs([{ path: '/x/a.jpg', rel: 'a.jpg' }, { path: '/x/a.png', rel: 'a.png' }, { path: '/x/a.png.jpg', rel: 'a.png.jpg' }], join(root, 'o'), 'png'),
+      /\/x\/a\.png and \/x\/a\.png\.jpg would both be written to .*a\.png\.png; rename one/,
     );
     await expectDnfError(
       planOutputs([{ path: '/y/1/a.png', rel: 'a.png' }, { path: '/y/2/a.png', rel: 'a.png' }], join(root, 'o'), 'png'),
@@ -223,6 +240,21 @@ describe('runBatches', () => {
     expect(out.done).toEqual([{ item: 0, result: 0 }, { item: 2, result: 40 }, { item: 4, result: 80 }, { item: 6, result: 120 }]);
     expect(out.failed.map((f) => f.message)).toEqual([1, 3, 5].map((n) => `img${n}.png: not an image; re-download or remove it`));
     expect(out).toMatchObject({ remaining: 0, interrupted: false });
+  });
+
+  it('settled: each batch\'s items in input order with their result or failure (decode and GPU failures alike), skipped ones left out', async () => {
+    const seen: string[][] = [];
+    const { job } = numberJob([0, 1, 2, 3, 4, 8, 6], 3, {
+      prepare: async (n: number) => {
+        if (n === 8) throw new ItemSkipped();
+        if (n % 2 === 1) throw new DnfError(`img${n}.png: not an image`, 1);
+        return n * 10;
+      },
+      processBatch: async (entries) => entries.map((e) => (e.item === 2 ? new Error('disk hiccup') : e.data)),
+      settled: (ends) => seen.push(ends.map((e) => (e.failure ? `${e.item}: ${e.failure.message}` : `${e.item}=${e.result}`))),
+    });
+    await runBatches(job);
+    expect(seen).toEqual([['0=0', '1: img1.png: not an image', '2: img2.png: disk hiccup'], ['3: img3.png: not an image', '4=40'], ['6=60']]);
   });
 
   it('fails the items whose slot holds an Error', async () => {
@@ -430,7 +462,7 @@ describe('interruptOnSigint', () => {
     expect(process.listenerCount('SIGINT')).toBe(before + 1);
     process.emit('SIGINT');
     expect(intr.signal.aborted).toBe(true);
-    expect(said).toEqual(['interrupted; finishing the current batch (press Ctrl-C again to quit at once)']);
+    expect(said).toEqual(['stopping after the current batch; Ctrl-C again to quit now']);
     intr.dispose();
     expect(process.listenerCount('SIGINT')).toBe(before);
   });
@@ -464,7 +496,7 @@ describe('interruptOnSigint', () => {
     const [code, signal] = await new Promise<[number | null, string | null]>((res) => child.on('exit', (c, s) => res([c, s])));
     expect(Date.now() - t0).toBeLessThan(2000);
     expect({ code, signal }).toEqual({ code: null, signal: 'SIGINT' }); // a shell reports 130
-    expect(out).toContain('interrupted; finishing the current batch');
+    expect(out).toContain('stopping after the current batch');
     expect(out).not.toContain('finished');
   });
 });

@@ -13,17 +13,15 @@
  * within 1e-5. A CMYK JPEG, which Chromium converts with its own rounding, is held to 1 level of
  * Node's decoded pixels (its DNF then differs and is not compared). Also: a broken
  * image, weights that do not fit the config, and Chromium without WebGPU each give their one-
- * sentence message. The result page is saved as test-output/browser/result.png.
+ * sentence message. The result page is saved as test-output/browser/result.png. Shared setup:
+ * test/browser-setup.ts; the page's views (table, downloads, threshold, Cancel, layout):
+ * test/browser-page.test.ts.
  */
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import sharp from 'sharp';
-import { createServer, type ViteDevServer } from 'vite';
+import type { Browser, Page } from 'playwright-core';
+import type { ViteDevServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeDnf } from '../src/diffusion/dnf.js';
 import { classifyDnfImages, type Verdict } from '../src/pipeline/classify.js';
@@ -35,29 +33,16 @@ import { DdpmUnet } from '../src/models/ddpm-unet.js';
 import { parseUnetConfig } from '../src/models/unet-config.js';
 import { acquireGpu } from '../src/node/acquire.js';
 import { loadClassifier } from '../src/node/classifier.js';
-import { openSafetensors, writeSafetensorsFile } from '../src/node/files.js';
+import { openSafetensors } from '../src/node/files.js';
 import type { PageResult } from '../web/main.js';
+import { CHROMIUM, openPage as openBrowser, pickInputs, runPage, SCREENSHOTS, SLOW, startServer, state, WEBGPU_FLAGS, writeFixtures, type Fixtures } from './browser-setup.js';
 import { classifierPth } from './detect-setup.js';
-import { synth, type Layout } from './synthetic-weights.js';
 
-const repo = fileURLToPath(new URL('..', import.meta.url));
-const CHROMIUM = process.env.DNF_CHROMIUM ?? '/usr/bin/chromium';
-const SCREENSHOT = join(repo, 'test-output', 'browser', 'result.png');
-/** Headless Chromium without the GPU process sandbox (root in CI) and without background traffic. */
-const BASE_FLAGS = ['--no-sandbox', '--disable-gpu-sandbox', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
-/**
- * WebGPU on Linux needs the unsafe flag. SwiftShader's Vulkan is the adapter even where a GPU exists
- * (the library Node's DNF_BACKEND=swiftshader loads, from the same chromium package), ANGLE too.
- */
-const WEBGPU_FLAGS = ['--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader', '--use-angle=swiftshader'];
-const SLOW = 240_000; // SwiftShader on 2 shared cores: compiles and runs take tens of seconds
+const SCREENSHOT = join(SCREENSHOTS, 'result.png');
 
-let dir: string;
 let server: ViteDevServer;
 let url: string;
-const files = { unet: '', config: '', broken: '' };
-/** The good images, in the order they are given to the page. */
-let images: string[];
+let fx: Fixtures;
 
 /** Images whose browser decode may differ from Node's by one level (Chromium's CMYK conversion). */
 const NEAR = new Set(['cmyk.jpg']);
@@ -65,62 +50,16 @@ const NEAR = new Set(['cmyk.jpg']);
 /** What Node computes for each good image: decoded pixels, float DNF, 8-bit DNF, verdict. */
 let want: Array<{ input: RgbImage; dnf: Float32Array; dnfImage: RgbImage; verdict: Verdict }>;
 
-/** Deterministic bytes: value i of a pattern that depends on `seed`. */
-const byte = (i: number, seed: number) => (i * seed + (i >> 4) * 29 + ((i * i) >> 6)) % 256;
-
-/** The image variants, named by what they exercise (sizes around the UNet's 12 to exercise the resize). */
-async function imageVariants(): Promise<Record<string, Buffer>> {
-  const raw = (w: number, h: number, channels: 1 | 2 | 3 | 4, seed: number, alpha?: number[]) => {
-    const px = Buffer.alloc(w * h * channels);
-    for (let i = 0; i < px.length; i++) px[i] = alpha && i % channels === channels - 1 ? alpha[(i / channels) % alpha.length | 0] : byte(i, seed);
-    return sharp(px, { raw: { width: w, height: h, channels } });
-  };
-  const deep = new Uint16Array(15 * 13 * 3).map((_, i) => (i * 9973 + 1234) % 65536);
-  // Alpha 0 keeps its colour in Node (PIL drops alpha without compositing); partial alphas must not premultiply.
-  const alphas = [255, 0, 128, 7, 255, 200];
-  return {
-    'rgba.png': await raw(16, 14, 4, 37, alphas).png().toBuffer(),
-    'gray.png': await raw(13, 11, 1, 29).toColourspace('b-w').png().toBuffer(),
-    'gray-alpha.png': await raw(12, 12, 2, 17, alphas).toColourspace('b-w').png().toBuffer(),
-    'palette.png': await raw(20, 9, 4, 7, alphas).png({ palette: true }).toBuffer(),
-    'rgb16.png': await sharp(deep, { raw: { width: 15, height: 13, channels: 3 } }).toColourspace('rgb16').png().toBuffer(),
-    'icc-p3.png': await raw(16, 14, 3, 11).withIccProfile('p3').png().toBuffer(),
-    'exif-rotated.png': await raw(16, 14, 3, 13).withMetadata({ orientation: 6 }).png().toBuffer(),
-    'exif-rotated.jpg': await raw(16, 14, 3, 19).withMetadata({ orientation: 6 }).jpeg({ quality: 90 }).toBuffer(),
-    'lossless.webp': await raw(14, 16, 3, 23).webp({ lossless: true }).toBuffer(),
-    'transparent.gif': await readFile(join(repo, 'test', 'fixtures', 'images', 'pil', 'screen_trns.gif')),
-    'cmyk.jpg': await readFile(join(repo, 'test', 'fixtures', 'images', 'pil', 'cmyk.jpg')),
-  };
-}
-
-async function writeFixtures(): Promise<void> {
-  dir = await mkdtemp(join(tmpdir(), 'dnf-browser-'));
-  const golden = await openSafetensors(join(repo, 'test', 'fixtures', 'golden', 'unet.safetensors'));
-  const layout = JSON.parse(golden.file.metadata.keys) as Layout;
-  files.config = join(dir, 'tiny-unet.json');
-  await writeFile(files.config, golden.file.metadata.config);
-  await golden.close();
-  files.unet = join(dir, 'tiny-unet.safetensors');
-  await writeSafetensorsFile(files.unet, layout.map(([name, shape]) => ({ name, dtype: 'F32' as const, shape, data: synth(name, shape) })));
-  images = [];
-  for (const [name, bytes] of Object.entries(await imageVariants())) {
-    images.push(join(dir, name));
-    await writeFile(join(dir, name), bytes);
-  }
-  files.broken = join(dir, 'truncated.png');
-  await copyFile(join(repo, 'test', 'fixtures', 'images', 'broken', 'truncated.png'), files.broken);
-}
-
 /** Node's results for the images, image by image as the page runs them, on SwiftShader. */
 async function nodeResults(): Promise<typeof want> {
   const gpu = await acquireGpu({ backend: 'swiftshader' });
   try {
-    const config = parseUnetConfig(JSON.parse(await readFile(files.config, 'utf8')), files.config);
-    const { file, close } = await openSafetensors(files.unet);
+    const config = parseUnetConfig(JSON.parse(await readFile(fx.config, 'utf8')), fx.config);
+    const { file, close } = await openSafetensors(fx.unet);
     const unet = await DdpmUnet.fromSafetensors(gpu, config, file).finally(close);
     const { model: classifier } = await loadClassifier(gpu, classifierPth);
     const out: typeof want = [];
-    for (const path of images) {
+    for (const path of fx.images) {
       const input = await decodeImageFile(path);
       const x = imagesToTensor(gpu, [input], { size: config.resolution });
       const eps = computeDnf(unet, x);
@@ -139,37 +78,7 @@ async function nodeResults(): Promise<typeof want> {
   }
 }
 
-async function startServer(): Promise<void> {
-  server = await createServer({
-    configFile: join(repo, 'web', 'vite.config.ts'),
-    logLevel: 'warn',
-    server: { host: '127.0.0.1', port: 0, strictPort: false, hmr: false, watch: null },
-  });
-  await server.listen();
-  url = `http://127.0.0.1:${(server.httpServer!.address() as AddressInfo).port}/`;
-}
-
-/** A fresh browser (its own temporary profile) on the page; `init` runs before the page's scripts. */
-async function openPage(flags: string[], init?: () => void): Promise<{ browser: Browser; page: Page; logs: string[] }> {
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...BASE_FLAGS, ...flags], timeout: 60_000 });
-  const page = await browser.newPage({ viewport: { width: 1000, height: 760 } });
-  const logs: string[] = [];
-  page.on('console', (m) => logs.push(`console.${m.type()}: ${m.text()}`));
-  page.on('pageerror', (e) => logs.push(`page error: ${e.message}`));
-  if (init) await page.addInitScript(init);
-  await page.goto(url);
-  await page.waitForFunction(() => document.body.dataset.state !== 'starting', null, { timeout: 60_000 });
-  return { browser, page, logs };
-}
-
-const state = (page: Page) => page.evaluate(() => document.body.dataset.state);
-
-/** Clicks Compute and waits for the run to end ('done' or 'failed'). */
-async function runPage(page: Page): Promise<string | undefined> {
-  await page.click('#run');
-  await page.waitForFunction(() => ['done', 'failed'].includes(document.body.dataset.state ?? ''), null, { timeout: SLOW });
-  return state(page);
-}
+const openPage = (flags: string[], init?: () => void) => openBrowser(url, flags, init);
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   expect(a.length).toBe(b.length);
@@ -180,14 +89,14 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: install Debian's chromium (apt-get install chromium) or set DNF_CHROMIUM`);
-  await writeFixtures();
+  fx = await writeFixtures();
   want = await nodeResults();
-  await startServer();
+  ({ server, url } = await startServer());
 }, SLOW);
 
 afterAll(async () => {
   await server?.close();
-  if (dir) await rm(dir, { recursive: true, force: true });
+  if (fx) await rm(fx.dir, { recursive: true, force: true });
 });
 
 describe('the web page in Chromium with WebGPU (SwiftShader)', { timeout: SLOW }, () => {
@@ -209,11 +118,7 @@ describe('the web page in Chromium with WebGPU (SwiftShader)', { timeout: SLOW }
   });
 
   it("computes Node's DNF and probability for images picked through the page, and reports a broken one", async () => {
-    await page.selectOption('#config', 'json');
-    await page.setInputFiles('#config-file', files.config);
-    await page.setInputFiles('#unet-file', files.unet);
-    await page.setInputFiles('#classifier-file', classifierPth);
-    await page.setInputFiles('#images', [...images, files.broken]);
+    await pickInputs(page, fx, classifierPth, [...fx.images, fx.broken]);
     expect(await runPage(page), logs.join('\n')).toBe('done');
 
     const got = await page.evaluate(() =>
@@ -226,10 +131,10 @@ describe('the web page in Chromium with WebGPU (SwiftShader)', { timeout: SLOW }
         prob: r.prob,
       })),
     );
-    await mkdir(join(repo, 'test-output', 'browser'), { recursive: true });
+    await mkdir(SCREENSHOTS, { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
 
-    expect(got.map((r) => r.name)).toEqual([...images, files.broken].map((p) => basename(p)));
+    expect(got.map((r) => r.name)).toEqual([...fx.images, fx.broken].map((p) => basename(p)));
     let dnfDiff = 0;
     let probDiff = 0;
     for (const [i, w] of want.entries()) {
@@ -261,18 +166,21 @@ describe('the web page in Chromium with WebGPU (SwiftShader)', { timeout: SLOW }
     const bad = got.at(-1)!;
     expect(bad.error).toBe('truncated.png: cannot decode image (corrupt, truncated, or a format this browser cannot read): convert it to PNG');
     const cards = page.locator('#results .card');
-    expect(await cards.count()).toBe(images.length + 1);
+    expect(await cards.count()).toBe(fx.images.length + 1);
     expect(await cards.locator('.verdict').allTextContents()).toEqual(labels);
     // The DNF picture shows the 8-bit DNF exactly: its canvas holds Node's bytes (alpha 255).
     const shown = await cards.nth(0).locator('canvas.dnf').evaluate((c: HTMLCanvasElement) => Array.from(c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data));
     expect(shown.filter((_, i) => i % 4 !== 3)).toEqual(Array.from(want[0].dnfImage.data));
     expect(await cards.last().locator('.error').textContent()).toBe(bad.error);
-    expect(await page.textContent('#progress-text')).toBe(`Done: ${images.length} of ${images.length + 1} images, 1 could not be read.`);
+    expect(await page.textContent('#progress-text')).toBe(`Done: ${fx.images.length} of ${fx.images.length + 1} images, 1 could not be read.`);
   });
 
   it('says in one sentence that weights do not fit the chosen config', async () => {
     await page.selectOption('#config', 'cifar10-32');
     expect(await runPage(page)).toBe('failed');
+    // No progress line is left behind (it used to say "Loading the UNet weights: 0.0 MB").
+    expect(await page.isHidden('#progress')).toBe(true);
+    expect(await page.textContent('#progress-text')).toBe('');
     expect(await page.textContent('#error')).toMatch(
       /^tiny-unet\.safetensors: these weights are a UNet with ch 32, .*; preset cifar10-32 has ch 128, .*: pick the matching model config$/,
     );
@@ -283,12 +191,12 @@ describe('the web page in Chromium with WebGPU (SwiftShader)', { timeout: SLOW }
     const cors = { 'access-control-allow-origin': '*' };
     await page.route('https://weights.example/**', (route) =>
       route.request().url().endsWith('/tiny-unet.safetensors')
-        ? route.fulfill({ path: files.unet, headers: cors })
+        ? route.fulfill({ path: fx.unet, headers: cors })
         : route.fulfill({ status: 404, body: 'no such file', headers: cors }),
     );
     await page.selectOption('#config', 'json');
     await page.setInputFiles('#classifier-file', []);
-    await page.setInputFiles('#images', images[0]);
+    await page.setInputFiles('#images', fx.images[0]);
     await page.fill('#unet-url', 'https://weights.example/models/tiny-unet.safetensors');
     expect(await page.inputValue('#unet-file')).toBe(''); // a URL replaces the picked file
     await page.evaluate(() => {
@@ -298,7 +206,7 @@ describe('the web page in Chromium with WebGPU (SwiftShader)', { timeout: SLOW }
     });
     expect(await runPage(page), logs.join('\n')).toBe('done');
     const seen = await page.evaluate(() => (window as unknown as { progressSeen: string[] }).progressSeen);
-    const size = `${((await stat(files.unet)).size / 1e6).toFixed(1)} MB`;
+    const size = `${((await stat(fx.unet)).size / 1e6).toFixed(1)} MB`;
     expect(seen).toContain(`Downloading the UNet weights: ${size} of ${size}`);
     expect(seen).toContain(`Loading the UNet weights: ${size} of ${size}`);
     const [r] = await page.evaluate(() => (window as unknown as { dnfResults: PageResult[] }).dnfResults.map((x) => ({ dnf: Array.from(x.dnf!), prob: x.prob })));

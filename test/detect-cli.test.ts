@@ -21,6 +21,7 @@ const GOOD = ['a.png', 'b.jpg', 'sub/c.png', 'sub/d.png']; // in the order input
 interface Line {
   file: string;
   prob: number;
+  logit: number;
   label: string;
 }
 const jsonLines = (text: string): Line[] => text.trim().split('\n').map((l) => JSON.parse(l) as Line);
@@ -58,13 +59,19 @@ afterAll(async () => {
 describe('dnf detect (built CLI)', { timeout: 300_000 }, () => {
   let first: Line[];
 
-  it('prints one JSON line per good image in input order, reports the broken ones, exits 1', () => {
+  it('prints one JSON line per input in input order (the broken ones with their error), reports them, exits 1', () => {
     const r = dnf(root, 'detect', ['detect', inDir, '--classifier', models.classifier, ...models.unetArgs, '--json', '--batch', '2']);
     expect(r.code).toBe(1);
-    first = jsonLines(r.stdout);
+    const all = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Line | { file: string; error: string });
+    expect(all.map((l) => l.file)).toEqual(['a.png', 'b.jpg', 'broken/empty.png', 'broken/truncated.png', 'sub/c.png', 'sub/d.png'].map((f) => join(inDir, f)));
+    expect(all[2]).toEqual({ file: join(inDir, 'broken', 'empty.png'), error: 'cannot decode image (empty file)' });
+    expect(Object.keys(all[3])).toEqual(['file', 'error']);
+    expect((all[3] as { error: string }).error).toMatch(/^cannot decode image/);
+    first = all.filter((l): l is Line => !('error' in l));
     expect(first.map((l) => l.file)).toEqual(GOOD.map((f) => join(inDir, f)));
     for (const l of first) {
-      expect(Object.keys(l)).toEqual(['file', 'prob', 'label']);
+      expect(Object.keys(l)).toEqual(['file', 'prob', 'logit', 'label']);
+      expect(l.prob).toBeCloseTo(1 / (1 + Math.exp(-l.logit)), 6); // prob is float32(sigmoid(logit)): 6e-8 apart at most
       expect(l.prob).toBeGreaterThan(0);
       expect(l.prob).toBeLessThan(1);
       expect(l.label).toBe(l.prob > 0.5 ? 'generated' : 'real');
@@ -92,7 +99,7 @@ describe('dnf detect (built CLI)', { timeout: 300_000 }, () => {
   it('refuses bad usage and setup with exit 2 and one line', () => {
     const base = ['detect', inDir, ...models.unetArgs];
     const cases: Array<[string[], RegExp]> = [
-      [base, /required option '--classifier <file>' not specified/],
+      [base, /^dnf: detect needs a classifier \(--classifier FILE or DNF_CLASSIFIER\), and none is published: train one with `dnf train`/m],
       [[...base, '--classifier', models.classifier, '--json', '--csv'], /option '--json' cannot be used with option '--csv'/],
       [[...base, '--classifier', models.classifier, '--threshold', '1.5'], /--threshold must be a number from 0 to 1/],
       [[...base, '--classifier', models.unet], /tiny-unet\.safetensors: not a torchvision ResNet classifier \(no conv1\.weight\)/],
@@ -122,7 +129,27 @@ describe('runDetect', { timeout: 300_000 }, () => {
       '',
     ]);
     const csv = (await detect([odd], { format: 'csv' })).out;
-    expect(csv).toBe(`file,prob,label\n"${join(odd, 'x, ""y"".png')}",${json[0].prob},${json[0].label}\n${join(odd, 'z.png')},${json[1].prob},${json[1].label}\n`);
+    expect(csv).toBe(`file,prob,logit,label,error\n"${join(odd, 'x, ""y"".png')}",${json[0].prob},${json[0].logit},${json[0].label},\n${join(odd, 'z.png')},${json[1].prob},${json[1].logit},${json[1].label},\n`);
+  });
+
+  it('a failed input is a CSV row with its error, in input order; the table leaves it to stderr', async () => {
+    const mixed = join(root, 'mixed');
+    await mkdir(mixed, { recursive: true });
+    await copyFile(join(inDir, 'a.png'), join(mixed, 'a.png'));
+    await copyFile(join(repo, 'test', 'fixtures', 'images', 'broken', 'empty.png'), join(mixed, 'b.png'));
+    await copyFile(join(inDir, 'sub', 'c.png'), join(mixed, 'c.png'));
+    const json = jsonLines((await detect([join(mixed, 'a.png'), join(mixed, 'c.png')], {})).out);
+    const csv = await detect([mixed], { format: 'csv', batch: 3 });
+    expect(csv.out.split('\n')).toEqual([
+      'file,prob,logit,label,error',
+      `${join(mixed, 'a.png')},${json[0].prob},${json[0].logit},${json[0].label},`,
+      `${join(mixed, 'b.png')},,,,cannot decode image (empty file)`,
+      `${join(mixed, 'c.png')},${json[1].prob},${json[1].logit},${json[1].label},`,
+      '',
+    ]);
+    const table = await detect([mixed], { format: 'table' });
+    expect(table.out.split('\n').map((l) => l.slice(19))).toEqual(['file', join(mixed, 'a.png'), join(mixed, 'c.png'), '']);
+    expect(table.lines).toContain(`detect: ${join(mixed, 'b.png')}: cannot decode image (empty file)`);
   });
 
   it('--threshold moves the labels, not the probabilities', async () => {

@@ -78,11 +78,14 @@ describe('dnf eval', { timeout: 300_000 }, () => {
     const { report, out, lines } = await evaluate(cnn, { cache: join(tmp, 'cache'), predictions: predictionsFile });
     computed = report;
     const perImage = (await readFile(predictionsFile, 'utf8')).trim().split('\n');
-    expect(perImage[0]).toBe('file,subset,label,prob,predicted');
-    expect(perImage.slice(1)).toEqual(report.predictions.map((p) => {
+    expect(perImage[0]).toBe('file,subset,label,prob,logit,predicted,error');
+    const failedRows = perImage.filter((l) => l.includes('broken.png'));
+    expect(failedRows).toEqual([expect.stringMatching(new RegExp(`^${join(cnn, 'biggan', '1_fake', 'broken.png')},biggan,generated,,,,cannot decode image`))]);
+    expect(perImage.slice(1).filter((l) => !failedRows.includes(l))).toEqual(report.predictions.map((p) => {
       const name = (l: number) => (l === 1 ? 'generated' : 'real');
-      return [p.file, p.subset, name(p.label), String(p.prob), name(p.prob > 0.5 ? 1 : 0)].join(',');
+      return [p.file, p.subset, name(p.label), String(p.prob), String(p.logit), name(p.prob > 0.5 ? 1 : 0), ''].join(',');
     }));
+    expect(perImage.slice(1).map((l) => l.split(',')[0])).toEqual([...perImage.slice(1).map((l) => l.split(',')[0])].sort()); // input order: sorted paths
     expect(report.failed).toBe(1);
     expect(lines).toContainEqual(expect.stringMatching(/^eval: .*broken\.png: cannot decode image/));
     expect(lines[0]).toBe(`eval: 12 images in 3 subsets (0 DNFs cached in ${join(tmp, 'cache')}); batch 16, ${gpu.describe().backend}, ResNet (bottleneck blocks 1,2,1,1, stem 10) (classifier.safetensors), DNF by tiny-unet.safetensors`);

@@ -255,7 +255,7 @@ describe('dnf extract (built CLI)', { timeout: 300_000 }, () => {
     expect(summary).toHaveLength(1);
     if (code === 130) {
       // The usual case: interrupted with the rest left over.
-      expect(stderr).toMatch(/extract: interrupted; finishing the current batch/);
+      expect(stderr).toMatch(/extract: stopping after the current batch; Ctrl-C again to quit now/);
       expect(stderr).toMatch(new RegExp(`extract: interrupted with ${names.length - written} left; run the same command again`));
     } else {
       expect(code).toBe(0); // it finished before the signal came
@@ -336,14 +336,15 @@ describe('dnf extract (built CLI)', { timeout: 300_000 }, () => {
     expect(existsSync(join(root, 'nowhere'))).toBe(false);
   });
 
-  it('refuses up front, exit 2: two inputs with one output, a feature that needs --steps, bad option values', async () => {
+  it('refuses up front, exit 2: two inputs with one output even with their extensions kept, a feature that needs --steps, bad option values', async () => {
     const clash = join(root, 'clash');
     await mkdir(clash, { recursive: true });
     await pattern(12, 12, 3).png().toFile(join(clash, 'x.png'));
     await pattern(12, 12, 4).jpeg().toFile(join(clash, 'x.jpg'));
+    await pattern(12, 12, 5).jpeg().toFile(join(clash, 'x.png.jpg')); // x.png.png, as x.png's output with its extension kept
     const c = dnf(['extract', clash, '-o', join(root, 'out-clash'), ...tinyArgs()]);
     expect(c.code).toBe(2);
-    expect(c.lines).toEqual([`dnf: ${join(clash, 'x.jpg')} and ${join(clash, 'x.png')} would both be written to ${join(root, 'out-clash', 'x.png')}; rename one of them or process them into separate output folders`]);
+    expect(c.lines).toEqual([`dnf: ${join(clash, 'x.png')} and ${join(clash, 'x.png.jpg')} would both be written to ${join(root, 'out-clash', 'x.png.png')}; rename one of them or process them into separate output folders`]);
     expect(existsSync(join(root, 'out-clash'))).toBe(false);
 
     const f = dnf(['extract', inDir, '-o', join(root, 'o2'), '--feature', 'mean', ...tinyArgs()]);

@@ -120,7 +120,7 @@ describe('dnf train runs', () => {
     }
     child.kill('SIGINT');
     expect(await exited).toBe(130);
-    expect(stderr).toMatch(/interrupted; finishing the current batch/);
+    expect(stderr).toMatch(/train: stopping after the current batch; Ctrl-C again to quit now/);
     expect(stderr).toMatch(/stopped: interrupted; `dnf train ... --resume` continues where it stopped/);
     expect((await stat(join(out, 'last.safetensors'))).size).toBeGreaterThan(0);
     const done = await logged();

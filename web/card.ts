@@ -1,5 +1,6 @@
 /** One image's result as a card: the image, its DNF as a picture, the verdict, the time taken. */
 import type { RgbImage } from '../src/index.js';
+import { opaqueImageData } from './png.js';
 
 export interface CardData {
   name: string;
@@ -21,14 +22,7 @@ export function rgbCanvas(img: RgbImage): HTMLCanvasElement {
   const canvas = document.createElement('canvas');
   canvas.width = img.width;
   canvas.height = img.height;
-  const pixels = new ImageData(img.width, img.height);
-  for (let i = 0, j = 0; i < img.data.length; i += 3, j += 4) {
-    pixels.data[j] = img.data[i];
-    pixels.data[j + 1] = img.data[i + 1];
-    pixels.data[j + 2] = img.data[i + 2];
-    pixels.data[j + 3] = 255;
-  }
-  canvas.getContext('2d')!.putImageData(pixels, 0, 0);
+  canvas.getContext('2d')!.putImageData(opaqueImageData(img), 0, 0);
   if (Math.max(img.width, img.height) < 128) canvas.style.imageRendering = 'pixelated';
   return canvas;
 }

@@ -1,9 +1,11 @@
 /**
  * Where the page gets weight files: a File picked from disk (read lazily, slice by slice, as the
  * model asks for each tensor) or a URL (downloaded once into a Blob, streaming, with progress).
- * Both end up as a ByteSource; `counted` reports how much of it the model has read so far.
+ * Both end up as a ByteSource; `counted` reports how much of it the model has read so far. A
+ * Cancel (progress.ts) stops a download at its next chunk, and the rest of the body is not fetched.
  */
 import { blobSource, DnfError, type ByteSource } from '../src/index.js';
+import { Cancelled } from './progress.js';
 
 /** Bytes done out of total (total 0: unknown). */
 export type OnProgress = (done: number, total: number) => void;
@@ -59,8 +61,8 @@ export async function download(url: string, onProgress: OnProgress): Promise<Blo
   const chunks: Uint8Array[] = [];
   let done = 0;
   const reader = response.body.getReader();
-  onProgress(0, total);
   try {
+    onProgress(0, total);
     for (;;) {
       const { done: end, value } = await reader.read();
       if (end) break;
@@ -69,6 +71,9 @@ export async function download(url: string, onProgress: OnProgress): Promise<Blo
       onProgress(done, Math.max(total, done));
     }
   } catch (e) {
+    // Stopped here (a Cancel, or a broken connection): the rest of the body is not fetched in the background.
+    void reader.cancel().catch(() => undefined);
+    if (e instanceof Cancelled) throw e;
     throw new DnfError(`${url}: the download broke off after ${done} bytes (${(e as Error).message}); try again`);
   }
   return new Blob(chunks as BlobPart[]);

@@ -11,8 +11,10 @@
  * `detect --from-dnf` prints for the PNG that `extract` wrote for that image.
  *
  * Results go to stdout in input order as they come: a table (default), JSON lines
- * ({"file", "prob", "label"}) or CSV (file,prob,label); progress, failures and the summary go to
- * stderr. The classifier is a safetensors file from `dnf convert`, or a PyTorch checkpoint, which
+ * ({"file", "prob", "logit", "label"}, or {"file", "error"} for an input that failed) or CSV
+ * (file,prob,logit,label,error); logit is the classifier's raw score, prob = sigmoid(logit), for
+ * fusing and calibrating scores. Progress, failures and the summary go to stderr (failures also
+ * in JSON and CSV rows, not in the table). The classifier is a safetensors file from `dnf convert`, or a PyTorch checkpoint, which
  * is converted in memory. Exit status: 0 all classified, 1 some inputs failed, 2 usage or setup
  * error, 130 Ctrl-C.
  */
@@ -75,14 +77,39 @@ export interface DetectReport {
 /** A table row: fixed widths, since rows are printed batch by batch ('generated' is the longer label). */
 const tableRow = (prob: string, label: string, file: string) => `${prob.padStart(6)}  ${label.padEnd(9)}  ${file}`;
 
-/** Formats results: headers come with the first batch, rows follow as they come. */
+/** An input that could not be classified, with its one-line message (without the file name). */
+export interface DetectFailure {
+  file: string;
+  error: string;
+}
+
+/** The CSV columns: a failed input leaves prob, logit and label empty and fills error. */
+export const DETECT_CSV_HEADER = ['file', 'prob', 'logit', 'label', 'error'] as const;
+
+/** A failure's message without the `<file>: ` that starts it (the row names the file already). */
+export function failureText(file: string, message: string): string {
+  return message.startsWith(`${file}: `) ? message.slice(file.length + 2) : message;
+}
+
+/**
+ * Formats results: headers come with the first batch, rows follow as they come, in input order.
+ * JSON and CSV, read by programs, carry every input: a failed one as {"file", "error"} (CSV: the
+ * error column). The table is for people and lists classified inputs only: failures are the
+ * one-line messages on stderr, which a terminal shows beside it.
+ */
 function resultWriter(format: DetectFormat, out: { write(text: string): unknown }) {
   let first = true;
-  return (rows: DetectResult[]) => {
+  return (rows: Array<DetectResult | DetectFailure>) => {
     const lines: string[] = [];
-    if (format === 'json') lines.push(...rows.map((r) => JSON.stringify({ file: r.file, prob: r.prob, label: r.label })));
-    else if (format === 'csv') lines.push(...(first ? [csvLine(['file', 'prob', 'label'])] : []), ...rows.map((r) => csvLine([r.file, r.prob, r.label])));
-    else lines.push(...(first ? [tableRow('prob', 'label', 'file')] : []), ...rows.map((r) => tableRow(r.prob.toFixed(4), r.label, r.file)));
+    if (format === 'json') {
+      lines.push(...rows.map((r) => JSON.stringify('error' in r ? { file: r.file, error: r.error } : { file: r.file, prob: r.prob, logit: r.logit, label: r.label })));
+    } else if (format === 'csv') {
+      if (first) lines.push(csvLine(DETECT_CSV_HEADER));
+      lines.push(...rows.map((r) => csvLine('error' in r ? [r.file, null, null, null, r.error] : [r.file, r.prob, r.logit, r.label, null])));
+    } else {
+      if (first) lines.push(tableRow('prob', 'label', 'file'));
+      for (const r of rows) if (!('error' in r)) lines.push(tableRow(r.prob.toFixed(4), r.label, r.file));
+    }
     first = false;
     if (lines.length) out.write(lines.join('\n') + '\n');
   };
@@ -99,7 +126,7 @@ export async function runDetect(inputs: string[], opts: DetectOptions, hooks: De
     const batchSize = detector.batchSize(opts.batch);
     say(`${items.length} images; batch ${batchSize}, ${detector.describe()}`);
     const progress = new Progress(items.length, progressOptions);
-    const interrupt = hooks.signal ? null : interruptOnSigint((line) => progress.message(line));
+    const interrupt = hooks.signal ? null : interruptOnSigint((line) => progress.message(line), 'detect');
     const write = resultWriter(opts.format, hooks.out ?? process.stdout);
     let outcome;
     try {
@@ -112,10 +139,11 @@ export async function runDetect(inputs: string[], opts: DetectOptions, hooks: De
         processBatch: async (entries: Prepared<InputItem, RgbImage>[]) => {
           const images = entries.map((e) => e.data);
           const verdicts = await detector.classify(opts.fromDnf ? images : await detector.dnfs(images));
-          const rows = verdicts.map((v, i): DetectResult => ({ file: entries[i].item.path, logit: v.logit, prob: v.prob, label: labelOf(v.prob, opts.threshold) }));
+          return verdicts.map((v, i): DetectResult => ({ file: entries[i].item.path, logit: v.logit, prob: v.prob, label: labelOf(v.prob, opts.threshold) }));
+        },
+        settled: (ends) => {
           progress.finish(); // clears a progress bar before results reach a shared terminal
-          write(rows);
-          return rows;
+          write(ends.map((e) => e.failure ? { file: e.item.path, error: failureText(e.item.path, e.failure.message) } : e.result));
         },
         signal: hooks.signal ?? interrupt!.signal,
         progress,
@@ -164,8 +192,8 @@ export function register(program: Command): void {
     .addOption(new Option('--classifier <file>', 'the classifier: RUN/best.safetensors of `dnf train` (train one on your data: no published DNF classifier exists), safetensors from `dnf convert`, or a PyTorch checkpoint (converted in memory)').env('DNF_CLASSIFIER').makeOptionMandatory())
     .option('--from-dnf', 'the inputs are DNF images (e.g. PNGs from `dnf extract`): no UNet')
     .option('--threshold <p>', 'call an image generated when its probability is above this', thresholdArg, DEFAULT_THRESHOLD)
-    .addOption(new Option('--json', 'one JSON object per line: {"file", "prob", "label"}').conflicts('csv'))
-    .option('--csv', 'CSV with a header line: file,prob,label')
+    .addOption(new Option('--json', 'one JSON object per line: {"file", "prob", "logit", "label"}, or {"file", "error"} for an input that failed').conflicts('csv'))
+    .option('--csv', 'CSV with a header line: file,prob,logit,label,error (error: why that input failed)')
     .option('--batch <n>', 'images per GPU batch (default: what the GPU\'s storage bindings hold, at most 16; on a CPU adapter, what 512 MiB of activations hold)', positiveInt('--batch'));
   addUnetOptions(cmd).action(async (inputs: string[], cli: CliOpts) => {
     const report = await runDetect(inputs, {

@@ -11,7 +11,8 @@
  * the threshold, average precision (sklearn's), real and fake accuracy (src/metrics.ts).
  * Output: a table on stdout (or JSON lines with --json), and a CSV file: --csv FILE, by default
  * <root folder name>-eval.csv in the current folder (--no-csv: none); with --predictions FILE,
- * one CSV line per image (file, subset, true label, probability, verdict). Images that fail are
+ * one CSV line per image in input order (file, subset, true label, probability, logit, verdict,
+ * and for an image that failed its error instead of the scores). Images that fail are
  * reported, left out of the metrics, and make the exit status 1. Ctrl-C stops after the batch in
  * flight (exit 130) without metrics; cached DNFs stay for the next run.
  */
@@ -27,12 +28,12 @@ import { detectionMetrics, meanMetrics, type DetectionMetrics } from '../metrics
 import { IMAGE_EXTENSIONS } from '../node/batch/inputs.js';
 import { interruptOnSigint } from '../node/batch/interrupt.js';
 import { decodedImageLimits } from '../node/batch/memory.js';
-import { outputPathFor, planOutputs } from '../node/batch/plan.js';
+import { planOutputs } from '../node/batch/plan.js';
 import { runBatches, type Prepared } from '../node/batch/runner.js';
 import { findEvalSets, type EvalItem } from '../node/eval-layout.js';
 import { writeFileAtomic } from '../node/files.js';
 import { formatDuration, formatSpeed, Progress, type ProgressOptions } from '../node/progress.js';
-import { thresholdArg } from './detect.js';
+import { failureText, thresholdArg } from './detect.js';
 import { Detector } from './detector.js';
 import { csvLine, formatTable } from './text-output.js';
 import { addUnetOptions, antialiasOption, positiveInt, resolveUnet, type UnetOptions } from './unet-options.js';
@@ -75,14 +76,31 @@ export interface EvalRow extends Omit<DetectionMetrics, 'count' | 'real' | 'fake
 export interface EvalReport {
   /** Empty when interrupted. */
   rows: EvalRow[];
-  /** Every classified image. */
-  predictions: Array<{ file: string; subset: string; label: 0 | 1; prob: number }>;
+  /** Every classified image, in input order. */
+  predictions: Prediction[];
   failed: number;
   remaining: number;
   interrupted: boolean;
   elapsedMs: number;
   /** The CSV written, if any. */
   csv: string | null;
+}
+
+/** One classified image: its true label, the classifier's logit and prob = sigmoid(logit). */
+export interface Prediction {
+  file: string;
+  subset: string;
+  label: 0 | 1;
+  prob: number;
+  logit: number;
+}
+
+/** An image that failed, with its one-line message (without the file name). */
+interface FailedPrediction {
+  file: string;
+  subset: string;
+  label: 0 | 1;
+  error: string;
 }
 
 const labelName = (label: 0 | 1) => (label === 1 ? 'generated' : 'real');
@@ -105,10 +123,12 @@ async function planWork(items: EvalItem[], opts: EvalOptions): Promise<Work[]> {
   const cacheDir = opts.cache;
   if (!cacheDir) return items.map((it) => ({ ...it, dnfPath: null, cached: opts.fromDnf }));
   // planOutputs refuses clashing names, removes a killed run's temp files and finds what exists.
+  // Clashing names keep their extension there, as extract names them.
   const plan = await planOutputs(items, cacheDir, 'png');
+  const outputOf = new Map([...plan.todo, ...plan.skipped].map((p) => [p.path, p.output]));
   const cached = new Set(plan.skipped.map((p) => p.output));
   return items.map((it) => {
-    const dnfPath = outputPathFor(cacheDir, it.rel, 'png');
+    const dnfPath = outputOf.get(it.path)!;
     return { ...it, dnfPath, cached: cached.has(dnfPath) };
   });
 }
@@ -130,8 +150,10 @@ export async function runEval(root: string, opts: EvalOptions, hooks: EvalHooks 
     const cacheNote = opts.cache ? ` (${cachedCount} DNFs cached in ${opts.cache})` : '';
     say(`${work.length} images in ${layout.subsets.length} subsets${cacheNote}; batch ${batchSize}, ${detector.describe()}`);
     const progress = new Progress(work.length, progressOptions);
-    const interrupt = hooks.signal ? null : interruptOnSigint((line) => progress.message(line));
+    const interrupt = hooks.signal ? null : interruptOnSigint((line) => progress.message(line), 'eval');
     let outcome;
+    /** Every image that was tried, in input order, for --predictions. */
+    const perImage: Array<Prediction | FailedPrediction> = [];
     try {
       outcome = await runBatches({
         items: work,
@@ -140,6 +162,12 @@ export async function runEval(root: string, opts: EvalOptions, hooks: EvalHooks 
         prepare: (w) => decodeImageFile(fileOf(w)),
         ...decodedImageLimits(fileOf),
         processBatch: (entries) => classifyBatch(detector, entries),
+        settled: (ends) => {
+          for (const { item, result, failure } of ends) {
+            const base = { file: item.path, subset: item.subset, label: item.label };
+            perImage.push(failure ? { ...base, error: failureText(item.path, failure.message) } : { ...base, ...result! });
+          }
+        },
         signal: hooks.signal ?? interrupt!.signal,
         progress,
       });
@@ -147,7 +175,7 @@ export async function runEval(root: string, opts: EvalOptions, hooks: EvalHooks 
       interrupt?.dispose();
       progress.finish();
     }
-    const predictions = outcome.done.map(({ item, result }) => ({ file: item.path, subset: item.subset, label: item.label, prob: result }));
+    const predictions = outcome.done.map(({ item, result }): Prediction => ({ file: item.path, subset: item.subset, label: item.label, ...result }));
     const report: EvalReport = {
       rows: [], predictions, failed: outcome.failed.length, remaining: outcome.remaining, interrupted: outcome.interrupted, elapsedMs: progress.elapsedMs, csv: null,
     };
@@ -160,7 +188,7 @@ export async function runEval(root: string, opts: EvalOptions, hooks: EvalHooks 
       }
     }
     if (opts.predictions && predictions.length) {
-      await writeFileAtomic(opts.predictions, [new TextEncoder().encode(predictionsCsv(predictions, opts.threshold))]);
+      await writeFileAtomic(opts.predictions, [new TextEncoder().encode(predictionsCsv(perImage, opts.threshold))]);
     }
     say(summary(report, layout.subsets.length));
     return report;
@@ -170,14 +198,14 @@ export async function runEval(root: string, opts: EvalOptions, hooks: EvalHooks 
 }
 
 /** processBatch: DNFs of the images not cached (written to the cache, if any), then the classifier. */
-async function classifyBatch(detector: Detector, entries: Prepared<Work, RgbImage>[]): Promise<number[]> {
+async function classifyBatch(detector: Detector, entries: Prepared<Work, RgbImage>[]): Promise<Array<{ prob: number; logit: number }>> {
   const todo = entries.filter((e) => !e.item.cached);
   const fresh = todo.length ? await detector.dnfs(todo.map((e) => e.data)) : [];
   await Promise.all(todo.map(async (e, i) => {
     if (e.item.dnfPath) await writeFileAtomic(e.item.dnfPath, [await encodePng(fresh[i])]);
   }));
   const dnfs = entries.map((e) => (e.item.cached ? e.data : fresh[todo.indexOf(e)]));
-  return (await detector.classify(dnfs)).map((v) => v.prob);
+  return (await detector.classify(dnfs)).map((v) => ({ prob: v.prob, logit: v.logit }));
 }
 
 /** One row per subset (in `names` order), then the mean over subsets (when several) and the pooled total. */
@@ -219,10 +247,15 @@ function csvText(rows: EvalRow[]): string {
   return [csvLine(Object.keys(fields(rows[0]))), ...rows.map((r) => csvLine(Object.values(fields(r))))].join('\n') + '\n';
 }
 
-/** One line per classified image: file, subset, true label, P(generated), verdict at the threshold. */
-function predictionsCsv(predictions: EvalReport['predictions'], threshold: number): string {
-  const lines = predictions.map((p) => csvLine([p.file, p.subset, labelName(p.label), p.prob, labelName(p.prob > threshold ? 1 : 0)]));
-  return [csvLine(['file', 'subset', 'label', 'prob', 'predicted']), ...lines].join('\n') + '\n';
+/**
+ * One line per image tried, in input order: file, subset, true label, P(generated), the logit,
+ * verdict at the threshold; an image that failed has empty scores and its error.
+ */
+function predictionsCsv(rows: Array<Prediction | FailedPrediction>, threshold: number): string {
+  const lines = rows.map((p) => 'error' in p
+    ? csvLine([p.file, p.subset, labelName(p.label), null, null, null, p.error])
+    : csvLine([p.file, p.subset, labelName(p.label), p.prob, p.logit, labelName(p.prob > threshold ? 1 : 0), null]));
+  return [csvLine(['file', 'subset', 'label', 'prob', 'logit', 'predicted', 'error']), ...lines].join('\n') + '\n';
 }
 
 /** 'eval: 1200 images classified in 5 subsets, 2 failed (left out of the metrics) in 1m20s (15.0 images/s); wrote x-eval.csv' */
@@ -255,7 +288,7 @@ export function register(program: Command): void {
     .option('--json', 'JSON lines on stdout instead of the table: one object per subset, then mean and total')
     .option('--csv <file>', 'write the results as CSV here (default: <root folder name>-eval.csv in the current folder)')
     .option('--no-csv', 'write no CSV file')
-    .option('--predictions <file>', 'also write one CSV line per image: file, subset, label, prob, predicted')
+    .option('--predictions <file>', 'also write one CSV line per image: file, subset, label, prob, logit, predicted, error')
     .option('--batch <n>', 'images per GPU batch (default: what the GPU\'s storage bindings hold, at most 16; on a CPU adapter, what 512 MiB of activations hold)', positiveInt('--batch'));
   addUnetOptions(cmd).action(async (root: string, cli: CliOpts) => {
     const report = await runEval(root, {

@@ -6,6 +6,8 @@
  * DDIM inversion with --steps), and written under the output folder at its relative path:
  * - png (default): the released 8-bit quantisation, lossless PNG whatever the input format;
  * - safetensors: one file per image with the float32 tensor `dnf` of shape [3, R, R].
+ * Inputs whose output names would clash (a.bmp and a.tiff in one folder) keep their extension
+ * (a.bmp.png, a.tiff.png; --keep-ext: every input does), with a note (src/node/batch/plan.ts).
  * Outputs are written atomically; outputs that exist are skipped (re-running resumes) unless
  * --overwrite. Exit status: 0 all done, 1 some inputs failed, 2 usage or setup error, 130 Ctrl-C.
  */
@@ -21,7 +23,7 @@ import { collectInputs, IMAGE_EXTENSIONS } from '../node/batch/inputs.js';
 import { interruptOnSigint } from '../node/batch/interrupt.js';
 import { decodedImageLimits } from '../node/batch/memory.js';
 import { OutputClaims } from '../node/batch/claims.js';
-import { isCompleteOutput, planOutputs, type PlannedItem } from '../node/batch/plan.js';
+import { isCompleteOutput, planOutputs, renamedNote, type PlannedItem } from '../node/batch/plan.js';
 import { ItemSkipped, runBatches, type Prepared } from '../node/batch/runner.js';
 import { openSafetensors, writeFileAtomic, writeSafetensorsFile } from '../node/files.js';
 import { formatSummary, Progress, type JobCounts, type ProgressOptions } from '../node/progress.js';
@@ -37,6 +39,8 @@ export interface ExtractOptions extends UnetOptions {
   /** Images per GPU batch (default: the UNet's defaultBatch). */
   batch?: number;
   overwrite: boolean;
+  /** Every output keeps its input's extension (a.bmp -> a.bmp.png); without it only clashing names do. */
+  keepExt?: boolean;
   /** The GPU backend (--backend of the program). */
   backend?: string;
 }
@@ -57,9 +61,11 @@ export async function runExtract(inputs: string[], opts: ExtractOptions, hooks: 
   const setup = await resolveUnet(opts);
   const unetPath = setup.path;
   const items = await collectInputs(inputs, IMAGE_EXTENSIONS, { exclude: [opts.output] });
-  const plan = await planOutputs(items, opts.output, opts.format, { overwrite: opts.overwrite });
+  const plan = await planOutputs(items, opts.output, opts.format, { overwrite: opts.overwrite, keepExt: opts.keepExt });
   const progressOptions = { ...hooks.progress, label: 'extract' };
   const say = (text: string) => (progressOptions.sink ?? process.stderr).write(`${text}\n`);
+  const note = opts.keepExt ? null : renamedNote(plan.renamed);
+  if (note) say(`extract: ${note}`);
   if (plan.todo.length === 0) {
     const report = { done: 0, skipped: plan.skipped.length, failed: 0, remaining: 0, elapsedMs: 0, interrupted: false };
     say(formatSummary('extract', report));
@@ -75,7 +81,7 @@ export async function runExtract(inputs: string[], opts: ExtractOptions, hooks: 
     say(`extract: ${plan.todo.length} to do, ${plan.skipped.length} already done; batch ${batchSize}, ${gpu.describe().backend}, ${basename(unetPath)}`);
 
     const progress = new Progress(plan.todo.length, progressOptions);
-    const interrupt = hooks.signal ? null : interruptOnSigint((line) => progress.message(line));
+    const interrupt = hooks.signal ? null : interruptOnSigint((line) => progress.message(line), 'extract');
     const claims = new OutputClaims(opts.overwrite ? async () => false : isCompleteOutput); // --overwrite redoes finished outputs
     const writer = dnfWriter(unet, opts, unetPath, claims);
     let outcome;
@@ -162,11 +168,13 @@ export function register(program: Command): void {
     .option('--batch <n>', 'images per GPU batch (default: what the GPU\'s storage bindings hold, at most 16; on a CPU adapter, what 512 MiB of activations hold)', positiveInt('--batch'));
   addUnetOptions(cmd)
     .option('--overwrite', 'recompute outputs that exist (default: skip them, so a re-run resumes)')
+    .option('--keep-ext', 'keep each input\'s extension in its output name (a.bmp -> a.bmp.png); by default only inputs whose names would clash (a.bmp, a.tiff) keep it')
     .action(async (inputs: string[], cli: CliOpts) => {
       const report = await runExtract(inputs, {
         ...cli,
         ...antialiasOption(cli.antialias),
         overwrite: !!cli.overwrite,
+        keepExt: !!cli.keepExt,
         backend: program.opts().backend,
       });
       process.exitCode = report.interrupted ? 130 : report.failed > 0 ? 1 : 0;

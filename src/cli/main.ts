@@ -25,12 +25,28 @@ function version(): string {
 }
 
 /**
+ * Usage errors whose fix is not in the help: the missing option's message is replaced by what to
+ * do. No DNF classifier is published, so a newcomer without --classifier must learn where one
+ * comes from.
+ */
+const USAGE_HINTS: Array<[RegExp, string]> = [
+  [
+    /required option '--classifier <file>' not specified/,
+    'detect needs a classifier (--classifier FILE or DNF_CLASSIFIER), and none is published: train one with `dnf train` (README: "Train a detector"); `dnf weights list` lists the UNets for the DNFs',
+  ],
+];
+
+/**
  * Usage errors in one line, with where to read more: "dnf: unknown option '--bogus'; see `dnf
  * extract --help`" (commander would print the whole help). Set on every command, nested ones too.
  */
 function oneLineUsageErrors(cmd: Command, path: string): void {
   cmd.configureOutput({
-    outputError: (text, write) => write(`dnf: ${oneLine(text.replace(/^error:\s*/, '').replace(/[.\s]+$/, ''))}; see \`${path} --help\`\n`),
+    outputError: (text, write) => {
+      const message = oneLine(text.replace(/^error:\s*/, '').replace(/[.\s]+$/, ''));
+      const hint = USAGE_HINTS.find(([re]) => re.test(message))?.[1];
+      write(`dnf: ${hint ?? message}; see \`${path} --help\`\n`);
+    },
   });
   for (const sub of cmd.commands) oneLineUsageErrors(sub, `${path} ${sub.name()}`);
 }
@@ -40,8 +56,14 @@ export function buildProgram(): Command {
     .description('Diffusion Noise Features on WebGPU: extract DNF, detect generated images, train and evaluate detectors.')
     .version(version(), '-V, --version', 'print the version')
     .option('--backend <name>', 'GPU backend: auto, vulkan, metal, d3d12, opengles (llvmpipe), swiftshader (env DNF_BACKEND)')
+    .option('--adapter <choice>', 'which GPU among several: high-performance (default), low-power, or an index from `dnf doctor --list` (env DNF_ADAPTER)')
     .option('--verbose', 'print stack traces of errors')
-    .exitOverride();
+    .exitOverride()
+    // Every command acquires its GPU through acquireGpu, which reads DNF_ADAPTER.
+    .hook('preAction', () => {
+      const adapter = program.opts().adapter as string | undefined;
+      if (adapter !== undefined) process.env.DNF_ADAPTER = adapter;
+    });
   for (const reg of registrations) reg(program);
   oneLineUsageErrors(program, 'dnf');
   return program;

@@ -1,7 +1,9 @@
 /**
  * Turns an adapter into a Gpu: requests the adapter's real limits (not the spec defaults, which
  * would cap bindings at 128 MiB even where the hardware allows more) and the optional features
- * the engine uses.
+ * the engine uses. (Dawn's "maxDynamic...BuffersPerPipelineLayout artificially reduced" notices on
+ * the OpenGL ES backend do not come from these requests: Dawn prints them while it enumerates the
+ * adapter, before any device exists; the `dnf` command drops them, see src/node/supervisor.ts.)
  */
 import { Gpu, type AdapterSummary, type FeatureLevel, type GpuOptions } from './gpu.js';
 

@@ -10,6 +10,9 @@
  *     the stored colour.
  * GIFs skip the browser's decoder: src/image/gif.ts gives Node's (and PIL's) first frame, where
  * Chromium would turn the transparent index and the canvas outside the frame into (0, 0, 0, 0).
+ * BMPs go to src/image/bmp.ts, the decoder Node uses (so both give PIL's pixels, alpha dropped
+ * rather than premultiplied), and TIFFs, which browsers cannot read, to src/image/tiff.ts (equal to
+ * Node's sharp decode on the fixtures of test/image-formats.test.ts). The formats: src/image/formats.ts.
  * Known differences from Node:
  *   - 16-bit grayscale PNGs (with or without tRNS), which PIL (and so Node) clamps to 255 while
  *     Chromium keeps the high byte; no 8-bit decode in the browser can reproduce that;
@@ -18,12 +21,13 @@
  *   - JPEG decoders are not bound to be bit-exact (sharp's libjpeg-turbo and Chromium's may be
  *     different builds and settings), so JPEG pixels may differ by a level here and there.
  * Other PNG inputs (gray, palette, alpha, 16-bit RGB: high byte) give the same bytes as in Node, and
- * so do the small JPEG and lossless WebP files test/browser.test.ts checks. Formats Node reads and
- * Chromium does not (TIFF) fail here with the decode message.
+ * so do the small JPEG and lossless WebP files test/browser.test.ts checks.
  */
 import { DnfError } from '../errors.js';
 import type { Gpu } from '../gpu/gpu.js';
+import { decodeBmp, isBmp } from './bmp.js';
 import { decodeGif, isGif } from './gif.js';
+import { decodeTiff, isTiff } from './tiff.js';
 import type { RgbImage } from './pixels.js';
 import { withoutExif } from './exif.js';
 
@@ -34,6 +38,8 @@ export async function decodeImageBlob(gpu: Gpu, blob: Blob, name: string): Promi
   if (!blob.size) throw new DnfError(`${name}: cannot decode image (empty file)`, 1);
   const file = new Uint8Array(await blob.arrayBuffer());
   if (isGif(file)) return decodeGif(name, file);
+  if (isBmp(file)) return decodeBmp(name, file);
+  if (isTiff(file)) return decodeTiff(name, file);
   let bitmap: ImageBitmap;
   try {
     const bytes = withoutExif(file);

@@ -8,18 +8,20 @@
  *   - CMYK JPEG and TIFF: the stored inks through PIL's naive formula (see `cmyk`), not a profile;
  *   - GIF: the first frame, decoded by src/image/gif.ts (PIL's canvas, fill and palette rules: the
  *     transparent index keeps its palette colour), not by sharp;
+ *   - BMP: src/image/bmp.ts (sharp has no BMP reader);
  *   - embedded ICC profiles are ignored (PIL converts nothing) and the EXIF orientation is not
  *     applied (Image.open does not rotate); multi-page files give their first page.
  * Known differences from PIL: AVIF decodes here but not in the reference's Pillow; lossy decoders
  * (JPEG, WebP) are the same libraries only by chance of the builds (they agree on every fixture);
  * for corrupt files the two may disagree on which ones are readable. Sharp reads PNG, JPEG,
- * WebP, TIFF and AVIF; BMP, HEIC, SVG and the formats named in `unsupportedFormat` are refused
- * with advice. Every failure, whatever the native decoder throws, is a one-line DnfError naming
+ * WebP, TIFF and AVIF (the list of formats: src/image/formats.ts); HEIC, SVG and the formats named
+ * in `unsupportedFormat` are refused with advice. Every failure, whatever the native decoder throws, is a one-line DnfError naming
  * the file.
  */
 import { readFile, stat } from 'node:fs/promises';
 import sharp, { type Metadata, type Sharp } from 'sharp';
 import { DnfError } from '../errors.js';
+import { decodeBmp, isBmp } from './bmp.js';
 import { decodeGif, isGif } from './gif.js';
 import { MAX_PIXELS, type RgbImage } from './pixels.js';
 
@@ -36,7 +38,6 @@ function fail(name: string, reason: string): never {
 /** Names formats that sharp's bundled libvips cannot read, from their leading bytes. */
 function unsupportedFormat(b: Uint8Array): string | null {
   const ascii = (n: number) => String.fromCharCode(...b.subarray(0, n));
-  if (ascii(2) === 'BM') return 'BMP';
   if (/^P[1-7]\s/.test(ascii(3))) return 'PNM/PPM';
   if (b[0] === 0 && b[1] === 0 && (b[2] === 1 || b[2] === 2) && b[3] === 0) return 'ICO/CUR';
   if (ascii(4) === '8BPS') return 'PSD';
@@ -108,6 +109,7 @@ async function decode(name: string, bytes: Uint8Array): Promise<RgbImage> {
   const other = unsupportedFormat(bytes);
   if (other) fail(name, `${other} is not supported: convert it to PNG`);
   if (isGif(bytes)) return decodeGif(name, bytes);
+  if (isBmp(bytes)) return decodeBmp(name, bytes);
   // ignoreIcc: keep the stored values, as PIL does; failOn 'error': truncated data fails, as in PIL.
   const open = (limitInputPixels: number | false) => sharp(bytes, { failOn: 'error', ignoreIcc: true, limitInputPixels, pages: 1 });
   let meta: Metadata;

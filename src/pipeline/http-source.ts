@@ -79,22 +79,29 @@ function contentRange(header: string | null): [number, number, number] | null {
   return b >= a && total > b ? [a, b + 1, total] : null;
 }
 
-/** The body of `response`, chunk by chunk, reporting each chunk's bytes. */
+/** The body of `response`, chunk by chunk, reporting each chunk's bytes (an error the report throws passes through). */
 async function readBody(url: string, response: Response, onChunk: (n: number) => void): Promise<Uint8Array[]> {
   const chunks: Uint8Array[] = [];
   let got = 0;
   if (!response.body) return [new Uint8Array(await response.arrayBuffer())];
   const reader = response.body.getReader();
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      got += value.byteLength;
-      onChunk(value.byteLength);
+  for (;;) {
+    let chunk: ReadableStreamReadResult<Uint8Array>;
+    try {
+      chunk = await reader.read();
+    } catch (e) {
+      throw new DnfError(`${url}: the download broke off after ${got} bytes (${(e as Error).message}); try again`);
     }
-  } catch (e) {
-    throw new DnfError(`${url}: the download broke off after ${got} bytes (${(e as Error).message}); try again`);
+    if (chunk.done) break;
+    chunks.push(chunk.value);
+    got += chunk.value.byteLength;
+    try {
+      onChunk(chunk.value.byteLength);
+    } catch (e) {
+      // A progress callback that throws (a Cancel) stops the download: the rest is not fetched.
+      void reader.cancel().catch(() => undefined);
+      throw e;
+    }
   }
   return chunks;
 }

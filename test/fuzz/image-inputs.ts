@@ -4,7 +4,7 @@
  * JPEGs, then mutated), byte mutations of seed files for GIF, TIFF and WebP, and the check that
  * a decoded result is a well-formed image.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { deflateSync } from 'node:zlib';
 import fc from 'fast-check';
 import sharp from 'sharp';
@@ -490,6 +490,33 @@ export async function tiffSeeds(): Promise<Uint8Array[]> {
   return [...made.map((b) => new Uint8Array(b)), fixture('rgb.tif'), fixture('cmyk.tif'), fixture('l16.tif')];
 }
 
+const BMP_FIXTURES = new URL('../fixtures/images/bmp/', import.meta.url);
+
+/** The BMP goldens of tools/golden/bmp_tiff_files.py: every header, depth, bit-field and RLE layout. */
+export const bmpSeeds = (): Uint8Array[] =>
+  readdirSync(BMP_FIXTURES).filter((f) => f.endsWith('.bmp')).sort().map((f) => new Uint8Array(readFileSync(new URL(f, BMP_FIXTURES))));
+
+/** Sets a BMP's declared width and height (16-bit for OS/2 v1 headers, else 32-bit, negative height: top-down). */
+export function bmpDims(b: Uint8Array, [w, h]: [number, number], topDown: boolean): Uint8Array {
+  const out = b.slice();
+  if (out.length < 26) return out;
+  const dv = new DataView(out.buffer);
+  if (dv.getUint32(14, true) === 12) {
+    dv.setUint16(18, w & 0xffff, true);
+    dv.setUint16(20, h & 0xffff, true);
+  } else {
+    dv.setUint32(18, w >>> 0, true);
+    dv.setUint32(22, (topDown ? -h : h) >>> 0, true);
+  }
+  return out;
+}
+
+/** The TIFF goldens of tools/golden/bmp_tiff_files.py (the page's decoder reads these layouts). */
+export const tiffPageSeeds = (): Uint8Array[] => {
+  const dir = new URL('../fixtures/images/tiff/', import.meta.url);
+  return readdirSync(dir).filter((f) => f.endsWith('.tif')).sort().map((f) => new Uint8Array(readFileSync(new URL(f, dir))));
+};
+
 export async function webpSeeds(): Promise<Uint8Array[]> {
   const rgba = sharp(Buffer.from(Array.from({ length: 11 * 6 * 4 }, (_, i) => (i * 29 + (i >> 3)) & 255)), { raw: { width: 11, height: 6, channels: 4 } });
   const made = await Promise.all([
@@ -505,9 +532,16 @@ export async function webpSeeds(): Promise<Uint8Array[]> {
  * The decoder's contract on files `arb` makes, named `fuzz.<ext>`: a valid image (validImage) or a
  * one-line DnfError naming the file, within `maxMs` and 64 MiB of heap per case.
  */
-export function fuzzDecoder(reader: string, arb: fc.Arbitrary<Uint8Array>, ext: string, runs: number, maxMs: number) {
+export function fuzzDecoder(
+  reader: string,
+  arb: fc.Arbitrary<Uint8Array>,
+  ext: string,
+  runs: number,
+  maxMs: number,
+  decode: (name: string, bytes: Uint8Array) => Promise<RgbImage> | RgbImage = decodeImageBytes,
+) {
   const name = `fuzz.${ext}`;
-  return fuzzReader(reader, arb, (bytes) => decodeImageBytes(name, bytes), {
+  return fuzzReader(reader, arb, async (bytes) => decode(name, bytes), {
     runs: fuzzRuns(runs), fileName: name, maxMs, maxHeapBytes: 64 << 20, validate: validImage,
   });
 }

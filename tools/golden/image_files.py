@@ -187,7 +187,7 @@ with open(os.path.join(BAD, 'not-an-image.png'), 'wb') as f:
 open(os.path.join(BAD, 'empty.jpg'), 'wb').close()
 png_header_only('huge.png', 100000, 100000)
 png_header_only('zero-width.png', 0, 5)
-Image.fromarray(rgb).save(os.path.join(BAD, 'rgb.bmp'))  # PIL reads BMP; sharp cannot
+Image.fromarray(rgb).save(os.path.join(BAD, 'rgb.bmp'))  # sharp cannot read BMP; src/image/bmp.ts does (test/image-formats.test.ts)
 
 expected = {}
 for name in sorted(os.listdir(DIR)):

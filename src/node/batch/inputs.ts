@@ -6,8 +6,8 @@ import { readdir, realpath, stat } from 'node:fs/promises';
 import { basename, extname, join, relative, resolve, sep } from 'node:path';
 import { DnfError } from '../../errors.js';
 
-/** The image file extensions batch commands pick up inside folders (compared case-insensitively). */
-export const IMAGE_EXTENSIONS = ['png', 'jpg', 'jpeg', 'webp', 'gif', 'tif', 'tiff', 'bmp', 'avif'] as const;
+/** The image file extensions batch commands pick up inside folders (compared case-insensitively): src/image/formats.ts. */
+export { IMAGE_EXTENSIONS } from '../../image/formats.js';
 
 /** One input file. */
 export interface InputItem {

@@ -4,11 +4,12 @@
  * (see runBatches) against a budget, and each item's bytes are read off its file's header before
  * it is decoded.
  */
-import { stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { totalmem } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import sharp from 'sharp';
+import { bmpDimensions, isBmp } from '../../image/bmp.js';
 
 const MiB = 1 << 20;
 
@@ -26,10 +27,23 @@ export function decodedImageBudget(): number {
 /** An image file's size in pixels from its header (the first page of a multi-page file); null when it cannot be read. */
 export async function imageDimensions(path: string): Promise<{ width: number; height: number } | null> {
   try {
+    const head = await readHead(path, 26);
+    if (isBmp(head)) return bmpDimensions(head); // sharp has no BMP reader (src/image/bmp.ts decodes them)
     const { width = 0, height = 0 } = await sharp(path, { limitInputPixels: false, pages: 1 }).metadata();
     return { width, height };
   } catch {
     return null;
+  }
+}
+
+async function readHead(path: string, n: number): Promise<Uint8Array> {
+  const fh = await open(path, 'r');
+  try {
+    const b = new Uint8Array(n);
+    const { bytesRead } = await fh.read(b, 0, n, 0);
+    return b.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
   }
 }
 

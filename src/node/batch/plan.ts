@@ -1,7 +1,15 @@
 /**
  * Output planning for batch commands: each input gets one output path under the output folder,
- * mirroring its relative path with a new extension; clashes are refused before any work starts,
- * and outputs that exist complete are skipped (resume) unless the user asks to overwrite them.
+ * mirroring its relative path with a new extension, and outputs that exist complete are skipped
+ * (resume) unless the user asks to overwrite them.
+ *
+ * Name clashes: inputs that differ only in their extension (`a.bmp` and `a.tiff` in one folder)
+ * would share `a.png`. Those inputs, and only those, keep their source extension instead
+ * (`a.bmp.png`, `a.tiff.png`); the others keep the plain name. The rule depends only on the set
+ * of inputs, so the same command finds the same outputs again (resume); adding `a.tiff` to a
+ * folder that had `a.bmp` alone moves a.bmp's output from a.png to a.bmp.png. `keepExt` (extract's
+ * --keep-ext) keeps every source extension. A clash that remains (`a.bmp.jpg` beside `a.bmp` and
+ * `a.png`...) is refused before any work starts.
  */
 import { open, readdir, unlink } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
@@ -20,16 +28,20 @@ export interface OutputPlan {
   todo: PlannedItem[];
   /** Items whose output exists already (empty with `overwrite`). */
   skipped: PlannedItem[];
+  /** Items that keep their source extension because their plain output name clashed. */
+  renamed: PlannedItem[];
 }
 
 export interface PlanOptions {
   /** Redo items whose output exists. */
   overwrite?: boolean;
+  /** Every output keeps its input's extension: `a.bmp` -> `a.bmp.png`. */
+  keepExt?: boolean;
 }
 
-/** `<outDir>/<rel>` with rel's extension (if any) replaced by `.ext`. */
-export function outputPathFor(outDir: string, rel: string, ext: string): string {
-  const stem = rel.slice(0, rel.length - extname(rel).length);
+/** `<outDir>/<rel>` with rel's extension (if any) replaced by `.ext`, or kept before it with `keepExt`. */
+export function outputPathFor(outDir: string, rel: string, ext: string, keepExt = false): string {
+  const stem = keepExt ? rel : rel.slice(0, rel.length - extname(rel).length);
   return join(outDir, `${stem}.${ext}`);
 }
 
@@ -40,9 +52,10 @@ const pathKey = (p: string): string => {
 };
 
 /**
- * Maps every item to its output and splits them into work to do and work already done.
- * Throws a DnfError (exit 2) when two inputs would write the same output, or an output would
- * replace an input. Also removes temp files that an earlier, killed run left beside the outputs.
+ * Maps every item to its output (see the header for clashes) and splits them into work to do and
+ * work already done. Throws a DnfError (exit 2) when two inputs would still write the same output,
+ * or an output would replace an input. Also removes temp files that an earlier, killed run left
+ * beside the outputs.
  */
 export async function planOutputs(
   items: readonly InputItem[],
@@ -50,11 +63,17 @@ export async function planOutputs(
   ext: string,
   options: PlanOptions = {},
 ): Promise<OutputPlan> {
+  const plain = items.map((item) => outputPathFor(outDir, item.rel, ext, options.keepExt));
+  const sharing = new Map<string, number>();
+  for (const out of plain) sharing.set(pathKey(out), (sharing.get(pathKey(out)) ?? 0) + 1);
+
   const inputs = new Set(items.map((it) => pathKey(it.path)));
   const owner = new Map<string, PlannedItem>();
   const planned: PlannedItem[] = [];
-  for (const item of items) {
-    const output = outputPathFor(outDir, item.rel, ext);
+  const renamed: PlannedItem[] = [];
+  items.forEach((item, i) => {
+    const clashed = sharing.get(pathKey(plain[i]))! > 1;
+    const output = clashed ? outputPathFor(outDir, item.rel, ext, true) : plain[i];
     const key = pathKey(output);
     const other = owner.get(key);
     if (other) {
@@ -68,13 +87,26 @@ export async function planOutputs(
     const p = { ...item, output };
     owner.set(key, p);
     planned.push(p);
-  }
+    if (clashed) renamed.push(p);
+  });
   await removeStaleTemps(planned.map((p) => p.output));
 
   const exists = await Promise.all(planned.map((p) => isCompleteOutput(p.output)));
-  const plan: OutputPlan = { todo: [], skipped: [] };
+  const plan: OutputPlan = { todo: [], skipped: [], renamed };
   planned.forEach((p, i) => (exists[i] && !options.overwrite ? plan.skipped : plan.todo).push(p));
   return plan;
+}
+
+/**
+ * The one-line note on renamed outputs: 'a.bmp and a.tiff share an output name: their outputs
+ * keep the source extension (a.bmp.png, a.tiff.png)' (the first few named, then a count).
+ */
+export function renamedNote(renamed: readonly PlannedItem[], show = 4): string | null {
+  if (!renamed.length) return null;
+  const names = renamed.slice(0, show).map((p) => p.rel);
+  const outs = renamed.slice(0, show).map((p) => basename(p.output));
+  const more = renamed.length > show ? ` and ${renamed.length - show} more` : '';
+  return `${names.join(', ')}${more} would share output names: these outputs keep the source extension (${outs.join(', ')}${more ? ', ...' : ''}); --keep-ext does so for all`;
 }
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];

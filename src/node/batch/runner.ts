@@ -55,7 +55,16 @@ export interface BatchJob<T, D, R> {
   memoryBudget?: number;
   /** Called once a batch's prepared data is dropped, with its cost (e.g. to collect garbage). */
   released?(bytes: number): void;
+  /**
+   * Called after each batch with its items in input order, each with its result or its failure
+   * (skipped items left out): batches come in input order too, so outputs that list failed
+   * items among the others (detect's --json) keep the input order.
+   */
+  settled?(entries: Array<Settled<T, R>>): void;
 }
+
+/** One item of a finished batch: its result, or the failure reported for it. */
+export type Settled<T, R> = { item: T; result: R; failure?: undefined } | { item: T; result?: undefined; failure: ItemFailure<T> };
 
 export interface ItemFailure<T> {
   item: T;
@@ -109,10 +118,12 @@ export async function runBatches<T, D, R>(job: BatchJob<T, D, R>): Promise<Batch
   if (!Number.isInteger(job.batchSize) || job.batchSize < 1) throw new Error(`runBatches: batchSize must be a positive integer, got ${job.batchSize}`);
   const budget = job.cost && job.memoryBudget !== undefined ? job.memoryBudget : Infinity;
   const outcome: BatchOutcome<T, R> = { done: [], failed: [], skipped: [], remaining: 0, interrupted: false };
-  const fail = (item: T, error: unknown) => {
+  const fail = (item: T, error: unknown): ItemFailure<T> => {
     const message = failureMessage(job.name(item), error);
-    outcome.failed.push({ item, error, message });
+    const failure = { item, error, message };
+    outcome.failed.push(failure);
     job.progress.message(message);
+    return failure;
   };
 
   let cursor = 0;
@@ -147,7 +158,8 @@ export async function runBatches<T, D, R>(job: BatchJob<T, D, R>): Promise<Batch
     const overlap = following !== null && current.bytes + following.bytes <= budget;
     next = following && overlap ? prepareBatch(job, following.items) : null;
 
-    for (const f of prepared.failed) fail(f.item, f.error);
+    const ends = new Map<T, Settled<T, R>>();
+    for (const f of prepared.failed) ends.set(f.item, { item: f.item, failure: fail(f.item, f.error) });
     if (prepared.skipped.length) {
       outcome.skipped.push(...prepared.skipped);
       job.progress.skip(prepared.skipped.length);
@@ -156,12 +168,14 @@ export async function runBatches<T, D, R>(job: BatchJob<T, D, R>): Promise<Batch
     let done = 0;
     results.forEach((r, i) => {
       const item = prepared.ready[i].item;
-      if (r instanceof Error) fail(item, r);
+      if (r instanceof Error) ends.set(item, { item, failure: fail(item, r) });
       else {
         outcome.done.push({ item, result: r });
+        ends.set(item, { item, result: r });
         done++;
       }
     });
+    job.settled?.(current.items.flatMap((item) => ends.get(item) ?? []));
     job.progress.advance(done, current.items.length - done - prepared.skipped.length);
     prepared.ready.length = 0; // the decoded data can go before the next batch is decoded
     job.released?.(current.bytes);

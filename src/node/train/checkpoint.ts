@@ -8,96 +8,27 @@
  *   loss sums, the history of epochs, the best so far, the bad files, and the length of log.jsonl
  *   at that moment. Shuffles and flips are drawn from (seed, epoch), see src/train/schedule.ts,
  *   so no generator state is needed beyond the seed.
- * - `best.safetensors`: the state dict of the best validation score so far, with metadata that
- *   `dnf detect` and `dnf eval` read (dnf.image_size, dnf.antialias) and a summary of the training
- *   (dnf.training). Its bytes depend only on the data, the options and the seed: no times or
- *   host names, so an interrupted and resumed run writes the same file as an uninterrupted one.
+ * - `best.safetensors`: the state dict of the best validation score so far, with the metadata of
+ *   src/train/run-state.ts (which the page's Train view writes too).
  *
  * Both are written atomically (temp file, fsync, rename).
  */
-import { CLASSIFIER_METADATA_KEYS as KEYS } from '../../classifier-metadata.js';
 import { DnfError } from '../../errors.js';
-import { resnetConfigFromKeys, resnetName, type ResnetConfig } from '../../models/resnet-config.js';
+import { resnetConfigFromKeys } from '../../models/resnet-config.js';
 import type { Gpu } from '../../gpu/gpu.js';
 import { checkState, TrainableResNet, stateSource } from '../../train/resnet.js';
 import { resnetParameters } from '../../train/init.js';
-import type { ScheduleState } from '../../train/schedule.js';
+import { bestMetadata, classifierMetadata, type BestRecord, type RunConfig, type TrainState } from '../../train/run-state.js';
 import type { Trainer } from '../../train/trainer.js';
-import type { EpochPoint } from '../../train/curves.js';
 import type { TensorToWrite } from '../../weights/safetensors.js';
 import { openSafetensors, writeSafetensorsFile } from '../files.js';
 import { parseTrainState } from './state.js';
 
-/** The options a run keeps from its start (a resume must not change them). */
-export interface RunConfig {
-  arch: string;
-  imageSize: number;
-  antialias: boolean;
-  batchSize: number;
-  lr: number;
-  betas: [number, number];
-  eps: number;
-  seed: number;
-  flip: boolean;
-  shuffle: boolean;
-  select: 'acc' | 'ap';
-  patience: number;
-  minLr: number;
-  init: string | null;
-  train: { root: string; images: number; real: number; fake: number; fingerprint: string };
-  val: { root: string; images: number; real: number; fake: number; fingerprint: string };
-}
-
-export interface ValScores {
-  acc: number | null;
-  ap: number | null;
-  realAcc: number | null;
-  fakeAcc: number | null;
-  images: number;
-}
-
-export interface BestRecord extends ValScores {
-  score: number;
-  epoch: number;
-  step: number;
-}
-
-export interface TrainState {
-  version: 1;
-  config: RunConfig;
-  /** Optimizer steps done. */
-  step: number;
-  /** Epochs done (the current epoch's index). */
-  epoch: number;
-  /** Batches of the current epoch done. */
-  batch: number;
-  schedule: ScheduleState;
-  /** Sum and count of the current epoch's step losses. */
-  epochLoss: { sum: number; count: number };
-  history: EpochPoint[];
-  best: BestRecord | null;
-  /** Relative paths of the training images that could not be decoded. */
-  bad: string[];
-  /** log.jsonl's length when this state was saved (a resume truncates it there). */
-  logBytes: number;
-  /** Why the run ended, once it has. */
-  finished: string | null;
-}
+export { archName, type BestRecord, type RunConfig, type TrainState, type ValScores } from '../../train/run-state.js';
 
 const STATE_KEY = 'dnf.train_state';
 const M = 'optimizer.exp_avg.';
 const V = 'optimizer.exp_avg_sq.';
-
-/** 'resnet50' for torchvision's architectures, else the description resnetName gives. */
-export function archName(c: ResnetConfig): string {
-  const name = resnetName(c);
-  return /^ResNet\d+$/.test(name) ? name.toLowerCase() : name;
-}
-
-/** Metadata that detect and eval read from a trained classifier. */
-function classifierMetadata(config: RunConfig): Record<string, string> {
-  return { format: 'pt', [KEYS.arch]: config.arch, [KEYS.imageSize]: String(config.imageSize), [KEYS.antialias]: String(config.antialias) };
-}
 
 export async function saveLast(path: string, trainer: Trainer, state: TrainState): Promise<void> {
   const model = trainer.model;
@@ -111,10 +42,8 @@ export async function saveLast(path: string, trainer: Trainer, state: TrainState
   await writeSafetensorsFile(path, tensors, { ...classifierMetadata(state.config), [STATE_KEY]: JSON.stringify(state) });
 }
 
-export async function saveBest(path: string, trainer: Trainer, config: RunConfig, best: BestRecord, summary: Record<string, unknown>): Promise<void> {
-  const tensors = await trainer.model.stateDict();
-  const training = { ...summary, best_epoch: best.epoch, best_step: best.step, val_acc: best.acc, val_ap: best.ap, val_real_acc: best.realAcc, val_fake_acc: best.fakeAcc, val_images: best.images };
-  await writeSafetensorsFile(path, tensors, { ...classifierMetadata(config), [KEYS.training]: JSON.stringify(training) });
+export async function saveBest(path: string, trainer: Trainer, config: RunConfig, best: BestRecord, badImages: number): Promise<void> {
+  await writeSafetensorsFile(path, await trainer.model.stateDict(), bestMetadata(config, best, badImages));
 }
 
 /** The model, optimizer moments and state of `last.safetensors`, on `gpu`. */

@@ -14,17 +14,12 @@
  */
 import { createHash } from 'node:crypto';
 import { DnfError } from '../../errors.js';
-import type { BinaryLabel } from '../../metrics.js';
+import type { TrainItem } from '../../train/batches.js';
+import { imageFolderCompare } from '../../train/train-set.js';
 import { IMAGE_EXTENSIONS } from '../batch/inputs.js';
 import { findEvalSets } from '../eval-layout.js';
 
-export interface TrainItem {
-  path: string;
-  /** Relative to the root. */
-  rel: string;
-  subset: string;
-  label: BinaryLabel;
-}
+export type { TrainItem } from '../../train/batches.js';
 
 export interface TrainSet {
   root: string;
@@ -41,17 +36,6 @@ export interface TrainSet {
 }
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-
-/** make_dataset's order of the files of one class: by folder path, then by file name. */
-function imageFolderCompare(a: TrainItem, b: TrainItem): number {
-  const cut = (rel: string) => {
-    const i = rel.lastIndexOf('/');
-    return [i < 0 ? '' : rel.slice(0, i), rel.slice(i + 1)];
-  };
-  const [da, fa] = cut(a.rel);
-  const [db, fb] = cut(b.rel);
-  return cmp(da, db) || cmp(fa, fb);
-}
 
 /** The labelled images of `root` in ImageFolder's order; a one-line DnfError (exit 2) when a class is empty. */
 export async function findTrainSet(root: string, role: 'train' | 'val', exclude: readonly string[] = []): Promise<TrainSet> {

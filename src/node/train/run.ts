@@ -1,8 +1,7 @@
 /**
- * A training run of `dnf train` (reference section 3, train.py): epochs of shuffled, flipped
- * batches through Trainer (forward in train mode, BCEWithLogits, backward, Adam), validation
- * accuracy and AP after every epoch with the model as detect runs it (BatchNorm folded, eval-mode
- * running statistics), early stopping with lr drops (src/train/schedule.ts), and the run folder:
+ * A training run of `dnf train` (reference section 3, train.py): the loop of src/train/loop.ts
+ * (epochs, batches, validation, early stopping, the best model) on the files of two roots, with
+ * progress on stderr, Ctrl-C, and the run folder:
  *
  *   last.safetensors   model + Adam moments + state (checkpoint.ts): at every epoch's end, every
  *                      --save-every steps or 10 minutes, on Ctrl-C and at the end
@@ -19,22 +18,24 @@
  */
 import { mkdir, open, stat, truncate, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { classifyDnfImages, DEFAULT_THRESHOLD } from '../../pipeline/classify.js';
 import { DnfError } from '../../errors.js';
 import type { Gpu } from '../../gpu/gpu.js';
 import { DEFAULT_ANTIALIAS } from '../../pipeline/preprocess.js';
-import { detectionMetrics } from '../../metrics.js';
 import { renderCurvesSvg } from '../../train/curves.js';
-import { batchesPerEpoch, epochFlips, epochOrder, Schedule, type EpochDecision } from '../../train/schedule.js';
+import { pct, trainLoop, type StopReason } from '../../train/loop.js';
+import { freshState } from '../../train/run-state.js';
 import { REFERENCE_ADAM, Trainer } from '../../train/trainer.js';
 import { acquireGpu, releaseGpu } from '../acquire.js';
 import { interruptOnSigint } from '../batch/interrupt.js';
+import { decodedImageBudget } from '../batch/memory.js';
 import { writeFileAtomic } from '../files.js';
 import { formatSpeed, Progress, type ProgressSink } from '../progress.js';
-import { archName, loadLast, saveBest, saveLast, type BestRecord, type RunConfig, type TrainState, type ValScores } from './checkpoint.js';
+import { archName, loadLast, saveBest, saveLast, type BestRecord, type RunConfig, type TrainState } from './checkpoint.js';
 import { findTrainSet, type TrainSet } from './dataset.js';
-import { epochBatches } from './loader.js';
+import { decodeTrainImage } from './loader.js';
 import { initialModel } from './model-init.js';
+
+export type { StopReason } from '../../train/loop.js';
 
 /** Options fixed at a run's start: a resume takes them from the run, and a given one must agree. */
 export interface RunSettings {
@@ -73,8 +74,6 @@ export interface TrainHooks {
   /** Batches decoded ahead of the one trained on (default 2). */
   ahead?: number;
 }
-
-export type StopReason = 'early-stop' | 'epochs' | 'max-steps' | 'interrupted';
 
 export interface TrainReport {
   steps: number;
@@ -119,28 +118,6 @@ async function exists(path: string): Promise<boolean> {
   return !!(await stat(path).catch(() => null));
 }
 
-/** Validation with the folded model (what detect runs): metrics at the threshold. */
-async function validate(trainer: Trainer, val: TrainSet, config: RunConfig, say: (l: string) => void, reported: Set<string>): Promise<ValScores> {
-  const folded = await trainer.model.fold();
-  const labels: number[] = [];
-  const probs: number[] = [];
-  try {
-    const order = epochOrder(val.items.length, 0, 0, false);
-    for await (const b of epochBatches(val.items, order, new Uint8Array(order.length), 0, { batchSize: config.batchSize })) {
-      for (const f of b.failed) if (!reported.has(f.item.rel)) { reported.add(f.item.rel); say(`${f.item.path}: ${f.message} (skipped in validation)`); }
-      if (!b.images.length) continue;
-      const verdicts = await classifyDnfImages(folded, b.images, { size: config.imageSize, antialias: config.antialias });
-      verdicts.forEach((v, i) => { labels.push(b.labels[i]); probs.push(v.prob); });
-    }
-  } finally {
-    folded.dispose();
-  }
-  const m = detectionMetrics(labels, probs, DEFAULT_THRESHOLD);
-  return { acc: m.acc, ap: m.ap, realAcc: m.realAcc, fakeAcc: m.fakeAcc, images: m.count };
-}
-
-const pct = (v: number | null) => (v === null ? 'n/a' : `${(100 * v).toFixed(2)}%`);
-
 /** Runs (or resumes) a training run; prints progress on hooks.sink (default stderr). */
 export async function runTrain(opts: TrainOptions, hooks: TrainHooks = {}): Promise<TrainReport> {
   const sink = hooks.sink ?? process.stderr;
@@ -163,7 +140,7 @@ export async function runTrain(opts: TrainOptions, hooks: TrainHooks = {}): Prom
   const gpu = hooks.gpu ?? (await acquireGpu({ backend: opts.backend }));
   let trainer: Trainer | null = null;
   let log: FileHandle | null = null;
-  const interrupt = hooks.signal ? null : interruptOnSigint((line) => say(line));
+  const interrupt = hooks.signal ? null : interruptOnSigint((line) => say(line), 'train');
   const signal = hooks.signal ?? interrupt!.signal;
   try {
     let state: TrainState;
@@ -190,14 +167,10 @@ export async function runTrain(opts: TrainOptions, hooks: TrainHooks = {}): Prom
       };
       trainer = new Trainer(model, { ...REFERENCE_ADAM, lr: config.lr, beta1: config.betas[0], beta2: config.betas[1] });
       trainer.chunkImages(config.imageSize, config.imageSize); // fails early when one image cannot fit a binding
-      state = {
-        version: 1, config, step: 0, epoch: 0, batch: 0, schedule: Schedule.start(config.lr, config.patience, config.minLr).state,
-        epochLoss: { sum: 0, count: 0 }, history: [], best: null, bad: [], logBytes: 0, finished: null,
-      };
+      state = freshState(config);
       say(note);
     }
     const config = state.config;
-    const schedule = new Schedule(state.schedule, config.patience, config.minLr);
     const epochs = opts.epochs ?? 10000;
     const maxSteps = opts.maxSteps ?? Infinity;
     const finished = (reason: StopReason, why: string): TrainReport => {
@@ -223,117 +196,33 @@ export async function runTrain(opts: TrainOptions, hooks: TrainHooks = {}): Prom
       await log!.write(bytes);
       state.logBytes += bytes.length;
     };
-    const bad = new Set(state.bad);
-    const save = async () => {
-      state.schedule = schedule.state;
-      state.bad = [...bad];
-      await saveLast(lastPath, trainer!, state);
-    };
-
     say(`${config.arch} at ${config.imageSize}x${config.imageSize}, batch ${config.batchSize}, ${train.items.length} training images (${train.real} real, ${train.fake} generated), ` +
       `${val.items.length} validation images; ${gpu.describe().backend}; run folder ${opts.output}`);
-    const valReported = new Set<string>();
     let lastSaveAt = Date.now();
-    let waitMs = 0;
-    let busyMs = 0;
-    let sessionImages = 0;
-    let reason: StopReason | null = null;
-
-    const endEpoch = async (partial: boolean): Promise<EpochDecision | null> => {
-      const scores = await validate(trainer!, val, config, say, valReported);
-      const score = (config.select === 'acc' ? scores.acc : scores.ap) ?? 0;
-      const improved = !state.best || score > state.best.score;
-      const trainLoss = state.epochLoss.count ? state.epochLoss.sum / state.epochLoss.count : NaN;
-      const decision = partial ? null : schedule.epochEnd(score);
-      if (improved) {
-        state.best = { ...scores, score, epoch: state.epoch + 1, step: state.step };
-        await saveBest(bestPath, trainer!, config, state.best, {
-          arch: config.arch, image_size: config.imageSize, batch_size: config.batchSize, lr: config.lr, betas: config.betas, seed: config.seed,
-          flip: config.flip, shuffle: config.shuffle, select: config.select, init: config.init,
-          train_images: config.train.images, train_real: config.train.real, train_fake: config.train.fake, bad_images: bad.size,
-        });
-      }
-      await logLine({
-        type: 'epoch', epoch: state.epoch + 1, step: state.step, partial, train_loss: trainLoss, val_acc: scores.acc, val_ap: scores.ap,
-        val_real_acc: scores.realAcc, val_fake_acc: scores.fakeAcc, val_images: scores.images, lr: trainer!.adam.lr, best: improved, decision,
-      });
-      say(`epoch ${state.epoch + 1}${partial ? ' (partial)' : ''}: train loss ${trainLoss.toFixed(4)}, val acc ${pct(scores.acc)}, AP ${pct(scores.ap)} ` +
-        `(real ${pct(scores.realAcc)}, generated ${pct(scores.fakeAcc)})${improved ? ', best so far' : ''}` +
-        (decision === 'lr-dropped' ? `; no improvement for ${config.patience} epochs: lr now ${schedule.state.lr}` : decision === 'stop' ? `; lr would fall below ${config.minLr}: done` : ''));
-      if (!partial) {
-        state.history.push({ epoch: state.epoch + 1, step: state.step, lr: trainer!.adam.lr, trainLoss, valAcc: scores.acc, valAp: scores.ap, realAcc: scores.realAcc, fakeAcc: scores.fakeAcc });
-        state.epoch++;
-        state.batch = 0;
-        state.epochLoss = { sum: 0, count: 0 };
-        trainer!.adam = { ...trainer!.adam, lr: schedule.state.lr };
-        await writeFileAtomic(curvesPath, [Buffer.from(await renderCurvesSvg(state.history, `${config.arch} on ${config.train.images} images`))]);
-      }
-      return decision;
-    };
-
-    training: while (state.epoch < epochs) {
-      const n = train.items.length;
-      const order = epochOrder(n, config.seed, state.epoch, config.shuffle);
-      const flips = epochFlips(n, config.seed, state.epoch, config.flip);
-      const total = batchesPerEpoch(n, config.batchSize);
-      const progress = new Progress(n - Math.min(n, state.batch * config.batchSize), { label: `train epoch ${state.epoch + 1}`, sink });
-      let t0 = performance.now();
-      try {
-        for await (const b of epochBatches(train.items, order, flips, state.batch, { batchSize: config.batchSize, ahead: hooks.ahead })) {
-          const ready = performance.now();
-          for (const f of b.failed) {
-            if (!bad.has(f.item.rel)) progress.message(`${f.item.path}: ${f.message} (skipped)`);
-            bad.add(f.item.rel);
-          }
-          if (b.images.length) {
-            const loss = await trainer.lossAndGradientsOfImages({ images: b.images, y: b.labels, size: config.imageSize, antialias: config.antialias });
-            trainer.applyGradients();
-            if (!Number.isFinite(loss)) throw new DnfError(`step ${state.step + 1}: the loss is ${loss}; lower --lr, or check the images of this batch (${b.items[0]?.path} ...)`);
-            state.step++;
-            state.epochLoss.sum += loss;
-            state.epochLoss.count++;
-            const done = performance.now();
-            waitMs += ready - t0;
-            busyMs += done - t0;
-            sessionImages += b.images.length;
-            progress.detail = `loss ${loss.toFixed(4)}, step ${state.step}`;
-            await logLine({
-              type: 'step', step: state.step, epoch: state.epoch + 1, batch: b.index + 1, of: total, images: b.images.length, loss, lr: trainer.adam.lr,
-              images_per_s: b.images.length / Math.max(1e-6, (done - t0) / 1000), data_wait_ms: Math.round(ready - t0), step_ms: Math.round(done - t0),
-            });
-          }
-          state.batch = b.index + 1;
-          progress.advance(b.images.length, b.failed.length);
-          t0 = performance.now();
-          if (signal.aborted || (opts.saveEvery && state.step % opts.saveEvery === 0 && b.images.length) || Date.now() - lastSaveAt > SAVE_EVERY_MS) {
-            await save();
-            lastSaveAt = Date.now();
-            t0 = performance.now();
-          }
-          if (signal.aborted) { reason = 'interrupted'; break training; }
-          if (state.step >= maxSteps && state.batch < total) { reason = 'max-steps'; break training; }
-        }
-      } finally {
-        progress.finish();
-      }
-      const decision = await endEpoch(false);
-      reason = decision === 'stop' ? 'early-stop' : signal.aborted ? 'interrupted' : state.step >= maxSteps ? 'max-steps' : state.epoch >= epochs ? 'epochs' : null;
-      if (reason && reason !== 'interrupted') state.finished = reason;
-      await save();
-      lastSaveAt = Date.now();
-      if (reason) break;
-    }
-    reason ??= 'epochs';
-    if (reason === 'max-steps' && state.batch > 0) {
-      // Stopped inside an epoch: validate the model as it is, and record the end.
-      await endEpoch(true);
-      state.finished = reason;
-      await save();
-    }
-    const report: TrainReport = {
-      steps: state.step, epochs: state.epoch, best: state.best, reason, bad: bad.size,
-      dataWait: busyMs > 0 ? waitMs / busyMs : 0, imagesPerSecond: sessionImages / Math.max(1e-6, busyMs / 1000),
-    };
+    let progress: Progress | null = null;
+    const loop = await trainLoop({
+      trainer, state, epochs, maxSteps, signal,
+      data: { train: train.items, val: val.items, decode: (item) => decodeTrainImage(item.path), ahead: hooks.ahead, budget: decodedImageBudget() },
+      hooks: {
+        say,
+        warn: (line) => progress!.message(line),
+        log: logLine,
+        onEpochStart: (epoch, images) => { progress = new Progress(images, { label: `train epoch ${epoch}`, sink }); },
+        onBatch: (b, loss, s) => {
+          if (loss !== null) progress!.detail = `loss ${loss.toFixed(4)}, step ${s.step}`;
+          progress!.advance(b.images.length, b.failed.length);
+        },
+        onEpochStop: () => progress?.finish(),
+        onBest: (best, bad) => saveBest(bestPath, trainer!, config, best, bad),
+        onEpochEnd: async (s) => writeFileAtomic(curvesPath, [Buffer.from(await renderCurvesSvg(s.history, `${config.arch} on ${config.train.images} images`))]),
+        saveDue: (s, images) => !!(opts.saveEvery && s.step % opts.saveEvery === 0 && images) || Date.now() - lastSaveAt > SAVE_EVERY_MS,
+        save: async (s) => {
+          await saveLast(lastPath, trainer!, s);
+          lastSaveAt = Date.now();
+        },
+      },
+    });
+    const report: TrainReport = { steps: state.step, epochs: state.epoch, best: state.best, ...loop };
     say(summary(report, opts.output, config));
     return report;
   } finally {

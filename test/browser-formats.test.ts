@@ -1,0 +1,70 @@
+/**
+ * The page's decoders of our own for BMP and TIFF, in a real browser: Debian's Chromium, headless
+ * (playwright-core), the engine's sources compiled by Vite's dev server as the page gets them.
+ * decodeImageBlob (src/image/decode-browser.ts) hands BMP to src/image/bmp.ts and TIFF to
+ * src/image/tiff.ts (the `tiff` package bundled for the browser) before any GPU work, so no
+ * WebGPU is needed; every BMP and TIFF golden must give exactly Node's decoded pixels.
+ */
+import { readdirSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { createServer, type ViteDevServer } from 'vite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeImageFile } from '../src/image/decode-node.js';
+
+const repo = fileURLToPath(new URL('..', import.meta.url));
+const CHROMIUM = process.env.DNF_CHROMIUM ?? '/usr/bin/chromium';
+const fixtures = join(repo, 'test', 'fixtures', 'images');
+const cases = ['bmp', 'tiff'].flatMap((sub) => readdirSync(join(fixtures, sub)).filter((f) => /\.(bmp|tif)$/.test(f)).map((f) => join(fixtures, sub, f)));
+
+let server: ViteDevServer;
+let browser: Browser;
+let page: Page;
+
+beforeAll(async () => {
+  server = await createServer({
+    configFile: join(repo, 'web', 'vite.config.ts'),
+    logLevel: 'warn',
+    server: { host: '127.0.0.1', port: 0, strictPort: false, hmr: false, watch: null },
+  });
+  await server.listen();
+  const url = `http://127.0.0.1:${(server.httpServer!.address() as AddressInfo).port}/`;
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-background-networking', '--no-first-run'], timeout: 60_000 });
+  page = await browser.newPage();
+  await page.goto(url);
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+describe('BMP and TIFF decoded in Chromium', { timeout: 120_000 }, () => {
+  it('every golden gives Node\'s pixels, through decodeImageBlob', async () => {
+    // A string, so that vitest does not rewrite the dynamic import meant for the browser.
+    const script = `(async () => {
+      const { decodeImageBlob } = await import(${JSON.stringify(`/@fs${join(repo, 'src', 'image', 'decode-browser.ts')}`)});
+      const out = {};
+      for (const f of ${JSON.stringify(cases)}) {
+        const blob = await (await fetch('/@fs' + f)).blob();
+        try {
+          const img = await decodeImageBlob(null, blob, f);
+          let s = '';
+          for (const v of img.data) s += String.fromCharCode(v);
+          out[f] = img.width + 'x' + img.height + ':' + btoa(s);
+        } catch (e) {
+          out[f] = 'error: ' + e.message;
+        }
+      }
+      return out;
+    })()`;
+    const got = (await page.evaluate(script)) as Record<string, string>;
+    expect(cases.length).toBeGreaterThan(30);
+    for (const f of cases) {
+      const img = await decodeImageFile(f);
+      expect(got[f], f).toBe(`${img.width}x${img.height}:${Buffer.from(img.data).toString('base64')}`);
+    }
+  });
+});

@@ -1,0 +1,237 @@
+/**
+ * The Train view (web/train-view.ts, on web/train.html) in Chromium with WebGPU on SwiftShader,
+ * against `dnf train` in Node on SwiftShader (bin/dnf.js, so `npm run build` first):
+ * - a tiny run picked through the view's folder inputs (4 real and 4 generated 32x32 DNF-like PNGs
+ *   of test/fixtures/train-loop, 2 + 2 more for validation; resnet18 at image size 32, batch 4,
+ *   2 epochs, lr 1e-3, seed 7, seeded shuffle and flips): the downloaded best.safetensors holds
+ *   the tensors and metadata of the best.safetensors that `dnf train` writes for the same files and
+ *   settings, and Node's classifier loader (what `dnf detect --classifier` uses) takes it; "Use in
+ *   Detect" hands over the same bytes; the view with its curve is saved as
+ *   test-output/browser/train.png, and at 360 px (test-output/browser/train-360.png) it does not
+ *   scroll sideways;
+ * - Cancel stops a long run after the step in flight, and the view can start again; a missing class
+ *   is one line; files dropped on a zone are counted (other files left out).
+ * The page and Node run the same kernels on the same SwiftShader through different Dawn builds
+ * (Chromium's and the webgpu package's); the weights are compared bit for bit (see the test for
+ * the measured difference).
+ */
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { createServer, type ViteDevServer } from 'vite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { acquireGpu } from '../src/node/acquire.js';
+import { loadClassifier } from '../src/node/classifier.js';
+import { bytesSource, SafetensorsFile } from '../src/weights/safetensors.js';
+import { repo } from './detect-setup.js';
+
+const CHROMIUM = process.env.DNF_CHROMIUM ?? '/usr/bin/chromium';
+const OUT = join(repo, 'test-output', 'browser');
+const BASE_FLAGS = ['--no-sandbox', '--disable-gpu-sandbox', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
+const WEBGPU_FLAGS = ['--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader', '--use-angle=swiftshader'];
+const SLOW = 480_000; // SwiftShader on 2 shared cores: resnet18's shaders compile for tens of seconds
+/** `dnf train`'s 4 steps and 2 validations of resnet18 on SwiftShader: measured 3m37s on 2 shared cores. */
+const NODE_RUN = 900_000;
+
+/** The run's settings, as the view's fields and as `dnf train` flags. */
+const SETTINGS = { size: '32', batch: '4', epochs: '2', lr: '0.001', seed: '7' };
+const FLAGS = ['--arch', 'resnet18', '--image-size', '32', '--batch-size', '4', '--epochs', '2', '--lr', '0.001', '--seed', '7'];
+
+let dir: string;
+let server: ViteDevServer;
+let url: string;
+/** Folders given to the view, and the same files as dnf train's roots. */
+const folders = { real: '', fake: '', valReal: '', valFake: '', root: '', valRoot: '' };
+let nodeBest: Uint8Array;
+
+/** The fixture's first `n` images of a class into `to` (which becomes a picked folder). */
+async function copyImages(split: 'train' | 'val', cls: '0_real' | '1_fake', n: number, to: string[]): Promise<void> {
+  for (const d of to) await mkdir(d, { recursive: true });
+  for (let i = 0; i < n; i++) {
+    for (const d of to) await copyFile(join(repo, 'test', 'fixtures', 'train-loop', split, cls, `${i}.png`), join(d, `${i}.png`));
+  }
+}
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: install Debian's chromium (apt-get install chromium) or set DNF_CHROMIUM`);
+  dir = await mkdtemp(join(tmpdir(), 'dnf-browser-train-'));
+  Object.assign(folders, {
+    real: join(dir, 'pick', 'my-real'), fake: join(dir, 'pick', 'my-generated'),
+    valReal: join(dir, 'pick', 'val-real'), valFake: join(dir, 'pick', 'val-generated'),
+    root: join(dir, 'root'), valRoot: join(dir, 'val-root'),
+  });
+  await copyImages('train', '0_real', 4, [folders.real, join(folders.root, '0_real')]);
+  await copyImages('train', '1_fake', 4, [folders.fake, join(folders.root, '1_fake')]);
+  await copyImages('val', '0_real', 2, [folders.valReal, join(folders.valRoot, '0_real')]);
+  await copyImages('val', '1_fake', 2, [folders.valFake, join(folders.valRoot, '1_fake')]);
+  // Node first: spawnSync blocks this process, which then serves the page.
+  const run = join(dir, 'run');
+  const r = spawnSync(process.execPath, [join(repo, 'bin', 'dnf.js'), '--backend', 'swiftshader', 'train', folders.root, '--val', folders.valRoot, '-o', run, ...FLAGS],
+    { cwd: dir, encoding: 'utf8', timeout: NODE_RUN });
+  expect(r.status, r.stderr).toBe(0);
+  nodeBest = new Uint8Array(await readFile(join(run, 'best.safetensors')));
+
+  server = await createServer({
+    configFile: join(repo, 'web', 'vite.config.ts'),
+    logLevel: 'warn',
+    server: { host: '127.0.0.1', port: 0, strictPort: false, hmr: false, watch: null },
+  });
+  await server.listen();
+  url = `http://127.0.0.1:${(server.httpServer!.address() as AddressInfo).port}/train.html`;
+}, NODE_RUN + SLOW);
+
+afterAll(async () => {
+  await server?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+const viewState = (page: Page) => page.evaluate(() => document.getElementById('train-view')!.dataset.state);
+
+async function fillSettings(page: Page, settings: Record<string, string>): Promise<void> {
+  for (const [id, value] of Object.entries(settings)) await page.fill(`#train-${id}`, value);
+}
+
+function tensorsOf(bytes: Uint8Array) {
+  return SafetensorsFile.open(bytesSource('best.safetensors', bytes));
+}
+
+describe('the Train view in Chromium with WebGPU (SwiftShader)', { timeout: SLOW }, () => {
+  let browser: Browser;
+  let page: Page;
+  const logs: string[] = [];
+
+  beforeAll(async () => {
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...BASE_FLAGS, ...WEBGPU_FLAGS], timeout: 60_000 });
+    page = await browser.newPage({ viewport: { width: 1000, height: 900 }, acceptDownloads: true });
+    page.on('console', (m) => logs.push(`console.${m.type()}: ${m.text()}`));
+    page.on('pageerror', (e) => logs.push(`page error: ${e.message}`));
+    await page.goto(url);
+    await page.waitForFunction(() => document.body.dataset.state !== 'starting', null, { timeout: 60_000 });
+  }, SLOW);
+
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  it("trains on picked folders to Node's best.safetensors, downloads it and hands it to Detect", async () => {
+    expect(await page.evaluate(() => document.body.dataset.state), logs.join('\n')).toBe('ready');
+    await page.setInputFiles('#train-real', folders.real);
+    await page.setInputFiles('#train-fake', folders.fake);
+    await page.setInputFiles('#train-val-real', folders.valReal);
+    await page.setInputFiles('#train-val-fake', folders.valFake);
+    expect(await page.textContent('#train-real-count')).toBe('my-real: 4 images');
+    await fillSettings(page, SETTINGS);
+    // The command the view shows is the one run in Node above.
+    expect(await page.textContent('#train-command')).toContain(`dnf train ROOT --val VAL_ROOT -o RUN ${FLAGS.join(' ')} (ROOT/0_real`);
+
+    await page.click('#train-start');
+    await page.waitForFunction(() => ['done', 'failed', 'cancelled'].includes(document.getElementById('train-view')!.dataset.state!), null, { timeout: SLOW });
+    expect(await viewState(page), `${await page.textContent('.train-error')}\n${logs.join('\n')}`).toBe('done');
+    const log = await page.locator('#train-log li').allTextContents();
+    expect(log[0]).toBe('resnet18 at 32x32, batch 4, 8 training images (4 real, 4 generated), 4 validation images; seed 7');
+    expect(log.filter((l) => l.startsWith('epoch '))).toHaveLength(2);
+    expect(await page.textContent('#train-status')).toMatch(/^Done after 4 steps \(all epochs done\): best val acc .* at epoch [12]\.$/);
+    // The curve: one loss point per step, accuracy and AP after each epoch.
+    expect(await page.locator('#train-curve polyline.loss').getAttribute('points')).toMatch(/^(\S+ ){3}\S+$/);
+    expect(await page.locator('#train-curve circle.acc').count()).toBe(2);
+    await mkdir(OUT, { recursive: true });
+    await page.screenshot({ path: join(OUT, 'train.png'), fullPage: true });
+
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#train-download')]);
+    expect(download.suggestedFilename()).toBe('best.safetensors');
+    const saved = join(dir, 'page-best.safetensors');
+    await download.saveAs(saved);
+    const pageBest = new Uint8Array(await readFile(saved));
+
+    const got = await tensorsOf(pageBest);
+    const want = await tensorsOf(nodeBest);
+    expect(got.metadata).toEqual(want.metadata);
+    expect(got.names()).toEqual(want.names());
+    let maxDiff = 0;
+    let differing = 0;
+    for (const name of want.names()) {
+      expect(got.info(name).shape, name).toEqual(want.info(name).shape);
+      const [a, b] = [await got.readF32(name), await want.readF32(name)];
+      for (let i = 0; i < a.length; i++) {
+        const d = Math.abs(a[i] - b[i]);
+        if (d > 0) differing++;
+        maxDiff = Math.max(maxDiff, d);
+      }
+    }
+    console.log(`page vs dnf train: ${want.names().length} tensors, max |diff| ${maxDiff}, ${differing} values differ; files ${Buffer.compare(Buffer.from(pageBest), Buffer.from(nodeBest)) === 0 ? 'identical' : 'differ'}`);
+    // Same kernels, data order, flips and init on the same SwiftShader: the weights are Node's bit for bit.
+    expect(maxDiff).toBe(0);
+    expect(Buffer.from(pageBest).equals(Buffer.from(nodeBest))).toBe(true);
+
+    // What `dnf detect --classifier` reads it with takes the download, with its input size.
+    const gpu = await acquireGpu({ backend: 'swiftshader' });
+    try {
+      const loaded = await loadClassifier(gpu, saved);
+      expect(loaded.inputSize).toBe(32);
+      loaded.model.dispose();
+    } finally {
+      gpu.destroy();
+    }
+
+    await page.click('#train-use');
+    // The bytes themselves (45 MB) stay in the page: their SHA-256 comes back.
+    const used = await page.evaluate(async () => {
+      const { name, bytes } = window.dnfUsedClassifier!;
+      const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as BufferSource));
+      return { name, sha256: Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('') };
+    });
+    expect(used).toEqual({ name: 'best.safetensors', sha256: createHash('sha256').update(pageBest).digest('hex') });
+
+    await page.setViewportSize({ width: 360, height: 800 });
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(360);
+    await page.screenshot({ path: join(OUT, 'train-360.png'), fullPage: true });
+    await page.setViewportSize({ width: 1000, height: 900 });
+  });
+
+  it('Cancel stops a long run after the step in flight', async () => {
+    const points = async () => ((await page.locator('#train-curve polyline.loss').getAttribute('points')) ?? '').split(' ').filter(Boolean).length;
+    await fillSettings(page, { epochs: '200' });
+    await page.click('#train-start');
+    await page.waitForFunction(() => /^Epoch /.test(document.getElementById('train-status')!.textContent ?? ''), null, { timeout: SLOW });
+    await page.click('#train-cancel');
+    const atClick = await points();
+    await page.waitForFunction(() => document.getElementById('train-view')!.dataset.state !== 'training', null, { timeout: SLOW });
+    expect(await viewState(page), await page.textContent('.train-error') ?? '').toBe('cancelled');
+    const status = (await page.textContent('#train-status'))!;
+    const steps = Number(/^Cancelled after (\d+) steps \(cancelled\)/.exec(status)?.[1]);
+    expect(steps, status).toBeGreaterThanOrEqual(1);
+    expect(steps).toBeLessThanOrEqual(atClick + 1); // the step in flight at the click ends, no other begins
+    expect(await points()).toBe(steps);
+    await page.waitForTimeout(3000);
+    expect(await points()).toBe(steps); // nothing trains on after Cancel
+    expect(await page.isDisabled('#train-start')).toBe(false);
+    expect(await page.isDisabled('#train-cancel')).toBe(true);
+  });
+
+  it('says in one line what is missing when a class has no images', async () => {
+    const notes = join(dir, 'pick', 'no-images');
+    await mkdir(notes, { recursive: true });
+    await writeFile(join(notes, 'notes.txt'), 'not an image');
+    await page.setInputFiles('#train-fake', notes);
+    expect(await page.textContent('#train-fake-count')).toBe('no-images: 0 images (1 other file left out)');
+    await page.click('#train-start');
+    await page.waitForFunction(() => document.getElementById('train-view')!.dataset.state === 'failed', null, { timeout: 30_000 });
+    expect(await page.textContent('.train-error')).toBe('no generated training images: pick or drop a folder of them (training needs both classes)');
+    expect(await page.isDisabled('#train-start')).toBe(false);
+  });
+
+  it('takes files dropped on a zone', async () => {
+    await page.evaluate(() => {
+      const data = new DataTransfer();
+      for (const name of ['a.png', 'b.png', 'notes.txt']) data.items.add(new File([new Uint8Array(4)], name));
+      document.getElementById('train-val-real-zone')!.dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true }));
+    });
+    await page.waitForFunction(() => document.getElementById('train-val-real-count')!.textContent !== 'val-real: 2 images', null, { timeout: 10_000 });
+    expect(await page.textContent('#train-val-real-count')).toBe('dropped files: 2 images (1 other file left out)');
+  });
+});
