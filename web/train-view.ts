@@ -21,7 +21,7 @@
 import { DnfError } from '../src/errors.js';
 import type { Gpu } from '../src/gpu/gpu.js';
 import { decodeImageBlob } from '../src/image/decode-browser.js';
-import { DEFAULT_ANTIALIAS } from '../src/image/preprocess.js';
+import { DEFAULT_ANTIALIAS } from '../src/pipeline/preprocess.js';
 import { resnetPreset } from '../src/models/resnet-config.js';
 import { pct, trainLoop, type StopReason } from '../src/train/loop.js';
 import { TrainableResNet } from '../src/train/resnet.js';

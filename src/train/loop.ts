@@ -12,7 +12,7 @@
  * keeps the curve and the bytes of best.safetensors). The loop continues `state` from wherever it
  * is (a fresh run, or a resumed one), so the same data, settings and seed give the same steps.
  */
-import { classifyDnfImages, DEFAULT_THRESHOLD } from '../classify.js';
+import { classifyDnfImages, DEFAULT_THRESHOLD } from '../pipeline/classify.js';
 import { DnfError } from '../errors.js';
 import type { RgbImage } from '../image/pixels.js';
 import { detectionMetrics } from '../metrics.js';

@@ -20,7 +20,7 @@ import { mkdir, open, stat, truncate, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DnfError } from '../../errors.js';
 import type { Gpu } from '../../gpu/gpu.js';
-import { DEFAULT_ANTIALIAS } from '../../image/preprocess.js';
+import { DEFAULT_ANTIALIAS } from '../../pipeline/preprocess.js';
 import { renderCurvesSvg } from '../../train/curves.js';
 import { pct, trainLoop, type StopReason } from '../../train/loop.js';
 import { freshState } from '../../train/run-state.js';
