@@ -1,0 +1,245 @@
+/**
+ * The npm package as a user gets it. `npm pack` (which builds through `prepare`) must ship dist/,
+ * bin/, the WGSL sources and the docs, and nothing of the repository's tests, fixtures (a malicious
+ * pickle among them), tools, benchmarks or web page. The tarball is then installed into an empty
+ * project, as `npm install ./dnf-webgpu-*.tgz` does for a user (no build runs: npm runs `prepare`
+ * for git and folder dependencies only), and used from there: `npx dnf --version` and
+ * `npx dnf doctor --json`, the Node example, and the browser example bundled by esbuild and by Vite
+ * from the installed package's browser entry (no Node module may reach those bundles), each bundle
+ * then run in headless Chromium on SwiftShader's WebGPU. Takes about a minute (the build, and an
+ * install that uses the npm cache where it can).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { extname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
+import { chromium, type Browser } from 'playwright-core';
+import { build as viteBuild, type Rollup } from 'vite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const repo = fileURLToPath(new URL('..', import.meta.url));
+const CHROMIUM = process.env.DNF_CHROMIUM ?? '/usr/bin/chromium';
+/** As test/browser.test.ts runs Chromium: headless, WebGPU on SwiftShader. */
+const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu-sandbox', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader', '--use-angle=swiftshader'];
+const SLOW = 300_000; // a build, an npm install and bundles on 2 shared cores
+
+/** The examples a user copies into their project: a Node script, and a page folder (index.html + main.js). */
+const NODE_EXAMPLE = join(repo, 'test', 'fixtures', 'package', 'node-selftest.mjs');
+const BROWSER_EXAMPLE = join(repo, 'test', 'fixtures', 'package', 'browser');
+
+/**
+ * The packed tarball's upper size. It measures 0.70 MB (dist/ with its declarations and source
+ * maps, the WGSL sources, the docs); the repository's test fixtures alone would add over 5 MB.
+ */
+const MAX_TARBALL_BYTES = 1.5e6;
+
+/** What may not reach a browser bundle: Node's modules, and the Node-only parts and dependencies of the package. */
+const NODE_ONLY_MODULE = /node_modules\/(sharp|@img|webgpu|commander|vega|vega-lite)\/|dnf-webgpu\/dist\/(node|cli)\/|-node\.js$/;
+const NODE_IMPORT = /(?:\bfrom|\bimport|\brequire)\s*\(?\s*["']node:/;
+
+interface Packed {
+  filename: string;
+  size: number;
+  unpackedSize: number;
+  entryCount: number;
+  files: Array<{ path: string; size: number }>;
+}
+
+let dir: string;
+let project: string;
+let packed: Packed;
+let paths: string[];
+let browser: Browser | undefined;
+let server: Server | undefined;
+
+function run(cmd: string, args: string[], cwd: string) {
+  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', timeout: SLOW });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Runs a command that must succeed; its output is in the error otherwise. */
+function mustRun(cmd: string, args: string[], cwd: string): string {
+  const r = run(cmd, args, cwd);
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.code}):\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+/** `npx dnf ARGS` in the consumer project; `--no` (never fetch a package of that name) needs `--` before the command. */
+const npx = (args: string[]) => mustRun('npx', ['--no', '--', 'dnf', ...args], project);
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'dnf-package-'));
+  const out = mustRun('npm', ['pack', '--json', '--pack-destination', dir], repo);
+  [packed] = JSON.parse(out.slice(out.indexOf('[')));
+  paths = packed.files.map((f) => f.path);
+  console.log(`dnf-webgpu tarball: ${packed.filename}, ${packed.size} bytes packed, ${packed.unpackedSize} unpacked, ${packed.entryCount} files`);
+
+  project = join(dir, 'consumer');
+  await cp(BROWSER_EXAMPLE, join(project, 'page'), { recursive: true });
+  await cp(NODE_EXAMPLE, join(project, 'example.mjs'));
+  await writeFile(join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, type: 'module' }));
+  mustRun('npm', ['install', join(dir, packed.filename), '--prefer-offline', '--no-audit', '--no-fund'], project);
+}, SLOW);
+
+afterAll(async () => {
+  await browser?.close();
+  server?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe('npm pack', () => {
+  it('ships dist/, bin/, the WGSL sources and the docs, nothing else', async () => {
+    const top = new Set(paths.map((p) => (p.includes('/') ? p.slice(0, p.indexOf('/') + 1) : p)));
+    expect([...top].sort()).toEqual(['LICENSE', 'README.md', 'bin/', 'dist/', 'package.json', 'shaders/', 'weights/'].sort());
+    expect(paths.filter((p) => p.startsWith('weights/'))).toEqual(['weights/README.md']);
+    expect(paths.filter((p) => /(^|\/)(test|fixtures|tools|bench|web|\.ci)\//.test(p))).toEqual([]);
+    expect(paths.filter((p) => /\.(pth|pt|pkl|pickle|ckpt|safetensors|test\.[jt]s)$/.test(p))).toEqual([]);
+    const shaders = readdirSync(join(repo, 'shaders')).map((f) => `shaders/${f}`);
+    expect(paths.filter((p) => p.startsWith('shaders/')).sort()).toEqual(shaders.sort());
+    expect(packed.size).toBeLessThan(MAX_TARBALL_BYTES);
+  });
+
+  it('holds every entry point package.json names', async () => {
+    const pkg = JSON.parse(await readFile(join(repo, 'package.json'), 'utf8'));
+    const entries = [pkg.main, pkg.types, ...Object.values(pkg.bin), ...Object.values(pkg.exports).flatMap((e) => Object.values(e as object))];
+    for (const entry of entries) expect(paths).toContain(String(entry).replace(/^\.\//, ''));
+    for (const entry of ['dist/index.js', 'dist/node/index.js', 'dist/cli/main.js', 'bin/dnf.js']) expect(paths).toContain(entry);
+  });
+
+  it('builds dist/ from src/ alone: each module from a source file, no stale or test outputs', () => {
+    const modules = paths.filter((p) => p.startsWith('dist/') && p.endsWith('.js'));
+    expect(modules.length).toBeGreaterThan(50);
+    const stale = modules.filter((p) => !existsSync(join(repo, 'src', p.slice('dist/'.length).replace(/\.js$/, '.ts'))));
+    expect(stale).toEqual([]);
+    for (const p of modules) {
+      expect(paths).toContain(p.replace(/\.js$/, '.d.ts'));
+      expect(paths).toContain(`${p}.map`);
+    }
+  });
+});
+
+describe('the installed tarball', () => {
+  it('is what was packed (installing ran no build)', () => {
+    const installed = join(project, 'node_modules', 'dnf-webgpu');
+    const files = readdirSync(installed, { recursive: true, withFileTypes: true })
+      .filter((e) => e.isFile())
+      .map((e) => relative(installed, join(e.parentPath, e.name)));
+    expect(files.sort()).toEqual([...paths].sort());
+  });
+
+  it('`npx dnf --version` prints the package version', async () => {
+    const { version } = JSON.parse(await readFile(join(repo, 'package.json'), 'utf8'));
+    expect(npx(['--version']).trim()).toBe(version);
+  });
+
+  it('`npx dnf doctor --json` finds an adapter and passes the self-test', () => {
+    const report = JSON.parse(npx(['doctor', '--json']));
+    expect(report.adapter.description.length).toBeGreaterThan(0);
+    expect(report.selfTest.ok).toBe(true);
+  }, SLOW);
+
+  it('runs the Node example', () => {
+    const report = JSON.parse(mustRun(process.execPath, ['example.mjs'], project));
+    expect(report.selfTest.ok).toBe(true);
+  }, SLOW);
+});
+
+/** Serves `root` over HTTP on an ephemeral localhost port (a secure context, as WebGPU needs). */
+async function serve(root: string): Promise<string> {
+  const types: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.map': 'application/json' };
+  server = createServer(async (req, res) => {
+    const path = join(root, decodeURIComponent(new URL(req.url ?? '/', 'http://localhost').pathname));
+    try {
+      const body = await readFile(path.endsWith('/') ? join(path, 'index.html') : path);
+      res.writeHead(200, { 'content-type': types[extname(path) || '.html'] ?? 'application/octet-stream' }).end(body);
+    } catch {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((done) => server!.listen(0, '127.0.0.1', done));
+  return `http://localhost:${(server!.address() as AddressInfo).port}`;
+}
+
+/** Opens `url` in Chromium and returns the page's #out text once the example has written its result. */
+async function runPage(url: string): Promise<string> {
+  browser ??= await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
+  const page = await browser.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (err) => errors.push(err.message));
+  try {
+    await page.goto(url);
+    await page.waitForFunction(() => document.getElementById('out')?.textContent !== 'running…', undefined, { timeout: 120_000 });
+    expect(errors).toEqual([]);
+    return (await page.textContent('#out')) ?? '';
+  } finally {
+    await page.close();
+  }
+}
+
+describe('the browser entry, bundled from the installed package', () => {
+  let site: string;
+  let base: string;
+
+  beforeAll(async () => {
+    site = join(dir, 'site');
+    base = await serve(site);
+  });
+
+  it('bundles with esbuild, without Node modules, and runs in Chromium', async () => {
+    const outdir = join(site, 'esbuild');
+    const result = await esbuild.build({
+      entryPoints: [join(project, 'page', 'main.js')],
+      absWorkingDir: project,
+      bundle: true,
+      platform: 'browser',
+      format: 'esm',
+      target: 'es2022',
+      outdir,
+      metafile: true,
+      logLevel: 'silent',
+    });
+    expect(result.errors).toEqual([]);
+    expect(result.warnings).toEqual([]);
+    const inputs = Object.keys(result.metafile.inputs);
+    expect(inputs.filter((p) => p.includes('node_modules/dnf-webgpu/dist/')).length).toBeGreaterThan(10);
+    expect(inputs.filter((p) => NODE_ONLY_MODULE.test(p))).toEqual([]);
+    const code = await readFile(join(outdir, 'main.js'), 'utf8');
+    expect(code).not.toMatch(NODE_IMPORT);
+    await cp(join(project, 'page', 'index.html'), join(outdir, 'index.html'));
+    expect(JSON.parse(await runPage(`${base}/esbuild/`)).ok).toBe(true);
+  }, SLOW);
+
+  it('bundles with Vite, without Node modules or warnings, and runs in Chromium', async () => {
+    const warnings: string[] = [];
+    const logger = {
+      info: () => {},
+      warn: (msg: string) => warnings.push(msg),
+      warnOnce: (msg: string) => warnings.push(msg),
+      error: (msg: string) => warnings.push(msg),
+      clearScreen: () => {},
+      hasErrorLogged: () => false,
+      hasWarned: false,
+    };
+    const outDir = join(site, 'vite');
+    const output = (await viteBuild({
+      root: join(project, 'page'),
+      base: './',
+      configFile: false,
+      logLevel: 'warn',
+      customLogger: logger,
+      build: { outDir, emptyOutDir: true },
+    })) as Rollup.RollupOutput;
+    expect(warnings).toEqual([]);
+    const chunks = output.output.filter((o): o is Rollup.OutputChunk => o.type === 'chunk');
+    const modules = chunks.flatMap((c) => c.moduleIds);
+    expect(modules.filter((p) => p.includes('node_modules/dnf-webgpu/dist/')).length).toBeGreaterThan(10);
+    expect(modules.filter((p) => NODE_ONLY_MODULE.test(p))).toEqual([]);
+    for (const chunk of chunks) expect(chunk.code).not.toMatch(NODE_IMPORT);
+    expect(JSON.parse(await runPage(`${base}/vite/`)).ok).toBe(true);
+  }, SLOW);
+});
