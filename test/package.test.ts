@@ -31,6 +31,8 @@ const SLOW = 300_000; // a build, an npm install and bundles on 2 shared cores
 /** The examples a user copies into their project: a Node script, and a page folder (index.html + main.js). */
 const NODE_EXAMPLE = join(repo, 'test', 'fixtures', 'package', 'node-selftest.mjs');
 const BROWSER_EXAMPLE = join(repo, 'test', 'fixtures', 'package', 'browser');
+/** A TypeScript user of both entry points. */
+const TYPED_USER = join(repo, 'test', 'fixtures', 'package', 'typed.ts');
 
 /**
  * The packed tarball's upper size. It measures 0.70 MB (dist/ with its declarations and source
@@ -82,6 +84,7 @@ beforeAll(async () => {
   project = join(dir, 'consumer');
   await cp(BROWSER_EXAMPLE, join(project, 'page'), { recursive: true });
   await cp(NODE_EXAMPLE, join(project, 'example.mjs'));
+  await cp(TYPED_USER, join(project, 'typed.ts'));
   await writeFile(join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, type: 'module' }));
   mustRun('npm', ['install', join(dir, packed.filename), '--prefer-offline', '--no-audit', '--no-fund'], project);
 }, SLOW);
@@ -146,6 +149,14 @@ describe('the installed tarball', () => {
   it('runs the Node example', () => {
     const report = JSON.parse(mustRun(process.execPath, ['example.mjs'], project));
     expect(report.selfTest.ok).toBe(true);
+  }, SLOW);
+
+  it('types both entry points for a strict TypeScript user (WebGPU types included)', async () => {
+    const options = { strict: true, target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', lib: ['ES2022', 'DOM'], types: [], skipLibCheck: false, noEmit: true };
+    await writeFile(join(project, 'tsconfig.json'), JSON.stringify({ compilerOptions: options, files: ['typed.ts'] }));
+    const r = run(process.execPath, [join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], project);
+    expect(r.stdout + r.stderr).toBe('');
+    expect(r.code).toBe(0);
   }, SLOW);
 });
 
