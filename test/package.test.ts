@@ -59,8 +59,22 @@ let paths: string[];
 let browser: Browser | undefined;
 let server: Server | undefined;
 
+/**
+ * The environment without what npm sets for the script this test may run under (`npm test`,
+ * `npm exec -c`): the command, package and lifecycle of the repository's own npm run, which a
+ * nested npm would take as its own (npm_config_call makes every nested npx fail). The user's npm
+ * settings (registry, cache) stay.
+ */
+function userEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env = { ...process.env, ...extra };
+  for (const key of Object.keys(env)) {
+    if (/^npm_(config_call|config_local_prefix|command|execpath|lifecycle_|package_|node_execpath)/i.test(key) || key === 'INIT_CWD') delete env[key];
+  }
+  return env;
+}
+
 function run(cmd: string, args: string[], cwd: string) {
-  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', timeout: SLOW });
+  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', timeout: SLOW, env: userEnv() });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
