@@ -24,10 +24,6 @@ fn bval(i: u32) -> f32 {
   return b[(i / p.b_inner) % p.b_size];
 }
 
-fn sigmoid(x: f32) -> f32 {
-  return 1.0 / (1.0 + exp(-x));
-}
-
 @compute @workgroup_size(WG)
 fn add(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = index(gid);
@@ -38,17 +34,4 @@ fn add(@builtin(global_invocation_id) gid: vec3<u32>) {
 fn mul(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = index(gid);
   if (i < p.n) { out[i] = a[i] * bval(i); }
-}
-
-// Unary ops ignore `b` (bind any buffer).
-@compute @workgroup_size(WG)
-fn swish(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let i = index(gid);
-  if (i < p.n) { let x = a[i]; out[i] = x * sigmoid(x); }
-}
-
-@compute @workgroup_size(WG)
-fn sigmoid_op(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let i = index(gid);
-  if (i < p.n) { out[i] = sigmoid(a[i]); }
 }

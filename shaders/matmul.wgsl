@@ -13,7 +13,7 @@ struct Params {
   a_batch: u32,   // batch stride of A in elements (0: A shared by all batches)
   b_batch: u32,   // batch stride of B in elements (0: B shared by all batches)
   has_bias: u32,  // 1: add bias[n] (length N)
-  act: u32,       // 0: none, 1: swish, 2: sigmoid
+  act: u32,       // 0: none, 1: swish
   accumulate: u32, // 1: add the result to C's contents instead of overwriting them
 }
 
@@ -28,7 +28,6 @@ const TM: u32 = 16u;
 
 fn activate(v: vec4<f32>) -> vec4<f32> {
   if (p.act == 1u) { return v / (1.0 + exp(-v)); }
-  if (p.act == 2u) { return 1.0 / (1.0 + exp(-v)); }
   return v;
 }
 

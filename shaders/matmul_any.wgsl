@@ -21,7 +21,7 @@ struct Params {
   b_row: u32,      // element stride between rows (k) of op(B)
   b_col: u32,      // element stride between columns (n) of op(B)
   has_bias: u32,   // 1: add bias[n] (length N)
-  act: u32,        // 0: none, 1: swish, 2: sigmoid
+  act: u32,        // 0: none, 1: swish
   accumulate: u32, // 1: add the result to C's contents instead of overwriting them
 }
 
@@ -37,7 +37,6 @@ const TN: u32 = 4u;
 
 fn activate(v: f32) -> f32 {
   if (p.act == 1u) { return v / (1.0 + exp(-v)); }
-  if (p.act == 2u) { return 1.0 / (1.0 + exp(-v)); }
   return v;
 }
 

@@ -1,6 +1,6 @@
 /**
  * What a classifier's safetensors metadata says about its input, browser-safe; read by `dnf detect`,
- * `dnf eval` (src/node/classifier.ts) and the web page, written by `dnf train`. All safetensors
+ * `dnf eval` and the web page (src/pipeline/classifier.ts), written by `dnf train`. All safetensors
  * metadata values are strings:
  * - `dnf.image_size`: the square input side in pixels the classifier was trained at ("64"); a
  *   positive integer up to MAX_CLASSIFIER_SIZE. Absent: CLASSIFIER_SIZE (256).
@@ -9,7 +9,7 @@
  * - `dnf.arch` ("resnet18") and `dnf.training` (a JSON summary): informational, not read here.
  * A PyTorch checkpoint has no such metadata: CLASSIFIER_SIZE and null.
  */
-import { CLASSIFIER_SIZE } from './classify.js';
+import { CLASSIFIER_SIZE } from './pipeline/classify.js';
 import { DnfError } from './errors.js';
 import { printable } from './weights/pickle.js';
 

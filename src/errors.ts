@@ -10,11 +10,6 @@ export class DnfError extends Error {
   }
 }
 
-/** Throws a DnfError when `cond` is false. */
-export function ensure(cond: unknown, message: string | (() => string)): asserts cond {
-  if (!cond) throw new DnfError(typeof message === 'function' ? message() : message);
-}
-
 /** The longest message line printed: file contents (tensor names, numbers) can make messages huge. */
 export const MAX_LINE_LENGTH = 500;
 

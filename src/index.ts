@@ -1,6 +1,11 @@
 /**
- * dnf-webgpu's public API, safe in browsers (Node-only helpers: `dnf-webgpu/node`).
+ * dnf-webgpu's public API, safe in browsers (Node-only helpers: `dnf-webgpu/node`, whose
+ * createDetector also takes file paths).
  *
+ *   const detector = await createDetector({ unet: 'lsun_bedroom.safetensors', classifier: file });
+ *   const [{ prob, label, dnf }] = await detector.detect([imageFile]);
+ *
+ * The parts, for other pipelines:
  *   const gpu = await acquireBrowserGpu();                       // or acquireGpu() from /node
  *   const unet = await DdpmUnet.fromSafetensors(gpu, unetPreset('lsun-bedroom-256'), file);
  *   const x = imagesToTensor(gpu, [rgb]);                        // [N, 3, 256, 256] in [-1, 1]
@@ -12,7 +17,7 @@ export { Gpu, type AdapterSummary, type Dispatch, type FeatureLevel, type GpuOpt
 export { acquireBrowserGpu } from './gpu/acquire-browser.js';
 export { requestGpu } from './gpu/device.js';
 export { formatProfile, type KernelTime } from './gpu/profiler.js';
-export { Tensor, numel, disposeAll, type Shape } from './tensor.js';
+export { Tensor, numel, type Shape } from './tensor.js';
 export * as kernels from './kernels/index.js';
 export { selfTest, type SelfTest } from './selftest.js';
 
@@ -29,7 +34,7 @@ export { computeDnf, DNF_FEATURES, type DnfFeature, type DnfOptions } from './di
 export { invert, sample, type InvertOptions, type SampleOptions } from './diffusion/ddim.js';
 export { alphasCumprod, ddimSchedule, ddimTimesteps, linearBetas } from './diffusion/schedule.js';
 
-export { imagesToTensor, imagesToUnitTensor, DEFAULT_ANTIALIAS, DNF_SIZE } from './image/preprocess.js';
+export { imagesToTensor, imagesToUnitTensor, DEFAULT_ANTIALIAS, DNF_SIZE } from './pipeline/preprocess.js';
 export { quantizeDnf, QuantizedImages } from './kernels/quantize.js';
 export type { RgbImage } from './image/pixels.js';
 export { MAX_PIXELS } from './image/pixels.js';
@@ -39,10 +44,10 @@ export { withoutExif } from './image/exif.js';
 
 export { ResNet } from './models/resnet.js';
 export { resnetConfigFromKeys, resnetLayout, resnetName, resnetPreset, RESNET_ARCHS, type ResnetArch, type ResnetConfig } from './models/resnet-config.js';
-export { classifyDnfImages, checkClassifier, sigmoid, labelOf, CLASSIFIER_SIZE, DEFAULT_THRESHOLD, type Label, type Verdict } from './classify.js';
+export { classifyDnfImages, checkClassifier, sigmoid, labelOf, CLASSIFIER_SIZE, DEFAULT_THRESHOLD, type Label, type Verdict } from './pipeline/classify.js';
 export { classifierInput, CLASSIFIER_METADATA_KEYS, DEFAULT_CLASSIFIER_INPUT, MAX_CLASSIFIER_SIZE, type ClassifierInput } from './classifier-metadata.js';
 export { accuracy, averagePrecision, detectionMetrics, meanMetrics, type DetectionMetrics } from './metrics.js';
-export { dnfOfImages, quantizedDnfs, type DnfImageOptions } from './diffusion/dnf-images.js';
+export { dnfOfImages, quantizedDnfs, type DnfImageOptions } from './pipeline/dnf-images.js';
 
 export { TrainableResNet, stateSource, type StateSource } from './train/resnet.js';
 export { Trainer, REFERENCE_ADAM, type AdamConfig, type TrainBatch, type StepOptions } from './train/trainer.js';
@@ -52,3 +57,15 @@ export { ParamArena } from './train/arena.js';
 export { Tape, Scope, type Batch } from './train/tape.js';
 export { Rng, type RngState } from './train/random.js';
 export { encodeTorchCheckpoint, serializeTorchCheckpoint, stateDictObject, type TorchTensorToWrite, type PickleValue, type TorchWriteOptions } from './weights/torch-writer.js';
+
+export { createDetector } from './pipeline/browser.js';
+export { Detector, DEFAULT_MAX_BATCH, type DetectorOptions, type Detection, type Classification, type CallOptions } from './pipeline/detector.js';
+export type { DetectorEnvironment, ImageInput } from './pipeline/environment.js';
+export { openModelSource, counted, type ModelSource, type ModelKind, type LoadProgress } from './pipeline/sources.js';
+export { openUrlSource, type UrlSource, type UrlSourceOptions } from './pipeline/http-source.js';
+export { chooseUnetConfig, loadUnetFrom, type UnetChoice } from './pipeline/unet.js';
+export { inferUnetConfig, type InferredUnetConfig } from './models/unet-infer.js';
+export { loadClassifierFrom, readStateDictFrom, type LoadedClassifier } from './pipeline/classifier.js';
+export { browserEnvironment } from './pipeline/browser.js';
+export { dnfsWithValues } from './pipeline/dnf-images.js';
+export { buildClassifier, classifierResize } from './pipeline/classifier.js';

@@ -133,8 +133,3 @@ function resolveShape(shape: Shape, size: number): number[] {
   if (numel(out) !== size) throw new Error(`cannot reshape ${size} elements to [${shape}]`);
   return out;
 }
-
-/** Disposes every tensor given (skips null/undefined). */
-export function disposeAll(...ts: Array<Tensor | null | undefined>): void {
-  for (const t of ts) t?.dispose();
-}

@@ -26,10 +26,10 @@ import sharp from 'sharp';
 import { createServer, type ViteDevServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeDnf } from '../src/diffusion/dnf.js';
-import { classifyDnfImages, type Verdict } from '../src/classify.js';
+import { classifyDnfImages, type Verdict } from '../src/pipeline/classify.js';
 import { decodeImageFile } from '../src/image/decode-node.js';
 import type { RgbImage } from '../src/image/pixels.js';
-import { imagesToTensor } from '../src/image/preprocess.js';
+import { imagesToTensor } from '../src/pipeline/preprocess.js';
 import { quantizeDnf } from '../src/kernels/quantize.js';
 import { DdpmUnet } from '../src/models/ddpm-unet.js';
 import { parseUnetConfig } from '../src/models/unet-config.js';
@@ -274,7 +274,7 @@ describe('the web page in Chromium with WebGPU (SwiftShader)', { timeout: SLOW }
     await page.selectOption('#config', 'cifar10-32');
     expect(await runPage(page)).toBe('failed');
     expect(await page.textContent('#error')).toMatch(
-      /^tiny-unet\.safetensors: the UNet config \(preset cifar10-32\) does not fit these weights: "ch" is 128 there, .*; check that the checkpoint and the model config belong together$/,
+      /^tiny-unet\.safetensors: these weights are a UNet with ch 32, .*; preset cifar10-32 has ch 128, .*: pick the matching model config$/,
     );
   });
 

@@ -17,7 +17,7 @@ import { runExtract, type ExtractOptions } from '../src/cli/extract.js';
 import { DdpmUnet } from '../src/models/ddpm-unet.js';
 import { parseUnetConfig } from '../src/models/unet-config.js';
 import { decodeImageFile } from '../src/image/decode-node.js';
-import { imagesToTensor } from '../src/image/preprocess.js';
+import { imagesToTensor } from '../src/pipeline/preprocess.js';
 import { acquireGpu } from '../src/node/acquire.js';
 import { openSafetensors, writeSafetensorsFile } from '../src/node/files.js';
 import { synth, synthesizedFile, type Layout } from './synthetic-weights.js';
@@ -215,6 +215,23 @@ describe('dnf extract (built CLI)', { timeout: 300_000 }, () => {
     const bad = dnf(['extract', join(inDir, 'sub', 'c.png'), '-o', join(root, 'out-cifar'), '--unet', cifar]);
     expect(bad.code).toBe(2);
     expect(bad.lines).toEqual([`dnf: ${cifar}: the UNet config (its metadata unet_config) does not fit these weights: "ch" is 128 there, but conv_in.weight is [32,3,3,3] (ch 32); check that the checkpoint and the model config belong together`]);
+  });
+
+  it('without any config, reads it off the tensor shapes and says the resolution is a guess; a --model-config of other weights is one line naming both', async () => {
+    const one = join(root, 'out-inferred');
+    const r = dnf(['extract', join(inDir, 'sub', 'c.png'), '-o', one, '--unet', unetFile]);
+    expect(r.code).toBe(0);
+    expect(r.lines).toContain(`extract: ${unetFile}: no UNet config recorded; its tensor shapes give ch 32, ch_mult [1,2], and resolution 32 is taken from the attention level (DDPM attends at 16x16): pass the model config if it was trained at another size`);
+    expect(await files(one)).toEqual(['c.png']);
+    const png = await sharp(join(one, 'c.png')).metadata();
+    expect([png.width, png.height]).toEqual([32, 32]); // the inferred resolution, not the golden's 12
+
+    const bad = dnf(['extract', join(inDir, 'sub', 'c.png'), '-o', join(root, 'out-lsun'), '--unet', unetFile, '--model-config', 'lsun-bedroom-256']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1); // one line, and no GPU was started
+    expect(bad.lines).toEqual([
+      `dnf: ${unetFile}: these weights are a UNet with ch 32, ch_mult [1,2], num_res_blocks 1, attention at level 1, in_channels 3, out_ch 3, resamp_with_conv true; --model-config lsun-bedroom-256 has ch 128, ch_mult [1,1,2,2,4,4], num_res_blocks 2, attention at level 4: drop --model-config, or pass the matching config`,
+    ]);
   });
 
   it('Ctrl-C: stops after the batch in flight, no temp files, summary; a re-run finishes the rest', async () => {

@@ -1,7 +1,7 @@
 /**
  * The UNet's state-dict layout and the comparison of a config with a checkpoint's header before
  * anything is allocated (src/models/unet-layout.ts, VarBuilder.check, resolveUnet in
- * src/cli/unet-options.ts). The layouts quoted are PyTorch's: the 'unet' golden's metadata holds
+ * src/cli/unet-options.ts, whose config choice is src/pipeline/unet.ts). The layouts quoted are PyTorch's: the 'unet' golden's metadata holds
  * `list((k, v.shape) for k, v in model.state_dict().items())` of tools/golden/unet.py's model.
  */
 import { readFileSync } from 'node:fs';
@@ -121,21 +121,27 @@ describe('resolveUnet (the CLI path)', () => {
     expect(heap).toBeLessThan(64 * 2 ** 20);
   });
 
-  it('refuses a config within the bounds that does not fit the weights, naming both files and the field', async () => {
+  it('refuses a config within the bounds that names other weights in one line, naming both configs', async () => {
     const opts = await setup({ ...tiny, num_res_blocks: 16, in_channels: 4096 });
     const { error, ms, heap } = await refusal(opts);
     expect((error as Error).message).toBe(
-      `${opts.unet}: the UNet config (${opts.modelConfig}) does not fit these weights: "in_channels" is 4096 there, but conv_in.weight is [32,3,3,3] (in_channels 3); check that the checkpoint and the model config belong together`,
+      `${opts.unet}: these weights are a UNet with ch 32, ch_mult [1,2], num_res_blocks 1, attention at level 1, in_channels 3, out_ch 3, resamp_with_conv true; --model-config ${opts.modelConfig} has num_res_blocks 16, in_channels 4096: drop --model-config, or pass the matching config`,
     );
     expect(ms).toBeLessThan(1000);
     expect(heap).toBeLessThan(64 * 2 ** 20);
   });
 
-  it('checks the config recorded in the metadata, and the default preset', async () => {
+  it('checks the config recorded in the metadata; without one, reads it off the tensor shapes and says the resolution is a guess', async () => {
     const opts = await setup(tiny, { unet_config: JSON.stringify({ ...tiny, num_res_blocks: 2 }) });
     await expect(resolveUnet({ ...opts, modelConfig: undefined })).rejects.toThrow(`${opts.unet}: the UNet config (its metadata unet_config) does not fit these weights: "num_res_blocks" is 2 there`);
     const bare = await setup(tiny);
-    await expect(resolveUnet({ ...bare, modelConfig: undefined })).rejects.toThrow(`${bare.unet}: the UNet config (preset lsun-bedroom-256, the default) does not fit these weights: "ch" is 128 there`);
+    // The tiny UNet attends at level 1; DDPM attends at 16x16, so the guess is 32 px (the golden's 12 cannot be read off shapes).
+    expect(await resolveUnet({ ...bare, modelConfig: undefined })).toEqual({
+      path: bare.unet,
+      config: { ...tiny, resolution: 32, attn_resolutions: [16] },
+      configName: 'the config read from the tensor shapes',
+      note: `${bare.unet}: no UNet config recorded; its tensor shapes give ch 32, ch_mult [1,2], and resolution 32 is taken from the attention level (DDPM attends at 16x16): pass the model config if it was trained at another size`,
+    });
     expect(await resolveUnet(bare)).toEqual({ path: bare.unet, config: tiny, configName: bare.modelConfig });
   });
 });

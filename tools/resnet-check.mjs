@@ -15,7 +15,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { classifyDnfImages } from '../dist/classify.js';
+import { classifyDnfImages } from '../dist/pipeline/classify.js';
 import { decodeImageFile } from '../dist/image/decode-node.js';
 import { acquireGpu } from '../dist/node/acquire.js';
 import { loadClassifier } from '../dist/node/classifier.js';

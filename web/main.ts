@@ -8,14 +8,13 @@
  * holds the last run's results, one per image, in order.
  */
 import {
-  acquireBrowserGpu, bytesSource, checkClassifier, checkpointToTensors, classifierInput, classifyDnfImages, DdpmUnet, DEFAULT_ANTIALIAS,
-  DEFAULT_CLASSIFIER_INPUT, DnfError,
-  dnfOfImages, isUnetPreset, labelOf, MAX_CONFIG_BYTES, parseUnetConfigText, quantizeDnf, ResNet, SafetensorsFile, serializeSafetensors, unetPreset,
+  acquireBrowserGpu, browserEnvironment, chooseUnetConfig, classifierResize, classifyDnfImages, DdpmUnet, DEFAULT_ANTIALIAS, DnfError,
+  dnfsWithValues, isUnetPreset, labelOf, loadClassifierFrom, loadUnetFrom, MAX_CONFIG_BYTES, openModelSource, parseUnetConfigText, ResNet, SafetensorsFile, unetPreset,
   type ClassifierInput, type Gpu, type RgbImage, type UnetConfig,
 } from '../src/index.js';
 import { renderCard } from './card.js';
 import { decodeImageBlob as decodeImage } from '../src/index.js';
-import { choiceKey, counted, openChoice, type OnProgress, type WeightsChoice } from './sources.js';
+import { choiceKey, type OnProgress, type WeightsChoice } from './sources.js';
 
 /** One image's outcome. */
 export interface PageResult {
@@ -138,8 +137,10 @@ function refreshControls(): void {
   ui.queue.textContent = queued.length ? `${queued.length} image${queued.length > 1 ? 's' : ''}: ${queued.map((f) => f.name).join(', ')}` : 'No images yet.';
 }
 
-async function readConfig(): Promise<UnetConfig> {
+/** The chosen config; null ('auto'): the one the weights record, else the one their tensor shapes imply. */
+async function readConfig(): Promise<UnetConfig | null> {
   const preset = ui.config.value;
+  if (preset === 'auto') return null;
   if (isUnetPreset(preset)) return unetPreset(preset);
   const file = ui.configFile.files?.[0];
   if (!file) throw new DnfError('Pick the model config JSON file, or choose a preset.');
@@ -153,44 +154,33 @@ function configName(): string | undefined {
   return isUnetPreset(preset) ? `preset ${preset}` : ui.configFile.files?.[0]?.name;
 }
 
-/** The UNet, read tensor by tensor from the safetensors file. */
-async function loadUnet(g: Gpu, choice: WeightsChoice, config: UnetConfig): Promise<DdpmUnet> {
-  const source = await openChoice(choice, byteProgress('Downloading the UNet weights'));
-  const file = await SafetensorsFile.open(counted(source, byteProgress('Loading the UNet weights')));
-  return DdpmUnet.fromSafetensors(g, config, file, configName());
+/** The weights of `choice` through the pipeline's reader (a URL in ranges), with the page's progress lines. */
+function openWeights(choice: WeightsChoice, kind: 'unet' | 'classifier', what: string) {
+  const lines = { download: byteProgress(`Downloading the ${what}`), read: byteProgress(`Loading the ${what}`) };
+  return openModelSource(choice.kind === 'file' ? choice.file : choice.url, kind, browserEnvironment, (p) => lines[p.stage](p.done, p.total));
 }
 
-/** The classifier from safetensors or a PyTorch checkpoint (converted in memory, as the CLI does). */
+/** The UNet, read tensor by tensor; its config the one chosen (null: the one the weights record, else their shapes imply), checked against them. */
+async function loadUnet(g: Gpu, choice: WeightsChoice, config: UnetConfig | null): Promise<DdpmUnet> {
+  const { source } = await openWeights(choice, 'unet', 'UNet weights');
+  const file = await SafetensorsFile.open(source);
+  const name = configName() ?? 'the chosen config';
+  return loadUnetFrom(g, file, chooseUnetConfig(file, config ? { config, name, fix: 'pick the matching model config' } : undefined));
+}
+
+/** The classifier from safetensors or a PyTorch checkpoint (converted in memory), as the CLI loads it. */
 async function loadClassifier(g: Gpu, choice: WeightsChoice): Promise<Classifier> {
-  const source = await openChoice(choice, byteProgress('Downloading the classifier'));
-  const converted = await checkpointToTensors(counted(source, byteProgress('Loading the classifier')));
-  // The conversion keeps tensors, not the metadata: read that from the file's header.
-  const input = converted.format === 'safetensors' ? classifierInput((await SafetensorsFile.open(source)).metadata, source.name) : DEFAULT_CLASSIFIER_INPUT;
-  const model = await ResNet.fromSafetensors(g, await SafetensorsFile.open(bytesSource(source.name, serializeSafetensors(converted.tensors))));
-  try {
-    checkClassifier(model, source.name);
-  } catch (e) {
-    model.dispose();
-    throw e;
-  }
-  return { model, inputSize: input.inputSize, antialias: input.antialias, dispose: () => model.dispose() };
+  const { source } = await openWeights(choice, 'classifier', 'classifier');
+  const { model, inputSize, antialias } = await loadClassifierFrom(g, source);
+  return { model, inputSize, antialias, dispose: () => model.dispose() };
 }
 
 /** Decoding, the DNF as `dnf extract` computes it, its 8-bit form and the classifier's verdict on that. */
 async function runImage(g: Gpu, unet: DdpmUnet, classifier: Classifier | null, file: File): Promise<PageResult> {
   const t0 = performance.now();
   const input = await decodeImage(g, file, file.name);
-  const eps = dnfOfImages(unet, [input], { antialias: DEFAULT_ANTIALIAS });
-  let dnf: Float32Array;
-  let dnfImage: RgbImage;
-  try {
-    const q = quantizeDnf(eps);
-    [dnfImage] = await q.read().finally(() => q.dispose());
-    dnf = await eps.read();
-  } finally {
-    eps.dispose();
-  }
-  const verdict = classifier ? (await classifyDnfImages(classifier.model, [dnfImage], { size: classifier.inputSize, antialias: classifier.antialias ?? DEFAULT_ANTIALIAS }))[0] : undefined;
+  const { dnfs: [dnfImage], values: dnf } = await dnfsWithValues(unet, [input], { antialias: DEFAULT_ANTIALIAS });
+  const verdict = classifier ? (await classifyDnfImages(classifier.model, [dnfImage], classifierResize(classifier)))[0] : undefined;
   return { name: file.name, input, dnf, dnfImage, logit: verdict?.logit, prob: verdict?.prob, ms: performance.now() - t0 };
 }
 

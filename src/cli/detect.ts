@@ -17,7 +17,7 @@
  * error, 130 Ctrl-C.
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { DEFAULT_THRESHOLD, labelOf, type Label } from '../classify.js';
+import { DEFAULT_THRESHOLD, labelOf, type Label } from '../pipeline/classify.js';
 import type { Gpu } from '../gpu/gpu.js';
 import { decodeImageFile } from '../image/decode-node.js';
 import type { RgbImage } from '../image/pixels.js';

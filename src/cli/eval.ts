@@ -17,7 +17,7 @@
  */
 import { basename, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
-import { DEFAULT_THRESHOLD } from '../classify.js';
+import { DEFAULT_THRESHOLD } from '../pipeline/classify.js';
 import { DnfError } from '../errors.js';
 import type { Gpu } from '../gpu/gpu.js';
 import { decodeImageFile } from '../image/decode-node.js';

@@ -11,7 +11,7 @@
  */
 import { basename } from 'node:path';
 import { Option, type Command } from 'commander';
-import { dnfOfImages, quantizedDnfs } from '../diffusion/dnf-images.js';
+import { dnfOfImages, quantizedDnfs } from '../pipeline/dnf-images.js';
 import { decodeImageFile } from '../image/decode-node.js';
 import { encodePng } from '../image/encode-node.js';
 import type { RgbImage } from '../image/pixels.js';
@@ -66,6 +66,7 @@ export async function runExtract(inputs: string[], opts: ExtractOptions, hooks: 
     return report;
   }
 
+  if (setup.note) say(`extract: ${setup.note}`);
   const gpu = await acquireGpu({ backend: opts.backend });
   let unet: DdpmUnet | undefined;
   try {

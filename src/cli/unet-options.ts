@@ -1,6 +1,7 @@
 /**
- * What the commands that compute DNFs (extract, detect, eval) share: the UNet options, their
- * checks, and loading the UNet. Checks run before any work so that a bad setup fails at once (exit 2).
+ * What the commands that compute DNFs (extract, detect, eval) share: the UNet options and their
+ * checks (the config itself is chosen by src/pipeline/unet.ts, as for the library and the page).
+ * Checks run before any work so that a bad setup fails at once (exit 2).
  */
 import { access } from 'node:fs/promises';
 import { InvalidArgumentError, Option, type Command } from 'commander';
@@ -8,10 +9,10 @@ import { ddimTimesteps } from '../diffusion/schedule.js';
 import { DNF_FEATURES, type DnfFeature } from '../diffusion/dnf.js';
 import { DnfError } from '../errors.js';
 import type { Gpu } from '../gpu/gpu.js';
-import { DEFAULT_ANTIALIAS } from '../image/preprocess.js';
-import { DdpmUnet } from '../models/ddpm-unet.js';
-import { isUnetPreset, unetConfigFromMetadata, type UnetConfig } from '../models/unet-config.js';
-import { checkUnetWeights } from '../models/unet-layout.js';
+import { DEFAULT_ANTIALIAS } from '../pipeline/preprocess.js';
+import type { DdpmUnet } from '../models/ddpm-unet.js';
+import { isUnetPreset, type UnetConfig } from '../models/unet-config.js';
+import { chooseUnetConfig, loadUnetFrom } from '../pipeline/unet.js';
 import { openSafetensors } from '../node/files.js';
 import { loadUnetConfig } from '../node/unet-config.js';
 import { defaultWeightsDir, weightsPath } from '../node/weights.js';
@@ -21,7 +22,7 @@ import type { SafetensorsFile } from '../weights/safetensors.js';
 export interface UnetOptions {
   /** UNet weights (default: $DNF_WEIGHTS, else weights/lsun_bedroom.safetensors of the weights folder). */
   unet?: string;
-  /** A preset name or a JSON config file (default: the config the weights file records, else lsun-bedroom-256). */
+  /** A preset name or a JSON config file (default: the config the weights file records, else the one its tensor shapes imply). */
   modelConfig?: string;
   /** 0: eps at t = 0; K > 0: a K-step DDIM inversion. */
   steps: number;
@@ -40,16 +41,15 @@ export interface UnetSetup {
   path: string;
   config: UnetConfig;
   /** Where the config comes from, for errors ('preset lsun-bedroom-256', a file's path). */
-  configName?: string;
+  configName: string;
+  /** A line for the user when part of the config is a guess (see chooseUnetConfig). */
+  note?: string;
 }
 
 /** The UNet file to use: --unet, else $DNF_WEIGHTS, else the default weights of the weights folder. */
 export function defaultUnetPath(): string {
   return process.env.DNF_WEIGHTS || weightsPath(defaultWeightsDir(), DEFAULT_WEIGHTS);
 }
-
-/** The config used when neither --model-config nor the weights file names one. */
-export const DEFAULT_UNET_CONFIG = 'lsun-bedroom-256';
 
 /**
  * The weights file must exist and have a valid safetensors header (checked before the GPU
@@ -68,8 +68,9 @@ async function requireWeights(path: string): Promise<SafetensorsFile> {
 }
 
 /**
- * Checks the DNF options, finds the weights and config, and compares the config with the weights'
- * header (field by field, then key by key); fails before any work or allocation (exit 2).
+ * Checks the DNF options, finds the weights and their config (--model-config, else the one the
+ * file records, else the one its tensor shapes imply: src/pipeline/unet.ts), and compares it with
+ * the weights' header; fails before any work or allocation (exit 2).
  */
 export async function resolveUnet(opts: UnetOptions): Promise<UnetSetup> {
   if (opts.steps === 0 && opts.feature !== 'first') {
@@ -78,27 +79,23 @@ export async function resolveUnet(opts: UnetOptions): Promise<UnetSetup> {
   if (opts.steps > 0) ddimTimesteps(opts.steps); // throws when K does not divide the schedule evenly
   const path = opts.unet ?? defaultUnetPath();
   const file = await requireWeights(path);
-  let config: UnetConfig | null;
-  let configName: string;
-  if (opts.modelConfig) {
-    config = await loadUnetConfig(opts.modelConfig);
-    configName = isUnetPreset(opts.modelConfig) ? `preset ${opts.modelConfig}` : opts.modelConfig;
-  } else {
-    config = unetConfigFromMetadata(file.metadata, path);
-    configName = 'its metadata unet_config';
-    if (!config) {
-      config = await loadUnetConfig(DEFAULT_UNET_CONFIG);
-      configName = `preset ${DEFAULT_UNET_CONFIG}, the default`;
-    }
-  }
-  checkUnetWeights(config, file, configName);
-  return { path, config, configName };
+  const given = opts.modelConfig
+    ? {
+        config: await loadUnetConfig(opts.modelConfig),
+        name: `--model-config ${opts.modelConfig}`,
+        configName: isUnetPreset(opts.modelConfig) ? `preset ${opts.modelConfig}` : opts.modelConfig,
+        fix: 'drop --model-config, or pass the matching config',
+      }
+    : undefined;
+  const { config, configName, note } = chooseUnetConfig(file, given);
+  return note ? { path, config, configName, note } : { path, config, configName };
 }
 
+/** The UNet of `setup` on `gpu`. */
 export async function loadUnet(gpu: Gpu, setup: UnetSetup): Promise<DdpmUnet> {
   const { file, close } = await openSafetensors(setup.path);
   try {
-    return await DdpmUnet.fromSafetensors(gpu, setup.config, file, setup.configName);
+    return await loadUnetFrom(gpu, file, setup);
   } finally {
     await close();
   }
@@ -116,7 +113,7 @@ const stepsArg = (v: string): number => (v === '0' ? 0 : positiveInt('--steps')(
 export function addUnetOptions(cmd: Command): Command {
   return cmd
     .option('--unet <file>', 'UNet weights as safetensors (default: $DNF_WEIGHTS, else lsun_bedroom.safetensors in the weights folder)')
-    .option('--model-config <preset|file>', `UNet config: a preset (lsun-bedroom-256, cifar10-32) or a JSON file (default: the config the weights file records, as \`dnf weights fetch\` writes, else ${DEFAULT_UNET_CONFIG})`)
+    .option('--model-config <preset|file>', 'UNet config: a preset (lsun-bedroom-256, cifar10-32) or a JSON file (default: the config the weights file records, as `dnf weights fetch` writes, else the one its tensor shapes imply)')
     .option('--steps <k>', '0: one UNet evaluation at t = 0 (the released DNF); K: a K-step DDIM inversion', stepsArg, 0)
     .addOption(new Option('--feature <which>', 'which noise estimate of the inversion: first (the released DNF), last, or mean').choices(DNF_FEATURES).default('first'))
     .option('--antialias', `resize with torch's antialiased bicubic, as the reference code on torchvision >= 0.17: a = -0.5 cubic, stretched when downsizing; upscaling changes too${DEFAULT_ANTIALIAS ? ' (default)' : ''}`)

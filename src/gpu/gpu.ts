@@ -80,9 +80,6 @@ export class Gpu {
   private readonly debugErrors: Array<Promise<string | null>> = [];
   private destroyed = false;
 
-  /** Dispatches recorded since creation (for tests and benchmarks). */
-  dispatchCount = 0;
-
   constructor(
     readonly device: GPUDevice,
     readonly adapter: AdapterSummary,
@@ -251,7 +248,6 @@ export class Gpu {
       this.profiler.record({ label, pipeline, layout: this.layout(d.shader), params: paramBytes.slice(), storage, workgroups: [x, y, z] });
     }
     this.pending++;
-    this.dispatchCount++;
     if (this.debug) {
       this.flush();
       this.debugErrors.push(this.device.popErrorScope().then((e) => (e ? `${label}: ${e.message}` : null)));

@@ -1,4 +1,4 @@
-/** Elementwise ops: add, mul (with repetition broadcasting of the second operand), swish, sigmoid. */
+/** Elementwise ops: add and mul, with repetition broadcasting of the second operand. */
 import type { Gpu } from '../gpu/gpu.js';
 import { Tensor, type Shape } from '../tensor.js';
 import { grid1d } from './grid.js';
@@ -50,13 +50,4 @@ export function add(a: Tensor, b: Tensor, out?: Tensor): Tensor {
 export function mul(a: Tensor, b: Tensor, out?: Tensor): Tensor {
   const r = repetition(a.shape, b.shape);
   return run(a.gpu, 'mul', a, b, r.inner, r.size, out);
-}
-
-/** x * sigmoid(x). */
-export function swish(x: Tensor, out?: Tensor): Tensor {
-  return run(x.gpu, 'swish', x, x, 1, 1, out);
-}
-
-export function sigmoid(x: Tensor, out?: Tensor): Tensor {
-  return run(x.gpu, 'sigmoid_op', x, x, 1, 1, out);
 }

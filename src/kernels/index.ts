@@ -1,4 +1,4 @@
-export { add, mul, swish, sigmoid } from './elementwise.js';
+export { add, mul } from './elementwise.js';
 export { matmul, matmulPlan, type Activation, type MatmulOptions } from './matmul.js';
 export { reduceAll, reduceLast, type ReduceOp } from './reduce.js';
 export { resizeRgbInto, cubicTaps, cubicAaTaps, type ResizeOptions, type ResizeInput, type ResizeOutput, type Taps } from './resize.js';

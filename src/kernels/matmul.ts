@@ -15,8 +15,8 @@ import { ceilDiv, grid1d } from './grid.js';
 /** Rows per invocation of matmul.wgsl (its `TM`). */
 const TM_VEC4 = 16;
 
-export type Activation = 'none' | 'swish' | 'sigmoid';
-const ACT = { none: 0, swish: 1, sigmoid: 2 } as const;
+export type Activation = 'none' | 'swish';
+const ACT = { none: 0, swish: 1 } as const;
 
 export interface MatmulOptions {
   bias?: Tensor;

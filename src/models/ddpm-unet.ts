@@ -23,6 +23,7 @@ import { Tensor } from '../tensor.js';
 import type { SafetensorsFile } from '../weights/safetensors.js';
 import { VarBuilder } from '../weights/var-builder.js';
 import { levelResolutions, type UnetConfig } from './unet-config.js';
+import { forwardInChunks } from './forward-chunks.js';
 import { checkUnetFields, unetDescription, unetLayout } from './unet-layout.js';
 
 interface DownLevel {
@@ -192,19 +193,7 @@ export class DdpmUnet {
     if (n <= per) return this.forward(x, t);
     if (t.length !== n) throw new Error(`DdpmUnet: ${t.length} timesteps for ${n} images`);
     const { out_ch: co, resolution: r } = this.config;
-    const inBytes = x.byteLength / n;
-    const outBytes = co * r * r * 4;
-    const out = Tensor.empty(this.gpu, [n, co, r, r], 'eps');
-    for (let s = 0; s < n; s += per) {
-      const k = Math.min(per, n - s);
-      const chunk = Tensor.empty(this.gpu, [k, ...x.shape.slice(1)], 'unet.chunk');
-      this.gpu.copy(x.buffer, x.offset + s * inBytes, chunk.buffer, chunk.offset, k * inBytes);
-      const eps = this.forward(chunk, t.slice(s, s + k));
-      chunk.dispose();
-      this.gpu.copy(eps.buffer, eps.offset, out.buffer, out.offset + s * outBytes, k * outBytes);
-      eps.dispose();
-    }
-    return out;
+    return forwardInChunks(this.gpu, x, per, [co, r, r], 'eps', (chunk, s) => this.forward(chunk, t.slice(s, s + chunk.shape[0])));
   }
 
   dispose(): void {

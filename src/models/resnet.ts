@@ -1,12 +1,12 @@
 /**
  * torchvision's ResNet (reference section 3; architecture from resnet-config.ts) in eval mode:
  * every BatchNorm is folded into its conv at load (src/nn/batch-norm.ts), so a block is convs
- * with fused bias (and the residual add fused into its last conv), each followed by an in-place
- * ReLU. forward() returns the fc logits; sigmoid(logit) is the DNF classifier's probability that
- * an image is generated (src/classify.ts).
+ * with fused bias, the residual add fused into its last conv, and each ReLU fused into its conv's
+ * output write. forward() returns the fc logits; sigmoid(logit) is the DNF classifier's
+ * probability that an image is generated (src/pipeline/classify.ts).
  *
  * Every per-image activation must fit one storage binding: `maxBatch(h, w)` is the largest batch
- * that does, and `forwardBatched` splits larger batches into such chunks.
+ * that does, and `forwardBatched` splits larger batches into such chunks (src/models/forward-chunks.ts).
  */
 import { DnfError } from '../errors.js';
 import type { Gpu } from '../gpu/gpu.js';
@@ -17,6 +17,7 @@ import { Linear } from '../nn/linear.js';
 import { Tensor } from '../tensor.js';
 import type { SafetensorsFile } from '../weights/safetensors.js';
 import { VarBuilder } from '../weights/var-builder.js';
+import { forwardInChunks } from './forward-chunks.js';
 import { blockConvs, blockSpecs, featureChannels, resnetConfigFromKeys, resnetCost, resnetLayout, resnetName, type BlockSpec, type ResnetConfig } from './resnet-config.js';
 
 interface FoldedConv {
@@ -137,25 +138,13 @@ export class ResNet {
 
   /** forward() over any batch size: chunks of at most maxBatch images, logits gathered in one tensor. */
   forwardBatched(x: Tensor): Tensor {
-    const [n, c, h, w] = x.shape;
+    const [n, , h, w] = x.shape;
     const per = this.maxBatch(h, w);
     if (per < 1) {
       throw new DnfError(`one ${w}x${h} image needs ${resnetCost(this.config, h, w).largest * 4} bytes in one GPU buffer, more than this adapter's limit of ${this.gpu.maxBinding}; use smaller images or a GPU with larger storage bindings`);
     }
     if (n <= per) return this.forward(x);
-    const k = this.config.numClasses;
-    const inBytes = c * h * w * 4;
-    const out = Tensor.empty(this.gpu, [n, k], 'resnet.logits');
-    for (let s = 0; s < n; s += per) {
-      const m = Math.min(per, n - s);
-      const chunk = Tensor.empty(this.gpu, [m, c, h, w], 'resnet.chunk');
-      this.gpu.copy(x.buffer, x.offset + s * inBytes, chunk.buffer, chunk.offset, m * inBytes);
-      const logits = this.forward(chunk);
-      chunk.dispose();
-      this.gpu.copy(logits.buffer, logits.offset, out.buffer, out.offset + s * k * 4, m * k * 4);
-      logits.dispose();
-    }
-    return out;
+    return forwardInChunks(this.gpu, x, per, [this.config.numClasses], 'resnet.logits', (chunk) => this.forward(chunk));
   }
 
   dispose(): void {

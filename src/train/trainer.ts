@@ -7,7 +7,7 @@
  * PyTorch computes them at that batch size.
  */
 import type { RgbImage } from '../image/pixels.js';
-import { imagesToUnitTensor } from '../image/preprocess.js';
+import { imagesToUnitTensor } from '../pipeline/preprocess.js';
 import { adamStep } from '../kernels/adam.js';
 import { bceWithLogits } from '../kernels/loss.js';
 import { Tensor } from '../tensor.js';
@@ -35,7 +35,7 @@ export interface TrainBatch {
 
 /**
  * A batch of decoded 8-bit images (0 real, 1 generated), made into the classifier's input on the
- * GPU exactly as `dnf detect` makes it (src/image/preprocess.ts imagesToUnitTensor: bicubic Resize
+ * GPU exactly as `dnf detect` makes it (src/pipeline/preprocess.ts imagesToUnitTensor: bicubic Resize
  * to size x size on the uint8 image, identity when it already has that size, then / 255).
  */
 export interface ImageBatch {

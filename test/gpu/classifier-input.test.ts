@@ -9,7 +9,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { classifyDnfImages, type Verdict } from '../../src/classify.js';
+import { classifyDnfImages, type Verdict } from '../../src/pipeline/classify.js';
 import { classifierInput } from '../../src/classifier-metadata.js';
 import { runDetect, type DetectOptions } from '../../src/cli/detect.js';
 import { DnfError } from '../../src/errors.js';

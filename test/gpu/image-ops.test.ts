@@ -14,7 +14,7 @@
  * Quantisation is exact.
  */
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_ANTIALIAS, imagesToTensor, imagesToUnitTensor } from '../../src/image/preprocess.js';
+import { DEFAULT_ANTIALIAS, imagesToTensor, imagesToUnitTensor } from '../../src/pipeline/preprocess.js';
 import type { RgbImage } from '../../src/image/pixels.js';
 import { quantizeDnf } from '../../src/kernels/quantize.js';
 import { cubicAaTaps, cubicTaps, resizeRgbInto, rowChunks } from '../../src/kernels/resize.js';

@@ -21,7 +21,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { checkClassifier, classifyDnfImages } from '../../src/classify.js';
+import { checkClassifier, classifyDnfImages } from '../../src/pipeline/classify.js';
 import type { RgbImage } from '../../src/image/pixels.js';
 import { conv2d, prepareConv2d } from '../../src/kernels/conv2d.js';
 import { globalAvgPool, maxPool2d } from '../../src/kernels/pool.js';

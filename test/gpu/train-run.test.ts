@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { classifyDnfImages } from '../../src/classify.js';
+import { classifyDnfImages } from '../../src/pipeline/classify.js';
 import { decodeImageFile } from '../../src/image/decode-node.js';
 import { loadClassifier } from '../../src/node/classifier.js';
 import { openSafetensors } from '../../src/node/files.js';

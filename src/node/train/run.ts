@@ -19,10 +19,10 @@
  */
 import { mkdir, open, stat, truncate, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { classifyDnfImages, DEFAULT_THRESHOLD } from '../../classify.js';
+import { classifyDnfImages, DEFAULT_THRESHOLD } from '../../pipeline/classify.js';
 import { DnfError } from '../../errors.js';
 import type { Gpu } from '../../gpu/gpu.js';
-import { DEFAULT_ANTIALIAS } from '../../image/preprocess.js';
+import { DEFAULT_ANTIALIAS } from '../../pipeline/preprocess.js';
 import { detectionMetrics } from '../../metrics.js';
 import { renderCurvesSvg } from '../../train/curves.js';
 import { batchesPerEpoch, epochFlips, epochOrder, Schedule, type EpochDecision } from '../../train/schedule.js';

@@ -6,7 +6,7 @@
 import type { Gpu } from '../gpu/gpu.js';
 import { resizeRgbInto, type ResizeInput, type ResizeOutput } from '../kernels/resize.js';
 import { Tensor } from '../tensor.js';
-import type { RgbImage } from './pixels.js';
+import type { RgbImage } from '../image/pixels.js';
 
 /** Side of the square DNF input (the LSUN-bedroom UNet's resolution). */
 export const DNF_SIZE = 256;

@@ -5,11 +5,11 @@
  * which is also what `dnf detect` and `dnf eval` classify.
  */
 import type { RgbImage } from '../image/pixels.js';
-import { imagesToTensor } from '../image/preprocess.js';
+import { imagesToTensor } from './preprocess.js';
 import { quantizeDnf } from '../kernels/quantize.js';
 import type { DdpmUnet } from '../models/ddpm-unet.js';
 import type { Tensor } from '../tensor.js';
-import { computeDnf, type DnfOptions } from './dnf.js';
+import { computeDnf, type DnfOptions } from '../diffusion/dnf.js';
 
 export interface DnfImageOptions extends DnfOptions {
   /** torch's antialiased bicubic when an image's size differs from the UNet's resolution (up or down). */
@@ -23,6 +23,18 @@ export function dnfOfImages(unet: DdpmUnet, images: RgbImage[], opts: DnfImageOp
     return computeDnf(unet, x, opts);
   } finally {
     x.dispose();
+  }
+}
+
+/** The quantised DNF of each image, 8-bit RGB R x R, and the float DNFs [N, 3, R, R] they come from (the page shows both). */
+export async function dnfsWithValues(unet: DdpmUnet, images: RgbImage[], opts: DnfImageOptions): Promise<{ dnfs: RgbImage[]; values: Float32Array }> {
+  const dnf = dnfOfImages(unet, images, opts);
+  try {
+    const q = quantizeDnf(dnf);
+    const dnfs = await q.read().finally(() => q.dispose());
+    return { dnfs, values: await dnf.read() };
+  } finally {
+    dnf.dispose();
   }
 }
 

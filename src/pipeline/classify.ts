@@ -8,10 +8,10 @@
  * Probabilities are rounded to float32, as torch.sigmoid returns them, so that ties (saturated
  * probabilities of 0 or 1, for instance) fall where they fall in the reference's evaluation.
  */
-import { DnfError } from './errors.js';
-import type { RgbImage } from './image/pixels.js';
-import { DEFAULT_ANTIALIAS, imagesToUnitTensor } from './image/preprocess.js';
-import type { ResNet } from './models/resnet.js';
+import { DnfError } from '../errors.js';
+import type { RgbImage } from '../image/pixels.js';
+import { DEFAULT_ANTIALIAS, imagesToUnitTensor } from './preprocess.js';
+import type { ResNet } from '../models/resnet.js';
 
 /** Side of the classifier's input: DNFs of other sizes are resized to it. */
 export const CLASSIFIER_SIZE = 256;
