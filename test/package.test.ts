@@ -4,23 +4,27 @@
  * pickle among them), tools, benchmarks or web page. The tarball is then installed into an empty
  * project, as `npm install ./dnf-webgpu-*.tgz` does for a user (no build runs: npm runs `prepare`
  * for git and folder dependencies only), and used from there: `npx dnf --version` and
- * `npx dnf doctor --json`, the Node example, and the browser example bundled by esbuild and by Vite
- * from the installed package's browser entry (no Node module may reach those bundles), each bundle
- * then run in headless Chromium on SwiftShader's WebGPU. Takes about a minute (the build, and an
- * install that uses the npm cache where it can).
+ * `npx dnf doctor --json`, the package's examples as a user copies them into their project (the
+ * Node one against the tiny UNet of tools/golden/unet.py and the small Bottleneck classifier, as
+ * test/detect-cli.test.ts builds them; its verdicts must be `dnf detect`'s), and the browser example
+ * bundled by esbuild and by Vite from the installed package's browser entry (no Node module may
+ * reach those bundles), each bundle then run in headless Chromium on SwiftShader's WebGPU with the
+ * same models and images, its probabilities those of `dnf detect` on SwiftShader in Node. Takes
+ * one to two minutes (the build, an install that uses the npm cache where it can, shader compiles).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { extname, join, relative } from 'node:path';
+import { basename, extname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 import { chromium, type Browser } from 'playwright-core';
 import { build as viteBuild, type Rollup } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pattern, writeModels, type Models } from './detect-setup.js';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const CHROMIUM = process.env.DNF_CHROMIUM ?? '/usr/bin/chromium';
@@ -28,9 +32,8 @@ const CHROMIUM = process.env.DNF_CHROMIUM ?? '/usr/bin/chromium';
 const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu-sandbox', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader', '--use-angle=swiftshader'];
 const SLOW = 300_000; // a build, an npm install and bundles on 2 shared cores
 
-/** The examples a user copies into their project: a Node script, and a page folder (index.html + main.js). */
-const NODE_EXAMPLE = join(repo, 'test', 'fixtures', 'package', 'node-selftest.mjs');
-const BROWSER_EXAMPLE = join(repo, 'test', 'fixtures', 'package', 'browser');
+/** The package's examples (a Node script, and a page folder with index.html and main.js), as the tarball holds them. */
+const EXAMPLES = (project: string) => join(project, 'node_modules', 'dnf-webgpu', 'examples');
 /** A TypeScript user of both entry points. */
 const TYPED_USER = join(repo, 'test', 'fixtures', 'package', 'typed.ts');
 
@@ -58,6 +61,9 @@ let packed: Packed;
 let paths: string[];
 let browser: Browser | undefined;
 let server: Server | undefined;
+let models: Models;
+/** Test images of a few sizes and formats, decoded and resized as any input is. */
+let images: string[];
 
 /**
  * The environment without what npm sets for the script this test may run under (`npm test`,
@@ -85,6 +91,27 @@ function mustRun(cmd: string, args: string[], cwd: string): string {
   return r.stdout;
 }
 
+/** `npx dnf detect --json ARGS` in the consumer project: a verdict per input, in order. */
+function detect(args: string[], env: Record<string, string> = {}): Array<{ prob: number; label: string }> {
+  const r = spawnSync('npx', ['--no', '--', 'dnf', 'detect', '--json', ...args], { cwd: project, encoding: 'utf8', timeout: SLOW, env: { ...process.env, ...env } });
+  if (r.status !== 0) throw new Error(`dnf detect failed (${r.status}):\n${r.stderr}`);
+  return r.stdout.trim().split('\n').map((line) => JSON.parse(line));
+}
+
+/** A result line of the examples: `NAME: LABEL (P(generated) = P...`. */
+function exampleLine(line: string) {
+  const m = /^(.+): (real|generated) \(P\(generated\) = (\d\.\d{4})\b/.exec(line);
+  return m ? { file: m[1], label: m[2], prob: Number(m[3]) } : undefined;
+}
+
+/** The examples print P(generated) to 4 decimals: within half a unit of the last digit. */
+const PRINTED = 5e-5;
+
+function expectVerdicts(got: Array<{ label: string; prob: number }>, want: Array<{ label: string; prob: number }>, tolerance: number) {
+  expect(got.map((v) => v.label)).toEqual(want.map((v) => v.label));
+  got.forEach((v, i) => expect(Math.abs(v.prob - want[i].prob)).toBeLessThanOrEqual(tolerance));
+}
+
 /** `npx dnf ARGS` in the consumer project; `--no` (never fetch a package of that name) needs `--` before the command. */
 const npx = (args: string[]) => mustRun('npx', ['--no', '--', 'dnf', ...args], project);
 
@@ -96,11 +123,17 @@ beforeAll(async () => {
   console.log(`dnf-webgpu tarball: ${packed.filename}, ${packed.size} bytes packed, ${packed.unpackedSize} unpacked, ${packed.entryCount} files`);
 
   project = join(dir, 'consumer');
-  await cp(BROWSER_EXAMPLE, join(project, 'page'), { recursive: true });
-  await cp(NODE_EXAMPLE, join(project, 'example.mjs'));
-  await cp(TYPED_USER, join(project, 'typed.ts'));
+  await mkdir(project);
   await writeFile(join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, type: 'module' }));
   mustRun('npm', ['install', join(dir, packed.filename), '--prefer-offline', '--no-audit', '--no-fund'], project);
+  await cp(EXAMPLES(project), join(project, 'examples'), { recursive: true });
+  await cp(TYPED_USER, join(project, 'typed.ts'));
+
+  models = await writeModels(dir);
+  images = [join(dir, 'a.png'), join(dir, 'b.jpg'), join(dir, 'c.png')];
+  await pattern(40, 30, 3).png().toFile(images[0]);
+  await pattern(17, 23, 7).jpeg({ quality: 90 }).toFile(images[1]);
+  await pattern(64, 64, 11).png().toFile(images[2]);
 }, SLOW);
 
 afterAll(async () => {
@@ -112,7 +145,7 @@ afterAll(async () => {
 describe('npm pack', () => {
   it('ships dist/, bin/, the WGSL sources and the docs, nothing else', async () => {
     const top = new Set(paths.map((p) => (p.includes('/') ? p.slice(0, p.indexOf('/') + 1) : p)));
-    expect([...top].sort()).toEqual(['LICENSE', 'README.md', 'bin/', 'dist/', 'package.json', 'shaders/', 'weights/'].sort());
+    expect([...top].sort()).toEqual(['LICENSE', 'README.md', 'bin/', 'dist/', 'examples/', 'package.json', 'shaders/', 'weights/'].sort());
     expect(paths.filter((p) => p.startsWith('weights/'))).toEqual(['weights/README.md']);
     expect(paths.filter((p) => /(^|\/)(test|fixtures|tools|bench|web|\.ci)\//.test(p))).toEqual([]);
     expect(paths.filter((p) => /\.(pth|pt|pkl|pickle|ckpt|safetensors|test\.[jt]s)$/.test(p))).toEqual([]);
@@ -125,7 +158,9 @@ describe('npm pack', () => {
     const pkg = JSON.parse(await readFile(join(repo, 'package.json'), 'utf8'));
     const entries = [pkg.main, pkg.types, ...Object.values(pkg.bin), ...Object.values(pkg.exports).flatMap((e) => Object.values(e as object))];
     for (const entry of entries) expect(paths).toContain(String(entry).replace(/^\.\//, ''));
-    for (const entry of ['dist/index.js', 'dist/node/index.js', 'dist/cli/main.js', 'bin/dnf.js']) expect(paths).toContain(entry);
+    for (const entry of ['dist/index.js', 'dist/node/index.js', 'dist/cli/main.js', 'bin/dnf.js', 'examples/detect.mjs', 'examples/browser/index.html', 'examples/browser/main.js']) {
+      expect(paths).toContain(entry);
+    }
   });
 
   it('builds dist/ from src/ alone: each module from a source file, no stale or test outputs', () => {
@@ -160,9 +195,12 @@ describe('the installed tarball', () => {
     expect(report.selfTest.ok).toBe(true);
   }, SLOW);
 
-  it('runs the Node example', () => {
-    const report = JSON.parse(mustRun(process.execPath, ['example.mjs'], project));
-    expect(report.selfTest.ok).toBe(true);
+  it("runs the Node example: one line per image with `dnf detect`'s verdict", () => {
+    const unet = ['--unet', models.unet, '--model-config', models.config];
+    const lines = mustRun(process.execPath, ['examples/detect.mjs', ...unet, '--classifier', models.classifier, ...images], project).trim().split('\n');
+    expect(lines.map((line) => exampleLine(line)?.file)).toEqual(images);
+    // Same adapter and code as the CLI: only the example's printing (4 decimals) differs.
+    expectVerdicts(lines.map((line) => exampleLine(line)!), detect([...unet, '--classifier', models.classifier, ...images]), PRINTED);
   }, SLOW);
 
   it('types both entry points for a strict TypeScript user (WebGPU types included)', async () => {
@@ -190,17 +228,34 @@ async function serve(root: string): Promise<string> {
   return `http://localhost:${(server!.address() as AddressInfo).port}`;
 }
 
-/** Opens `url` in Chromium and returns the page's #out text once the example has written its result. */
-async function runPage(url: string): Promise<string> {
+/**
+ * Opens the browser example at `url` in Chromium, gives it the models and the images through its
+ * file inputs, presses Detect, and returns its result lines once there is one per image (or its
+ * one-line error).
+ */
+async function detectInPage(url: string): Promise<string[]> {
   browser ??= await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
   const page = await browser.newPage();
   const errors: string[] = [];
   page.on('pageerror', (err) => errors.push(err.message));
   try {
     await page.goto(url);
-    await page.waitForFunction(() => document.getElementById('out')?.textContent !== 'running…', undefined, { timeout: 120_000 });
+    await page.setInputFiles('#unet', models.unet);
+    await page.setInputFiles('#classifier', models.classifier);
+    await page.setInputFiles('#images', images);
+    await page.click('#run');
+    await page.waitForFunction(
+      (n) => {
+        const text = document.getElementById('out')?.textContent ?? '';
+        const busy = text === '' || /^(Reading|Downloading|Running on)/.test(text);
+        return (text.match(/P\(generated\)/g) ?? []).length === n || !busy;
+      },
+      images.length,
+      { timeout: 240_000, polling: 250 },
+    );
     expect(errors).toEqual([]);
-    return (await page.textContent('#out')) ?? '';
+    const lines = ((await page.textContent('#out')) ?? '').trim().split('\n');
+    return lines[0].startsWith('Running on') ? lines.slice(1) : lines;
   } finally {
     await page.close();
   }
@@ -209,16 +264,29 @@ async function runPage(url: string): Promise<string> {
 describe('the browser entry, bundled from the installed package', () => {
   let site: string;
   let base: string;
+  /** What Node gives for the page's inputs on the page's adapter (SwiftShader), the config taken from the weights as the page does. */
+  let want: Array<{ prob: number; label: string }>;
 
   beforeAll(async () => {
     site = join(dir, 'site');
     base = await serve(site);
-  });
+    want = detect(['--unet', models.unet, '--classifier', models.classifier, ...images], { DNF_BACKEND: 'swiftshader' });
+  }, SLOW);
 
-  it('bundles with esbuild, without Node modules, and runs in Chromium', async () => {
+  /**
+   * The page's verdicts are Node's: P(generated) within the printing's half unit plus 1e-5, the
+   * bound test/browser.test.ts holds the page's probabilities to against Node's on SwiftShader.
+   */
+  async function expectNodeVerdicts(url: string) {
+    const lines = await detectInPage(url);
+    expect(lines.map((line) => exampleLine(line)?.file ?? line)).toEqual(images.map((f) => basename(f)));
+    expectVerdicts(lines.map((line) => exampleLine(line)!), want, PRINTED + 1e-5);
+  }
+
+  it('bundles with esbuild, without Node modules, and detects in Chromium as Node does', async () => {
     const outdir = join(site, 'esbuild');
     const result = await esbuild.build({
-      entryPoints: [join(project, 'page', 'main.js')],
+      entryPoints: [join(project, 'examples', 'browser', 'main.js')],
       absWorkingDir: project,
       bundle: true,
       platform: 'browser',
@@ -235,11 +303,11 @@ describe('the browser entry, bundled from the installed package', () => {
     expect(inputs.filter((p) => NODE_ONLY_MODULE.test(p))).toEqual([]);
     const code = await readFile(join(outdir, 'main.js'), 'utf8');
     expect(code).not.toMatch(NODE_IMPORT);
-    await cp(join(project, 'page', 'index.html'), join(outdir, 'index.html'));
-    expect(JSON.parse(await runPage(`${base}/esbuild/`)).ok).toBe(true);
+    await cp(join(project, 'examples', 'browser', 'index.html'), join(outdir, 'index.html'));
+    await expectNodeVerdicts(`${base}/esbuild/`);
   }, SLOW);
 
-  it('bundles with Vite, without Node modules or warnings, and runs in Chromium', async () => {
+  it('bundles with Vite, without Node modules or warnings, and detects in Chromium as Node does', async () => {
     const warnings: string[] = [];
     const logger = {
       info: () => {},
@@ -252,7 +320,7 @@ describe('the browser entry, bundled from the installed package', () => {
     };
     const outDir = join(site, 'vite');
     const output = (await viteBuild({
-      root: join(project, 'page'),
+      root: join(project, 'examples', 'browser'),
       base: './',
       configFile: false,
       logLevel: 'warn',
@@ -265,6 +333,6 @@ describe('the browser entry, bundled from the installed package', () => {
     expect(modules.filter((p) => p.includes('node_modules/dnf-webgpu/dist/')).length).toBeGreaterThan(10);
     expect(modules.filter((p) => NODE_ONLY_MODULE.test(p))).toEqual([]);
     for (const chunk of chunks) expect(chunk.code).not.toMatch(NODE_IMPORT);
-    expect(JSON.parse(await runPage(`${base}/vite/`)).ok).toBe(true);
+    await expectNodeVerdicts(`${base}/vite/`);
   }, SLOW);
 });
