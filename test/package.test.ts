@@ -93,7 +93,7 @@ function mustRun(cmd: string, args: string[], cwd: string): string {
 
 /** `npx dnf detect --json ARGS` in the consumer project: a verdict per input, in order. */
 function detect(args: string[], env: Record<string, string> = {}): Array<{ prob: number; label: string }> {
-  const r = spawnSync('npx', ['--no', '--', 'dnf', 'detect', '--json', ...args], { cwd: project, encoding: 'utf8', timeout: SLOW, env: { ...process.env, ...env } });
+  const r = spawnSync('npx', ['--no', '--', 'dnf', 'detect', '--json', ...args], { cwd: project, encoding: 'utf8', timeout: SLOW, env: userEnv(env) });
   if (r.status !== 0) throw new Error(`dnf detect failed (${r.status}):\n${r.stderr}`);
   return r.stdout.trim().split('\n').map((line) => JSON.parse(line));
 }
