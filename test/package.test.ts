@@ -10,7 +10,8 @@
  * bundled by esbuild and by Vite from the installed package's browser entry (no Node module may
  * reach those bundles), each bundle then run in headless Chromium on SwiftShader's WebGPU with the
  * same models and images, its probabilities those of `dnf detect` on SwiftShader in Node. Takes
- * one to two minutes (the build, an install that uses the npm cache where it can, shader compiles).
+ * 1.5 to 2.5 minutes on 2 shared cores (the build, an install that uses the npm cache where it can,
+ * shader compiles in Node and in Chromium).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
@@ -38,8 +39,9 @@ const EXAMPLES = (project: string) => join(project, 'node_modules', 'dnf-webgpu'
 const TYPED_USER = join(repo, 'test', 'fixtures', 'package', 'typed.ts');
 
 /**
- * The packed tarball's upper size. It measures 0.70 MB (dist/ with its declarations and source
- * maps, the WGSL sources, the docs); the repository's test fixtures alone would add over 5 MB.
+ * The packed tarball's upper size. It measures 0.74 MB (dist/ with its declarations and source
+ * maps, the examples, the WGSL sources, the docs); the repository's test fixtures, tools and
+ * benchmarks, which the tarball shipped before `files`, made it 6.6 MB.
  */
 const MAX_TARBALL_BYTES = 1.5e6;
 
