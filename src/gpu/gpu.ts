@@ -6,6 +6,9 @@
  * Work is recorded, not run: `dispatch()` appends to one command encoder, and `flush()` submits
  * everything recorded so far in one submit. Reading results (`read`) flushes first.
  */
+// The declarations name WebGPU's types: this directive, kept in dist/gpu/gpu.d.ts, gives them to
+// a TypeScript user of the package without a `types` entry of their own.
+/// <reference types="@webgpu/types" preserve="true" />
 import { DnfError, oneLine } from '../errors.js';
 import { SHADERS, type ShaderName } from './shaders.generated.js';
 import { packParams, paramsByteSize, type ParamValues } from './params.js';
