@@ -19,4 +19,5 @@ try {
   throw err;
 }
 supervisor.adoptSupervisorTerminal();
+supervisor.followSupervisor();
 process.exit(await cli.main(process.argv.slice(2)));

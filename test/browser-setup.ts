@@ -12,8 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import sharp from 'sharp';
 import { createServer, type ViteDevServer } from 'vite';
-import { openSafetensors, writeSafetensorsFile } from '../src/node/files.js';
-import { synth, type Layout } from './synthetic-weights.js';
+import { writeTinyUnet } from './synthetic-weights.js';
 
 export const repo = fileURLToPath(new URL('..', import.meta.url));
 export const CHROMIUM = process.env.DNF_CHROMIUM ?? '/usr/bin/chromium';
@@ -67,13 +66,7 @@ async function imageVariants(): Promise<Record<string, Buffer>> {
 
 export async function writeFixtures(): Promise<Fixtures> {
   const dir = await mkdtemp(join(tmpdir(), 'dnf-browser-'));
-  const golden = await openSafetensors(join(repo, 'test', 'fixtures', 'golden', 'unet.safetensors'));
-  const layout = JSON.parse(golden.file.metadata.keys) as Layout;
-  const config = join(dir, 'tiny-unet.json');
-  await writeFile(config, golden.file.metadata.config);
-  await golden.close();
-  const unet = join(dir, 'tiny-unet.safetensors');
-  await writeSafetensorsFile(unet, layout.map(([name, shape]) => ({ name, dtype: 'F32' as const, shape, data: synth(name, shape) })));
+  const { unet, config } = await writeTinyUnet(dir);
   const images: string[] = [];
   for (const [name, bytes] of Object.entries(await imageVariants())) {
     images.push(join(dir, name));

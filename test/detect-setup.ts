@@ -5,13 +5,11 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { convertCheckpoint } from '../src/node/convert.js';
-import { openSafetensors, writeSafetensorsFile } from '../src/node/files.js';
-import { synth, type Layout } from './synthetic-weights.js';
+import { writeTinyUnet } from './synthetic-weights.js';
 
 export const repo = fileURLToPath(new URL('..', import.meta.url));
 /** The classifier as a PyTorch checkpoint ({'model': sd, ...}, zip). */
@@ -28,13 +26,7 @@ export interface Models {
 
 export async function writeModels(dir: string): Promise<Models> {
   if (!existsSync(join(repo, 'dist', 'cli', 'detect.js'))) throw new Error('dist/ has no detect command: run `npm run build` first');
-  const golden = await openSafetensors(join(repo, 'test', 'fixtures', 'golden', 'unet.safetensors'));
-  const layout = JSON.parse(golden.file.metadata.keys) as Layout;
-  const config = join(dir, 'tiny-unet.json');
-  await writeFile(config, golden.file.metadata.config);
-  await golden.close();
-  const unet = join(dir, 'tiny-unet.safetensors');
-  await writeSafetensorsFile(unet, layout.map(([name, shape]) => ({ name, dtype: 'F32' as const, shape, data: synth(name, shape) })));
+  const { unet, config } = await writeTinyUnet(dir);
 
   const classifier = join(dir, 'classifier.safetensors');
   await convertCheckpoint(classifierPth, classifier);

@@ -121,6 +121,29 @@ describe('signals through the supervisor', () => {
   });
 });
 
+describe('a supervisor killed outright', () => {
+  it('takes its child with it (kill -9 of `dnf` stops the work instead of orphaning it)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dnf-supervisor-'));
+    const supervisor = pathToFileURL(join(repo, 'dist', 'node', 'supervisor.js')).href;
+    const child = join(dir, 'child.mjs');
+    writeFileSync(child, `const s = await import(${JSON.stringify(supervisor)}); s.followSupervisor(); process.stderr.write('pid ' + process.pid + '\\n'); setInterval(() => {}, 1000);`);
+    const parent = join(dir, 'parent.mjs');
+    writeFileSync(parent, `
+      const { runSupervised } = await import(${JSON.stringify(supervisor)});
+      process.exit(await runSupervised(${JSON.stringify(child)}, []));`);
+    const p = spawn(process.execPath, [parent], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    const pid = await new Promise<number>((res) => p.stderr.on('data', (d: Buffer) => { stderr += d; const m = /pid (\d+)/.exec(stderr); if (m) res(Number(m[1])); }));
+    const alive = () => { try { process.kill(pid, 0); return true; } catch { return false; } };
+    expect(alive()).toBe(true);
+    p.kill('SIGKILL');
+    const t0 = Date.now();
+    while (alive() && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 20));
+    // An idle child goes within milliseconds of its supervisor; 5 s bounds a loaded machine.
+    expect(alive()).toBe(false);
+  });
+});
+
 describe('the supervised child', () => {
   it('sees the supervisor\'s terminal (progress bars draw as unsupervised), and only when it is the child', () => {
     const supervisor = pathToFileURL(join(repo, 'dist', 'node', 'supervisor.js')).href;

@@ -14,32 +14,8 @@ import { checkConfigFits, inferUnetConfig } from '../src/models/unet-infer.js';
 import { unetLayout, type Layout } from '../src/models/unet-layout.js';
 import { resnetLayout, resnetPreset } from '../src/models/resnet-config.js';
 import { chooseUnetConfig, givenUnetConfig } from '../src/pipeline/unet.js';
-import { SafetensorsFile, type ByteSource } from '../src/weights/safetensors.js';
+import { headerOnlyFile as headerOnly } from './synthetic-weights.js';
 
-/** A safetensors file of `layout` (F32) whose tensor bytes read as zeros: a header, no data in memory. */
-function headerOnly(name: string, layout: Layout, metadata?: Record<string, string>): Promise<SafetensorsFile> {
-  const header: Record<string, unknown> = metadata ? { __metadata__: metadata } : {};
-  let at = 0;
-  for (const [key, shape] of layout) {
-    const bytes = shape.reduce((a, b) => a * b, 1) * 4;
-    header[key] = { dtype: 'F32', shape, data_offsets: [at, at + bytes] };
-    at += bytes;
-  }
-  const json = new TextEncoder().encode(JSON.stringify(header));
-  const head = new Uint8Array(8 + json.length);
-  new DataView(head.buffer).setBigUint64(0, BigInt(json.length), true);
-  head.set(json, 8);
-  const src: ByteSource = {
-    name,
-    size: head.length + at,
-    read: async (offset, length) => {
-      const out = new Uint8Array(length);
-      if (offset < head.length) out.set(head.subarray(offset, Math.min(head.length, offset + length)));
-      return out;
-    },
-  };
-  return SafetensorsFile.open(src);
-}
 
 const goldenMeta = (() => {
   const bytes = readFileSync(join(import.meta.dirname, 'fixtures', 'golden', 'unet.safetensors'));

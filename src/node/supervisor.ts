@@ -18,7 +18,8 @@
  *
  * The child runs in its own process group, so a terminal's Ctrl-C reaches it once, through the
  * supervisor; SIGINT, SIGTERM and SIGHUP sent to the supervisor are passed on the same way, and
- * its exit status (or the signal that ended it) becomes the supervisor's. Whether stderr is a
+ * its exit status (or the signal that ended it) becomes the supervisor's, and a supervisor killed
+ * outright takes the child with it (followSupervisor). Whether stderr is a
  * terminal, and its width, travel in DNF_STDERR_TTY / DNF_STDERR_COLUMNS (the child sees a pipe).
  * DNF_STDERR_FILTER=0 runs the command in one process, unsupervised.
  */
@@ -85,6 +86,17 @@ export function adoptSupervisorTerminal(): void {
   err.isTTY = true;
   const columns = Number(process.env.DNF_STDERR_COLUMNS);
   if (columns > 0) err.columns = columns;
+}
+
+/**
+ * In the supervised child: ends this process as soon as its supervisor is gone (a `kill -9` of the
+ * `dnf` process the user sees, say), as if the signal had reached it too, rather than leaving it
+ * to run on as an orphan. The IPC channel closing is the sign; it is noticed at the next turn of
+ * the event loop, so after the GPU call in flight at most.
+ */
+export function followSupervisor(): void {
+  if (!isSupervisedChild() || !process.connected) return;
+  process.on('disconnect', () => process.kill(process.pid, 'SIGKILL'));
 }
 
 /** In the supervised child: tells the supervisor what to print on the first Ctrl-C. */

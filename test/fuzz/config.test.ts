@@ -19,7 +19,7 @@ import { checkUnetWeights, unetLayout } from '../../src/models/unet-layout.js';
 import { loadUnetConfig } from '../../src/node/unet-config.js';
 import { parseTrainState } from '../../src/node/train/state.js';
 import { checkState } from '../../src/train/resnet.js';
-import { SafetensorsFile, type ByteSource } from '../../src/weights/safetensors.js';
+import { headerOnlyFile as headerOnly } from '../synthetic-weights.js';
 import { sampleState } from '../train-state-sample.js';
 import { fuzzReader, fuzzRuns } from './harness.js';
 
@@ -40,29 +40,6 @@ function goldenMetadata(): Record<string, string> {
 }
 const tiny = parseUnetConfig(JSON.parse(goldenMetadata().config), 'unet golden');
 
-/**
- * A safetensors header over `layout` whose source claims the whole file's size but holds only the
- * header (a sparse file, in effect): shapes may be as large as the JSON allows without a byte of data.
- */
-async function headerOnly(name: string, layout: Array<[string, number[]]>, metadata?: Record<string, string>): Promise<SafetensorsFile> {
-  const header: Record<string, unknown> = metadata ? { __metadata__: metadata } : {};
-  let offset = 0;
-  for (const [key, shape] of layout) {
-    const bytes = shape.reduce((a, b) => a * b, 4);
-    header[key] = { dtype: 'F32', shape, data_offsets: [offset, offset + bytes] };
-    offset += bytes;
-  }
-  const json = new TextEncoder().encode(JSON.stringify(header));
-  const head = new Uint8Array(8 + json.length);
-  new DataView(head.buffer).setBigUint64(0, BigInt(json.length), true);
-  head.set(json, 8);
-  const src: ByteSource = {
-    name,
-    size: head.length + offset,
-    read: async (at, length) => (at + length <= head.length ? head.subarray(at, at + length) : new Uint8Array(length)),
-  };
-  return SafetensorsFile.open(src);
-}
 const tinyWeights = headerOnly(join(dir, 'tiny.safetensors'), unetLayout(tiny));
 
 /** Values that break types and ranges: huge, negative, fractional, NaN-like, strings, junk. */

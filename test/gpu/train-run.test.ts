@@ -145,7 +145,9 @@ describe('dnf train --resume', () => {
     const cut = join(root, 'cut');
     const a = args(cut);
     const child = spawn(process.execPath, [bin, 'train', a.trainRoot, '--val', a.valRoot, '-o', cut, '--init', a.init, '--batch-size', '8', '--image-size', '32',
-      '--lr', '1e-3', '--epochs', '2', '--seed', '7', '--save-every', '3'], { env: process.env, stdio: 'ignore' });
+      '--lr', '1e-3', '--epochs', '2', '--seed', '7', '--save-every', '3'], { env: { ...process.env, DNF_STDERR_FILTER: '0' }, stdio: 'ignore' });
+    // Unsupervised (DNF_STDERR_FILTER=0), so the process killed is the one training; test/supervisor.test.ts
+    // checks that killing a supervisor ends its child too.
     const exited = new Promise<number | null>((r) => child.on('exit', (code, sig) => r(sig ? -1 : code)));
     // Kill once step 16 is logged (epoch 2, batch 5): the last save was at step 15, so steps 16.. are redone.
     await until(async () => (await stat(join(cut, 'log.jsonl')).catch(() => null)) !== null && (await steps(cut).catch(() => [])).length >= 16, 240_000);
