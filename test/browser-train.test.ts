@@ -16,7 +16,8 @@
  *   truncated PNG among the generated ones, no validation folders, the settings above: the view
  *   computes their DNFs, says the broken file in one line and leaves it out, and the downloaded
  *   best.safetensors is byte for byte the one `dnf train --images --unet U` writes; without a UNet
- *   the view says to pick one in the Detect view.
+ *   the view says to pick one in the Detect view; Cancel stops the DNFs of 105 images after the one
+ *   in flight, before any training.
  * The page and Node run the same kernels on the same SwiftShader through different Dawn builds
  * (Chromium's and the webgpu package's); the weights are compared bit for bit (see the test for
  * the measured difference).
@@ -313,7 +314,7 @@ describe("the Train view on source images, with the Detect view's UNet", { timeo
     expect(await viewState(page), `${await page.textContent('.train-error')}\n${logs.join('\n')}`).toBe('done');
     const log = await page.locator('#train-log li').allTextContents();
     // The broken file: one line, left out, as extract leaves it out of the cache Node trains on.
-    expect(log[0]).toMatch(/^generated-photos\/truncated\.png: .* \(left out\)$/);
+    expect(log[0]).toBe('generated-photos/truncated.png: cannot decode image (corrupt, truncated, or a format this browser cannot read): convert it to PNG (left out)');
     expect(sources.stderr).toContain('truncated.png');
     expect(log[1]).toBe("DNFs of 8 source images computed with the Detect view's UNet; 1 left out");
     expect(log[2]).toBe('resnet18 at 32x32, batch 4, 8 training images (4 real, 4 generated), 8 validation images (the training images); seed 7');
@@ -333,5 +334,23 @@ describe("the Train view on source images, with the Detect view's UNet", { timeo
     console.log(`page vs dnf train --images: max |diff| ${maxDiff}`);
     // The same UNet kernels, quantisation, data order, flips and init on the same SwiftShader: Node's file bit for bit.
     expect(Buffer.from(pageBest).equals(Buffer.from(sources.best))).toBe(true);
+  });
+
+  it('Cancel stops the DNFs after the image in flight, before any training', async () => {
+    const many = join(dir, 'pick', 'many-photos');
+    await mkdir(many, { recursive: true });
+    for (let i = 0; i < 100; i++) await pattern(12, 12, 50 + i).png().toFile(join(many, `m${i}.png`));
+    await page.setInputFiles('#train-real', many);
+    await page.click('#train-start');
+    await page.waitForFunction(() => /^Computing DNFs: /.test(document.getElementById('train-status')!.textContent ?? ''), null, { timeout: SLOW });
+    await page.click('#train-cancel');
+    await page.waitForFunction(() => document.getElementById('train-view')!.dataset.state !== 'training', null, { timeout: SLOW });
+    expect(await viewState(page), (await page.textContent('.train-error')) ?? '').toBe('cancelled');
+    const status = (await page.textContent('#train-status'))!;
+    const done = Number(/^Cancelled while computing DNFs, after (\d+) of 105\.$/.exec(status)?.[1]);
+    expect(done, status).toBeGreaterThanOrEqual(1);
+    expect(done).toBeLessThan(105);
+    expect(await page.locator('#train-log li').count()).toBe(0); // no training began (the broken file comes last: m*, s* before truncated)
+    expect(await page.isDisabled('#train-start')).toBe(false);
   });
 });

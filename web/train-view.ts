@@ -151,6 +151,8 @@ export function mountTrainView(root: HTMLElement, opts: TrainViewOptions): void 
   };
   const picked = new Map<ZoneKey, { files: PickedFile[]; folder: string }>();
   let controller: AbortController | null = null;
+  /** Whether the run in progress is computing DNFs (a Cancel then stops after the image in flight). */
+  let computing = false;
   let best: Uint8Array | null = null;
   let downloadUrl: string | null = null;
 
@@ -229,7 +231,9 @@ export function mountTrainView(root: HTMLElement, opts: TrainViewOptions): void 
     showCommand();
   });
   // The UNet flags follow the Detect view's choice, which changes while this view is hidden.
-  new MutationObserver(() => root.hidden || showCommand()).observe(root, { attributes: true, attributeFilter: ['hidden'] });
+  new MutationObserver(() => {
+    if (!root.hidden) showCommand();
+  }).observe(root, { attributes: true, attributeFilter: ['hidden'] });
   showCommand();
   let curve: { steps: StepPoint[]; marks: EpochMark[] } = { steps: [], marks: [] };
   const redraw = () => drawCurve(ui.curve, curve.steps, curve.marks);
@@ -267,21 +271,26 @@ export function mountTrainView(root: HTMLElement, opts: TrainViewOptions): void 
     if (!dnfOf) throw new DnfError('source images: pick UNet weights in the Detect view first (its UNet computes their DNFs)');
     const sources = [...new Map(items.map((it) => [it.file, it])).values()];
     const dnfs = new Map<File, RgbImage>();
-    for (const [k, item] of sources.entries()) {
-      if (signal.aborted) {
-        finishEarly(`Cancelled while computing DNFs, after ${k} of ${sources.length}.`);
-        return null;
+    computing = true;
+    try {
+      for (const [k, item] of sources.entries()) {
+        if (signal.aborted) {
+          finishEarly(`Cancelled while computing DNFs, after ${k} of ${sources.length}.`);
+          return null;
+        }
+        ui.status.textContent = `Computing DNFs: ${k + 1} of ${sources.length}${k ? '' : " (the first compiles the UNet's kernels)"}`;
+        let image: RgbImage;
+        try {
+          image = await decodeImageBlob(gpu, item.file, item.path);
+        } catch (e) {
+          const msg = e instanceof Error ? e.message : String(e);
+          say(`${msg.includes(item.path) ? msg : `${item.path}: ${msg}`} (left out)`.replace(/\s*\n\s*/g, ' '));
+          continue;
+        }
+        dnfs.set(item.file, (await dnfOf([image]))[0]);
       }
-      ui.status.textContent = `Computing DNFs: ${k + 1} of ${sources.length}${k ? '' : " (the first compiles the UNet's kernels)"}`;
-      let image: RgbImage;
-      try {
-        image = await decodeImageBlob(gpu, item.file, item.path);
-      } catch (e) {
-        const msg = e instanceof Error ? e.message : String(e);
-        say(`${msg.includes(item.path) ? msg : `${item.path}: ${msg}`} (left out)`.replace(/\s*\n\s*/g, ' '));
-        continue;
-      }
-      dnfs.set(item.file, (await dnfOf([image]))[0]);
+    } finally {
+      computing = false;
     }
     const left = sources.length - dnfs.size;
     say(`DNFs of ${dnfs.size} source image${dnfs.size === 1 ? '' : 's'} computed with the Detect view's UNet${left ? `; ${left} left out` : ''}`);
@@ -407,7 +416,7 @@ export function mountTrainView(root: HTMLElement, opts: TrainViewOptions): void 
     if (!controller) return;
     controller.abort();
     ui.cancel.disabled = true;
-    ui.status.textContent = 'Cancelling after the current step…';
+    ui.status.textContent = computing ? 'Cancelling after the current image…' : 'Cancelling after the current step…';
   });
 
   ui.use.addEventListener('click', () => {
