@@ -10,7 +10,14 @@
  *   test-output/browser/train.png, and at 360 px (test-output/browser/train-360.png) it does not
  *   scroll sideways;
  * - Cancel stops a long run after the step in flight, and the view can start again; a missing class
- *   is one line; files dropped on a zone are counted (other files left out).
+ *   is one line; files dropped on a zone are counted (other files left out);
+ * - source images on the main page (web/index.html), the tiny golden UNet picked in its Detect view
+ *   (test/detect-setup.ts): 4 real and 4 generated PNGs of sizes around the UNet's 12 pixels and a
+ *   truncated PNG among the generated ones, no validation folders, the settings above: the view
+ *   computes their DNFs, says the broken file in one line and leaves it out, and the downloaded
+ *   best.safetensors is byte for byte the one `dnf train --images --unet U` writes; without a UNet
+ *   the view says to pick one in the Detect view; Cancel stops the DNFs of 105 images after the one
+ *   in flight, before any training.
  * The page and Node run the same kernels on the same SwiftShader through different Dawn builds
  * (Chromium's and the webgpu package's); the weights are compared bit for bit (see the test for
  * the measured difference).
@@ -28,7 +35,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { acquireGpu } from '../src/node/acquire.js';
 import { loadClassifier } from '../src/node/classifier.js';
 import { bytesSource, SafetensorsFile } from '../src/weights/safetensors.js';
-import { repo } from './detect-setup.js';
+import { pattern, repo, writeModels, type Models } from './detect-setup.js';
 
 const CHROMIUM = process.env.DNF_CHROMIUM ?? '/usr/bin/chromium';
 const OUT = join(repo, 'test-output', 'browser');
@@ -48,6 +55,21 @@ let url: string;
 /** Folders given to the view, and the same files as dnf train's roots. */
 const folders = { real: '', fake: '', valReal: '', valFake: '', root: '', valRoot: '' };
 let nodeBest: Uint8Array;
+/** The source-image run: its picked folders (also dnf train --images' root), the UNet, Node's best.safetensors and stderr. */
+const sources = { real: '', fake: '', root: '', best: new Uint8Array(), stderr: '' };
+let models: Models;
+
+/** Source PNGs of sizes around the tiny UNet's 12 pixels (resized up and down), and a truncated one among the generated. */
+async function writeSources(): Promise<void> {
+  const sizes = [[16, 14], [12, 12], [9, 13], [20, 10]];
+  for (const [cls, folder, seed] of [['0_real', sources.real, 3], ['1_fake', sources.fake, 11]] as const) {
+    for (const d of [folder, join(sources.root, cls)]) {
+      await mkdir(d, { recursive: true });
+      for (const [i, [w, h]] of sizes.entries()) await pattern(w, h, seed + i).png().toFile(join(d, `s${i}.png`));
+      if (cls === '1_fake') await copyFile(join(repo, 'test', 'fixtures', 'images', 'broken', 'truncated.png'), join(d, 'truncated.png'));
+    }
+  }
+}
 
 /** The fixture's first `n` images of a class into `to` (which becomes a picked folder). */
 async function copyImages(split: 'train' | 'val', cls: '0_real' | '1_fake', n: number, to: string[]): Promise<void> {
@@ -76,6 +98,16 @@ beforeAll(async () => {
   expect(r.status, r.stderr).toBe(0);
   nodeBest = new Uint8Array(await readFile(join(run, 'best.safetensors')));
 
+  Object.assign(sources, { real: join(dir, 'pick', 'photos'), fake: join(dir, 'pick', 'generated-photos'), root: join(dir, 'source-root') });
+  models = await writeModels(dir);
+  await writeSources();
+  const imagesRun = join(dir, 'images-run');
+  const ri = spawnSync(process.execPath, [join(repo, 'bin', 'dnf.js'), '--backend', 'swiftshader', 'train', sources.root, '--val', sources.root, '-o', imagesRun,
+    '--images', ...models.unetArgs, ...FLAGS], { cwd: dir, encoding: 'utf8', timeout: NODE_RUN });
+  sources.stderr = ri.stderr;
+  console.log(`dnf train --images: exit ${ri.status}; ${ri.stderr.split('\n').filter((l) => /^(extract|train):/.test(l)).join(' | ')}`);
+  sources.best = new Uint8Array(await readFile(join(imagesRun, 'best.safetensors')));
+
   server = await createServer({
     configFile: join(repo, 'web', 'vite.config.ts'),
     logLevel: 'warn',
@@ -83,7 +115,7 @@ beforeAll(async () => {
   });
   await server.listen();
   url = `http://127.0.0.1:${(server.httpServer!.address() as AddressInfo).port}/train.html`;
-}, NODE_RUN + SLOW);
+}, 2 * NODE_RUN + SLOW);
 
 afterAll(async () => {
   await server?.close();
@@ -233,5 +265,92 @@ describe('the Train view in Chromium with WebGPU (SwiftShader)', { timeout: SLOW
     });
     await page.waitForFunction(() => document.getElementById('train-val-real-count')!.textContent !== 'val-real: 2 images', null, { timeout: 10_000 });
     expect(await page.textContent('#train-val-real-count')).toBe('dropped files: 2 images (1 other file left out)');
+  });
+});
+
+describe("the Train view on source images, with the Detect view's UNet", { timeout: SLOW }, () => {
+  let browser: Browser;
+  let page: Page;
+  const logs: string[] = [];
+
+  beforeAll(async () => {
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...BASE_FLAGS, ...WEBGPU_FLAGS], timeout: 60_000 });
+    page = await browser.newPage({ viewport: { width: 1000, height: 900 }, acceptDownloads: true });
+    page.on('console', (m) => logs.push(`console.${m.type()}: ${m.text()}`));
+    page.on('pageerror', (e) => logs.push(`page error: ${e.message}`));
+    await page.goto(url.replace(/train\.html$/, ''));
+    await page.waitForFunction(() => document.body.dataset.state !== 'starting', null, { timeout: 60_000 });
+  }, SLOW);
+
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  it('says to pick a UNet in the Detect view when none is chosen', async () => {
+    expect(await page.evaluate(() => document.body.dataset.state), logs.join('\n')).toBe('ready');
+    await page.click('#tab-train');
+    await page.selectOption('#train-input', 'source');
+    await page.setInputFiles('#train-real', sources.real);
+    await page.setInputFiles('#train-fake', sources.fake);
+    expect(await page.textContent('#train-fake-count')).toBe('generated-photos: 5 images');
+    expect(await page.textContent('#train-command')).toContain('dnf train ROOT --val ROOT -o RUN --images --unet UNET --arch');
+    await page.click('#train-start');
+    await page.waitForFunction(() => document.getElementById('train-view')!.dataset.state === 'failed', null, { timeout: 30_000 });
+    expect(await page.textContent('.train-error')).toBe('source images: pick UNet weights in the Detect view first (its UNet computes their DNFs)');
+  });
+
+  it("computes the DNFs with the Detect view's UNet and trains to the best.safetensors of dnf train --images", async () => {
+    await page.click('#tab-detect');
+    await page.selectOption('#config', 'json');
+    await page.setInputFiles('#config-file', models.config);
+    await page.setInputFiles('#unet-file', models.unet);
+    await page.click('#tab-train');
+    await fillSettings(page, SETTINGS);
+    // The command the view shows is the one run in Node above, with the Detect view's UNet.
+    expect(await page.textContent('#train-command')).toContain(`dnf train ROOT --val ROOT -o RUN --images --unet tiny-unet.safetensors --model-config tiny-unet.json ${FLAGS.join(' ')} (ROOT/0_real`);
+
+    await page.click('#train-start');
+    await page.waitForFunction(() => ['done', 'failed', 'cancelled'].includes(document.getElementById('train-view')!.dataset.state!), null, { timeout: SLOW });
+    expect(await viewState(page), `${await page.textContent('.train-error')}\n${logs.join('\n')}`).toBe('done');
+    const log = await page.locator('#train-log li').allTextContents();
+    // The broken file: one line, left out, as extract leaves it out of the cache Node trains on.
+    expect(log[0]).toBe('generated-photos/truncated.png: cannot decode image (corrupt, truncated, or a format this browser cannot read): convert it to PNG (left out)');
+    expect(sources.stderr).toContain('truncated.png');
+    expect(log[1]).toBe("DNFs of 8 source images computed with the Detect view's UNet; 1 left out");
+    expect(log[2]).toBe('resnet18 at 32x32, batch 4, 8 training images (4 real, 4 generated), 8 validation images (the training images); seed 7');
+
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#train-download')]);
+    const saved = join(dir, 'page-images-best.safetensors');
+    await download.saveAs(saved);
+    const pageBest = new Uint8Array(await readFile(saved));
+    const got = await tensorsOf(pageBest);
+    const want = await tensorsOf(sources.best);
+    expect(got.metadata).toEqual(want.metadata);
+    let maxDiff = 0;
+    for (const name of want.names()) {
+      const [a, b] = [await got.readF32(name), await want.readF32(name)];
+      for (let i = 0; i < a.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a[i] - b[i]));
+    }
+    console.log(`page vs dnf train --images: max |diff| ${maxDiff}`);
+    // The same UNet kernels, quantisation, data order, flips and init on the same SwiftShader: Node's file bit for bit.
+    expect(Buffer.from(pageBest).equals(Buffer.from(sources.best))).toBe(true);
+  });
+
+  it('Cancel stops the DNFs after the image in flight, before any training', async () => {
+    const many = join(dir, 'pick', 'many-photos');
+    await mkdir(many, { recursive: true });
+    for (let i = 0; i < 100; i++) await pattern(12, 12, 50 + i).png().toFile(join(many, `m${i}.png`));
+    await page.setInputFiles('#train-real', many);
+    await page.click('#train-start');
+    await page.waitForFunction(() => /^Computing DNFs: /.test(document.getElementById('train-status')!.textContent ?? ''), null, { timeout: SLOW });
+    await page.click('#train-cancel');
+    await page.waitForFunction(() => document.getElementById('train-view')!.dataset.state !== 'training', null, { timeout: SLOW });
+    expect(await viewState(page), (await page.textContent('.train-error')) ?? '').toBe('cancelled');
+    const status = (await page.textContent('#train-status'))!;
+    const done = Number(/^Cancelled while computing DNFs, after (\d+) of 105\.$/.exec(status)?.[1]);
+    expect(done, status).toBeGreaterThanOrEqual(1);
+    expect(done).toBeLessThan(105);
+    expect(await page.locator('#train-log li').count()).toBe(0); // no training began (the broken file comes last: m*, s* before truncated)
+    expect(await page.isDisabled('#train-start')).toBe(false);
   });
 });

@@ -2,12 +2,13 @@
  * The page's engine calls: the UNet and the classifier loaded from the weights the user chose (a
  * file or a URL, read by the library's pipeline: src/pipeline/), kept between runs while the choice
  * stays the same (Slot), the model config read from the form, and one image's DNF and verdict
- * (runImage). The rest of the page is display.
+ * (runImage); for the Train view, the UNet's DNFs of source images (dnfImages) and the UNet flags
+ * of the command that repeats its run in Node (unetFlags). The rest of the page is display.
  */
 import {
   browserEnvironment, chooseUnetConfig, classifierResize, classifyDnfImages, DdpmUnet, DEFAULT_ANTIALIAS, DnfError, decodeImageBlob as decodeImage,
-  dnfsWithValues, isUnetPreset, loadClassifierFrom, loadUnetFrom, MAX_CONFIG_BYTES, openModelSource, parseUnetConfigText, ResNet, SafetensorsFile, unetPreset,
-  type ClassifierInput, type Gpu, type UnetConfig,
+  dnfsWithValues, isUnetPreset, loadClassifierFrom, loadUnetFrom, MAX_CONFIG_BYTES, openModelSource, parseUnetConfigText, quantizedDnfs, ResNet, SafetensorsFile,
+  unetPreset, type ClassifierInput, type Gpu, type RgbImage, type UnetConfig,
 } from '../src/index.js';
 import { byteProgress } from './progress.js';
 import type { PageResult } from './result.js';
@@ -88,4 +89,20 @@ export async function runImage(g: Gpu, unet: DdpmUnet, classifier: Classifier | 
   const { dnfs: [dnfImage], values: dnf } = await dnfsWithValues(unet, [input], { antialias: DEFAULT_ANTIALIAS });
   const verdict = classifier ? (await classifyDnfImages(classifier.model, [dnfImage], classifierResize(classifier)))[0] : undefined;
   return { name: file.name, input, dnf, dnfImage, logit: verdict?.logit, prob: verdict?.prob, ms: performance.now() - t0 };
+}
+
+/** The 8-bit DNFs of decoded images, as `dnf extract` writes them (and `dnf train --images` trains on). */
+export function dnfImages(unet: DdpmUnet): (images: RgbImage[]) => Promise<RgbImage[]> {
+  return (images) => quantizedDnfs(unet, images, { antialias: DEFAULT_ANTIALIAS });
+}
+
+/** A word for a shell command line, quoted when it holds anything but safe characters. */
+const shellWord = (w: string) => (/^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, "'\\''")}'`);
+
+/** The CLI's UNet flags for the weights chosen and the form's config: a file by its name, a URL by its last part. */
+export function unetFlags(choice: WeightsChoice): string {
+  const weights = choice.kind === 'file' ? choice.file.name : decodeURIComponent(new URL(choice.url, location.href).pathname.split('/').pop() || 'UNET');
+  const preset = ui.config.value;
+  const config = preset === 'auto' ? null : isUnetPreset(preset) ? preset : ui.configFile.files?.[0]?.name ?? 'CONFIG.json';
+  return `--unet ${shellWord(weights)}${config ? ` --model-config ${shellWord(config)}` : ''}`;
 }

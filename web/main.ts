@@ -10,8 +10,8 @@
  * (the run stopped: see #error) or 'unavailable' (no WebGPU); window.dnfResults holds the last
  * run's results, one per image, in order (after a Cancel, those finished).
  */
-import { acquireBrowserGpu, DdpmUnet, DnfError, type Gpu } from '../src/index.js';
-import { loadClassifier, loadUnet, readConfig, runImage, Slot, type Classifier } from './engine.js';
+import { acquireBrowserGpu, DdpmUnet, DnfError, type Gpu, type RgbImage } from '../src/index.js';
+import { dnfImages, loadClassifier, loadUnet, readConfig, runImage, Slot, unetFlags, type Classifier } from './engine.js';
 import { cancelled, finalProgress, hideProgress, requestCancel, showProgress } from './progress.js';
 import type { PageResult } from './result.js';
 import { ResultsView } from './results-view.js';
@@ -166,6 +166,18 @@ export function useClassifier(bytes: Uint8Array, name: string): void {
   showTab('detect');
 }
 
+/**
+ * The Train view's DNFs of source images: the UNet chosen here (weights and model config), through
+ * the slot this view's runs use, so it is loaded once for both; null while none is chosen.
+ */
+async function getDnf(): Promise<((images: RgbImage[]) => Promise<RgbImage[]>) | null> {
+  const choice = choiceOf(ui.unetFile, ui.unetUrl);
+  const g = gpu;
+  if (!g || !choice) return null;
+  const config = await readConfig();
+  return dnfImages(await unetSlot.get(`${choiceKey(choice)} ${JSON.stringify(config)}`, () => loadUnet(g, choice, config)));
+}
+
 let trainMounted = false;
 
 function showTab(tab: 'detect' | 'train'): void {
@@ -175,7 +187,15 @@ function showTab(tab: 'detect' | 'train'): void {
   ui.trainView.hidden = tab !== 'train';
   if (tab === 'train' && !trainMounted) {
     trainMounted = true;
-    mountTrainView(ui.trainView, { getGpu: () => gpu, useClassifier });
+    mountTrainView(ui.trainView, {
+      getGpu: () => gpu,
+      useClassifier,
+      getDnf,
+      unetFlags: () => {
+        const choice = choiceOf(ui.unetFile, ui.unetUrl);
+        return choice ? unetFlags(choice) : null;
+      },
+    });
   }
 }
 

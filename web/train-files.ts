@@ -8,6 +8,12 @@
  * items are sorted as src/node/train/dataset.ts sorts a root (src/train/train-set.ts), so the same
  * files train in the same order as `dnf train ROOT` on a folder holding the two as 0_real and
  * 1_fake. Hidden files are skipped and only the extensions of the shared format list (src/image/formats.ts) kept, as `dnf train` does.
+ *
+ * Source images (`dnf train --images`): Node trains on the DNFs that extract writes into its cache
+ * folder, named as extract names them (src/node/batch/plan.ts: the extension replaced by .png, kept
+ * before it where two inputs of a folder differ only in their extension), and orders the set by
+ * those names; dnfItems gives the page's items the same names and order. (Names are compared as
+ * Linux compares them, case and all.)
  */
 import type { TrainItem } from '../src/train/batches.js';
 import { IMAGE_EXTENSIONS } from '../src/image/formats.js';
@@ -77,4 +83,23 @@ export function labelledItems(real: readonly PickedFile[], fake: readonly Picked
 export function folderName(files: readonly PickedFile[], fallback: string): string {
   const rel = files[0]?.file.webkitRelativePath;
   return rel && rel.includes('/') ? rel.slice(0, rel.indexOf('/')) : fallback;
+}
+
+/** `rel` with its extension replaced by `.png`, or kept before it (`a.bmp` -> `a.bmp.png`). */
+const pngName = (rel: string, keepExt: boolean) => {
+  const dot = rel.lastIndexOf('.');
+  return `${keepExt || dot <= rel.lastIndexOf('/') ? rel : rel.slice(0, dot)}.png`;
+};
+
+/**
+ * The DNF items of source items: each named as extract names its DNF in `dnf train --images`'s
+ * cache (plain `.png`, the source extension kept where plain names clash), and in `dnf train`'s
+ * order of those names. `keep` says which items have a DNF (the others are left out; a clash is
+ * decided over all of them, as extract plans its outputs before computing any).
+ */
+export function dnfItems<T extends PageItem>(items: readonly T[], keep: (item: T) => boolean): T[] {
+  const uses = new Map<string, number>();
+  for (const it of items) uses.set(pngName(it.rel, false), (uses.get(pngName(it.rel, false)) ?? 0) + 1);
+  const renamed = items.filter(keep).map((it) => ({ ...it, rel: pngName(it.rel, uses.get(pngName(it.rel, false))! > 1) }));
+  return imageFolderOrder(renamed);
 }

@@ -1,7 +1,8 @@
 /**
  * The Train view: a DNF classifier trained in this browser on this GPU, the way `dnf train` trains
- * one (the same loop, src/train/loop.ts): a folder of real and a folder of generated DNF images
- * (what `dnf extract` writes), picked or dropped, optionally two more for validation; a ResNet
+ * one (the same loop, src/train/loop.ts): a folder of real and a folder of generated images,
+ * picked or dropped, optionally two more for validation, either DNF images (what `dnf extract`
+ * writes) or source images whose DNFs are computed here first; a ResNet
  * trained with a live curve and Cancel; then best.safetensors to download (what `dnf detect
  * --classifier` takes) or to use at once in the Detect view.
  *
@@ -12,8 +13,13 @@
  * settings: with the same files (the real folder as ROOT/0_real, the generated one as ROOT/1_fake),
  * settings and seed, Node writes the same weights.
  *
- * Inputs are DNF images: computing DNFs from source images here would need the UNet of the Detect
- * view; `dnf train --images` does it in Node.
+ * Source images (`dnf train --images` in Node): before training, each image's DNF is computed once
+ * for the run with the Detect view's UNet (its weights and model config, loaded once and shared with
+ * that view: options.getDnf) through the pipeline `dnf extract` uses (src/pipeline/dnf-images.ts:
+ * resized to the UNet's resolution, eps at t = 0, save_image's 8-bit quantisation), kept in memory
+ * (the UNet's resolution squared times 3 bytes an image) and trained on as DNF images, named and
+ * ordered as Node names them in its cache folder (train-files.ts: dnfItems). An image that cannot
+ * be decoded is said in one line and left out, as extract leaves it out of the cache Node trains on.
  *
  * For scripts and the browser test: the root's data-state is 'idle', 'training', 'done',
  * 'cancelled' (stopped by Cancel) or 'failed' (see .train-error).
@@ -21,6 +27,7 @@
 import { DnfError } from '../src/errors.js';
 import type { Gpu } from '../src/gpu/gpu.js';
 import { decodeImageBlob } from '../src/image/decode-browser.js';
+import type { RgbImage } from '../src/image/pixels.js';
 import { DEFAULT_ANTIALIAS } from '../src/pipeline/preprocess.js';
 import { resnetPreset } from '../src/models/resnet-config.js';
 import { pct, trainLoop, type StopReason } from '../src/train/loop.js';
@@ -30,7 +37,7 @@ import { REFERENCE_MIN_LR, REFERENCE_PATIENCE } from '../src/train/schedule.js';
 import { REFERENCE_ADAM, Trainer } from '../src/train/trainer.js';
 import { setFingerprint } from '../src/train/train-set.js';
 import { drawCurve, type EpochMark, type StepPoint } from './train-curve.js';
-import { droppedFiles, folderName, isImage, labelledItems, pickedFiles, type PageItem, type PickedFile } from './train-files.js';
+import { dnfItems, droppedFiles, folderName, isImage, labelledItems, pickedFiles, type PageItem, type PickedFile } from './train-files.js';
 import './train.css';
 
 export interface TrainViewOptions {
@@ -38,7 +45,18 @@ export interface TrainViewOptions {
   getGpu: () => Gpu | null;
   /** Hands a trained classifier (safetensors bytes) to the Detect view. */
   useClassifier: (bytes: Uint8Array, name: string) => void;
+  /**
+   * The Detect view's UNet as a function from decoded images to their 8-bit DNFs (what `dnf
+   * extract` writes), loaded once and shared with that view; null while no UNet is chosen there.
+   * Absent where the page has no Detect view: source images cannot be used there.
+   */
+  getDnf?: () => Promise<((images: RgbImage[]) => Promise<RgbImage[]>) | null>;
+  /** The UNet flags of `dnf train --images` for the Detect view's choice ('--unet w.safetensors --model-config c.json'); null while none is chosen. */
+  unetFlags?: () => string | null;
 }
+
+/** What the folders hold: DNF images, or source images whose DNFs the view computes. */
+type InputKind = 'dnf' | 'source';
 
 const ZONES = [
   ['real', 'Real images', 'train'],
@@ -59,10 +77,16 @@ const numberField = (id: string, label: string, value: string, attrs: string) =>
   `<label>${label} <input id="train-${id}" type="number" value="${value}" ${attrs} /></label>`;
 
 const TEMPLATE = `
-  <p class="train-intro">Train a classifier on DNF images (what <code>dnf extract</code> writes) with this browser's GPU.
-    Nothing leaves this computer.</p>
+  <p class="train-intro">Train a classifier on DNF images (what <code>dnf extract</code> writes), or on source images
+    whose DNFs are computed first, with this browser's GPU. Nothing leaves this computer.</p>
   <fieldset>
     <legend>Training images</legend>
+    <label class="train-kind">The folders hold <select id="train-input">
+      <option value="dnf" selected>DNF images (from dnf extract)</option>
+      <option value="source">source images: compute their DNFs with the Detect view's UNet</option>
+    </select></label>
+    <p class="train-note" id="train-input-note" hidden>Each image's DNF is computed once per run with the UNet chosen in the
+      Detect view (its weights and model config), as <code>dnf train --images</code> computes it.</p>
     <div class="train-zones">${ZONES.filter((z) => z[2] === 'train').map(zoneHtml).join('')}</div>
   </fieldset>
   <fieldset>
@@ -111,6 +135,8 @@ export function mountTrainView(root: HTMLElement, opts: TrainViewOptions): void 
   const q = <T extends Element>(sel: string) => root.querySelector(sel) as T;
   const field = (id: string) => q<HTMLInputElement>(`#train-${id}`);
   const ui = {
+    input: q<HTMLSelectElement>('#train-input'),
+    inputNote: q<HTMLElement>('#train-input-note'),
     arch: q<HTMLSelectElement>('#train-arch'),
     command: q<HTMLElement>('#train-command'),
     start: q<HTMLButtonElement>('#train-start'),
@@ -125,6 +151,8 @@ export function mountTrainView(root: HTMLElement, opts: TrainViewOptions): void 
   };
   const picked = new Map<ZoneKey, { files: PickedFile[]; folder: string }>();
   let controller: AbortController | null = null;
+  /** Whether the run in progress is computing DNFs (a Cancel then stops after the image in flight). */
+  let computing = false;
   let best: Uint8Array | null = null;
   let downloadUrl: string | null = null;
 
@@ -139,13 +167,18 @@ export function mountTrainView(root: HTMLElement, opts: TrainViewOptions): void 
     shuffle: field('shuffle').checked,
   });
 
+  const inputKind = () => ui.input.value as InputKind;
+
   const showCommand = () => {
     try {
       const s = settings();
       const val = picked.has('val-real') || picked.has('val-fake') ? 'VAL_ROOT' : 'ROOT';
-      ui.command.textContent = `dnf train ROOT --val ${val} -o RUN --arch ${s.arch} --image-size ${s.imageSize} --batch-size ${s.batchSize} ` +
-        `--epochs ${s.epochs} --lr ${s.lr} --seed ${s.seed}${s.flip ? '' : ' --no-flip'}${s.shuffle ? '' : ' --no-shuffle'}` +
-        ` (ROOT/0_real: the real images, ROOT/1_fake: the generated ones${val === 'ROOT' ? '' : '; VAL_ROOT likewise'})`;
+      const source = inputKind() === 'source';
+      const unet = source ? opts.unetFlags?.() ?? null : null;
+      ui.command.textContent = `dnf train ROOT --val ${val} -o RUN${source ? ` --images ${unet ?? '--unet UNET'}` : ''} --arch ${s.arch} ` +
+        `--image-size ${s.imageSize} --batch-size ${s.batchSize} --epochs ${s.epochs} --lr ${s.lr} --seed ${s.seed}${s.flip ? '' : ' --no-flip'}${s.shuffle ? '' : ' --no-shuffle'}` +
+        ` (ROOT/0_real: the real images, ROOT/1_fake: the generated ones${val === 'ROOT' ? '' : '; VAL_ROOT likewise'}` +
+        `${source && !unet ? '; UNET: the UNet weights, to be picked in the Detect view' : ''})`;
     } catch (e) {
       ui.command.textContent = e instanceof Error ? e.message : String(e);
     }
@@ -193,6 +226,14 @@ export function mountTrainView(root: HTMLElement, opts: TrainViewOptions): void 
     });
   }
   root.querySelector('.train-settings')!.addEventListener('input', showCommand);
+  ui.input.addEventListener('change', () => {
+    ui.inputNote.hidden = inputKind() !== 'source';
+    showCommand();
+  });
+  // The UNet flags follow the Detect view's choice, which changes while this view is hidden.
+  new MutationObserver(() => {
+    if (!root.hidden) showCommand();
+  }).observe(root, { attributes: true, attributeFilter: ['hidden'] });
   showCommand();
   let curve: { steps: StepPoint[]; marks: EpochMark[] } = { steps: [], marks: [] };
   const redraw = () => drawCurve(ui.curve, curve.steps, curve.marks);
@@ -205,25 +246,77 @@ export function mountTrainView(root: HTMLElement, opts: TrainViewOptions): void 
     ui.log.append(li);
   };
 
+  /** `items`, which must hold both classes; `fix` ends the line saying what to do. */
+  const bothClasses = (items: PageItem[], role: string, fix: string): PageItem[] => {
+    if (!items.some((it) => it.label === 0)) throw new DnfError(`no real ${role} images: ${fix} (training needs both classes)`);
+    if (!items.some((it) => it.label === 1)) throw new DnfError(`no generated ${role} images: ${fix} (training needs both classes)`);
+    return items;
+  };
+
   const itemsOf = (realKey: ZoneKey, fakeKey: ZoneKey, role: string): PageItem[] => {
     const real = picked.get(realKey);
     const fake = picked.get(fakeKey);
     const items = labelledItems(real?.files ?? [], fake?.files ?? [], { real: real?.folder ?? 'real', fake: fake?.folder ?? 'generated' });
-    if (!items.some((it) => it.label === 0)) throw new DnfError(`no real ${role} images: pick or drop a folder of them (training needs both classes)`);
-    if (!items.some((it) => it.label === 1)) throw new DnfError(`no generated ${role} images: pick or drop a folder of them (training needs both classes)`);
-    return items;
+    return bothClasses(items, role, 'pick or drop a folder of them');
   };
+
+  /**
+   * The 8-bit DNF of each source image, computed once for the run with the Detect view's UNet:
+   * an image that cannot be decoded is said in one line and left out; null when Cancel stopped it.
+   */
+  async function computeDnfs(gpu: Gpu, items: readonly PageItem[], signal: AbortSignal): Promise<Map<File, RgbImage> | null> {
+    if (!opts.getDnf) throw new DnfError("source images need the Detect view's UNet: train in the Train tab of the main page, or pick DNF images");
+    ui.status.textContent = "Loading the Detect view's UNet…";
+    const dnfOf = await opts.getDnf();
+    if (!dnfOf) throw new DnfError('source images: pick UNet weights in the Detect view first (its UNet computes their DNFs)');
+    const sources = [...new Map(items.map((it) => [it.file, it])).values()];
+    const dnfs = new Map<File, RgbImage>();
+    computing = true;
+    try {
+      for (const [k, item] of sources.entries()) {
+        if (signal.aborted) {
+          finishEarly(`Cancelled while computing DNFs, after ${k} of ${sources.length}.`);
+          return null;
+        }
+        ui.status.textContent = `Computing DNFs: ${k + 1} of ${sources.length}${k ? '' : " (the first compiles the UNet's kernels)"}`;
+        let image: RgbImage;
+        try {
+          image = await decodeImageBlob(gpu, item.file, item.path);
+        } catch (e) {
+          const msg = e instanceof Error ? e.message : String(e);
+          say(`${msg.includes(item.path) ? msg : `${item.path}: ${msg}`} (left out)`.replace(/\s*\n\s*/g, ' '));
+          continue;
+        }
+        dnfs.set(item.file, (await dnfOf([image]))[0]);
+      }
+    } finally {
+      computing = false;
+    }
+    const left = sources.length - dnfs.size;
+    say(`DNFs of ${dnfs.size} source image${dnfs.size === 1 ? '' : 's'} computed with the Detect view's UNet${left ? `; ${left} left out` : ''}`);
+    return dnfs;
+  }
 
   const describeSet = async (items: PageItem[], name: string): Promise<SetDescription> => {
     const real = items.filter((it) => it.label === 0).length;
     return { root: name, images: items.length, real, fake: items.length - real, fingerprint: await setFingerprint(items) };
   };
 
-  async function run(gpu: Gpu): Promise<void> {
+  async function run(gpu: Gpu, signal: AbortSignal): Promise<void> {
     const s = settings();
-    const train = itemsOf('real', 'fake', 'training');
+    let train = itemsOf('real', 'fake', 'training');
     const hasVal = picked.has('val-real') || picked.has('val-fake');
-    const val = hasVal ? itemsOf('val-real', 'val-fake', 'validation') : train;
+    let val = hasVal ? itemsOf('val-real', 'val-fake', 'validation') : train;
+    let decode = (item: PageItem) => decodeImageBlob(gpu, item.file, item.path);
+    if (inputKind() === 'source') {
+      const dnfs = await computeDnfs(gpu, hasVal ? [...train, ...val] : train, signal);
+      if (!dnfs) return;
+      const fix = 'none of their DNFs could be computed (see the lines above)';
+      train = bothClasses(dnfItems(train, (it) => dnfs.has(it.file)), 'training', fix);
+      val = hasVal ? bothClasses(dnfItems(val, (it) => dnfs.has(it.file)), 'validation', fix) : train;
+      decode = async (item) => dnfs.get(item.file)!;
+      ui.status.textContent = 'Starting: compiling the shaders (the first step takes longest)…';
+    }
     const model = TrainableResNet.create(gpu, resnetPreset(s.arch), s.seed);
     try {
       const config: RunConfig = {
@@ -239,14 +332,14 @@ export function mountTrainView(root: HTMLElement, opts: TrainViewOptions): void 
       say(`${config.arch} at ${config.imageSize}x${config.imageSize}, batch ${config.batchSize}, ${train.length} training images ` +
         `(${config.train.real} real, ${config.train.fake} generated), ${val.length} validation images${hasVal ? '' : ' (the training images)'}; seed ${config.seed}`);
       const report = await trainLoop({
-        trainer, state, epochs: s.epochs, signal: controller!.signal,
-        data: { train, val, decode: (item) => decodeImageBlob(gpu, item.file, item.path) },
+        trainer, state, epochs: s.epochs, signal,
+        data: { train, val, decode },
         hooks: {
           say,
           log: (r) => {
             if (r.type === 'step') {
               steps.push({ step: r.step as number, loss: r.loss as number });
-              if (!controller!.signal.aborted) ui.status.textContent = `Epoch ${r.epoch} of ${s.epochs}, batch ${r.batch} of ${r.of}: loss ${(r.loss as number).toFixed(4)}`;
+              if (!signal.aborted) ui.status.textContent = `Epoch ${r.epoch} of ${s.epochs}, batch ${r.batch} of ${r.of}: loss ${(r.loss as number).toFixed(4)}`;
             } else {
               marks.push({ epoch: r.epoch as number, step: r.step as number, acc: r.val_acc as number | null, ap: r.val_ap as number | null });
             }
@@ -269,6 +362,12 @@ export function mountTrainView(root: HTMLElement, opts: TrainViewOptions): void 
     'max-steps': 'the step bound',
     interrupted: 'cancelled',
   };
+
+  /** A run stopped by Cancel before training began. */
+  function finishEarly(status: string): void {
+    root.dataset.state = 'cancelled';
+    ui.status.textContent = status;
+  }
 
   function finish(reason: StopReason, steps: number, summary: string): void {
     root.dataset.state = reason === 'interrupted' ? 'cancelled' : 'done';
@@ -299,7 +398,7 @@ export function mountTrainView(root: HTMLElement, opts: TrainViewOptions): void 
     ui.cancel.disabled = false;
     for (const input of root.querySelectorAll<HTMLInputElement | HTMLSelectElement>('fieldset input, fieldset select')) input.disabled = true;
     ui.status.textContent = 'Starting: compiling the shaders (the first step takes longest)…';
-    run(gpu)
+    run(gpu, controller.signal)
       .catch((e: unknown) => {
         root.dataset.state = 'failed';
         ui.status.textContent = 'Training stopped.';
@@ -317,7 +416,7 @@ export function mountTrainView(root: HTMLElement, opts: TrainViewOptions): void 
     if (!controller) return;
     controller.abort();
     ui.cancel.disabled = true;
-    ui.status.textContent = 'Cancelling after the current step…';
+    ui.status.textContent = computing ? 'Cancelling after the current image…' : 'Cancelling after the current step…';
   });
 
   ui.use.addEventListener('click', () => {
