@@ -92,18 +92,23 @@ describe('dnf train runs', () => {
         for (let i = 0; i < n / 2; i++) await pattern(20, 16, i + (cls === '1_fake' ? 50 : 0)).png().toFile(join(src, split, cls, `${i}.png`));
       }
     }
+    // A source image that cannot be decoded is named, left out of training, and makes the exit status 1.
+    await writeFile(join(src, 'train', '0_real', 'broken.png'), Buffer.from('not a png'));
     const out = join(root, 'run-images');
     const args = ['train', join(src, 'train'), '--val', join(src, 'val'), '-o', out, '--images', ...models.unetArgs, '--init', join(fixture, 'init.pth'),
       '--batch-size', '4', '--image-size', '32', '--epochs', '1'];
     const r = dnf(root, 'train', args);
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/extract: 6 to do, 0 already done/);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/extract: 7 to do, 0 already done/);
+    expect(r.stderr).toMatch(/broken\.png: /);
+    expect((await readdir(join(out, 'dnf', 'train', '0_real'))).sort()).toEqual(['0.png', '1.png', '2.png']);
     expect((await readdir(join(out, 'dnf', 'train', '1_fake'))).sort()).toEqual(['0.png', '1.png', '2.png']);
     expect(r.stderr).toMatch(/2 steps, 1 epochs of .*best val acc/);
     // The cache is reused: a second run in a new folder computes nothing.
     const again = dnf(root, 'train', [...args.slice(0, 5), join(root, 'run-images-2'), ...args.slice(6), '--cache', join(out, 'dnf')]);
-    expect(again.code, again.stderr).toBe(0);
-    expect(again.stderr).toMatch(/extract: 0 done, 6 skipped/);
+    expect(again.code, again.stderr).toBe(1);
+    expect(again.stderr).toMatch(/extract: 1 to do, 6 already done/);
+    expect(again.stderr).toMatch(/extract: 0 done, 6 skipped \(already done\), 1 failed/);
   });
 
   it('Ctrl-C stops after the current step with last.safetensors saved (exit 130), and --resume goes on', async () => {

@@ -63,8 +63,11 @@ interface CliOpts extends Partial<UnetOptions> {
   resume?: boolean;
 }
 
-/** DNFs of the source images of `root` into `dir` (extract's layout); false when interrupted. */
-async function extractInto(root: string, dir: string, cli: CliOpts, backend: string | undefined): Promise<boolean> {
+/**
+ * DNFs of the source images of `root` into `dir` (extract's layout): the images that failed (each
+ * named on stderr by extract, left out of training), or null when interrupted.
+ */
+async function extractInto(root: string, dir: string, cli: CliOpts, backend: string | undefined): Promise<number | null> {
   const report = await runExtract([root], {
     ...(cli as UnetOptions),
     ...antialiasOption(cli.antialias),
@@ -73,8 +76,11 @@ async function extractInto(root: string, dir: string, cli: CliOpts, backend: str
     overwrite: false,
     backend,
   });
-  if (report.interrupted) process.stderr.write(`train: interrupted while computing the DNFs of ${root}; run the same command again to go on (DNFs done are kept in ${dir})\n`);
-  return !report.interrupted;
+  if (report.interrupted) {
+    process.stderr.write(`train: interrupted while computing the DNFs of ${root}; run the same command again to go on (DNFs done are kept in ${dir})\n`);
+    return null;
+  }
+  return report.failed;
 }
 
 export function register(program: Command): void {
@@ -106,12 +112,18 @@ export function register(program: Command): void {
     const backend = program.opts().backend;
     const given = (name: string) => command.getOptionValueSource(name) === 'cli' || command.getOptionValueSource(name) === 'env';
     let roots = { train: trainRoot, val: cli.val };
+    /** Source images whose DNF could not be computed (left out of the run). */
+    let unextracted = 0;
     if (cli.images) {
       const cache = cli.cache ?? join(cli.output, 'dnf');
       roots = { train: join(cache, 'train'), val: join(cache, 'val') };
-      if (!(await extractInto(trainRoot, roots.train, cli, backend)) || !(await extractInto(cli.val, roots.val, cli, backend))) {
-        process.exitCode = 130;
-        return;
+      for (const [root, dir] of [[trainRoot, roots.train], [cli.val, roots.val]]) {
+        const failed = await extractInto(root, dir, cli, backend);
+        if (failed === null) {
+          process.exitCode = 130;
+          return;
+        }
+        unextracted += failed;
       }
     } else if (cli.cache) {
       throw new DnfError('--cache keeps DNFs computed with --images; without --images the roots hold DNFs already: drop --cache or add --images');
@@ -128,6 +140,6 @@ export function register(program: Command): void {
       epochs: cli.epochs, maxSteps: cli.maxSteps, resume: !!cli.resume, saveEvery: cli.saveEvery, backend,
     };
     const report = await runTrain(opts);
-    process.exitCode = report.reason === 'interrupted' ? 130 : report.bad > 0 ? 1 : 0;
+    process.exitCode = report.reason === 'interrupted' ? 130 : report.bad + unextracted > 0 ? 1 : 0;
   });
 }
