@@ -41,7 +41,6 @@ export class Detector {
       },
       { unetChoice: opts.unet ?? undefined, antialiasGiven: !!antialiasGiven, antialiasName: (on) => (on ? '--antialias' : '--no-antialias') },
     );
-    if (opts.unet?.note) opts.say(opts.unet.note);
     return new Detector(d);
   }
 
