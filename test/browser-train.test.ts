@@ -29,18 +29,16 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promi
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { createServer, type ViteDevServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { acquireGpu } from '../src/node/acquire.js';
 import { loadClassifier } from '../src/node/classifier.js';
 import { bytesSource, SafetensorsFile } from '../src/weights/safetensors.js';
+import { CHROMIUM, openPage, SCREENSHOTS, WEBGPU_FLAGS } from './browser-setup.js';
 import { pattern, repo, writeModels, type Models } from './detect-setup.js';
 
-const CHROMIUM = process.env.DNF_CHROMIUM ?? '/usr/bin/chromium';
-const OUT = join(repo, 'test-output', 'browser');
-const BASE_FLAGS = ['--no-sandbox', '--disable-gpu-sandbox', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
-const WEBGPU_FLAGS = ['--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader', '--use-angle=swiftshader'];
+const OUT = SCREENSHOTS;
 const SLOW = 480_000; // SwiftShader on 2 shared cores: resnet18's shaders compile for tens of seconds
 /** `dnf train`'s 4 steps and 2 validations of resnet18 on SwiftShader: measured 3m37s on 2 shared cores. */
 const NODE_RUN = 900_000;
@@ -135,15 +133,10 @@ function tensorsOf(bytes: Uint8Array) {
 describe('the Train view in Chromium with WebGPU (SwiftShader)', { timeout: SLOW }, () => {
   let browser: Browser;
   let page: Page;
-  const logs: string[] = [];
+  let logs: string[] = [];
 
   beforeAll(async () => {
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...BASE_FLAGS, ...WEBGPU_FLAGS], timeout: 60_000 });
-    page = await browser.newPage({ viewport: { width: 1000, height: 900 }, acceptDownloads: true });
-    page.on('console', (m) => logs.push(`console.${m.type()}: ${m.text()}`));
-    page.on('pageerror', (e) => logs.push(`page error: ${e.message}`));
-    await page.goto(url);
-    await page.waitForFunction(() => document.body.dataset.state !== 'starting', null, { timeout: 60_000 });
+    ({ browser, page, logs } = await openPage(url, WEBGPU_FLAGS, undefined, { width: 1000, height: 900 }));
   }, SLOW);
 
   afterAll(async () => {
@@ -271,15 +264,10 @@ describe('the Train view in Chromium with WebGPU (SwiftShader)', { timeout: SLOW
 describe("the Train view on source images, with the Detect view's UNet", { timeout: SLOW }, () => {
   let browser: Browser;
   let page: Page;
-  const logs: string[] = [];
+  let logs: string[] = [];
 
   beforeAll(async () => {
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...BASE_FLAGS, ...WEBGPU_FLAGS], timeout: 60_000 });
-    page = await browser.newPage({ viewport: { width: 1000, height: 900 }, acceptDownloads: true });
-    page.on('console', (m) => logs.push(`console.${m.type()}: ${m.text()}`));
-    page.on('pageerror', (e) => logs.push(`page error: ${e.message}`));
-    await page.goto(url.replace(/train\.html$/, ''));
-    await page.waitForFunction(() => document.body.dataset.state !== 'starting', null, { timeout: 60_000 });
+    ({ browser, page, logs } = await openPage(url.replace(/train\.html$/, ''), WEBGPU_FLAGS, undefined, { width: 1000, height: 900 }));
   }, SLOW);
 
   afterAll(async () => {

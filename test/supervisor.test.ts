@@ -100,16 +100,23 @@ describe('stderr of real runs', () => {
   });
 });
 
+const supervisorUrl = pathToFileURL(join(repo, 'dist', 'node', 'supervisor.js')).href;
+
+/** A script that runs `childSource` (an ES module) under runSupervised, as bin/dnf.js runs the CLI. */
+function supervisedScript(childSource: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'dnf-supervisor-'));
+  const child = join(dir, 'child.mjs');
+  writeFileSync(child, childSource);
+  const parent = join(dir, 'parent.mjs');
+  writeFileSync(parent, `
+    const { runSupervised } = await import(${JSON.stringify(supervisorUrl)});
+    process.exit(await runSupervised(${JSON.stringify(child)}, []));`);
+  return parent;
+}
+
 describe('signals through the supervisor', () => {
   it('SIGTERM to the supervisor ends the child, and the supervisor ends by the same signal', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'dnf-supervisor-'));
-    const supervisor = pathToFileURL(join(repo, 'dist', 'node', 'supervisor.js')).href;
-    const child = join(dir, 'child.mjs');
-    writeFileSync(child, `process.stderr.write('ready\\n'); setInterval(() => {}, 1000);`);
-    const parent = join(dir, 'parent.mjs');
-    writeFileSync(parent, `
-      const { runSupervised } = await import(${JSON.stringify(supervisor)});
-      process.exit(await runSupervised(${JSON.stringify(child)}, []));`);
+    const parent = supervisedScript(`process.stderr.write('ready\\n'); setInterval(() => {}, 1000);`);
     const p = spawn(process.execPath, [parent], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     await new Promise<void>((res) => p.stderr.on('data', (d: Buffer) => { stderr += d; if (stderr.includes('ready')) res(); }));
@@ -123,14 +130,7 @@ describe('signals through the supervisor', () => {
 
 describe('a supervisor killed outright', () => {
   it('takes its child with it (kill -9 of `dnf` stops the work instead of orphaning it)', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'dnf-supervisor-'));
-    const supervisor = pathToFileURL(join(repo, 'dist', 'node', 'supervisor.js')).href;
-    const child = join(dir, 'child.mjs');
-    writeFileSync(child, `const s = await import(${JSON.stringify(supervisor)}); s.followSupervisor(); process.stderr.write('pid ' + process.pid + '\\n'); setInterval(() => {}, 1000);`);
-    const parent = join(dir, 'parent.mjs');
-    writeFileSync(parent, `
-      const { runSupervised } = await import(${JSON.stringify(supervisor)});
-      process.exit(await runSupervised(${JSON.stringify(child)}, []));`);
+    const parent = supervisedScript(`const s = await import(${JSON.stringify(supervisorUrl)}); s.followSupervisor(); process.stderr.write('pid ' + process.pid + '\\n'); setInterval(() => {}, 1000);`);
     const p = spawn(process.execPath, [parent], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     const pid = await new Promise<number>((res) => p.stderr.on('data', (d: Buffer) => { stderr += d; const m = /pid (\d+)/.exec(stderr); if (m) res(Number(m[1])); }));
