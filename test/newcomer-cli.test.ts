@@ -13,6 +13,7 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLASSIFIER_NOTE } from '../src/cli/weights.js';
 import { LSUN_UNET_GFLOP } from '../src/cli/doctor.js';
 import { IMAGE_EXTENSIONS } from '../src/image/formats.js';
 import { pattern, repo, writeModels, type Models } from './detect-setup.js';
@@ -57,6 +58,13 @@ describe('usage errors: one line, exit 2, nothing on stdout', () => {
     expect(r.lines).toHaveLength(1);
     expect(r.lines[0]).toMatch(message);
     expect(r.stdout).toBe('');
+  });
+
+  it('`weights list` says where a classifier comes from, as the missing-classifier message does', () => {
+    const r = dnf(['weights', 'list'], { DNF_WEIGHTS_DIR: root });
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim().split('\n').at(-1)).toBe(CLASSIFIER_NOTE);
+    expect(CLASSIFIER_NOTE).toMatch(/`dnf train`.*README: "Train a detector"/);
   });
 
   it('--help names the supported formats from the one list (src/image/formats.ts)', () => {

@@ -21,6 +21,10 @@ function state(f: WeightsFiles): string {
   return '-';
 }
 
+/** Where a classifier comes from: none is published, so `weights list` says how to get one. */
+export const CLASSIFIER_NOTE =
+  'classifiers: none is published (the paper\'s were never released); train one on your data with `dnf train` (README: "Train a detector"), then `dnf detect --classifier RUN/best.safetensors`';
+
 export function register(program: Command): void {
   const weights = program
     .command('weights')
@@ -39,6 +43,7 @@ export function register(program: Command): void {
       const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
       console.log(`weights folder: ${dir}`);
       for (const r of rows) console.log(r.map((cell, c) => (c < r.length - 1 ? cell.padEnd(widths[c]) : cell)).join('  '));
+      console.log(CLASSIFIER_NOTE);
     });
 
   weights
