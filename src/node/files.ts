@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { DnfError } from '../errors.js';
 import {
@@ -89,18 +90,41 @@ export async function openSafetensors(path: string): Promise<{ file: Safetensors
   }
 }
 
+/** Longest host part of a temp name: a DNS label's limit, so names stay well within NAME_MAX. */
+const MAX_TEMP_HOST = 63;
+
 /**
- * Writes the chunks to `<path>.<pid>.<random>.tmp` beside `path` (creating the folder), fsyncs it
- * and renames it onto `path`. On any failure, including one thrown by `chunks`, the temp file is
- * removed and the error rethrown: `path` is either untouched or complete. Errors of the iterable
- * pass through unchanged; fs errors become one-line DnfErrors naming `path`.
+ * This host's name as temp names carry it: characters outside [A-Za-z0-9-] (dots of a full name,
+ * underscores) become '-', cut to 63 characters; 'host' when the name is empty. Machines sharing an
+ * output folder over a network file system must have distinct host names for stale-temp cleanup
+ * (batch/plan.ts removeStaleTemps) to tell their files apart.
+ */
+export function tempHost(name = hostname()): string {
+  return name.replace(/[^A-Za-z0-9-]/g, '-').slice(0, MAX_TEMP_HOST) || 'host';
+}
+
+/**
+ * Writes the chunks to `<path>.<host>.<pid>.<random>.tmp` beside `path` (creating the folder),
+ * fsyncs it and renames it onto `path`. On any failure, including one thrown by `chunks`, the temp
+ * file is removed and the error rethrown: `path` is either untouched or complete. Errors of the
+ * iterable pass through unchanged; fs errors become one-line DnfErrors naming `path`.
+ *
+ * The host and pid in the name let a later run remove the temps of a killed run, and only its own
+ * host's (another machine on a shared folder may be writing its temp now).
+ *
+ * fsync: the temp file is fsynced before the rename, since file systems may commit a rename before
+ * the data (ext4, XFS and NFS write data back later): after a crash `path` could otherwise exist
+ * with missing or zeroed content, and a safetensors file of the right size would pass for complete.
+ * The folder is not fsynced after the rename: a rename lost in a crash leaves `path` absent, never
+ * wrong, and a re-run (resume) or `dnf extract --verify` finds it and redoes it; a per-file folder
+ * fsync would cost a round trip per output on a network file system for nothing more.
  */
 export async function writeFileAtomic(
   path: string,
   chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
 ): Promise<void> {
   const dir = dirname(path);
-  const tmp = join(dir, `${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const tmp = join(dir, `${basename(path)}.${tempHost()}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   /** Runs an fs step, turning its failure into a DnfError about `path`. */
   const fs = async <T>(step: () => Promise<T>): Promise<T> => {
     try { return await step(); } catch (e) { throw fsError(path, 'write', e); }
@@ -127,17 +151,6 @@ export async function writeFileAtomic(
     if (handleOpen) await fh.close().catch(() => {});
     await unlink(tmp).catch(() => {});
     throw e;
-  }
-  await syncDir(dir);
-}
-
-/** Best effort: persist the rename by fsyncing the folder (not possible on every platform). */
-async function syncDir(dir: string): Promise<void> {
-  try {
-    const d = await open(dir, 'r');
-    try { await d.sync(); } finally { await d.close(); }
-  } catch {
-    // Windows cannot open folders; the rename itself already happened.
   }
 }
 

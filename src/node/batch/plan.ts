@@ -14,7 +14,7 @@
 import { open, readdir, unlink } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { DnfError } from '../../errors.js';
-import { openSafetensors } from '../files.js';
+import { openSafetensors, tempHost } from '../files.js';
 import { isStaleClaim, processRuns } from './claims.js';
 import type { InputItem } from './inputs.js';
 
@@ -37,6 +37,11 @@ export interface PlanOptions {
   overwrite?: boolean;
   /** Every output keeps its input's extension: `a.bmp` -> `a.bmp.png`. */
   keepExt?: boolean;
+  /**
+   * Only these items are this run's (a shard: ./shard.ts). Names are still decided over all the
+   * items, so a shard's outputs are named as in a run over everything.
+   */
+  select?: (item: InputItem) => boolean;
 }
 
 /** `<outDir>/<rel>` with rel's extension (if any) replaced by `.ext`, or kept before it with `keepExt`. */
@@ -52,18 +57,16 @@ const pathKey = (p: string): string => {
 };
 
 /**
- * Maps every item to its output (see the header for clashes) and splits them into work to do and
- * work already done. Throws a DnfError (exit 2) when two inputs would still write the same output,
- * or an output would replace an input. Also removes temp files that an earlier, killed run left
- * beside the outputs.
+ * Maps every item to its output (see the header for clashes), touching no file. Throws a DnfError
+ * (exit 2) when two inputs would still write the same output, or an output would replace an input.
  */
-export async function planOutputs(
+export function nameOutputs(
   items: readonly InputItem[],
   outDir: string,
   ext: string,
-  options: PlanOptions = {},
-): Promise<OutputPlan> {
-  const plain = items.map((item) => outputPathFor(outDir, item.rel, ext, options.keepExt));
+  keepExt = false,
+): { planned: PlannedItem[]; renamed: PlannedItem[] } {
+  const plain = items.map((item) => outputPathFor(outDir, item.rel, ext, keepExt));
   const sharing = new Map<string, number>();
   for (const out of plain) sharing.set(pathKey(out), (sharing.get(pathKey(out)) ?? 0) + 1);
 
@@ -89,6 +92,24 @@ export async function planOutputs(
     planned.push(p);
     if (clashed) renamed.push(p);
   });
+  return { planned, renamed };
+}
+
+/**
+ * Names every item's output (nameOutputs) and splits the selected ones (all by default) into work
+ * to do and work already done. Also removes temp files that an earlier, killed run of this host
+ * left beside the selected outputs.
+ */
+export async function planOutputs(
+  items: readonly InputItem[],
+  outDir: string,
+  ext: string,
+  options: PlanOptions = {},
+): Promise<OutputPlan> {
+  const named = nameOutputs(items, outDir, ext, options.keepExt);
+  const select = options.select;
+  const planned = select ? named.planned.filter(select) : named.planned;
+  const renamed = select ? named.renamed.filter(select) : named.renamed;
   await removeStaleTemps(planned.map((p) => p.output));
 
   const exists = await Promise.all(planned.map((p) => isCompleteOutput(p.output)));
@@ -145,9 +166,12 @@ export async function isCompleteOutput(path: string): Promise<boolean> {
 }
 
 /**
- * Deletes `<output>.<pid>.<12 hex>.tmp` files (the temp names of writeFileAtomic in ../files.ts)
- * beside the given outputs whose writing process no longer runs, and stale `<output>.claim` files
- * (see claims.ts): leftovers of a killed run.
+ * Deletes temp files (the names of writeFileAtomic in ../files.ts) beside the given outputs whose
+ * writing process no longer runs, and stale `<output>.claim` files (see claims.ts): leftovers of a
+ * killed run. On a folder shared by machines only this host's temps are judged: a pid means
+ * nothing on another host, whose run may be writing that temp right now.
+ * - `<output>.<host>.<pid>.<12 hex>.tmp`: removed when host is this one and pid is gone;
+ * - `<output>.<pid>.<12 hex>.tmp` (older runs, no host): removed when pid is gone here, as before.
  */
 export async function removeStaleTemps(outputs: readonly string[]): Promise<number> {
   const byDir = new Map<string, Set<string>>();
@@ -156,6 +180,7 @@ export async function removeStaleTemps(outputs: readonly string[]): Promise<numb
     if (!byDir.has(dir)) byDir.set(dir, new Set());
     byDir.get(dir)!.add(basename(out));
   }
+  const host = tempHost();
   let removed = 0;
   for (const [dir, names] of byDir) {
     const entries = await readdir(dir).catch(() => [] as string[]); // not created yet: nothing to clean
@@ -165,10 +190,16 @@ export async function removeStaleTemps(outputs: readonly string[]): Promise<numb
         if (await isStaleClaim(join(dir, entry))) await unlink(join(dir, entry)).then(() => removed++, () => {});
         continue;
       }
-      const m = /^(.+)\.(\d+)\.[0-9a-f]{12}\.tmp$/.exec(entry);
-      if (!m || !names.has(m[1]) || processRuns(Number(m[2]))) continue;
-      await unlink(join(dir, entry)).then(() => removed++, () => {});
+      if (isStaleTemp(entry, names, host)) await unlink(join(dir, entry)).then(() => removed++, () => {});
     }
   }
   return removed;
+}
+
+/** Whether `entry` is a temp of one of `names` written by a process of `host` that no longer runs. */
+function isStaleTemp(entry: string, names: ReadonlySet<string>, host: string): boolean {
+  const withHost = /^(.+)\.([A-Za-z0-9-]+)\.(\d+)\.[0-9a-f]{12}\.tmp$/.exec(entry);
+  if (withHost && names.has(withHost[1])) return withHost[2] === host && !processRuns(Number(withHost[3]));
+  const old = /^(.+)\.(\d+)\.[0-9a-f]{12}\.tmp$/.exec(entry);
+  return !!old && names.has(old[1]) && !processRuns(Number(old[2]));
 }
