@@ -10,6 +10,11 @@
  * (a.bmp.png, a.tiff.png; --keep-ext: every input does), with a note (src/node/batch/plan.ts).
  * Outputs are written atomically; outputs that exist are skipped (re-running resumes) unless
  * --overwrite. Exit status: 0 all done, 1 some inputs failed, 2 usage or setup error, 130 Ctrl-C.
+ *
+ * Across machines: --shard I/N (or auto, from a Kubernetes Indexed Job or a Slurm array) does only
+ * the inputs that hash to shard I (src/node/batch/shard.ts); output names are still decided over
+ * all inputs, so N shards write exactly the files of one plain run. --verify checks, without a
+ * model or GPU, that every expected output exists complete (exit 0) or lists what is not (exit 1).
  */
 import { basename } from 'node:path';
 import { Option, type Command } from 'commander';
@@ -25,6 +30,8 @@ import { decodedImageLimits } from '../node/batch/memory.js';
 import { OutputClaims } from '../node/batch/claims.js';
 import { isCompleteOutput, planOutputs, renamedNote, type PlannedItem } from '../node/batch/plan.js';
 import { ItemSkipped, runBatches, type Prepared } from '../node/batch/runner.js';
+import { formatShard, inShard, parseShard, type Shard } from '../node/batch/shard.js';
+import { verifyLines, verifyOutputs } from '../node/batch/verify.js';
 import { openSafetensors, writeFileAtomic, writeSafetensorsFile } from '../node/files.js';
 import { formatSummary, Progress, type JobCounts, type ProgressOptions } from '../node/progress.js';
 import { addUnetOptions, antialiasOption, loadUnet, positiveInt, resolveUnet, type UnetOptions } from './unet-options.js';
@@ -43,6 +50,8 @@ export interface ExtractOptions extends UnetOptions {
   keepExt?: boolean;
   /** The GPU backend (--backend of the program). */
   backend?: string;
+  /** Only this shard's inputs (--shard). */
+  shard?: Shard;
 }
 
 export interface ExtractHooks {
@@ -61,14 +70,23 @@ export async function runExtract(inputs: string[], opts: ExtractOptions, hooks: 
   const setup = await resolveUnet(opts);
   const unetPath = setup.path;
   const items = await collectInputs(inputs, IMAGE_EXTENSIONS, { exclude: [opts.output] });
-  const plan = await planOutputs(items, opts.output, opts.format, { overwrite: opts.overwrite, keepExt: opts.keepExt });
+  const shard = opts.shard;
+  const select = shard ? (item: { rel: string }) => inShard(item.rel, shard) : undefined;
+  const plan = await planOutputs(items, opts.output, opts.format, { overwrite: opts.overwrite, keepExt: opts.keepExt, select });
   const progressOptions = { ...hooks.progress, label: 'extract' };
   const say = (text: string) => (progressOptions.sink ?? process.stderr).write(`${text}\n`);
+  /** The summary, naming the shard: 'extract: shard 2/4: 25 of 100 inputs; 25 done, ...'. */
+  const summary = (report: ExtractReport) => {
+    const text = formatSummary('extract', report);
+    if (!shard) return text;
+    const mine = plan.todo.length + plan.skipped.length;
+    return text.replace(/^extract: /, `extract: shard ${formatShard(shard)}: ${mine} of ${items.length} inputs; `);
+  };
   const note = opts.keepExt ? null : renamedNote(plan.renamed);
   if (note) say(`extract: ${note}`);
   if (plan.todo.length === 0) {
     const report = { done: 0, skipped: plan.skipped.length, failed: 0, remaining: 0, elapsedMs: 0, interrupted: false };
-    say(formatSummary('extract', report));
+    say(summary(report));
     return report;
   }
 
@@ -114,12 +132,33 @@ export async function runExtract(inputs: string[], opts: ExtractOptions, hooks: 
       elapsedMs: progress.elapsedMs,
       interrupted: outcome.interrupted,
     };
-    say(formatSummary('extract', report));
+    say(summary(report));
     return report;
   } finally {
     unet?.dispose();
     await releaseGpu(gpu);
   }
+}
+
+/**
+ * `--verify`: whether every output of `inputs` (this shard's with opts.shard) exists complete in
+ * opts.output; prints one line per missing or incomplete output (capped) and the totals. Needs no
+ * model: the UNet options are not looked at.
+ */
+export async function runVerify(
+  inputs: string[],
+  opts: Pick<ExtractOptions, 'output' | 'format' | 'keepExt' | 'shard'>,
+  sink: { write(text: string): unknown } = process.stderr,
+): Promise<boolean> {
+  const items = await collectInputs(inputs, IMAGE_EXTENSIONS, { exclude: [opts.output] });
+  const shard = opts.shard;
+  const report = await verifyOutputs(items, opts.output, opts.format, {
+    keepExt: opts.keepExt,
+    select: shard ? (item) => inShard(item.rel, shard) : undefined,
+  });
+  const label = shard ? `extract: shard ${formatShard(shard)}` : 'extract';
+  for (const line of verifyLines(label, report)) sink.write(`${line}\n`);
+  return report.missing.length === 0 && report.incomplete.length === 0;
 }
 
 /** processBatch for extract: the DNFs of a batch of decoded images, each written to its output. */
@@ -154,8 +193,10 @@ function dnfWriter(unet: DdpmUnet, opts: ExtractOptions, unetPath: string, claim
   };
 }
 
-interface CliOpts extends Omit<ExtractOptions, 'antialias' | 'backend'> {
+interface CliOpts extends Omit<ExtractOptions, 'antialias' | 'backend' | 'shard'> {
   antialias?: boolean;
+  shard?: string;
+  verify?: boolean;
 }
 
 export function register(program: Command): void {
@@ -169,9 +210,18 @@ export function register(program: Command): void {
   addUnetOptions(cmd)
     .option('--overwrite', 'recompute outputs that exist (default: skip them, so a re-run resumes)')
     .option('--keep-ext', 'keep each input\'s extension in its output name (a.bmp -> a.bmp.png); by default only inputs whose names would clash (a.bmp, a.tiff) keep it')
+    .option('--shard <I/N|auto>', 'do only shard I of N (0 <= I < N) of the inputs, by a stable hash of each relative path; auto: the index from JOB_COMPLETION_INDEX (Kubernetes Indexed Job; N from auto/N or DNF_SHARD_COUNT) or SLURM_ARRAY_TASK_ID (Slurm array; N from SLURM_ARRAY_TASK_COUNT)')
+    .option('--verify', 'compute nothing: check that every output of the inputs (with --shard, of that shard) exists complete in the output folder, list what is missing; exit 0 complete, 1 not (no model or GPU needed)')
     .action(async (inputs: string[], cli: CliOpts) => {
+      const shard = cli.shard === undefined ? undefined : parseShard(cli.shard);
+      if (cli.verify) {
+        const complete = await runVerify(inputs, { output: cli.output, format: cli.format, keepExt: !!cli.keepExt, shard });
+        process.exitCode = complete ? 0 : 1;
+        return;
+      }
       const report = await runExtract(inputs, {
         ...cli,
+        shard,
         ...antialiasOption(cli.antialias),
         overwrite: !!cli.overwrite,
         keepExt: !!cli.keepExt,
