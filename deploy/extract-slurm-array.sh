@@ -11,7 +11,7 @@
 # IMAGES and OUT must be on a file system every node mounts (NFS, Lustre, GPFS). Temp files carry
 # the node's host name, so tasks on different nodes never remove each other's files in flight. A
 # task that fails can be resubmitted alone (`sbatch --array=3 ...`): it resumes, skipping finished
-# outputs. The last line submits a check that runs once all tasks have ended (afterany), on a CPU:
+# outputs. The first task also submits a check that runs once all tasks have ended (afterany), on a CPU:
 # --verify loads no model; it lists what is missing and exits 1 if anything is.
 #SBATCH --job-name=dnf-extract
 #SBATCH --array=0-7
@@ -26,10 +26,10 @@ IMAGES=${IMAGES:-/shared/images}
 OUT=${OUT:-/shared/dnf}
 UNET=${UNET:-/shared/weights/lsun_bedroom.safetensors}
 
-npx dnf extract "$IMAGES" -o "$OUT" --shard auto --unet "$UNET"
-
-# The first task also queues the check of the whole run.
+# The first task queues the check of the whole run (before its own work, so a failure cannot skip it).
 if [ "$SLURM_ARRAY_TASK_ID" = "${SLURM_ARRAY_TASK_MIN:-0}" ]; then
   sbatch --dependency="afterany:${SLURM_ARRAY_JOB_ID}" --job-name=dnf-verify --output=dnf-verify-%j.log \
     --wrap="npx dnf extract '$IMAGES' -o '$OUT' --verify"
 fi
+
+npx dnf extract "$IMAGES" -o "$OUT" --shard auto --unet "$UNET"
