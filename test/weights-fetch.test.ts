@@ -420,7 +420,8 @@ describe('dnf weights (CLI)', () => {
     const lines = r.out.split('\n');
     expect(lines[0]).toBe(`weights folder: ${dir}`);
     expect(lines[1]).toMatch(/^name +config +download +in folder +description$/);
-    expect(lines).toHaveLength(2 + WEIGHTS.length);
+    expect(lines).toHaveLength(3 + WEIGHTS.length); // the folder, the header, a row per checkpoint, the classifier note
+    expect(lines.at(-1)).toMatch(/^classifiers: none is published/);
     expect(r.out).toMatch(/\nlsun_bedroom +lsun-bedroom-256 +~433\.6 MiB +converted +DDPM LSUN bedroom 256x256, the UNet of DNF\n/);
     expect(r.out).toMatch(/\ncifar10 +cifar10-32 +~136\.4 MiB +partial 3\.0 MiB +DDPM CIFAR-10 32x32\n/);
     expect(r.out).toMatch(/\nema_lsun_bedroom +lsun-bedroom-256 +~433\.6 MiB +- +/);
