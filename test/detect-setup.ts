@@ -5,6 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
@@ -45,4 +46,13 @@ export function dnf(cwd: string, label: string, args: string[]) {
   const r = spawnSync(process.execPath, [join(repo, 'bin', 'dnf.js'), ...args], { cwd, encoding: 'utf8', timeout: 300_000 });
   const lines = r.stderr.split('\n').filter((l) => l.startsWith(`${label}:`) || l.startsWith('dnf:'));
   return { code: r.status, stdout: r.stdout, lines, stderr: r.stderr };
+}
+
+/** Every file under `dir`, relative, sorted. */
+export async function filesUnder(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile()) out.push(join(e.parentPath, e.name).slice(dir.length + 1));
+  }
+  return out.sort();
 }

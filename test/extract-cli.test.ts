@@ -6,7 +6,7 @@
  * runExtract for a deterministic interruption after the first batch.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import { decodeImageFile } from '../src/image/decode-node.js';
 import { imagesToTensor } from '../src/pipeline/preprocess.js';
 import { acquireGpu } from '../src/node/acquire.js';
 import { openSafetensors, writeSafetensorsFile } from '../src/node/files.js';
+import { filesUnder as files } from './detect-setup.js';
 import { synth, synthesizedFile, type Layout } from './synthetic-weights.js';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
@@ -66,15 +67,6 @@ function dnf(args: string[], env: Record<string, string> = {}) {
 }
 
 const tinyArgs = () => ['--unet', unetFile, '--model-config', configFile];
-
-/** Every file under `dir`, relative, sorted. */
-async function files(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (e.isFile()) out.push(join(e.parentPath, e.name).slice(dir.length + 1));
-  }
-  return out.sort();
-}
 
 beforeAll(async () => {
   if (!existsSync(join(repo, 'dist', 'cli', 'extract.js'))) throw new Error('dist/ has no extract command: run `npm run build` first');

@@ -4,25 +4,16 @@
  * clashing names) write exactly the files, byte for byte, of one plain extract; --verify reports
  * complete after them and lists the outputs deleted afterwards, without loading a UNet.
  */
-import { mkdir, mkdtemp, readdir, readFile, rm, unlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shardOf } from '../src/node/batch/shard.js';
-import { dnf, pattern, writeModels, type Models } from './detect-setup.js';
+import { dnf, filesUnder as files, pattern, writeModels, type Models } from './detect-setup.js';
 
 let root: string;
 let models: Models;
 const inputs = () => join(root, 'in');
-
-/** Every file under `dir`, relative, sorted. */
-async function files(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (e.isFile()) out.push(join(e.parentPath, e.name).slice(dir.length + 1));
-  }
-  return out.sort();
-}
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'dnf-shard-cli-'));
