@@ -449,6 +449,7 @@ describe('progress', () => {
     expect(formatSummary('extract', { done: 2, skipped: 0, failed: 0, remaining: 0, elapsedMs: 126_000 })).toBe('extract: 2 done, 0 skipped (already done), 0 failed in 2m06s (1m03s/image)');
     expect(formatSummary('extract', { done: 950, skipped: 40, failed: 10, remaining: 0, elapsedMs: 312_000 }))
       .toBe('extract: 950 done, 40 skipped (already done), 10 failed in 5m12s (3.04 images/s)');
+    expect(formatSummary('extract', { done: 0, skipped: 6, failed: 1, remaining: 0, elapsedMs: 20 })).toBe('extract: 0 done, 6 skipped (already done), 1 failed in 0.0s');
     expect(formatSummary('extract', { done: 2, skipped: 0, failed: 0, remaining: 5, elapsedMs: 1000 }).split('\n')[1])
       .toBe('extract: interrupted with 5 left; run the same command again to finish them');
   });

@@ -173,8 +173,9 @@ export interface JobCounts {
  */
 export function formatSummary(label: string, c: JobCounts): string {
   const rate = c.done / Math.max(1e-3, c.elapsedMs / 1000);
+  // No rate when nothing was computed (all skipped or failed): "0.00 images/s" would say nothing.
   let text = `${label}: ${c.done} done, ${c.skipped} skipped (already done), ${c.failed} failed in ` +
-    `${formatDuration(c.elapsedMs)} (${formatSpeed(rate)})`;
+    `${formatDuration(c.elapsedMs)}${c.done > 0 ? ` (${formatSpeed(rate)})` : ''}`;
   if (c.remaining > 0) text += `\n${label}: interrupted with ${c.remaining} left; run the same command again to finish them`;
   return text;
 }
