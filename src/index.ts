@@ -38,12 +38,12 @@ export { imagesToTensor, imagesToUnitTensor, DEFAULT_ANTIALIAS, DNF_SIZE } from 
 export { quantizeDnf, QuantizedImages } from './kernels/quantize.js';
 export type { RgbImage } from './image/pixels.js';
 export { MAX_PIXELS } from './image/pixels.js';
-export { decodeGif, isGif } from './image/gif.js';
+export { decodeGif } from './image/gif.js';
 export { decodeImageBlob } from './image/decode-browser.js';
 export { withoutExif } from './image/exif.js';
-export { decodeBmp, isBmp } from './image/bmp.js';
-export { decodeTiff, isTiff } from './image/tiff.js';
-export { IMAGE_FORMATS, IMAGE_EXTENSIONS, formatOf, formatNames, imageAccept, type ImageFormat } from './image/formats.js';
+export { decodeBmp } from './image/bmp.js';
+export { decodeTiff } from './image/tiff.js';
+export { IMAGE_FORMATS, IMAGE_EXTENSIONS, formatOf, formatNames, imageAccept, isBmp, isGif, isTiff, type ImageFormat } from './image/formats.js';
 
 export { ResNet } from './models/resnet.js';
 export { resnetConfigFromKeys, resnetLayout, resnetName, resnetPreset, RESNET_ARCHS, type ResnetArch, type ResnetConfig } from './models/resnet-config.js';

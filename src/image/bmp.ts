@@ -23,17 +23,13 @@
  * large is allocated.
  */
 import { DnfError } from '../errors.js';
+import { isBmp } from './formats.js';
 import { MAX_PIXELS, type RgbImage } from './pixels.js';
 
 const RAW = 0;
 const RLE8 = 1;
 const RLE4 = 2;
 const BITFIELDS = 3;
-
-/** True for the two bytes every BMP starts with (PIL's check). */
-export function isBmp(b: Uint8Array): boolean {
-  return b.length >= 2 && b[0] === 0x42 && b[1] === 0x4d;
-}
 
 /** The size a BMP header declares (null when it is not a BMP header it can read): for memory planning. */
 export function bmpDimensions(b: Uint8Array): { width: number; height: number } | null {

@@ -25,9 +25,10 @@
  */
 import { DnfError } from '../errors.js';
 import type { Gpu } from '../gpu/gpu.js';
-import { decodeBmp, isBmp } from './bmp.js';
-import { decodeGif, isGif } from './gif.js';
-import { decodeTiff, isTiff } from './tiff.js';
+import { decodeBmp } from './bmp.js';
+import { isBmp, isGif, isTiff } from './formats.js';
+import { decodeGif } from './gif.js';
+import { decodeTiff } from './tiff.js';
 import type { RgbImage } from './pixels.js';
 import { withoutExif } from './exif.js';
 

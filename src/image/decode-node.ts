@@ -21,8 +21,9 @@
 import { readFile, stat } from 'node:fs/promises';
 import sharp, { type Metadata, type Sharp } from 'sharp';
 import { DnfError } from '../errors.js';
-import { decodeBmp, isBmp } from './bmp.js';
-import { decodeGif, isGif } from './gif.js';
+import { decodeBmp } from './bmp.js';
+import { isBmp, isGif } from './formats.js';
+import { decodeGif } from './gif.js';
 import { MAX_PIXELS, type RgbImage } from './pixels.js';
 
 export { MAX_PIXELS };

@@ -18,15 +18,11 @@
  *     extensions too short for their fields, and files without an image descriptor, are errors.
  */
 import { DnfError } from '../errors.js';
+import { isGif } from './formats.js';
 import { MAX_PIXELS, type RgbImage } from './pixels.js';
 
 const TABLE = 4096; // LZW codes (12 bits)
 const STACK = 4096; // longest string PIL's decoder expands
-
-/** True for the six bytes every GIF starts with (PIL accepts these two versions only). */
-export function isGif(b: Uint8Array): boolean {
-  return b.length >= 6 && b[0] === 0x47 && b[1] === 0x49 && b[2] === 0x46 && b[3] === 0x38 && (b[4] === 0x37 || b[4] === 0x39) && b[5] === 0x61;
-}
 
 function fail(name: string, reason: string): never {
   throw new DnfError(`${name}: cannot decode image (${reason})`, 1);

@@ -15,6 +15,7 @@
  */
 import { decode, TiffIfd } from 'tiff';
 import { DnfError } from '../errors.js';
+import { isTiff } from './formats.js';
 import { MAX_PIXELS, type RgbImage } from './pixels.js';
 
 // TIFF 6.0 makes BitsPerSample default to 1, and PIL writes 1-bit files without the tag; the
@@ -34,11 +35,6 @@ const PHOTOMETRIC = 262;
 
 function fail(name: string, reason: string): never {
   throw new DnfError(`${name}: cannot decode image (${reason})`, 1);
-}
-
-/** True for the four bytes every classic TIFF starts with. */
-export function isTiff(b: Uint8Array): boolean {
-  return b.length >= 4 && ((b[0] === 0x49 && b[1] === 0x49 && b[2] === 42 && b[3] === 0) || (b[0] === 0x4d && b[1] === 0x4d && b[2] === 0 && b[3] === 42));
 }
 
 /** PIL's CMYK -> RGB (Convert.c cmyk2rgb): each of R, G, B is (255 - ink)(255 - K) / 255, rounded. */

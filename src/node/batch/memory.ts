@@ -9,7 +9,8 @@ import { totalmem } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import sharp from 'sharp';
-import { bmpDimensions, isBmp } from '../../image/bmp.js';
+import { bmpDimensions } from '../../image/bmp.js';
+import { isBmp } from '../../image/formats.js';
 
 const MiB = 1 << 20;
 
