@@ -5,23 +5,15 @@
  * read either, and the PNG writer's lossless round trip.
  */
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { DnfError } from '../src/errors.js';
 import { decodeImageBytes, decodeImageFile, MAX_PIXELS } from '../src/image/decode-node.js';
 import { decodeGif } from '../src/image/gif.js';
 import { encodePng } from '../src/image/encode-node.js';
+import { dir, expectedIn } from './image-goldens.js';
 
-const dir = (sub: string) => fileURLToPath(new URL(`fixtures/images/${sub}/`, import.meta.url));
-interface Expected {
-  width: number;
-  height: number;
-  mode: string;
-  note: string;
-  rgb: string;
-}
-const expected: Record<string, Expected> = JSON.parse(readFileSync(`${dir('pil')}expected.json`, 'utf8'));
+const expected = expectedIn('pil');
 const names = Object.keys(expected);
 
 describe('decodeImageFile matches PIL convert("RGB")', () => {

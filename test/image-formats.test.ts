@@ -15,16 +15,8 @@ import { formatNames, formatOf, IMAGE_EXTENSIONS, IMAGE_FORMATS, imageAccept } f
 import { decodeTiff } from '../src/image/tiff.js';
 import { IMAGE_EXTENSIONS as BATCH_EXTENSIONS } from '../src/node/batch/inputs.js';
 import { imageDimensions } from '../src/node/batch/memory.js';
+import { dir, expectedIn } from './image-goldens.js';
 
-const dir = (sub: string) => fileURLToPath(new URL(`fixtures/images/${sub}/`, import.meta.url));
-interface Expected {
-  width: number;
-  height: number;
-  mode: string;
-  note: string;
-  rgb: string;
-}
-const expectedIn = (sub: string): Record<string, Expected> => JSON.parse(readFileSync(`${dir(sub)}expected.json`, 'utf8'));
 const bmps = expectedIn('bmp');
 const tiffs = expectedIn('tiff');
 const bytesOf = (path: string) => new Uint8Array(readFileSync(path));
