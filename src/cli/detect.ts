@@ -121,9 +121,9 @@ export async function runDetect(inputs: string[], opts: DetectOptions, hooks: De
   const items = await collectInputs(inputs, IMAGE_EXTENSIONS);
   const progressOptions = { ...hooks.progress, label: 'detect' };
   const say = (text: string) => (progressOptions.sink ?? process.stderr).write(`detect: ${text}\n`);
-  const detector = await Detector.open({ classifier: opts.classifier, unet: setup, dnf: opts, backend: opts.backend, gpu: hooks.gpu, say });
+  const detector = await Detector.open({ classifier: opts.classifier, unet: setup, dnf: opts, backend: opts.backend, batch: opts.batch, gpu: hooks.gpu, say });
   try {
-    const batchSize = detector.batchSize(opts.batch);
+    const batchSize = detector.batchSize();
     say(`${items.length} images; batch ${batchSize}, ${detector.describe()}`);
     const progress = new Progress(items.length, progressOptions);
     const interrupt = hooks.signal ? null : interruptOnSigint((line) => progress.message(line), 'detect');

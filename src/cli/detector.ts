@@ -20,6 +20,8 @@ export interface DetectorOptions {
   /** DNF settings; `antialias` also applies to resizing DNFs for the classifier, unless its metadata names one and the flag was not given. */
   dnf: Pick<UnetOptions, 'steps' | 'feature' | 'antialias' | 'antialiasGiven'>;
   backend?: string;
+  /** Images per GPU batch (--batch; default: the UNet's, DEFAULT_MAX_BATCH for DNF inputs). */
+  batch?: number;
   /** Runs on this GPU (kept open) instead of acquiring one. */
   gpu?: Gpu;
   /** Prints a line for the user (notes such as the in-memory conversion). */
@@ -27,16 +29,13 @@ export interface DetectorOptions {
 }
 
 export class Detector {
-  /** The batch of the last batchSize() call: dnfs() and classify() run their input as one batch of at most this. */
-  private batch: number | undefined;
-
   private constructor(private readonly d: PipelineDetector) {}
 
   static async open(opts: DetectorOptions): Promise<Detector> {
     const { steps, feature, antialias, antialiasGiven } = opts.dnf;
     const d = await createDetector(
       {
-        unet: opts.unet?.path, classifier: opts.classifier, gpu: opts.gpu, backend: opts.backend,
+        unet: opts.unet?.path, classifier: opts.classifier, gpu: opts.gpu, backend: opts.backend, batch: opts.batch,
         steps, feature, antialias, onNote: opts.say,
       },
       { unetChoice: opts.unet ?? undefined, antialiasGiven: !!antialiasGiven, antialiasName: (on) => (on ? '--antialias' : '--no-antialias') },
@@ -48,10 +47,9 @@ export class Detector {
     return this.d.gpu;
   }
 
-  /** Images per batch: --batch, else the UNet's default (DEFAULT_MAX_BATCH for DNF inputs). */
-  batchSize(requested?: number): number {
-    this.batch = this.d.batchSize(requested);
-    return this.batch;
+  /** Images per batch: --batch, else the UNet's default (DEFAULT_MAX_BATCH for DNF inputs); dnfs() and classify() run theirs in batches of this. */
+  batchSize(): number {
+    return this.d.batchSize();
   }
 
   describe(): string {
@@ -60,11 +58,11 @@ export class Detector {
 
   /** The quantised DNFs of decoded images (needs the UNet). */
   dnfs(images: RgbImage[]): Promise<RgbImage[]> {
-    return this.d.dnf(images, { batch: this.batch });
+    return this.d.dnf(images);
   }
 
   classify(dnfs: RgbImage[]): Promise<Verdict[]> {
-    return this.d.classify(dnfs, { batch: this.batch });
+    return this.d.classify(dnfs);
   }
 
   dispose(): Promise<void> {

@@ -144,9 +144,9 @@ export async function runEval(root: string, opts: EvalOptions, hooks: EvalHooks 
   const cachedCount = work.filter((w) => w.cached).length;
   const setup = work.length > cachedCount ? await resolveUnet(opts) : null;
 
-  const detector = await Detector.open({ classifier: opts.classifier, unet: setup, dnf: opts, backend: opts.backend, gpu: hooks.gpu, say });
+  const detector = await Detector.open({ classifier: opts.classifier, unet: setup, dnf: opts, backend: opts.backend, batch: opts.batch, gpu: hooks.gpu, say });
   try {
-    const batchSize = detector.batchSize(opts.batch);
+    const batchSize = detector.batchSize();
     const cacheNote = opts.cache ? ` (${cachedCount} DNFs cached in ${opts.cache})` : '';
     say(`${work.length} images in ${layout.subsets.length} subsets${cacheNote}; batch ${batchSize}, ${detector.describe()}`);
     const progress = new Progress(work.length, progressOptions);
