@@ -16,17 +16,20 @@ export interface NodeDetectorOptions extends DetectorOptions {
   backend?: string;
 }
 
+/** A path, or a file: URL as a path. */
+const localPath = (p: string) => (p.startsWith('file:') ? fileURLToPath(p) : p);
+
 /** Node's environment for the pipeline; `backend` picks the Dawn backend. */
 export function nodeEnvironment(backend?: string): DetectorEnvironment {
   return {
     acquireGpu: () => acquireGpu({ backend }),
     releaseGpu,
     openPath: async (path) => {
-      const source = await openFileSource(path.startsWith('file:') ? fileURLToPath(path) : path);
+      const source = await openFileSource(localPath(path));
       return { source, close: () => source.close() };
     },
     decodeImage: async (_gpu, input, name) => {
-      if (typeof input === 'string') return decodeImageFile(input.startsWith('file:') ? fileURLToPath(input) : input);
+      if (typeof input === 'string') return decodeImageFile(localPath(input));
       if (input instanceof Uint8Array) return decodeImageBytes(name, input);
       if (input instanceof ArrayBuffer) return decodeImageBytes(name, new Uint8Array(input));
       return decodeImageBytes(input instanceof File && input.name ? input.name : name, new Uint8Array(await input.arrayBuffer()));
