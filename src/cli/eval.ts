@@ -230,7 +230,7 @@ async function classifyBatch(detector: Detector, entries: Prepared<Work, RgbImag
   }));
   const dnfs = entries.map((e) => (e.item.cached ? e.data : fresh[todo.indexOf(e)]));
   const verdicts = (await detector.classify(dnfs)).map((v) => ({ prob: v.prob, logit: v.logit }));
-  verdicts.forEach((v, i) => mistakes?.offer({ file: entries[i].item.path, subset: entries[i].item.subset, label: entries[i].item.label, prob: v.prob }, dnfs[i]));
+  if (mistakes) verdicts.forEach((v, i) => mistakes.offer({ file: entries[i].item.path, subset: entries[i].item.subset, label: entries[i].item.label, prob: v.prob }, dnfs[i]));
   return verdicts;
 }
 
@@ -324,7 +324,7 @@ interface CliOpts extends Omit<EvalOptions, 'antialias' | 'backend' | 'fromDnf' 
 export function register(program: Command): void {
   const cmd = program
     .command('eval')
-    .description('evaluate the classifier on a test root: accuracy, AP, real and fake accuracy per subset (CNNDetection 0_real/1_fake or GenImage nature/ai layout)')
+    .description('evaluate the classifier on a test root: accuracy, AP, real and fake accuracy, ROC-AUC, TPR at 1%/5% FPR, calibration error per subset (CNNDetection 0_real/1_fake or GenImage nature/ai layout)')
     .argument('<root>', 'the test root: <root>/<subset>/0_real and 1_fake (class folders may be nested), or <root>/<subset>/.../nature and ai')
     .addOption(new Option('--classifier <file>', 'the classifier: RUN/best.safetensors of `dnf train` (train one on your data: no published DNF classifier exists), safetensors from `dnf convert`, or a PyTorch checkpoint (converted in memory)').env('DNF_CLASSIFIER').makeOptionMandatory())
     .option('--from-dnf', 'the root holds DNF images (e.g. `dnf extract <root> -o DIR` output): no UNet')
