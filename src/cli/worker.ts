@@ -16,6 +16,7 @@ import { runQueueWorker, checkOutputFolder, type QueueWorkerReport } from '../no
 import { checkQueueName, checkRedisUrl, DnfQueue, type QueueSettings } from '../node/queue/store.js';
 import { describeSettings } from '../node/queue/push.js';
 import type { DdpmUnet } from '../models/ddpm-unet.js';
+import { quantizedDnfs } from '../pipeline/dnf-images.js';
 import { dnfWriter } from './extract.js';
 import { loadUnet, positiveInt, resolveUnet } from './unet-options.js';
 
@@ -68,6 +69,10 @@ export async function runWorkerCli(cli: WorkerCli, backend: string | undefined):
     try {
       unet = await loadUnet(gpu, setup);
       const batchSize = cli.batch ?? unet.defaultBatch;
+      // Compiles the GPU pipelines now: compiling holds the JavaScript thread, and while a batch is
+      // held that would keep its lock from being renewed (the batch would go to another worker).
+      const r = unet.config.resolution;
+      await quantizedDnfs(unet, [{ width: r, height: r, data: new Uint8Array(r * r * 3) }], dnf);
       say(`${q.name}: ${describeSettings(settings)} into ${cli.output}; batch ${batchSize}, ${gpu.describe().backend}, ${basename(setup.path)}`);
       const report = await runQueueWorker({
         queue: q,

@@ -3,7 +3,8 @@
  * that extract uses (decode alone per file, the GPU per batch, atomic writes, outputs that exist
  * complete skipped), records what it did, and acknowledges.
  *
- * Delivery: a worker holds a lock on its batch and renews it every half `lockMs`; when the worker
+ * Delivery: a worker holds a lock on its batch and renews it every half `lockMs`, from a thread of
+ * its own (lock-thread.ts: a GPU batch holds this thread for its whole duration); when the worker
  * dies (kill -9, a machine lost) the lock expires and the stalled check of any live worker (every
  * `lockMs`) puts the batch back, for another worker to take: at most about twice `lockMs` after
  * the death. A batch put back more than `maxStalled` times, or whose processing threw `attempts`
@@ -18,7 +19,7 @@
  */
 import { hostname } from 'node:os';
 import { join, relative, resolve, sep } from 'node:path';
-import { WaitingError, Worker } from 'bullmq';
+import { Worker as Thread } from 'node:worker_threads';
 import { DnfError } from '../../errors.js';
 import { decodeImageFile } from '../../image/decode-node.js';
 import type { RgbImage } from '../../image/pixels.js';
@@ -26,8 +27,8 @@ import { decodedImageLimits } from '../batch/memory.js';
 import { isCompleteOutput, removeStaleTemps, type PlannedItem } from '../batch/plan.js';
 import { runBatches, type Prepared } from '../batch/runner.js';
 import { formatDuration, Progress, type ProgressSink } from '../progress.js';
-import type { BatchData, BatchJob, BatchResult, DnfQueue } from './store.js';
-import { connectionOptions, PREFIX } from './store.js';
+import type { FromThread, LockThreadData, ToThread } from './lock-thread.js';
+import type { BatchData, BatchResult, DnfQueue } from './store.js';
 
 export interface QueueWorkerOptions {
   queue: DnfQueue;
@@ -55,9 +56,6 @@ export interface QueueWorkerReport {
   interrupted: boolean;
 }
 
-/** How often an idle worker with exitWhenEmpty looks whether the queue is empty. */
-const EMPTY_POLL_MS = 500;
-
 /** Refuses an output folder inside an input folder of the queue (its outputs would be inputs of a later push). */
 export async function checkOutputFolder(q: DnfQueue, output: string): Promise<void> {
   const out = resolve(output);
@@ -76,11 +74,11 @@ export async function runQueueWorker(opts: QueueWorkerOptions): Promise<QueueWor
   const say = (line: string) => sink.write(`worker: ${line}\n`);
   const name = `${hostname()} ${process.pid}`;
   const report: QueueWorkerReport = { batches: 0, done: 0, skipped: 0, failed: 0, interrupted: false };
-  let fatal: unknown;
 
-  const process1 = async (job: BatchJob, token?: string): Promise<BatchResult> => {
+  /** Works on one batch: its result, or null when interrupted (it goes back to the queue). */
+  const work = async (id: string, data: BatchData): Promise<BatchResult | null> => {
     const started = Date.now();
-    const items: PlannedItem[] = job.data.files.map((f) => ({ path: f.path, rel: f.rel, output: join(opts.output, ...f.out.split('/')) }));
+    const items: PlannedItem[] = data.files.map((f) => ({ path: f.path, rel: f.rel, output: join(opts.output, ...f.out.split('/')) }));
     await removeStaleTemps(items.map((i) => i.output));
     const complete = await Promise.all(items.map((i) => isCompleteOutput(i.output)));
     const todo = items.filter((_, k) => !complete[k]);
@@ -97,16 +95,10 @@ export async function runQueueWorker(opts: QueueWorkerOptions): Promise<QueueWor
         signal: opts.signal,
         progress,
       });
-    } catch (e) {
-      fatal = e instanceof DnfError && e.exitCode === 2 ? e : undefined; // a setup error (the GPU lost): this worker stops
-      throw e; // the batch fails this attempt; BullMQ retries it (push's --attempts)
     } finally {
       progress.finish();
     }
-    if (outcome.interrupted) {
-      await job.moveToWait(token); // back to the queue as it was: outputs written so far are kept (resume)
-      throw new WaitingError();
-    }
+    if (outcome.interrupted) return null;
     const result: BatchResult = {
       done: outcome.done.length,
       skipped: items.length - todo.length,
@@ -116,64 +108,61 @@ export async function runQueueWorker(opts: QueueWorkerOptions): Promise<QueueWor
       worker: name,
     };
     const doneOrSkipped = [...outcome.done.map((d) => d.item.path), ...items.filter((_, k) => complete[k]).map((i) => i.path)];
-    await q.record(job.id!, result, outcome.failed.map((f) => ({ path: f.item.path, message: f.message })), doneOrSkipped);
+    await q.record(id, result, outcome.failed.map((f) => ({ path: f.item.path, message: f.message })), doneOrSkipped);
     report.batches++;
     report.done += result.done;
     report.skipped += result.skipped;
     report.failed += result.failed;
-    say(`${job.id}: ${items.length} files, ${result.done} done, ${result.skipped} skipped (already done), ${result.failed} failed in ${formatDuration(result.ms)}`);
+    say(`${id}: ${items.length} files, ${result.done} done, ${result.skipped} skipped (already done), ${result.failed} failed in ${formatDuration(result.ms)}`);
     return result;
   };
 
-  const worker = new Worker<BatchData, BatchResult>(q.name, process1, {
-    connection: connectionOptions(q.url, false),
-    prefix: PREFIX,
-    name,
-    concurrency: 1,
-    lockDuration: opts.lockMs,
-    stalledInterval: opts.lockMs,
-    maxStalledCount: opts.maxStalled ?? 2,
-    drainDelay: Math.max(1, Math.min(5, Math.round(opts.lockMs / 1000))),
-  });
-  let lastError = '';
-  worker.on('error', (e) => {
-    const text = e instanceof Error ? e.message : String(e);
-    if (text !== lastError) say(`Redis: ${text} (retrying)`);
-    lastError = text;
-  });
-  worker.on('failed', (job, e) => {
-    if (job && !(e instanceof WaitingError)) say(`${job.id} failed (attempt ${job.attemptsMade} of ${job.opts.attempts ?? 1}): ${e.message}`);
-  });
-
+  const data: LockThreadData = { url: q.url, name: q.name, workerName: name, lockMs: opts.lockMs, maxStalled: opts.maxStalled ?? 2, exitWhenEmpty: opts.exitWhenEmpty };
+  const thread = new Thread(new URL('./lock-thread.js', import.meta.url), { workerData: data });
+  const send = (m: ToThread) => thread.postMessage(m);
+  let fatal: unknown;
+  let closing = false;
+  const close = () => {
+    if (closing) return;
+    closing = true;
+    send({ kind: 'close' });
+  };
+  const onAbort = () => {
+    report.interrupted = true;
+    close();
+  };
+  opts.signal?.addEventListener('abort', onAbort);
+  if (opts.signal?.aborted) onAbort();
+  /** Batches are handed over one at a time (concurrency 1), so they are worked on in turn. */
+  let chain = Promise.resolve();
   try {
-    await new Promise<void>((resolveStop) => {
-      const stop = () => {
-        clearInterval(poll);
-        opts.signal?.removeEventListener('abort', onAbort);
-        resolveStop();
-      };
-      const onAbort = () => {
-        report.interrupted = true;
-        stop();
-      };
-      opts.signal?.addEventListener('abort', onAbort);
-      let looking = false;
-      const poll = setInterval(() => {
-        if (fatal !== undefined) return stop();
-        if (!opts.exitWhenEmpty || looking) return;
-        looking = true;
-        q.queue
-          .getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children')
-          .then((c) => {
-            if (Object.values(c).every((n) => n === 0)) stop();
-          }, () => {})
-          .finally(() => (looking = false));
-      }, EMPTY_POLL_MS);
-      if (opts.signal?.aborted) onAbort();
+    await new Promise<void>((resolveRun, rejectRun) => {
+      thread.on('error', rejectRun);
+      thread.on('exit', () => resolveRun());
+      thread.on('message', (m: FromThread) => {
+        if (m.kind === 'log') say(m.line);
+        else if (m.kind === 'empty') close();
+        else if (m.kind === 'closed') void thread.terminate();
+        else if (m.kind === 'job') {
+          chain = chain.then(async () => {
+            if (closing && fatal !== undefined) return send({ kind: 'failed', id: m.id, message: 'the worker stopped' });
+            try {
+              const result = await work(m.id, m.data);
+              send(result ? { kind: 'done', id: m.id, result } : { kind: 'interrupted', id: m.id });
+            } catch (e) {
+              // A setup error (the GPU lost) stops this worker; the batch fails this attempt and BullMQ retries it (push's --attempts).
+              if (e instanceof DnfError && e.exitCode === 2) fatal ??= e;
+              send({ kind: 'failed', id: m.id, message: e instanceof Error ? e.message : String(e) });
+              if (fatal !== undefined) close();
+            }
+          });
+        }
+      });
     });
   } finally {
-    await worker.close(); // waits for the batch in flight (interrupted: it goes back to the queue)
+    opts.signal?.removeEventListener('abort', onAbort);
   }
+  await chain;
   if (fatal !== undefined) throw fatal;
   return report;
 }
