@@ -12,9 +12,8 @@ import { Option, type Command } from 'commander';
 import { DNF_FEATURES } from '../diffusion/dnf.js';
 import { DEFAULT_ANTIALIAS } from '../pipeline/preprocess.js';
 import { formatDuration, formatRate } from '../node/progress.js';
-import { describeSettings, pushInputs } from '../node/queue/push.js';
-import { queueStatus, type QueueStatus } from '../node/queue/status.js';
-import { checkQueueName, checkRedisUrl, DnfQueue, type QueueSettings } from '../node/queue/store.js';
+import type { QueueStatus } from '../node/queue/status.js';
+import type { DnfQueue, QueueSettings } from '../node/queue/store.js';
 import { checkDnfSettings } from './unet-options.js';
 import { DNF_FORMATS } from './extract.js';
 import { positiveInt } from './unet-options.js';
@@ -35,8 +34,13 @@ interface PushCli {
   keepExt?: boolean;
 }
 
-/** Opens the queue named on the command line, checked and connected (a DnfError, exit 2, otherwise). */
-async function openQueue(cli: { redis: string; name: string }): Promise<DnfQueue> {
+/**
+ * Opens the queue named on the command line, checked and connected (a DnfError, exit 2, otherwise).
+ * The queue modules (BullMQ) load here, not with the CLI: importing BullMQ takes a few hundred ms
+ * that every other command would pay.
+ */
+export async function openQueue(cli: { redis: string; name: string }): Promise<DnfQueue> {
+  const { checkQueueName, checkRedisUrl, DnfQueue } = await import('../node/queue/store.js');
   const q = new DnfQueue(checkRedisUrl(cli.redis), checkQueueName(cli.name));
   try {
     await q.ready();
@@ -53,6 +57,7 @@ export async function runPush(inputs: string[], cli: PushCli, say = (line: strin
   };
   checkDnfSettings(settings);
   const q = await openQueue(cli);
+  const { describeSettings, pushInputs } = await import('../node/queue/push.js');
   try {
     const r = await pushInputs(q, inputs, { settings, batch: cli.batch, attempts: cli.attempts, say });
     say(
@@ -83,6 +88,7 @@ export function statusLines(s: QueueStatus, show = 20): string[] {
 
 export async function runStatus(cli: { redis: string; name: string; json?: boolean }): Promise<QueueStatus> {
   const q = await openQueue(cli);
+  const { queueStatus } = await import('../node/queue/status.js');
   try {
     const s = await queueStatus(q);
     if (cli.json) process.stdout.write(`${JSON.stringify(s)}\n`);

@@ -12,9 +12,9 @@ import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { acquireGpu, releaseGpu } from '../node/acquire.js';
 import { interruptOnSigint } from '../node/batch/interrupt.js';
-import { runQueueWorker, checkOutputFolder, type QueueWorkerReport } from '../node/queue/worker.js';
-import { checkQueueName, checkRedisUrl, DnfQueue, type QueueSettings } from '../node/queue/store.js';
-import { describeSettings } from '../node/queue/push.js';
+import type { QueueWorkerReport } from '../node/queue/worker.js';
+import type { DnfQueue, QueueSettings } from '../node/queue/store.js';
+import { openQueue } from './queue.js';
 import type { DdpmUnet } from '../models/ddpm-unet.js';
 import { quantizedDnfs } from '../pipeline/dnf-images.js';
 import { dnfWriter } from './extract.js';
@@ -51,10 +51,11 @@ async function settingsOf(q: DnfQueue, exitWhenEmpty: boolean, signal: AbortSign
 }
 
 export async function runWorkerCli(cli: WorkerCli, backend: string | undefined): Promise<QueueWorkerReport> {
-  const q = new DnfQueue(checkRedisUrl(cli.redis), checkQueueName(cli.name));
+  const q = await openQueue(cli); // loads the queue modules (BullMQ) only now
+  const { runQueueWorker, checkOutputFolder } = await import('../node/queue/worker.js');
+  const { describeSettings } = await import('../node/queue/push.js');
   const interrupt = interruptOnSigint(say, 'worker');
   try {
-    await q.ready();
     const settings = await settingsOf(q, !!cli.exitWhenEmpty, interrupt.signal);
     if (!settings) {
       say(`${q.name}: nothing pushed; nothing to do`);
