@@ -35,13 +35,14 @@ interface PushCli {
 }
 
 /**
- * Opens the queue named on the command line, checked and connected (a DnfError, exit 2, otherwise).
+ * Opens the queue named on the command line, checked and connected (a DnfError, exit 2, otherwise);
+ * `failFast` false (workers): once connected, calls wait through a Redis restart instead of failing.
  * The queue modules (BullMQ) load here, not with the CLI: importing BullMQ takes a few hundred ms
  * that every other command would pay.
  */
-export async function openQueue(cli: { redis: string; name: string }): Promise<DnfQueue> {
+export async function openQueue(cli: { redis: string; name: string }, failFast = true): Promise<DnfQueue> {
   const { checkQueueName, checkRedisUrl, DnfQueue } = await import('../node/queue/store.js');
-  const q = new DnfQueue(checkRedisUrl(cli.redis), checkQueueName(cli.name));
+  const q = new DnfQueue(checkRedisUrl(cli.redis), checkQueueName(cli.name), failFast);
   try {
     await q.ready();
   } catch (e) {

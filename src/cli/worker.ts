@@ -51,7 +51,7 @@ async function settingsOf(q: DnfQueue, exitWhenEmpty: boolean, signal: AbortSign
 }
 
 export async function runWorkerCli(cli: WorkerCli, backend: string | undefined): Promise<QueueWorkerReport> {
-  const q = await openQueue(cli); // loads the queue modules (BullMQ) only now
+  const q = await openQueue(cli, false); // loads the queue modules (BullMQ) only now
   const { runQueueWorker, checkOutputFolder } = await import('../node/queue/worker.js');
   const { describeSettings } = await import('../node/queue/push.js');
   const interrupt = interruptOnSigint(say, 'worker');

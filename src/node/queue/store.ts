@@ -135,8 +135,10 @@ export class DnfQueue {
     failFast = true,
   ) {
     this.queue = new Queue<BatchData, BatchResult>(name, { connection: connectionOptions(url, failFast), prefix: PREFIX });
-    this.queue.on('error', () => {}); // connection errors surface through the calls (see ready)
+    this.queue.on('error', (e) => (this.lastError = e instanceof Error ? e.message : String(e))); // surfaces through ready() and the calls
   }
+
+  private lastError = '';
 
   /** Waits for the connection: a DnfError (exit 2) naming the URL when Redis cannot be reached within `ms`. */
   async ready(ms = 10_000): Promise<void> {
@@ -147,7 +149,7 @@ export class DnfQueue {
     try {
       await Promise.race([this.queue.waitUntilReady(), timeout]);
     } catch (e) {
-      const why = e instanceof Error ? e.message : String(e);
+      const why = this.lastError || (e instanceof Error ? e.message : String(e));
       throw new DnfError(`--redis ${this.url}: cannot reach Redis (${why}); check that redis-server runs there and the URL (host, port, password)`, 2);
     } finally {
       clearTimeout(timer);
