@@ -153,6 +153,40 @@ describe('dnf queue and dnf worker', () => {
     expect(renamed.lines[1]).toMatch(new RegExp(`^dnf: ${join(dir, 'g1.png')}: pushed to queue grow as g1.png, but beside the files now in its folder it is named g1.png.png; `));
   });
 
+  it('a batch whose processing fails as a whole is tried --attempts times, then listed as failed with the reason', async () => {
+    // Through the built modules: the worker's lock thread is dist/node/queue/lock-thread.js.
+    const { DnfQueue: BuiltQueue } = await import('../dist/node/queue/store.js');
+    const { pushInputs } = await import('../dist/node/queue/push.js');
+    const { runQueueWorker } = await import('../dist/node/queue/worker.js');
+    const { queueStatus } = await import('../dist/node/queue/status.js');
+    const dir = join(root, 'doomed-batch');
+    await mkdir(dir, { recursive: true });
+    for (let i = 0; i < 3; i++) await pattern(12, 12, 70 + i).png().toFile(join(dir, `d${i}.png`));
+    const q = new BuiltQueue(redis.url, 'engine-fails');
+    try {
+      await pushInputs(q, [dir], { settings: { format: 'png', steps: 0, feature: 'first', antialias: true, keepExt: false }, batch: 10, attempts: 2 });
+      let calls = 0;
+      const lines: string[] = [];
+      const report = await runQueueWorker({
+        queue: q, output: join(root, 'doomed-out'), batchSize: 3, lockMs: 3000, exitWhenEmpty: true,
+        sink: { write: (t: string) => lines.push(t) },
+        processBatch: async () => {
+          calls++;
+          throw new Error('the engine broke'); // alike for every file: the engine's failure, not the inputs'
+        },
+      });
+      expect(report).toEqual({ batches: 0, done: 0, skipped: 0, failed: 0, interrupted: false });
+      expect(calls).toBe(2 * 4); // per attempt: the batch, then each of its 3 files alone
+      expect(lines.filter((l) => / failed \(attempt \d of 2\): the engine broke\n$/.test(l))).toHaveLength(2);
+      const s = await queueStatus(q);
+      expect(s.batches).toEqual({ done: 0, active: 0, waiting: 0, delayed: 0, failed: 1 });
+      expect(s.files).toEqual({ pushed: 3, done: 0, failed: 0, active: 0, waiting: 0, inFailedBatches: 3 });
+      expect(s.failedBatches).toEqual([{ id: expect.stringMatching(/^batch-[0-9a-f]{32}$/), reason: 'the engine broke', files: 3 }]);
+    } finally {
+      await q.close();
+    }
+  }, 60_000);
+
   it('setup errors in one line with exit 2', async () => {
     const badName = dnf(root, 'queue', ['queue', 'status', '--redis', redis.url, '--name', 'a:b']);
     expect(badName.code).toBe(2);
