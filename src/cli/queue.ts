@@ -14,9 +14,8 @@ import { DEFAULT_ANTIALIAS } from '../pipeline/preprocess.js';
 import { formatDuration, formatRate } from '../node/progress.js';
 import type { QueueStatus } from '../node/queue/status.js';
 import type { DnfQueue, QueueSettings } from '../node/queue/store.js';
-import { checkDnfSettings } from './unet-options.js';
 import { DNF_FORMATS } from './extract.js';
-import { positiveInt } from './unet-options.js';
+import { checkDnfSettings, positiveInt } from './unet-options.js';
 
 /** Files per batch by default: a few GPU batches, small enough that a lost worker costs little. */
 export const DEFAULT_QUEUE_BATCH = 64;

@@ -15,7 +15,7 @@
  * keys there are its lists and job ids, and job ids cannot contain ':'. Paths are absolute: every
  * machine must see the inputs and outputs at the same paths (one shared volume, mounted alike).
  */
-import { Queue, type Job } from 'bullmq';
+import { Queue } from 'bullmq';
 import { DnfError } from '../../errors.js';
 
 /** What every worker of a queue computes, decided at the first push. */
@@ -228,5 +228,3 @@ export class DnfQueue {
     await this.queue.close();
   }
 }
-
-export type BatchJob = Job<BatchData, BatchResult>;

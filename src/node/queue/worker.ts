@@ -145,7 +145,7 @@ export async function runQueueWorker(opts: QueueWorkerOptions): Promise<QueueWor
         else if (m.kind === 'closed') void thread.terminate();
         else if (m.kind === 'job') {
           chain = chain.then(async () => {
-            if (closing && fatal !== undefined) return send({ kind: 'failed', id: m.id, message: 'the worker stopped' });
+            if (fatal !== undefined) return send({ kind: 'interrupted', id: m.id }); // stopping: back to the queue untouched
             try {
               const result = await work(m.id, m.data);
               send(result ? { kind: 'done', id: m.id, result } : { kind: 'interrupted', id: m.id });
