@@ -19,7 +19,7 @@
 // 4*PV consecutive class pixels of a row x 16 input channels per invocation (`dgrad`; for few
 // input channels, as the stem's 3, `dgrad4`: 16*PV pixels x 4 channels, which reads as many dy
 // values per FMA as the 16-channel tile wastes on padding there); workgroup_id.y picks the channel
-// block, workgroup_id.z the image. Per output channel and kernel row an invocation loads the
+// block; lanes run over the class tiles of the whole batch (workgroup_id.x, continued along z). Per output channel and kernel row an invocation loads the
 // 4*G + NKX - 1 dy values its taps share once (G groups of 4 pixels), then each tap's weights.
 // The tap counts are override constants and the tap loops are written out, so that only the loop
 // over output channels remains at run time. Measured on the CPU adapters: llvmpipe runs the body
@@ -47,6 +47,8 @@ struct Params {
   tiles_x: u32,  // dgrad: pixel tiles per class row
   count: u32,    // layout: values to write (blocks * channels * k * k * 16); dgrad_zero: pixels to zero
   row: u32,      // layout, dgrad_zero: invocations per grid row (workgroups in x * WG)
+  n: u32,        // dgrad: images in the batch
+  groups_x: u32, // dgrad: workgroups along x (the lane index is (wid.z * groups_x + wid.x) * WG + lid.x)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -308,37 +310,53 @@ fn accumulate(n: u32, my: u32, mx0: u32, wv: u32, four: bool) -> Accs {
   return a;
 }
 
+// The class tile of one invocation: image n, class row my, first class column mx0 (tiles of
+// `width` pixels). Lanes run over the tiles of the whole batch, image by image, so that the few
+// tiles of small images fill the workgroups; lanes past the last tile (live false) compute the
+// last tile again and store nothing.
+struct Lane {
+  n: u32,
+  my: u32,
+  mx0: u32,
+  live: bool,
+}
+
+fn lane(wid: vec3<u32>, lid: vec3<u32>, width: u32) -> Lane {
+  let i = (wid.z * p.groups_x + wid.x) * WG + lid.x;
+  let tiles = p.rows * p.tiles_x;
+  let lanes = p.n * tiles;
+  let j = min(i, lanes - 1u);
+  let n = j / tiles;
+  let t = j - n * tiles;
+  return Lane(n, t / p.tiles_x, (t % p.tiles_x) * width, i < lanes);
+}
+
 @compute @workgroup_size(WG)
 fn dgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let tile = wid.x * WG + lid.x;
-  // Lanes past the last tile compute a clamped tile and store nothing.
-  let my = min(tile / p.tiles_x, p.rows - 1u);
-  let mx0 = (tile % p.tiles_x) * 4u * PV;
-  let a = accumulate(wid.z, my, mx0, wid.y * p.cout * p.k * p.k * 4u, false);
-  if (tile >= p.rows * p.tiles_x) { return; }
-  let iy = my * p.stride + p.py;
+  let l = lane(wid, lid, 4u * PV);
+  let a = accumulate(l.n, l.my, l.mx0, wid.y * p.cout * p.k * p.k * 4u, false);
+  if (!l.live) { return; }
+  let iy = l.my * p.stride + p.py;
   let ci = wid.y * 16u;
-  emit16(a.a0, wid.z, ci, iy, mx0);
-  if (PV > 1u) { emit16(a.a1, wid.z, ci, iy, mx0 + 4u); }
-  if (PV > 2u) { emit16(a.a2, wid.z, ci, iy, mx0 + 8u); }
-  if (PV > 3u) { emit16(a.a3, wid.z, ci, iy, mx0 + 12u); }
+  emit16(a.a0, l.n, ci, iy, l.mx0);
+  if (PV > 1u) { emit16(a.a1, l.n, ci, iy, l.mx0 + 4u); }
+  if (PV > 2u) { emit16(a.a2, l.n, ci, iy, l.mx0 + 8u); }
+  if (PV > 3u) { emit16(a.a3, l.n, ci, iy, l.mx0 + 12u); }
 }
 
 // dgrad for few input channels: 4 channels (workgroup_id.y picks the block of 4) x 16*PV pixels.
 @compute @workgroup_size(WG)
 fn dgrad4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let tile = wid.x * WG + lid.x;
-  let my = min(tile / p.tiles_x, p.rows - 1u);
-  let mx0 = (tile % p.tiles_x) * 16u * PV;
+  let l = lane(wid, lid, 16u * PV);
   // The 4 channels are vec4 (wid.y % 4) of their block of 16 in the weights.
-  let a = accumulate(wid.z, my, mx0, (wid.y / 4u) * p.cout * p.k * p.k * 4u + wid.y % 4u, true);
-  if (tile >= p.rows * p.tiles_x) { return; }
-  let iy = my * p.stride + p.py;
+  let a = accumulate(l.n, l.my, l.mx0, (wid.y / 4u) * p.cout * p.k * p.k * 4u + wid.y % 4u, true);
+  if (!l.live) { return; }
+  let iy = l.my * p.stride + p.py;
   let ci = wid.y * 4u;
-  emit4(a.a0, wid.z, ci, iy, mx0);
-  if (PV > 1u) { emit4(a.a1, wid.z, ci, iy, mx0 + 16u); }
-  if (PV > 2u) { emit4(a.a2, wid.z, ci, iy, mx0 + 32u); }
-  if (PV > 3u) { emit4(a.a3, wid.z, ci, iy, mx0 + 48u); }
+  emit4(a.a0, l.n, ci, iy, l.mx0);
+  if (PV > 1u) { emit4(a.a1, l.n, ci, iy, l.mx0 + 16u); }
+  if (PV > 2u) { emit4(a.a2, l.n, ci, iy, l.mx0 + 32u); }
+  if (PV > 3u) { emit4(a.a3, l.n, ci, iy, l.mx0 + 48u); }
 }
 
 // A parity class without taps (1x1 stride 2): zero at its pixels, one invocation each (p.count).

@@ -91,7 +91,7 @@ function layout(op: string, entry: 'layout_fwd' | 'layout_dgrad', weight: Tensor
     shader: 'conv2d_dgrad',
     entry,
     overrides: { WG: LAYOUT_WG },
-    params: { cin: wCin, h: 0, w: 0, cout: wCout, ho: 0, wo: 0, k, stride: 1, pad: 0, py: 0, px: 0, rows: 0, tiles_x: 0, count, row: g.row },
+    params: { cin: wCin, h: 0, w: 0, cout: wCout, ho: 0, wo: 0, k, stride: 1, pad: 0, py: 0, px: 0, rows: 0, tiles_x: 0, count, row: g.row, n: 0, groups_x: 0 },
     buffers: [weight.binding, weight.binding, target.binding],
     workgroups: g.workgroups,
     label: `conv2d.${entry}`,
@@ -199,14 +199,20 @@ function dgradClasses(dy: Tensor, w: Conv2dGradWeights, opts: Conv2dBackwardData
   // One parity class of dx: ceil(h/s) x ceil(w/s) pixels.
   const rows = ceilDiv(h, stride);
   const tilesX = ceilDiv(ceilDiv(wd, stride), (tile.channels === 4 ? 16 : 4) * tile.pv);
-  const wg = workgroupFor(rows * tilesX);
-  const groups = [ceilDiv(rows * tilesX, wg), ceilDiv(w.cout, tile.channels), n] as const;
+  // Lanes over the class tiles of the whole batch (small images share workgroups), continued
+  // along z past the adapter's workgroups per dimension.
+  const lanes = n * rows * tilesX;
+  const wg = workgroupFor(lanes);
   const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension;
+  const flat = ceilDiv(lanes, wg);
+  const z = ceilDiv(flat, maxWg);
+  const groupsX = ceilDiv(flat, z);
+  const groups = [groupsX, ceilDiv(w.cout, tile.channels), z] as const;
   if (groups.some((g) => g > maxWg)) throw new Error(`conv2dBackwardData: dx [${out.shape}] needs more than ${maxWg} workgroups per dimension; split the batch`);
   for (let py = 0; py < stride; py++) {
     for (let px = 0; px < stride; px++) {
       const [nky, nkx] = [classTaps(py, w.k, stride, pad), classTaps(px, w.k, stride, pad)];
-      const params = { cin: w.cout, h, w: wd, cout, ho, wo, k: w.k, stride, pad, py, px, rows, tiles_x: tilesX, count: 0, row: 0 };
+      const params = { cin: w.cout, h, w: wd, cout, ho, wo, k: w.k, stride, pad, py, px, rows, tiles_x: tilesX, count: 0, row: 0, n, groups_x: groupsX };
       if (!nky || !nkx) {
         const count = n * w.cout * ceilDiv(h - py, stride) * ceilDiv(wd - px, stride);
         const z = grid1d(count, LAYOUT_WG, maxWg);
