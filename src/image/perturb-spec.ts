@@ -67,10 +67,14 @@ function parseStep(option: string, text: string, part: string): PerturbStep {
 
 /** Parses SPEC; a bad one throws a one-line DnfError naming the bad part and the grammar. */
 export function parseSpec(text: string, option = '--perturb'): PerturbSpec {
-  const s = String(text).trim();
+  return specIn(String(text).trim(), option, String(text).trim());
+}
+
+/** parseSpec of `s`, part of the option's text `whole` (named in errors). */
+function specIn(s: string, option: string, whole: string): PerturbSpec {
   if (s === 'none') return [];
-  if (!s) bad(option, s, s, 'is empty');
-  return s.split('+').map((part) => parseStep(option, s, part.trim()));
+  if (!s) bad(option, whole, s, 'is empty');
+  return s.split('+').map((part) => parseStep(option, whole, part.trim()));
 }
 
 /** The normal form: 'jpeg:75+blur:1', or 'none' for no step. */
@@ -102,7 +106,7 @@ export function parseSweep(text: string, option = '--robustness'): SweepEntry[] 
     const kind = first.slice(0, Math.max(0, first.indexOf(':')));
     if (rest.length && (first.includes('+') || !isKind(kind))) bad(option, s, group, 'lists strengths after something other than one KIND:VALUE');
     for (const [i, p] of parts.entries()) {
-      const spec = parseSpec(i === 0 ? p : `${kind}:${p}`, option);
+      const spec = specIn(i === 0 ? p : `${kind}:${p}`, option, s);
       const single = spec.length === 1 ? spec[0] : null;
       out.push({ spec, label: formatSpec(spec), kind: single ? single.kind : formatSpec(spec), strength: single ? strengthOf(single) : null });
     }
