@@ -21,7 +21,6 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { DEFAULT_THRESHOLD, labelOf, type Label } from '../pipeline/classify.js';
 import type { Gpu } from '../gpu/gpu.js';
-import { decodeImageFile } from '../image/decode-node.js';
 import type { RgbImage } from '../image/pixels.js';
 import { collectInputs, IMAGE_EXTENSIONS, type InputItem } from '../node/batch/inputs.js';
 import { interruptOnSigint } from '../node/batch/interrupt.js';
@@ -30,12 +29,13 @@ import { runBatches, type Prepared } from '../node/batch/runner.js';
 import { formatDuration, formatSpeed, Progress, type ProgressOptions } from '../node/progress.js';
 import { Detector } from './detector.js';
 import { csvLine } from './text-output.js';
+import { addPerturbOptions, decodePerturbed, inputSteps, refuseOnDnfs, type PerturbOptions } from './perturb-options.js';
 import { addUnetOptions, antialiasOption, positiveInt, resolveUnet, type UnetOptions } from './unet-options.js';
 
 export const DETECT_FORMATS = ['table', 'json', 'csv'] as const;
 export type DetectFormat = (typeof DETECT_FORMATS)[number];
 
-export interface DetectOptions extends UnetOptions {
+export interface DetectOptions extends UnetOptions, PerturbOptions {
   /** The classifier file. */
   classifier: string;
   /** The inputs are DNF images (no UNet). */
@@ -117,6 +117,7 @@ function resultWriter(format: DetectFormat, out: { write(text: string): unknown 
 
 /** Runs detect over `inputs`; results on hooks.out, progress, failures and the summary on stderr. */
 export async function runDetect(inputs: string[], opts: DetectOptions, hooks: DetectHooks = {}): Promise<DetectReport> {
+  refuseOnDnfs(opts, opts.fromDnf, 'with --from-dnf');
   const setup = opts.fromDnf ? null : await resolveUnet(opts);
   const items = await collectInputs(inputs, IMAGE_EXTENSIONS);
   const progressOptions = { ...hooks.progress, label: 'detect' };
@@ -134,7 +135,7 @@ export async function runDetect(inputs: string[], opts: DetectOptions, hooks: De
         items,
         batchSize,
         name: (item: InputItem) => item.path,
-        prepare: (item) => decodeImageFile(item.path),
+        prepare: (item) => decodePerturbed(item.path, inputSteps(opts)),
         ...decodedImageLimits((item: InputItem) => item.path),
         processBatch: async (entries: Prepared<InputItem, RgbImage>[]) => {
           const images = entries.map((e) => e.data);
@@ -195,7 +196,7 @@ export function register(program: Command): void {
     .addOption(new Option('--json', 'one JSON object per line: {"file", "prob", "logit", "label"}, or {"file", "error"} for an input that failed').conflicts('csv'))
     .option('--csv', 'CSV with a header line: file,prob,logit,label,error (error: why that input failed)')
     .option('--batch <n>', 'images per GPU batch (default: what the GPU\'s storage bindings hold, at most 16; on a CPU adapter, what 512 MiB of activations hold)', positiveInt('--batch'));
-  addUnetOptions(cmd).action(async (inputs: string[], cli: CliOpts) => {
+  addPerturbOptions(addUnetOptions(cmd), false).action(async (inputs: string[], cli: CliOpts) => {
     const report = await runDetect(inputs, {
       ...cli,
       fromDnf: !!cli.fromDnf,

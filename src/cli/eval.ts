@@ -36,9 +36,13 @@ import { formatDuration, formatSpeed, Progress, type ProgressOptions } from '../
 import { failureText, thresholdArg } from './detect.js';
 import { Detector } from './detector.js';
 import { csvLine, formatTable } from './text-output.js';
+import type { SweepEntry } from '../image/perturb-spec.js';
+import { findFormatBias, type BiasFinding } from '../node/format-bias.js';
+import { addPerturbOptions, decodePerturbed, inputSteps, refuseOnDnfs, stepsCacheDir, type PerturbOptions } from './perturb-options.js';
+import { defaultRobustnessCsv, robustnessArg, runRobustness } from './robustness.js';
 import { addUnetOptions, antialiasOption, positiveInt, resolveUnet, type UnetOptions } from './unet-options.js';
 
-export interface EvalOptions extends UnetOptions {
+export interface EvalOptions extends UnetOptions, PerturbOptions {
   classifier: string;
   /** The root holds DNF images (e.g. `dnf extract`'s output of a test root). */
   fromDnf: boolean;
@@ -62,6 +66,8 @@ export interface EvalHooks {
   signal?: AbortSignal;
   /** Runs on this GPU (left open) instead of acquiring one. */
   gpu?: Gpu;
+  /** False: skip the format-bias check (a robustness sweep checks once). */
+  checkFormats?: boolean;
 }
 
 /** One line of the results: a subset, the mean over subsets (no counts) or the pooled total. */
@@ -84,6 +90,8 @@ export interface EvalReport {
   elapsedMs: number;
   /** The CSV written, if any. */
   csv: string | null;
+  /** Subsets whose real and generated files differ in format, JPEG quality or size (src/node/format-bias.ts). */
+  formatBias: BiasFinding[];
 }
 
 /** One classified image: its true label, the classifier's logit and prob = sigmoid(logit). */
@@ -120,7 +128,7 @@ interface Work extends EvalItem {
 const fileOf = (w: Work): string => (w.cached && w.dnfPath ? w.dnfPath : w.path);
 
 async function planWork(items: EvalItem[], opts: EvalOptions): Promise<Work[]> {
-  const cacheDir = opts.cache;
+  const cacheDir = opts.cache && stepsCacheDir(opts.cache, inputSteps(opts)); // perturbed DNFs: a subfolder per perturbation
   if (!cacheDir) return items.map((it) => ({ ...it, dnfPath: null, cached: opts.fromDnf }));
   // planOutputs refuses clashing names, removes a killed run's temp files and finds what exists.
   // Clashing names keep their extension there, as extract names them.
@@ -140,6 +148,9 @@ export async function runEval(root: string, opts: EvalOptions, hooks: EvalHooks 
   const layout = await findEvalSets(root, IMAGE_EXTENSIONS, opts.cache ? [opts.cache] : []);
   if (layout.outside) say(`left out ${layout.outside} images outside 0_real/1_fake/nature/ai folders`);
   for (const dir of layout.skippedTrain) say(`skipped the training split ${dir}`);
+  refuseOnDnfs(opts, opts.fromDnf, 'with --from-dnf');
+  const formatBias = opts.fromDnf || hooks.checkFormats === false ? [] : await findFormatBias(layout.subsets, opts.equalize);
+  for (const f of formatBias) say(`warning: ${f.message}`);
   const work = await planWork(layout.subsets.flatMap((s) => s.items), opts);
   const cachedCount = work.filter((w) => w.cached).length;
   const setup = work.length > cachedCount ? await resolveUnet(opts) : null;
@@ -159,7 +170,7 @@ export async function runEval(root: string, opts: EvalOptions, hooks: EvalHooks 
         items: work,
         batchSize,
         name: (w: Work) => w.path,
-        prepare: (w) => decodeImageFile(fileOf(w)),
+        prepare: (w) => (w.cached ? decodeImageFile(fileOf(w)) : decodePerturbed(w.path, inputSteps(opts))),
         ...decodedImageLimits(fileOf),
         processBatch: (entries) => classifyBatch(detector, entries),
         settled: (ends) => {
@@ -177,7 +188,7 @@ export async function runEval(root: string, opts: EvalOptions, hooks: EvalHooks 
     }
     const predictions = outcome.done.map(({ item, result }): Prediction => ({ file: item.path, subset: item.subset, label: item.label, ...result }));
     const report: EvalReport = {
-      rows: [], predictions, failed: outcome.failed.length, remaining: outcome.remaining, interrupted: outcome.interrupted, elapsedMs: progress.elapsedMs, csv: null,
+      rows: [], predictions, failed: outcome.failed.length, remaining: outcome.remaining, interrupted: outcome.interrupted, elapsedMs: progress.elapsedMs, csv: null, formatBias,
     };
     if (!report.interrupted && predictions.length) {
       report.rows = evalRows(layout.subsets.map((s) => s.name), predictions, opts.threshold);
@@ -270,6 +281,7 @@ function summary(r: EvalReport, subsets: number): string {
 }
 
 interface CliOpts extends Omit<EvalOptions, 'antialias' | 'backend' | 'fromDnf' | 'json' | 'csv'> {
+  robustness?: SweepEntry[];
   antialias?: boolean;
   fromDnf?: boolean;
   json?: boolean;
@@ -289,8 +301,15 @@ export function register(program: Command): void {
     .option('--csv <file>', 'write the results as CSV here (default: <root folder name>-eval.csv in the current folder)')
     .option('--no-csv', 'write no CSV file')
     .option('--predictions <file>', 'also write one CSV line per image: file, subset, label, prob, logit, predicted, error')
-    .option('--batch <n>', 'images per GPU batch (default: what the GPU\'s storage bindings hold, at most 16; on a CPU adapter, what 512 MiB of activations hold)', positiveInt('--batch'));
-  addUnetOptions(cmd).action(async (root: string, cli: CliOpts) => {
+    .option('--batch <n>', 'images per GPU batch (default: what the GPU\'s storage bindings hold, at most 16; on a CPU adapter, what 512 MiB of activations hold)', positiveInt('--batch'))
+    .option('--robustness <sweep>', 'evaluate again under each perturbation, e.g. "jpeg:95,75,50 blur:1,2 resize:0.5": a table per subset and perturbation, CSV <root>-robustness.csv and plot <root>-robustness.svg (with --cache, DNFs per perturbation in a subfolder)', robustnessArg);
+  addPerturbOptions(addUnetOptions(cmd), true).action(async (root: string, cli: CliOpts) => {
+    if (cli.robustness) {
+      const csv = cli.csv === false ? null : typeof cli.csv === 'string' ? cli.csv : defaultRobustnessCsv(root);
+      const sweep = await runRobustness(root, { ...cli, fromDnf: !!cli.fromDnf, json: !!cli.json, csv, ...antialiasOption(cli.antialias), backend: program.opts().backend }, cli.robustness);
+      process.exitCode = sweep.interrupted ? 130 : sweep.failed > 0 ? 1 : 0;
+      return;
+    }
     const report = await runEval(root, {
       ...cli,
       fromDnf: !!cli.fromDnf,

@@ -19,7 +19,6 @@
 import { basename } from 'node:path';
 import { Option, type Command } from 'commander';
 import { dnfOfImages, quantizedDnfs } from '../pipeline/dnf-images.js';
-import { decodeImageFile } from '../image/decode-node.js';
 import { encodePng } from '../image/encode-node.js';
 import type { RgbImage } from '../image/pixels.js';
 import type { DdpmUnet } from '../models/ddpm-unet.js';
@@ -34,12 +33,14 @@ import { formatShard, inShard, parseShard, type Shard } from '../node/batch/shar
 import { verifyLines, verifyOutputs } from '../node/batch/verify.js';
 import { openSafetensors, writeFileAtomic, writeSafetensorsFile } from '../node/files.js';
 import { formatSummary, Progress, type JobCounts, type ProgressOptions } from '../node/progress.js';
+import { formatSpec } from '../image/perturb-spec.js';
+import { addPerturbOptions, decodePerturbed, inputSteps, type PerturbOptions } from './perturb-options.js';
 import { addUnetOptions, antialiasOption, loadUnet, positiveInt, resolveUnet, type UnetOptions } from './unet-options.js';
 
 export const DNF_FORMATS = ['png', 'safetensors'] as const;
 export type DnfFormat = (typeof DNF_FORMATS)[number];
 
-export interface ExtractOptions extends UnetOptions {
+export interface ExtractOptions extends UnetOptions, PerturbOptions {
   /** The output folder. */
   output: string;
   format: DnfFormat;
@@ -111,7 +112,7 @@ export async function runExtract(inputs: string[], opts: ExtractOptions, hooks: 
         prepare: async (item) => {
           const claim = await claims.take(item.output);
           if (claim !== 'claimed') throw new ItemSkipped(claim);
-          return decodeImageFile(item.path);
+          return decodePerturbed(item.path, inputSteps(opts));
         },
         ...decodedImageLimits((item: PlannedItem) => item.path),
         processBatch: writer,
@@ -181,7 +182,7 @@ function dnfWriter(unet: DdpmUnet, opts: ExtractOptions, unetPath: string, claim
           await writeSafetensorsFile(
             e.item.output,
             [{ name: 'dnf', dtype: 'F32', shape: [3, size, size], data: all.subarray(i * per, (i + 1) * per) }],
-            { source: e.item.rel, unet: basename(unetPath), steps: String(opts.steps), feature: opts.feature, antialias: String(opts.antialias) },
+            { source: e.item.rel, unet: basename(unetPath), steps: String(opts.steps), feature: opts.feature, antialias: String(opts.antialias), ...(inputSteps(opts).length ? { perturb: formatSpec(inputSteps(opts)) } : {}) },
           );
           await claims.release(e.item.output);
         }));
@@ -207,7 +208,7 @@ export function register(program: Command): void {
     .requiredOption('-o, --output <dir>', 'the output folder; each DNF goes to the input\'s relative path with the new extension')
     .addOption(new Option('--format <format>', 'png: the released 8-bit DNF as lossless PNG; safetensors: float32 tensor "dnf" [3, H, W]').choices(DNF_FORMATS).default('png'))
     .option('--batch <n>', 'images per GPU batch (default: what the GPU\'s storage bindings hold, at most 16; on a CPU adapter, what 512 MiB of activations hold)', positiveInt('--batch'));
-  addUnetOptions(cmd)
+  addPerturbOptions(addUnetOptions(cmd), true)
     .option('--overwrite', 'recompute outputs that exist (default: skip them, so a re-run resumes)')
     .option('--keep-ext', 'keep each input\'s extension in its output name (a.bmp -> a.bmp.png); by default only inputs whose names would clash (a.bmp, a.tiff) keep it')
     .option('--shard <I/N|auto>', 'do only shard I of N (0 <= I < N) of the inputs, by a stable hash of each relative path; auto: the index from JOB_COMPLETION_INDEX (Kubernetes Indexed Job; N from auto/N or DNF_SHARD_COUNT) or SLURM_ARRAY_TASK_ID (Slurm array; N from SLURM_ARRAY_TASK_COUNT)')
