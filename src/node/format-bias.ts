@@ -14,8 +14,8 @@
  * difference is gone.
  *
  * Differences reported: the share of a container format differs by more than 20 points between the
- * classes; both hold JPEGs whose median qualities differ by 5 or more; the share of an image size
- * differs by more than 20 points.
+ * classes; both hold JPEGs whose median qualities differ by 5 or more; one class has one size for
+ * 80% of its images or more, and the other has it at least 30 points less often.
  */
 import { open, readFile } from 'node:fs/promises';
 import { formatOf } from '../image/formats.js';
@@ -109,6 +109,18 @@ function shareGap(a: Array<string | null>, b: Array<string | null>): number {
   return gap;
 }
 
+/**
+ * True when `a` has one size for at least 80% of its images and `b` has that size at least 30
+ * points less often (all 256x256 against 512x512 or against sizes all over). Classes of varied
+ * sizes on both sides are not judged: no size stands for a class there.
+ */
+function sizeGap(a: FileProfile[], b: FileProfile[]): boolean {
+  const [top] = counts(a.map((f) => f.size));
+  if (!top || top[1] < 0.8 * a.length) return false;
+  const shareInB = b.filter((f) => f.size === top[0]).length / b.length;
+  return shareInB <= top[1] / a.length - 0.3;
+}
+
 export interface BiasFinding {
   subset: string;
   real: string;
@@ -127,12 +139,15 @@ export function compareClasses(subset: string, real: FileProfile[], fake: FilePr
   const q = (files: FileProfile[]) => files.filter((f) => f.quality).map((f) => f.quality!.quality);
   const [qr, qf] = [q(real), q(fake)];
   if (!differences.length && qr.length && qf.length && Math.abs(median(qr) - median(qf)) >= 5) differences.push('JPEG quality');
-  if (shareGap(real.map((f) => f.size), fake.map((f) => f.size)) > 0.2) differences.push('size');
+  if (sizeGap(real, fake) || sizeGap(fake, real)) differences.push('size');
   if (!differences.length) return null;
   const quality = Math.round(median(qr.length ? qr : qf.length ? qf : [75]));
   const fixes: string[] = [];
   if (differences.includes('format') || differences.includes('JPEG quality')) fixes.push(`re-encode both classes at one quality with --equalize jpeg:${quality}`);
-  if (differences.includes('size')) fixes.push('bring both to one size before the DNF (e.g. --perturb crop:256), since the resize to the model\'s input treats different sizes differently');
+  if (differences.includes('size')) {
+    const sides = [...real, ...fake].flatMap((f) => (f.size ? f.size.split('x').map(Number) : []));
+    fixes.push(`bring both to one size before the DNF (e.g. --perturb crop:${Math.min(256, ...sides)}), since the resize to the model's input treats different sizes differently`);
+  }
   const [realText, fakeText] = [describeClass(real), describeClass(fake)];
   const where = subset ? ` in ${subset}` : '';
   const message = `format bias${where}: ${names[0]}: ${realText}; ${names[1]}: ${fakeText}: the ${differences.join(' and ')} alone can tell the classes apart, so the metrics may measure it instead of the generator; ${fixes.join('; ')}`;
