@@ -16,7 +16,7 @@
  * fusing and calibrating scores. Progress, failures and the summary go to stderr (failures also
  * in JSON and CSV rows, not in the table). The classifier is a safetensors file from `dnf convert`, or a PyTorch checkpoint, which
  * is converted in memory. Exit status: 0 all classified, 1 some inputs failed, 2 usage or setup
- * error, 130 Ctrl-C.
+ * error, 130 Ctrl-C. --perturb SPEC changes each decoded image before its DNF (src/image/perturb.ts).
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { DEFAULT_THRESHOLD, labelOf, type Label } from '../pipeline/classify.js';

@@ -15,6 +15,11 @@
  * and for an image that failed its error instead of the scores). Images that fail are
  * reported, left out of the metrics, and make the exit status 1. Ctrl-C stops after the batch in
  * flight (exit 130) without metrics; cached DNFs stay for the next run.
+ * Before computing anything, each subset's classes are compared by their file headers (format,
+ * JPEG quality, size: src/node/format-bias.ts) and a difference is warned about. --equalize
+ * jpeg:Q and --perturb SPEC change every source image before its DNF (src/cli/perturb-options.ts;
+ * the cache then lives in a subfolder named by them); --robustness runs a sweep of them
+ * (src/cli/robustness.ts).
  */
 import { basename, resolve } from 'node:path';
 import { Option, type Command } from 'commander';

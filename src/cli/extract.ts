@@ -15,6 +15,7 @@
  * the inputs that hash to shard I (src/node/batch/shard.ts); output names are still decided over
  * all inputs, so N shards write exactly the files of one plain run. --verify checks, without a
  * model or GPU, that every expected output exists complete (exit 0) or lists what is not (exit 1).
+ * --equalize jpeg:Q and --perturb SPEC change each decoded image before its DNF (src/image/perturb.ts).
  */
 import { basename } from 'node:path';
 import { Option, type Command } from 'commander';

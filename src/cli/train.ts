@@ -6,7 +6,9 @@
  * --images they hold source images, whose DNFs are computed once through the UNet into a cache
  * folder (default RUN_DIR/dnf/{train,val}, extract's layout, resumed like extract) and trained on
  * from there. The model it writes (RUN_DIR/best.safetensors) is what `dnf detect --classifier`
- * and `dnf eval --classifier` take, with no other flag.
+ * and `dnf eval --classifier` take, with no other flag. With --images, the source images' formats
+ * are checked for a class difference first (src/node/format-bias.ts), and --equalize / --perturb
+ * change them before their DNFs (cached then in a subfolder named by the steps).
  *
  * Exit status: 0 trained, 1 trained but some images could not be read (skipped), 2 usage or setup
  * error, 130 Ctrl-C (last.safetensors saved: --resume continues).
