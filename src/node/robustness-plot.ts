@@ -1,7 +1,8 @@
 /**
  * The robustness plot of `dnf eval --robustness`: one panel per perturbation kind (JPEG quality,
  * blur sigma, resize factor, crop size on x), a row of panels per metric (accuracy, AP), one
- * line per subset, and each subset's unperturbed value as a dashed rule of its colour. Sweep
+ * line per subset (JPEG quality falls to the right: stronger compression), and each subset's
+ * unperturbed value as a dashed rule of its colour. Sweep
  * entries that combine steps (jpeg:75+blur:1) have no single strength and are left to the table.
  *
  * Rendered as curves.ts renders the training curves: a Vega-Lite spec (a plain object tests can
@@ -40,7 +41,7 @@ export function robustnessSpec(points: readonly RobustnessPoint[], title = 'robu
         data: { values: measured.filter((r) => r.kind === kind && r.metric === metric) },
         mark: { type: 'line', point: true },
         encoding: {
-          x: { field: 'strength', type: 'quantitative', title: AXIS_TITLES[kind] ?? kind, scale: { zero: false }, sort: kind === 'jpeg' ? 'descending' : 'ascending' },
+          x: { field: 'strength', type: 'quantitative', title: AXIS_TITLES[kind] ?? kind, scale: { zero: false, reverse: kind === 'jpeg' }, axis: { format: '~g' } },
           y: { field: 'value', type: 'quantitative', title: metric, scale: { domain: [0, 1] } },
           color: { field: 'subset', type: 'nominal', title: 'subset' },
         },
