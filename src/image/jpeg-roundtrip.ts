@@ -32,48 +32,50 @@ const FIX_2_562915447 = 20995;
 const FIX_3_072711026 = 25172;
 
 /** libjpeg's DESCALE: x / 2^n rounded half up (arithmetic shift). */
-const descale = (x: number, n: number) => Math.floor((x + 2 ** (n - 1)) / 2 ** n); // JLONG (64-bit) in libjpeg: no int32 shift
+const descale = (x: number, n: number) => {
+  const v = x + (1 << (n - 1));
+  return v >= -0x80000000 && v <= 0x7fffffff ? v >> n : Math.floor(v / 2 ** n); // JLONG (64-bit) in libjpeg: past int32, divide
+};
 
-/** jpeg_fdct_islow on 64 level-shifted samples, in place; outputs are 8x the true DCT. */
-function fdctIslow(d: Int32Array): void {
-  for (let pass = 0; pass < 2; pass++) {
-    const step = pass === 0 ? 1 : 8; // rows, then columns
-    const stride = pass === 0 ? 8 : 1;
-    const oddBits = pass === 0 ? CONST_BITS - PASS1_BITS : CONST_BITS + PASS1_BITS;
-    for (let c = 0; c < 8; c++) {
-      const o = c * stride;
-      const at = (k: number) => o + k * step;
-      const tmp0 = d[at(0)] + d[at(7)], tmp7 = d[at(0)] - d[at(7)];
-      const tmp1 = d[at(1)] + d[at(6)], tmp6 = d[at(1)] - d[at(6)];
-      const tmp2 = d[at(2)] + d[at(5)], tmp5 = d[at(2)] - d[at(5)];
-      const tmp3 = d[at(3)] + d[at(4)], tmp4 = d[at(3)] - d[at(4)];
-      const tmp10 = tmp0 + tmp3, tmp13 = tmp0 - tmp3;
-      const tmp11 = tmp1 + tmp2, tmp12 = tmp1 - tmp2;
-      if (pass === 0) {
-        d[at(0)] = (tmp10 + tmp11) << PASS1_BITS;
-        d[at(4)] = (tmp10 - tmp11) << PASS1_BITS;
-      } else {
-        d[at(0)] = descale(tmp10 + tmp11, PASS1_BITS);
-        d[at(4)] = descale(tmp10 - tmp11, PASS1_BITS);
-      }
-      let z1 = (tmp12 + tmp13) * FIX_0_541196100;
-      d[at(2)] = descale(z1 + tmp13 * FIX_0_765366865, oddBits);
-      d[at(6)] = descale(z1 - tmp12 * FIX_1_847759065, oddBits);
-      z1 = tmp4 + tmp7;
-      let z2 = tmp5 + tmp6, z3 = tmp4 + tmp6, z4 = tmp5 + tmp7;
-      const z5 = (z3 + z4) * FIX_1_175875602;
-      const t4 = tmp4 * FIX_0_298631336, t5 = tmp5 * FIX_2_053119869;
-      const t6 = tmp6 * FIX_3_072711026, t7 = tmp7 * FIX_1_501321110;
-      z1 *= -FIX_0_899976223;
-      z2 *= -FIX_2_562915447;
-      z3 = z3 * -FIX_1_961570560 + z5;
-      z4 = z4 * -FIX_0_390180644 + z5;
-      d[at(7)] = descale(t4 + z1 + z3, oddBits);
-      d[at(5)] = descale(t5 + z2 + z4, oddBits);
-      d[at(3)] = descale(t6 + z2 + z3, oddBits);
-      d[at(1)] = descale(t7 + z1 + z4, oddBits);
-    }
+/** One 1-D pass of jpeg_fdct_islow over d[o], d[o + s], ..., d[o + 7s]; `rows`: the first (row) pass. */
+function fdct1d(d: Int32Array, o: number, s: number, rows: boolean): void {
+  const i0 = o, i1 = o + s, i2 = o + 2 * s, i3 = o + 3 * s, i4 = o + 4 * s, i5 = o + 5 * s, i6 = o + 6 * s, i7 = o + 7 * s;
+  const oddBits = rows ? CONST_BITS - PASS1_BITS : CONST_BITS + PASS1_BITS;
+  const tmp0 = d[i0] + d[i7], tmp7 = d[i0] - d[i7];
+  const tmp1 = d[i1] + d[i6], tmp6 = d[i1] - d[i6];
+  const tmp2 = d[i2] + d[i5], tmp5 = d[i2] - d[i5];
+  const tmp3 = d[i3] + d[i4], tmp4 = d[i3] - d[i4];
+  const tmp10 = tmp0 + tmp3, tmp13 = tmp0 - tmp3;
+  const tmp11 = tmp1 + tmp2, tmp12 = tmp1 - tmp2;
+  if (rows) {
+    d[i0] = (tmp10 + tmp11) << PASS1_BITS;
+    d[i4] = (tmp10 - tmp11) << PASS1_BITS;
+  } else {
+    d[i0] = descale(tmp10 + tmp11, PASS1_BITS);
+    d[i4] = descale(tmp10 - tmp11, PASS1_BITS);
   }
+  let z1 = (tmp12 + tmp13) * FIX_0_541196100;
+  d[i2] = descale(z1 + tmp13 * FIX_0_765366865, oddBits);
+  d[i6] = descale(z1 - tmp12 * FIX_1_847759065, oddBits);
+  z1 = tmp4 + tmp7;
+  let z2 = tmp5 + tmp6, z3 = tmp4 + tmp6, z4 = tmp5 + tmp7;
+  const z5 = (z3 + z4) * FIX_1_175875602;
+  const t4 = tmp4 * FIX_0_298631336, t5 = tmp5 * FIX_2_053119869;
+  const t6 = tmp6 * FIX_3_072711026, t7 = tmp7 * FIX_1_501321110;
+  z1 *= -FIX_0_899976223;
+  z2 *= -FIX_2_562915447;
+  z3 = z3 * -FIX_1_961570560 + z5;
+  z4 = z4 * -FIX_0_390180644 + z5;
+  d[i7] = descale(t4 + z1 + z3, oddBits);
+  d[i5] = descale(t5 + z2 + z4, oddBits);
+  d[i3] = descale(t6 + z2 + z3, oddBits);
+  d[i1] = descale(t7 + z1 + z4, oddBits);
+}
+
+/** jpeg_fdct_islow on 64 level-shifted samples, in place (rows, then columns); outputs are 8x the true DCT. */
+function fdctIslow(d: Int32Array): void {
+  for (let r = 0; r < 8; r++) fdct1d(d, r * 8, 1, true);
+  for (let c = 0; c < 8; c++) fdct1d(d, c, 8, false);
 }
 
 /** jcdctmgr.c compute_reciprocal for divisor q << 3: [reciprocal, correction, shift]. */
@@ -94,9 +96,9 @@ function reciprocal(divisor: number): [number, number, number] {
 /** Quantised then dequantised coefficients, in place: libjpeg-turbo's quantize(), then coef * q. */
 function quantizeDequantize(d: Int32Array, q: readonly number[], recips: Array<[number, number, number]>): void {
   for (let i = 0; i < 64; i++) {
-    const [recip, corr, shift] = recips[i];
+    const r = recips[i];
     const v = d[i];
-    const mag = Math.floor(((v < 0 ? -v : v) + corr) * recip / 2 ** shift);
+    const mag = Math.floor(((v < 0 ? -v : v) + r[1]) * r[0] / 2 ** r[2]);
     d[i] = (v < 0 ? -mag : mag) * q[i];
   }
 }
@@ -111,57 +113,59 @@ const IDCT_LIMIT = (() => {
   return t;
 })();
 
+/** Outputs of idct1d, descaled, in sample order. */
+const idctOut = new Int32Array(8);
+
+/** One 1-D pass of jpeg_idct_islow over src[o], src[o + s], ..., src[o + 7s], descaled by `shift`, into idctOut. */
+function idct1d(src: Int32Array, o: number, s: number, shift: number): void {
+  let z2 = src[o + 2 * s], z3 = src[o + 6 * s];
+  let z1 = (z2 + z3) * FIX_0_541196100;
+  const tmp2e = z1 - z3 * FIX_1_847759065;
+  const tmp3e = z1 + z2 * FIX_0_765366865;
+  z2 = src[o];
+  z3 = src[o + 4 * s];
+  const tmp0e = (z2 + z3) * (1 << CONST_BITS);
+  const tmp1e = (z2 - z3) * (1 << CONST_BITS);
+  const tmp10 = tmp0e + tmp3e, tmp13 = tmp0e - tmp3e;
+  const tmp11 = tmp1e + tmp2e, tmp12 = tmp1e - tmp2e;
+  let tmp0 = src[o + 7 * s], tmp1 = src[o + 5 * s], tmp2 = src[o + 3 * s], tmp3 = src[o + s];
+  z1 = tmp0 + tmp3;
+  z2 = tmp1 + tmp2;
+  z3 = tmp0 + tmp2;
+  let z4 = tmp1 + tmp3;
+  const z5 = (z3 + z4) * FIX_1_175875602;
+  tmp0 *= FIX_0_298631336;
+  tmp1 *= FIX_2_053119869;
+  tmp2 *= FIX_3_072711026;
+  tmp3 *= FIX_1_501321110;
+  z1 *= -FIX_0_899976223;
+  z2 *= -FIX_2_562915447;
+  z3 = z3 * -FIX_1_961570560 + z5;
+  z4 = z4 * -FIX_0_390180644 + z5;
+  tmp0 += z1 + z3;
+  tmp1 += z2 + z4;
+  tmp2 += z2 + z3;
+  tmp3 += z1 + z4;
+  idctOut[0] = descale(tmp10 + tmp3, shift);
+  idctOut[7] = descale(tmp10 - tmp3, shift);
+  idctOut[1] = descale(tmp11 + tmp2, shift);
+  idctOut[6] = descale(tmp11 - tmp2, shift);
+  idctOut[2] = descale(tmp12 + tmp1, shift);
+  idctOut[5] = descale(tmp12 - tmp1, shift);
+  idctOut[3] = descale(tmp13 + tmp0, shift);
+  idctOut[4] = descale(tmp13 - tmp0, shift);
+}
+
 /** jpeg_idct_islow: 64 dequantised coefficients to samples, written to out[outAt + y * stride + x]. */
 function idctIslow(coef: Int32Array, ws: Int32Array, out: Uint8Array, outAt: number, stride: number): void {
-  for (let pass = 0; pass < 2; pass++) {
-    const src = pass === 0 ? coef : ws;
-    for (let c = 0; c < 8; c++) {
-      // pass 0: column c of the coefficients into column c of ws; pass 1: row c of ws into row c of out.
-      const o = pass === 0 ? c : c * 8;
-      const step = pass === 0 ? 8 : 1;
-      const at = (k: number) => o + k * step;
-      const shift = pass === 0 ? CONST_BITS - PASS1_BITS : CONST_BITS + PASS1_BITS + 3;
-      const put = (k: number, v: number) => {
-        if (pass === 0) ws[at(k)] = descale(v, shift);
-        else out[outAt + c * stride + k] = IDCT_LIMIT[descale(v, shift) & 1023];
-      };
-      let z2 = src[at(2)], z3 = src[at(6)];
-      let z1 = (z2 + z3) * FIX_0_541196100;
-      const tmp2e = z1 - z3 * FIX_1_847759065;
-      const tmp3e = z1 + z2 * FIX_0_765366865;
-      z2 = src[at(0)];
-      z3 = src[at(4)];
-      const tmp0e = (z2 + z3) * (1 << CONST_BITS);
-      const tmp1e = (z2 - z3) * (1 << CONST_BITS);
-      const tmp10 = tmp0e + tmp3e, tmp13 = tmp0e - tmp3e;
-      const tmp11 = tmp1e + tmp2e, tmp12 = tmp1e - tmp2e;
-      let tmp0 = src[at(7)], tmp1 = src[at(5)], tmp2 = src[at(3)], tmp3 = src[at(1)];
-      z1 = tmp0 + tmp3;
-      z2 = tmp1 + tmp2;
-      z3 = tmp0 + tmp2;
-      let z4 = tmp1 + tmp3;
-      const z5 = (z3 + z4) * FIX_1_175875602;
-      tmp0 *= FIX_0_298631336;
-      tmp1 *= FIX_2_053119869;
-      tmp2 *= FIX_3_072711026;
-      tmp3 *= FIX_1_501321110;
-      z1 *= -FIX_0_899976223;
-      z2 *= -FIX_2_562915447;
-      z3 = z3 * -FIX_1_961570560 + z5;
-      z4 = z4 * -FIX_0_390180644 + z5;
-      tmp0 += z1 + z3;
-      tmp1 += z2 + z4;
-      tmp2 += z2 + z3;
-      tmp3 += z1 + z4;
-      put(0, tmp10 + tmp3);
-      put(7, tmp10 - tmp3);
-      put(1, tmp11 + tmp2);
-      put(6, tmp11 - tmp2);
-      put(2, tmp12 + tmp1);
-      put(5, tmp12 - tmp1);
-      put(3, tmp13 + tmp0);
-      put(4, tmp13 - tmp0);
-    }
+  for (let c = 0; c < 8; c++) { // columns of the coefficients into the workspace
+    idct1d(coef, c, 8, CONST_BITS - PASS1_BITS);
+    for (let k = 0; k < 8; k++) ws[k * 8 + c] = idctOut[k];
+  }
+  for (let r = 0; r < 8; r++) { // rows of the workspace to samples, through the range limit
+    idct1d(ws, r * 8, 1, CONST_BITS + PASS1_BITS + 3);
+    const o = outAt + r * stride;
+    for (let k = 0; k < 8; k++) out[o + k] = IDCT_LIMIT[idctOut[k] & 1023];
   }
 }
 
