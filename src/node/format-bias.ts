@@ -45,6 +45,14 @@ async function readHead(path: string, n: number): Promise<Uint8Array> {
   }
 }
 
+/** PNG's IHDR and GIF's logical screen, read here; other formats' sizes come from sharp's header read. */
+function headerSize(format: string, b: Uint8Array): { width: number; height: number } | null {
+  const be32 = (i: number) => ((b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]) >>> 0;
+  if (format === 'PNG' && b.length >= 24 && String.fromCharCode(...b.subarray(12, 16)) === 'IHDR') return { width: be32(16), height: be32(20) };
+  if (format === 'GIF' && b.length >= 10) return { width: b[6] | (b[7] << 8), height: b[8] | (b[9] << 8) };
+  return null;
+}
+
 /** The header profile of one image file (unreadable files: format 'unreadable'). */
 export async function profileFile(path: string): Promise<FileProfile> {
   let head: Uint8Array;
@@ -60,7 +68,7 @@ export async function profileFile(path: string): Promise<FileProfile> {
     const jpeg = readJpegHeader(bytes);
     if (jpeg) return { format, quality: jpegQuality(bytes), size: `${jpeg.width}x${jpeg.height}` };
   }
-  const dims = format === 'unknown' ? null : await imageDimensions(path);
+  const dims = format === 'unknown' ? null : headerSize(format, head) ?? await imageDimensions(path);
   return { format, quality: null, size: dims ? `${dims.width}x${dims.height}` : null };
 }
 
