@@ -38,7 +38,8 @@ describe('perturbation spec', () => {
     ['sharpen:2', '"sharpen:2" has an unknown kind "sharpen"'],
     ['jpeg', '"jpeg" needs a JPEG quality (an integer 1..100)'],
     ['sharp', '"sharp" is not KIND:VALUE'],
-    ['jpeg:75+', '"" is not KIND:VALUE'],
+    ['jpeg:75+', '"" is an empty step (a + at an end, or two in a row)'],
+    ['blur:1++crop:8', '"" is an empty step'],
     ['', '"" is empty'],
   ])('%j is refused with one line naming the bad part and the grammar', (text, part) => {
     let err: unknown;

@@ -307,7 +307,7 @@ export function register(program: Command): void {
     .option('--no-csv', 'write no CSV file')
     .option('--predictions <file>', 'also write one CSV line per image: file, subset, label, prob, logit, predicted, error')
     .option('--batch <n>', 'images per GPU batch (default: what the GPU\'s storage bindings hold, at most 16; on a CPU adapter, what 512 MiB of activations hold)', positiveInt('--batch'))
-    .option('--robustness <sweep>', 'evaluate again under each perturbation, e.g. "jpeg:95,75,50 blur:1,2 resize:0.5": a table per subset and perturbation, CSV <root>-robustness.csv and plot <root>-robustness.svg (with --cache, DNFs per perturbation in a subfolder)', robustnessArg);
+    .option('--robustness <sweep>', 'evaluate again under each perturbation, e.g. "jpeg:95,75,50 blur:1,2 resize:0.5": a row per subset and perturbation, CSV <root>-robustness.csv and plot <root>-robustness.svg (with --cache, DNFs per perturbation in a subfolder)', robustnessArg);
   addPerturbOptions(addUnetOptions(cmd), true).action(async (root: string, cli: CliOpts) => {
     if (cli.robustness) {
       const csv = cli.csv === false ? null : typeof cli.csv === 'string' ? cli.csv : defaultRobustnessCsv(root);

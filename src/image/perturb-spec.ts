@@ -56,6 +56,7 @@ function bad(option: string, text: string, part: string, why: string): never {
 }
 
 function parseStep(option: string, text: string, part: string): PerturbStep {
+  if (!part) bad(option, text, part, 'is an empty step (a + at an end, or two in a row)');
   const colon = part.indexOf(':');
   const kind = colon < 0 ? part : part.slice(0, colon);
   if (!isKind(kind)) bad(option, text, part, colon < 0 ? 'is not KIND:VALUE' : `has an unknown kind ${JSON.stringify(kind)}`);
