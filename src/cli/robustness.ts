@@ -15,6 +15,7 @@ import { DnfError } from '../errors.js';
 import { parseSweep, type SweepEntry } from '../image/perturb-spec.js';
 import { writeFileAtomic } from '../node/files.js';
 import { renderRobustnessSvg, type RobustnessPoint } from '../node/robustness-plot.js';
+import type { BiasFinding } from '../node/format-bias.js';
 import { runEval, type EvalHooks, type EvalOptions, type EvalRow } from './eval.js';
 import { csvLine, formatTable } from './text-output.js';
 
@@ -43,6 +44,10 @@ export interface RobustnessReport {
   interrupted: boolean;
   csv: string | null;
   plot: string | null;
+  /** The plot's SVG document (for a report page), or null. */
+  svg: string | null;
+  /** The format-bias findings of the first run. */
+  formatBias: BiasFinding[];
 }
 
 /** ROC-AUC of a row when the metrics give one (a field `auc`), else null. */
@@ -74,22 +79,26 @@ export async function runRobustness(root: string, opts: EvalOptions, sweep: Swee
   const runs: Array<{ label: string; entry: SweepEntry | null }> = [{ label: 'none', entry: null }, ...sweep.map((e) => ({ label: e.label, entry: e }))];
   const rows: RobustnessRow[] = [];
   let failed = 0;
+  let formatBias: BiasFinding[] = [];
   for (const [i, run] of runs.entries()) {
     say(`robustness ${i + 1} of ${runs.length}: ${run.label === 'none' ? 'unperturbed' : run.label}`);
     const report = await runEval(root, { ...opts, perturb: run.entry?.spec, csv: null, json: false, predictions: undefined }, { ...hooks, out: { write: () => true }, checkFormats: i === 0 });
     failed += report.failed;
-    if (report.interrupted) return { rows, failed, interrupted: true, csv: null, plot: null };
+    if (i === 0) formatBias = report.formatBias;
+    if (report.interrupted) return { rows, failed, interrupted: true, csv: null, plot: null, svg: null, formatBias };
     rows.push(...report.rows.map((row) => ({ perturbation: run.label, kind: run.entry?.kind ?? null, strength: run.entry?.strength ?? null, row })));
   }
   (hooks.out ?? process.stdout).write(opts.json ? rows.map((r) => JSON.stringify(fields(r)) + '\n').join('') : tableText(rows));
   const enc = new TextEncoder();
-  if (opts.csv) await writeFileAtomic(opts.csv, [enc.encode([csvLine(Object.keys(fields(rows[0]))), ...rows.map((r) => csvLine(Object.values(fields(r))))].join('\n') + '\n')]);
+  if (opts.csv && rows.length) await writeFileAtomic(opts.csv, [enc.encode([csvLine(Object.keys(fields(rows[0]))), ...rows.map((r) => csvLine(Object.values(fields(r))))].join('\n') + '\n')]);
   const plotPath = plot === undefined ? (opts.csv ? opts.csv.replace(/(\.csv)?$/i, '.svg') : defaultRobustnessCsv(root).replace(/\.csv$/, '.svg')) : plot;
-  if (plotPath && rows.length) {
+  let svg: string | null = null;
+  if (rows.length) {
     const points: RobustnessPoint[] = rows.filter((r) => r.row.kind !== 'total') // subsets and their mean
       .map((r) => ({ subset: r.row.subset, kind: r.kind, strength: r.strength, acc: r.row.acc, ap: r.row.ap }));
-    await writeFileAtomic(plotPath, [enc.encode(await renderRobustnessSvg(points, `robustness: ${basename(resolve(root))}`))]);
+    svg = await renderRobustnessSvg(points, `robustness: ${basename(resolve(root))}`);
+    if (plotPath) await writeFileAtomic(plotPath, [enc.encode(svg)]);
   }
   say(`robustness: ${runs.length} runs${opts.csv ? `; wrote ${opts.csv}` : ''}${plotPath ? `${opts.csv ? ',' : '; wrote'} ${plotPath}` : ''}`);
-  return { rows, failed, interrupted: false, csv: opts.csv, plot: plotPath };
+  return { rows, failed, interrupted: false, csv: opts.csv, plot: plotPath, svg, formatBias };
 }
