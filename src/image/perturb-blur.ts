@@ -3,7 +3,8 @@
  * `scipy.ndimage.gaussian_filter(img[:, :, c], output=img[:, :, c], sigma)` on the uint8 image,
  * i.e. scipy 1.10's separable filter with truncate 4.0 and mode 'reflect' (d c b a | a b c d |
  * d c b a), first along rows' axis 0 (vertically), then axis 1, each pass written back to uint8
- * by truncation (a C cast: 254.9999 is 254). The arithmetic follows scipy's in float64 and in its
+ * by truncation (a C cast: 254.9999 is 254; so a flat image can lose a level per pass where the
+ * float64 weights sum to just under 1, in scipy as here). The arithmetic follows scipy's in float64 and in its
  * order: the kernel exp(-x^2 / 2 sigma^2) normalised by numpy's pairwise sum, and the symmetric
  * correlation center * w0 + sum over the outermost pair inwards of (left + right) * w.
  * Math.exp may differ from numpy's exp in the last bit; test/perturb-goldens.test.ts measures

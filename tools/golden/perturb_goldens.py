@@ -67,7 +67,7 @@ def crop(img, n):
     return np.asarray(CenterCrop(n)(Image.fromarray(img)))
 
 
-SOURCES = {'a': (37, 29), 'b': (64, 48), 'c': (9, 5), 'd': (2, 3), 'e': (1, 1), 'f': (4, 7), 'g': (5, 6)}
+SOURCES = {'a': (37, 29), 'b': (64, 48), 'c': (9, 5), 'd': (2, 3), 'e': (1, 1), 'f': (4, 7), 'g': (5, 6), 'h': (4, 3)}
 OPS = {
     'a': ['jpeg:95', 'jpeg:75', 'jpeg:50', 'jpeg:10', 'jpeg:1', 'blur:1', 'blur:2', 'blur:0.5', 'resize:0.5', 'resize:1.5', 'resize:0.25', 'crop:16', 'crop:32'],
     'b': ['jpeg:100', 'jpeg:75', 'jpeg:30', 'blur:1', 'blur:3', 'resize:0.5', 'resize:0.33', 'crop:40', 'crop:70'],
@@ -76,6 +76,7 @@ OPS = {
     'e': ['jpeg:75'],
     'f': ['jpeg:75'],
     'g': ['jpeg:75', 'blur:2', 'crop:8'],
+    'h': ['blur:0.2464'],  # flat 2: each truncating pass loses a level (weights sum to just under 1)
 }
 
 
@@ -94,7 +95,7 @@ def main():
     os.makedirs(DIR, exist_ok=True)
     expected = {'ops': {}, 'jpegs': {}}
     for name, (w, h) in SOURCES.items():
-        img = source(w, h)
+        img = source(w, h) if name != 'h' else np.full((h, w, 3), 2, np.uint8)
         Image.fromarray(img).save(os.path.join(DIR, f'src-{name}.png'))
         for op in OPS[name]:
             out = apply(img, op)
