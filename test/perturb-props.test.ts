@@ -57,3 +57,13 @@ describe('perturbation properties', () => {
     }), { numRuns: 300 });
   });
 });
+
+describe('memory limits under perturbations', () => {
+  it('resize:F > 1 counts F^2 times the pixels; other steps and shrinking count them once', async () => {
+    const { perturbedLimits } = await import('../src/cli/perturb-options.js');
+    const limits = { cost: async (n: number) => n, memoryBudget: 10 };
+    expect(await perturbedLimits(limits, [{ kind: 'resize', factor: 2 }, { kind: 'jpeg', quality: 75 }]).cost(100)).toBe(400);
+    expect(await perturbedLimits(limits, [{ kind: 'resize', factor: 0.5 }, { kind: 'blur', sigma: 1 }]).cost(100)).toBe(100);
+    expect(perturbedLimits(limits, []).memoryBudget).toBe(10);
+  });
+});

@@ -29,7 +29,7 @@ import { runBatches, type Prepared } from '../node/batch/runner.js';
 import { formatDuration, formatSpeed, Progress, type ProgressOptions } from '../node/progress.js';
 import { Detector } from './detector.js';
 import { csvLine } from './text-output.js';
-import { addPerturbOptions, decodePerturbed, inputSteps, refuseOnDnfs, type PerturbOptions } from './perturb-options.js';
+import { addPerturbOptions, decodePerturbed, inputSteps, perturbedLimits, refuseOnDnfs, type PerturbOptions } from './perturb-options.js';
 import { addUnetOptions, antialiasOption, positiveInt, resolveUnet, type UnetOptions } from './unet-options.js';
 
 export const DETECT_FORMATS = ['table', 'json', 'csv'] as const;
@@ -136,7 +136,7 @@ export async function runDetect(inputs: string[], opts: DetectOptions, hooks: De
         batchSize,
         name: (item: InputItem) => item.path,
         prepare: (item) => decodePerturbed(item.path, inputSteps(opts)),
-        ...decodedImageLimits((item: InputItem) => item.path),
+        ...perturbedLimits(decodedImageLimits((item: InputItem) => item.path), inputSteps(opts)),
         processBatch: async (entries: Prepared<InputItem, RgbImage>[]) => {
           const images = entries.map((e) => e.data);
           const verdicts = await detector.classify(opts.fromDnf ? images : await detector.dnfs(images));

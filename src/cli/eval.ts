@@ -43,7 +43,7 @@ import { Detector } from './detector.js';
 import { csvLine, formatTable } from './text-output.js';
 import type { SweepEntry } from '../image/perturb-spec.js';
 import { findFormatBias, type BiasFinding } from '../node/format-bias.js';
-import { addPerturbOptions, decodePerturbed, inputSteps, refuseOnDnfs, stepsCacheDir, type PerturbOptions } from './perturb-options.js';
+import { addPerturbOptions, decodePerturbed, inputSteps, perturbedLimits, refuseOnDnfs, stepsCacheDir, type PerturbOptions } from './perturb-options.js';
 import { defaultRobustnessCsv, robustnessArg, runRobustness } from './robustness.js';
 import { addUnetOptions, antialiasOption, positiveInt, resolveUnet, type UnetOptions } from './unet-options.js';
 
@@ -176,7 +176,7 @@ export async function runEval(root: string, opts: EvalOptions, hooks: EvalHooks 
         batchSize,
         name: (w: Work) => w.path,
         prepare: (w) => (w.cached ? decodeImageFile(fileOf(w)) : decodePerturbed(w.path, inputSteps(opts))),
-        ...decodedImageLimits(fileOf),
+        ...perturbedLimits(decodedImageLimits(fileOf), inputSteps(opts)),
         processBatch: (entries) => classifyBatch(detector, entries),
         settled: (ends) => {
           for (const { item, result, failure } of ends) {

@@ -35,7 +35,7 @@ import { verifyLines, verifyOutputs } from '../node/batch/verify.js';
 import { openSafetensors, writeFileAtomic, writeSafetensorsFile } from '../node/files.js';
 import { formatSummary, Progress, type JobCounts, type ProgressOptions } from '../node/progress.js';
 import { formatSpec } from '../image/perturb-spec.js';
-import { addPerturbOptions, decodePerturbed, inputSteps, type PerturbOptions } from './perturb-options.js';
+import { addPerturbOptions, decodePerturbed, inputSteps, perturbedLimits, type PerturbOptions } from './perturb-options.js';
 import { addUnetOptions, antialiasOption, loadUnet, positiveInt, resolveUnet, type UnetOptions } from './unet-options.js';
 
 export const DNF_FORMATS = ['png', 'safetensors'] as const;
@@ -115,7 +115,7 @@ export async function runExtract(inputs: string[], opts: ExtractOptions, hooks: 
           if (claim !== 'claimed') throw new ItemSkipped(claim);
           return decodePerturbed(item.path, inputSteps(opts));
         },
-        ...decodedImageLimits((item: PlannedItem) => item.path),
+        ...perturbedLimits(decodedImageLimits((item: PlannedItem) => item.path), inputSteps(opts)),
         processBatch: writer,
         signal: hooks.signal ?? interrupt!.signal,
         progress,

@@ -59,6 +59,16 @@ export function stepsCacheDir(dir: string, steps: PerturbSpec): string {
   return steps.length ? join(dir, cacheName(steps)) : dir;
 }
 
+/**
+ * A batch job's memory limits (src/node/batch/memory.ts decodedImageLimits) for images that
+ * `steps` may enlarge: resize:F > 1 multiplies the pixels held by F^2 (the cost counts them).
+ */
+export function perturbedLimits<T, L extends { cost: (item: T) => Promise<number> }>(limits: L & { cost: (item: T) => Promise<number> }, steps: PerturbSpec): L {
+  const growth = steps.reduce((g, s) => (s.kind === 'resize' ? g * Math.max(1, s.factor * s.factor) : g), 1);
+  const cost = limits.cost;
+  return growth === 1 ? limits : { ...limits, cost: async (item: T) => (await cost(item)) * growth };
+}
+
 /** Refuses --perturb / --equalize where the inputs are DNFs already. */
 export function refuseOnDnfs(opts: PerturbOptions, fromDnf: boolean, where: string): void {
   const steps = inputSteps(opts);
