@@ -44,7 +44,7 @@ import { csvLine, formatTable } from './text-output.js';
 import type { SweepEntry } from '../image/perturb-spec.js';
 import { findFormatBias, type BiasFinding } from '../node/format-bias.js';
 import { addPerturbOptions, decodePerturbed, inputSteps, perturbedLimits, refuseOnDnfs, stepsCacheDir, type PerturbOptions } from './perturb-options.js';
-import { defaultRobustnessCsv, robustnessArg, runRobustness } from './robustness.js';
+import { addRobustnessOption, defaultRobustnessCsv, runRobustness } from './robustness.js';
 import { addUnetOptions, antialiasOption, positiveInt, resolveUnet, type UnetOptions } from './unet-options.js';
 
 export interface EvalOptions extends UnetOptions, PerturbOptions {
@@ -306,9 +306,8 @@ export function register(program: Command): void {
     .option('--csv <file>', 'write the results as CSV here (default: <root folder name>-eval.csv in the current folder)')
     .option('--no-csv', 'write no CSV file')
     .option('--predictions <file>', 'also write one CSV line per image: file, subset, label, prob, logit, predicted, error')
-    .option('--batch <n>', 'images per GPU batch (default: what the GPU\'s storage bindings hold, at most 16; on a CPU adapter, what 512 MiB of activations hold)', positiveInt('--batch'))
-    .option('--robustness <sweep>', 'evaluate again under each perturbation, e.g. "jpeg:95,75,50 blur:1,2 resize:0.5": a row per subset and perturbation, CSV <root>-robustness.csv and plot <root>-robustness.svg (with --cache, DNFs per perturbation in a subfolder)', robustnessArg);
-  addPerturbOptions(addUnetOptions(cmd), true).action(async (root: string, cli: CliOpts) => {
+    .option('--batch <n>', 'images per GPU batch (default: what the GPU\'s storage bindings hold, at most 16; on a CPU adapter, what 512 MiB of activations hold)', positiveInt('--batch'));
+  addRobustnessOption(addPerturbOptions(addUnetOptions(cmd), true)).action(async (root: string, cli: CliOpts) => {
     if (cli.robustness) {
       const csv = cli.csv === false ? null : typeof cli.csv === 'string' ? cli.csv : defaultRobustnessCsv(root);
       const sweep = await runRobustness(root, { ...cli, fromDnf: !!cli.fromDnf, json: !!cli.json, csv, ...antialiasOption(cli.antialias), backend: program.opts().backend }, cli.robustness);

@@ -10,7 +10,7 @@
  * src/node/robustness-plot.ts).
  */
 import { basename, resolve } from 'node:path';
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { DnfError } from '../errors.js';
 import { parseSweep, type SweepEntry } from '../image/perturb-spec.js';
 import { writeFileAtomic } from '../node/files.js';
@@ -26,6 +26,11 @@ export const robustnessArg = (v: string): SweepEntry[] => {
     throw new InvalidArgumentError(e instanceof Error ? e.message : String(e));
   }
 };
+
+/** Adds --robustness to eval's command. */
+export function addRobustnessOption(cmd: Command): Command {
+  return cmd.option('--robustness <sweep>', 'evaluate again under each perturbation, e.g. "jpeg:95,75,50 blur:1,2 resize:0.5": a row per subset and perturbation, CSV <root>-robustness.csv and plot <root>-robustness.svg (with --cache, DNFs per perturbation in a subfolder)', robustnessArg);
+}
 
 /** <root folder name>-robustness.csv in the current folder. */
 export const defaultRobustnessCsv = (root: string) => `${basename(resolve(root))}-robustness.csv`;
