@@ -92,11 +92,11 @@ export interface EvalReport {
   failed: number;
   remaining: number;
   interrupted: boolean;
+  /** Subsets whose real and generated files differ in format, JPEG quality or size (src/node/format-bias.ts). */
+  formatBias: BiasFinding[];
   elapsedMs: number;
   /** The CSV written, if any. */
   csv: string | null;
-  /** Subsets whose real and generated files differ in format, JPEG quality or size (src/node/format-bias.ts). */
-  formatBias: BiasFinding[];
 }
 
 /** One classified image: its true label, the classifier's logit and prob = sigmoid(logit). */
