@@ -43,12 +43,10 @@ describe('perturbations against PIL / scipy / torchvision', () => {
     });
   }
 
-  it('the blur kernels equal scipy\'s _gaussian_kernel1d to the last bit or within 1 ulp', () => {
+  it('the blur kernels equal scipy\'s _gaussian_kernel1d to the last bit (V8\'s Math.exp and numpy\'s exp agree on all 94 weights)', () => {
     for (const { op, kernel } of Object.values(expected.ops)) {
       if (!kernel) continue;
-      const got = [...gaussianKernel(Number(op.split(':')[1]))];
-      expect(got.length).toBe(kernel.length);
-      got.forEach((v, i) => expect(Math.abs(v - kernel[i])).toBeLessThanOrEqual(Number.EPSILON * kernel[i]));
+      expect([...gaussianKernel(Number(op.split(':')[1]))]).toEqual(kernel);
     }
   });
 });
