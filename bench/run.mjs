@@ -10,7 +10,7 @@ import { acquireGpu } from '../dist/node/acquire.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** Scripts with their own command line (run them directly), not benchmarks of one GPU. */
-const STANDALONE = new Set(['run.mjs', 'soak.mjs']);
+const STANDALONE = new Set(['run.mjs', 'soak.mjs', 'scale.mjs']);
 const args = process.argv.slice(2);
 const opt = (flag) => {
   const i = args.indexOf(flag);

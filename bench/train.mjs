@@ -15,7 +15,7 @@
 // threads), which contention from other processes affects less than the wall-clock figure.
 // Memory: the plan of src/train/memory.ts (saved activations, backward transients, parameter
 // buffers) and what the buffer pool actually held at its peak (plus the arena).
-// With DNF_PROFILE=1 a step at batch 2 is profiled per kernel (a timed replay of every dispatch
+// With DNF_PROFILE=1 a step at batch BENCH_PROFILE_BATCH (default 2) is profiled per kernel (a timed replay of every dispatch
 // on adapters without timestamp queries).
 import { execFile } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -55,6 +55,7 @@ export async function run(gpu, report) {
   const size = Number(process.env.BENCH_TRAIN_SIZE ?? 256);
   const requested = Number(process.env.BENCH_TRAIN_BATCH ?? 64);
   const steps = Number(process.env.BENCH_TRAIN_STEPS ?? 1);
+  const profileBatch = Number(process.env.BENCH_PROFILE_BATCH ?? 2);
   const config = resnetPreset(arch);
   const cost = resnetCost(config, size, size);
   const stemMacs = config.stem * config.inChannels * 49 * Math.ceil(size / 2) ** 2;
@@ -106,11 +107,11 @@ export async function run(gpu, report) {
     if (gpu.profiler) {
       await gpu.sync();
       gpu.profiler.reset();
-      await trainer.trainStep(batchOf(2, size));
+      await trainer.trainStep(batchOf(profileBatch, size));
       await gpu.sync();
       const rows = await gpu.profiler.report();
       console.error(formatProfile(rows));
-      report({ kernel: `${model.name} train step profile`, batch: 2, per_kernel_ms: Object.fromEntries(rows.map((r) => [r.kernel, +r.ms.toFixed(1)])) });
+      report({ kernel: `${model.name} train step profile`, batch: profileBatch, per_kernel_ms: Object.fromEntries(rows.map((r) => [r.kernel, +r.ms.toFixed(1)])) });
     }
   } finally {
     model.dispose();

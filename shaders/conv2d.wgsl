@@ -13,6 +13,8 @@
 //   conv1x1: k 1, pad 0, any stride: per input channel 4*PV inputs and 16 weights, column
 //            indices computed once.
 //   conv:    any k, stride and pad; loads the 4*PV inputs and 16 weights of each tap.
+// and, for 3x3 'same' with CPU tiles (PV 4; see their comments below), conv3x3block (4 x 4
+// output blocks) and conv3x3quad (four 2 x 2 images per invocation).
 // The accumulators are named registers, never indexed from a loop, so they stay in registers
 // whatever a driver's unrolling heuristics decide. No workgroup memory: barriers are expensive on
 // CPU adapters, where every storage load costs a per-lane loop (even for addresses uniform across
@@ -319,4 +321,184 @@ fn conv1x1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
 
   if (!l.live) { return; }
   emitAll(a0, a1, a2, a3, wid.y, n, oy, ox0);
+}
+
+// conv3x3 over blocks of 4 x 4 output pixels (CPU adapters): a<k> holds output row oy0 + k,
+// pixels ox0..ox0+3, x 16 channels. Per input channel the invocation loads the 6 x 6 inputs its
+// block reads and the 9 x 16 weights, then performs 9 x 16 x 16 FMAs: 6 x 6 + 36 vec4 loads where
+// a 16-pixel row tile loads 3 x (18 + 12); on images 4 or 8 pixels wide (ResNet's late stages)
+// the row tile would shrink to 4 or 8 pixels. Each output sums over ci, ky, kx in the same order
+// as conv3x3's, so the results are the same bits. Lanes run over the batch's blocks, image by
+// image and block row by block row (i = n * tiles_y * tiles_x + by * tiles_x + bx), where
+// tiles_x = ceil(wo / 4) and tiles_y = ceil(ho / 4).
+// Inputs ox0-1 .. ox0+4 of row iy (zero outside the image): .x..w of [0], then .xy of [1].
+fn loadRow6(xb: u32, iy: i32, col0: vec4<u32>, col1: vec4<u32>, in0: vec4<bool>, in1: vec4<bool>) -> array<vec4<f32>, 2> {
+  let rowIn = rowInside(iy);
+  let rb = rowOffset(xb, iy);
+  let ok1 = in1 & rowIn;
+  let e1 = select(vec2<f32>(0.0), vec2<f32>(X[rb + col1.x], X[rb + col1.y]), ok1.xy);
+  return array<vec4<f32>, 2>(load4(rb, col0, in0 & rowIn), vec4<f32>(e1, 0.0, 0.0));
+}
+
+// a + the three taps t0..t2 of one kernel row over the input row e (4 pixels).
+fn row3(a: Acc, e: array<vec4<f32>, 2>, t0: Tap, t1: Tap, t2: Tap) -> Acc {
+  let e0 = e[0];
+  let e1 = e[1];
+  return step(step(step(a, e0, t0), vec4<f32>(e0.yzw, e1.x), t1), vec4<f32>(e0.zw, e1.xy), t2);
+}
+
+@compute @workgroup_size(WG)
+fn conv3x3block(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let i = (wid.z * p.groups_x + wid.x) * WG + lid.x;
+  let tiles_y = (p.ho + 3u) / 4u;
+  let tiles = tiles_y * p.tiles_x;
+  let lanes = p.n * tiles;
+  let j = min(i, lanes - 1u);
+  let n = j / tiles;
+  let t = j - n * tiles;
+  let oy0 = (t / p.tiles_x) * 4u;
+  let ox0 = (t % p.tiles_x) * 4u;
+
+  let ix = vec4<i32>(i32(ox0) - 1) + vec4<i32>(0, 1, 2, 3);
+  let col0 = clampCol(ix);
+  let col1 = clampCol(ix + 4);
+  let in0 = insideCol(ix);
+  let in1 = insideCol(ix + 4);
+  let iy = i32(oy0) - 1;
+
+  var a0 = Acc();
+  var a1 = Acc();
+  var a2 = Acc();
+  var a3 = Acc();
+  let plane = p.h * p.w;
+  var xb = n * p.cin * plane;
+  var wb = wid.y * p.cin * 36u;
+  for (var ci = 0u; ci < p.cin; ci++) {
+    let r0 = loadRow6(xb, iy, col0, col1, in0, in1);
+    let r1 = loadRow6(xb, iy + 1, col0, col1, in0, in1);
+    let r2 = loadRow6(xb, iy + 2, col0, col1, in0, in1);
+    let r3 = loadRow6(xb, iy + 3, col0, col1, in0, in1);
+    let r4 = loadRow6(xb, iy + 4, col0, col1, in0, in1);
+    let r5 = loadRow6(xb, iy + 5, col0, col1, in0, in1);
+    // Kernel row ky: output row k reads input row k + ky.
+    var t0 = tap(wb);
+    var t1 = tap(wb + 4u);
+    var t2 = tap(wb + 8u);
+    a0 = row3(a0, r0, t0, t1, t2);
+    a1 = row3(a1, r1, t0, t1, t2);
+    a2 = row3(a2, r2, t0, t1, t2);
+    a3 = row3(a3, r3, t0, t1, t2);
+    t0 = tap(wb + 12u);
+    t1 = tap(wb + 16u);
+    t2 = tap(wb + 20u);
+    a0 = row3(a0, r1, t0, t1, t2);
+    a1 = row3(a1, r2, t0, t1, t2);
+    a2 = row3(a2, r3, t0, t1, t2);
+    a3 = row3(a3, r4, t0, t1, t2);
+    t0 = tap(wb + 24u);
+    t1 = tap(wb + 28u);
+    t2 = tap(wb + 32u);
+    a0 = row3(a0, r2, t0, t1, t2);
+    a1 = row3(a1, r3, t0, t1, t2);
+    a2 = row3(a2, r4, t0, t1, t2);
+    a3 = row3(a3, r5, t0, t1, t2);
+    wb += 36u;
+    xb += plane;
+  }
+
+  if (i >= lanes) { return; }
+  let b = biasOf(wid.y);
+  let co = wid.y * 16u;
+  emit(a0, b, n, co, oy0, ox0);
+  if (oy0 + 1u < p.ho) { emit(a1, b, n, co, oy0 + 1u, ox0); }
+  if (oy0 + 2u < p.ho) { emit(a2, b, n, co, oy0 + 2u, ox0); }
+  if (oy0 + 3u < p.ho) { emit(a3, b, n, co, oy0 + 3u, ox0); }
+}
+
+// conv3x3 on 2 x 2 images (CPU adapters; ResNet's last stage at 64 x 64): a<j> holds the four
+// pixels (row-major) of image 4 * lane + j x 16 channels. Per input channel the invocation loads
+// its four images' 4 inputs each and the 9 x 16 weights; tap (ky, kx) gives output (y, x) the
+// input (y + ky - 1, x + kx - 1), zero outside: a swizzle of the four inputs. Each output sums over
+// ci, ky, kx in conv3x3's order, padding terms included, so the results are the same bits.
+// The nine taps of one input channel over one 2 x 2 image v, in conv3x3's (ky, kx) order.
+fn quad9(a: Acc, v: vec4<f32>, t: array<Tap, 9>) -> Acc {
+  var r = a;
+  r = step(r, vec4<f32>(0.0, 0.0, 0.0, v.x), t[0]);
+  r = step(r, vec4<f32>(0.0, 0.0, v.x, v.y), t[1]);
+  r = step(r, vec4<f32>(0.0, 0.0, v.y, 0.0), t[2]);
+  r = step(r, vec4<f32>(0.0, v.x, 0.0, v.z), t[3]);
+  r = step(r, v, t[4]);
+  r = step(r, vec4<f32>(v.y, 0.0, v.w, 0.0), t[5]);
+  r = step(r, vec4<f32>(0.0, v.z, 0.0, 0.0), t[6]);
+  r = step(r, vec4<f32>(v.z, v.w, 0.0, 0.0), t[7]);
+  r = step(r, vec4<f32>(v.w, 0.0, 0.0, 0.0), t[8]);
+  return r;
+}
+
+fn loadQuad(b: u32) -> vec4<f32> {
+  return vec4<f32>(X[b], X[b + 1u], X[b + 2u], X[b + 3u]);
+}
+
+// Writes the 4 pixels x 16 channels of image n (2 x 2, row-major, contiguous per channel).
+fn emitQuad(a: Acc, b: Tap, n: u32, co: u32) {
+  let m = array<mat4x4<f32>, 4>(a.m0, a.m1, a.m2, a.m3);
+  let bv = array<vec4<f32>, 4>(b.w0, b.w1, b.w2, b.w3);
+  for (var v = 0u; v < 4u; v++) {
+    for (var c = 0u; c < 4u; c++) {
+      let ch = co + 4u * v + c;
+      if (ch < p.cout) {
+        let ob = (n * p.cout + ch) * 4u;
+        let r = activate(m[v][c] + bv[v][c]);
+        for (var j = 0u; j < 4u; j++) {
+          var y = r[j];
+          if (p.has_residual == 1u) { y += residual[ob + j]; }
+          if (p.act == 2u) { y = max(y, 0.0); }
+          Y[ob + j] = y;
+        }
+      }
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn conv3x3quad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let i = (wid.z * p.groups_x + wid.x) * WG + lid.x;
+  let lanes = (p.n + 3u) / 4u;
+  let n0 = min(i, lanes - 1u) * 4u;
+  let last = p.n - 1u;
+  let chan = p.cin * 4u;
+  var xb0 = min(n0, last) * chan;
+  var xb1 = min(n0 + 1u, last) * chan;
+  var xb2 = min(n0 + 2u, last) * chan;
+  var xb3 = min(n0 + 3u, last) * chan;
+
+  var a0 = Acc();
+  var a1 = Acc();
+  var a2 = Acc();
+  var a3 = Acc();
+  var wb = wid.y * p.cin * 36u;
+  for (var ci = 0u; ci < p.cin; ci++) {
+    let v0 = loadQuad(xb0);
+    let v1 = loadQuad(xb1);
+    let v2 = loadQuad(xb2);
+    let v3 = loadQuad(xb3);
+    let t = array<Tap, 9>(tap(wb), tap(wb + 4u), tap(wb + 8u), tap(wb + 12u), tap(wb + 16u), tap(wb + 20u), tap(wb + 24u), tap(wb + 28u), tap(wb + 32u));
+    a0 = quad9(a0, v0, t);
+    a1 = quad9(a1, v1, t);
+    a2 = quad9(a2, v2, t);
+    a3 = quad9(a3, v3, t);
+    wb += 36u;
+    xb0 += 4u;
+    xb1 += 4u;
+    xb2 += 4u;
+    xb3 += 4u;
+  }
+
+  if (i >= lanes) { return; }
+  let b = biasOf(wid.y);
+  let co = wid.y * 16u;
+  emitQuad(a0, b, n0, co);
+  if (n0 + 1u < p.n) { emitQuad(a1, b, n0 + 1u, co); }
+  if (n0 + 2u < p.n) { emitQuad(a2, b, n0 + 2u, co); }
+  if (n0 + 3u < p.n) { emitQuad(a3, b, n0 + 3u, co); }
 }

@@ -55,6 +55,9 @@ export { resnetConfigFromKeys, resnetLayout, resnetName, resnetPreset, RESNET_AR
 export { classifyDnfImages, checkClassifier, sigmoid, labelOf, CLASSIFIER_SIZE, DEFAULT_THRESHOLD, type Label, type Verdict } from './pipeline/classify.js';
 export { classifierInput, CLASSIFIER_METADATA_KEYS, DEFAULT_CLASSIFIER_INPUT, MAX_CLASSIFIER_SIZE, type ClassifierInput } from './classifier-metadata.js';
 export { accuracy, averagePrecision, detectionMetrics, meanMetrics, type DetectionMetrics } from './metrics.js';
+export { oracleAccuracy, prCurve, ranking, rocAuc, rocCurve, tprAtFpr, type Ranking } from './metrics-roc.js';
+export { expectedCalibrationError } from './metrics-calibration.js';
+export { evalMetrics, meanEvalMetrics, type EvalMetrics } from './metrics-eval.js';
 export { dnfOfImages, quantizedDnfs, type DnfImageOptions } from './pipeline/dnf-images.js';
 
 export { TrainableResNet, stateSource, type StateSource } from './train/resnet.js';

@@ -31,7 +31,8 @@ export interface DetectionMetrics {
   fakeAcc: number | null;
 }
 
-function check(labels: ArrayLike<number>, scores: ArrayLike<number>): void {
+/** Throws unless labels are 0 or 1, no score is NaN and the lengths agree. */
+export function checkScores(labels: ArrayLike<number>, scores: ArrayLike<number>): void {
   if (labels.length !== scores.length) throw new Error(`metrics: ${labels.length} labels for ${scores.length} scores`);
   for (let i = 0; i < labels.length; i++) {
     if (labels[i] !== 0 && labels[i] !== 1) throw new Error(`metrics: label ${labels[i]} at ${i} is neither 0 nor 1`);
@@ -41,7 +42,7 @@ function check(labels: ArrayLike<number>, scores: ArrayLike<number>): void {
 
 /** Accuracy of `score > threshold` against the labels, over the images whose label is `only` (all when undefined). */
 export function accuracy(labels: ArrayLike<number>, scores: ArrayLike<number>, threshold: number, only?: BinaryLabel): number | null {
-  check(labels, scores);
+  checkScores(labels, scores);
   let n = 0;
   let right = 0;
   for (let i = 0; i < labels.length; i++) {
@@ -59,7 +60,7 @@ export function accuracy(labels: ArrayLike<number>, scores: ArrayLike<number>, t
  * Null when a label is missing.
  */
 export function averagePrecision(labels: ArrayLike<number>, scores: ArrayLike<number>): number | null {
-  check(labels, scores);
+  checkScores(labels, scores);
   const n = labels.length;
   let positives = 0;
   for (let i = 0; i < n; i++) positives += labels[i];
@@ -85,7 +86,7 @@ export function averagePrecision(labels: ArrayLike<number>, scores: ArrayLike<nu
 
 /** All metrics of one set of images. */
 export function detectionMetrics(labels: ArrayLike<number>, scores: ArrayLike<number>, threshold: number): DetectionMetrics {
-  check(labels, scores);
+  checkScores(labels, scores);
   let fake = 0;
   for (let i = 0; i < labels.length; i++) fake += labels[i];
   return {

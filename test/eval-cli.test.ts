@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDetect } from '../src/cli/detect.js';
 import { runEval, type EvalOptions, type EvalReport } from '../src/cli/eval.js';
 import type { Gpu } from '../src/gpu/gpu.js';
-import { detectionMetrics, meanMetrics } from '../src/metrics.js';
+import { evalMetrics, meanEvalMetrics } from '../src/metrics-eval.js';
 import { acquireGpu } from '../src/node/acquire.js';
 import { dnf, pattern, repo, writeModels, type Models } from './detect-setup.js';
 
@@ -97,14 +97,15 @@ describe('dnf eval', { timeout: 300_000 }, () => {
     const label = (rel: string) => (rel.includes('0_real') ? 0 : 1);
     const metricsOf = (prefix: string) => {
       const files = CNN_FILES.filter((f) => f.startsWith(prefix));
-      return detectionMetrics(files.map(label), files.map((f) => probs.get(join(cnn, f))!), 0.5);
+      return evalMetrics(files.map(label), files.map((f) => probs.get(join(cnn, f))!), 0.5);
     };
     const subsets = ['biggan', 'onlyreal', 'progan'].map((s) => ({ subset: s, kind: 'subset', ...metricsOf(`${s}/`) }));
-    const want = [...subsets, { subset: 'mean', kind: 'mean', count: null, real: null, fake: null, ...meanMetrics(subsets) }, { subset: 'total', kind: 'total', ...metricsOf('') }];
+    const want = [...subsets, { subset: 'mean', kind: 'mean', count: null, real: null, fake: null, oracleThreshold: null, ...meanEvalMetrics(subsets) }, { subset: 'total', kind: 'total', ...metricsOf('') }];
     expect(report.rows).toEqual(want);
-    expect(report.rows.find((r) => r.subset === 'onlyreal')).toMatchObject({ count: 2, real: 2, fake: 0, ap: null, fakeAcc: null });
+    expect(report.rows.find((r) => r.subset === 'onlyreal')).toMatchObject({ count: 2, real: 2, fake: 0, ap: null, fakeAcc: null, auc: null, oracleAcc: null, tprAtFpr1: null });
     expect(out.trim().split('\n').map((l) => JSON.parse(l))).toEqual(want.map((r) => ({
       subset: r.subset, kind: r.kind, images: r.count, real: r.real, fake: r.fake, acc: r.acc, ap: r.ap, real_acc: r.realAcc, fake_acc: r.fakeAcc,
+      auc: r.auc, oracle_acc: r.oracleAcc, oracle_threshold: r.oracleThreshold, tpr_at_fpr_1: r.tprAtFpr1, tpr_at_fpr_5: r.tprAtFpr5, ece: r.ece,
     })));
   });
 
@@ -124,18 +125,54 @@ describe('dnf eval', { timeout: 300_000 }, () => {
     const r = dnf(tmp, 'eval', ['eval', gen, '--classifier', models.classifier, ...models.unetArgs]);
     expect(r.code).toBe(0);
     expect(r.lines).toContain('eval: skipped the training split sdv4/train');
-    const table = r.stdout.trim().split('\n');
+    // Two tables: the metrics at the threshold, then the threshold-free ones.
+    const [table, free] = r.stdout.trim().split('\n\n').map((t) => t.split('\n'));
     expect(table[0].trim().split(/\s{2,}/)).toEqual(['subset', 'images', 'real', 'fake', 'acc %', 'AP %', 'real acc %', 'fake acc %']);
     expect(table.map((l) => l.split(/\s+/).slice(0, 4))).toEqual([
       ['subset', 'images', 'real', 'fake'], ['mj', '2', '1', '1'], ['sdv4', '3', '1', '2'], ['mean', expect.any(String), expect.any(String), expect.any(String)], ['total', '5', '2', '3'],
     ]);
     const csv = (await readFile(join(tmp, 'genimage-eval.csv'), 'utf8')).trim().split('\n');
-    expect(csv[0]).toBe('subset,kind,images,real,fake,acc,ap,real_acc,fake_acc');
+    expect(csv[0]).toBe('subset,kind,images,real,fake,acc,ap,real_acc,fake_acc,auc,oracle_acc,oracle_threshold,tpr_at_fpr_1,tpr_at_fpr_5,ece');
     expect(csv.slice(1).map((l) => l.split(',').slice(0, 5).join(','))).toEqual(['mj,subset,2,1,1', 'sdv4,subset,3,1,2', 'mean,mean,,,', 'total,total,5,2,3']);
     // The table shows the CSV's fractions as percentages.
     const total = csv[4].split(',');
-    expect(table[4].split(/\s+/).slice(4)).toEqual(total.slice(5).map((v) => (100 * Number(v)).toFixed(2)));
+    expect(table[4].split(/\s+/).slice(4)).toEqual(total.slice(5, 9).map((v) => (100 * Number(v)).toFixed(2)));
+    expect(free[0].trim().split(/\s{2,}/)).toEqual(['subset', 'AUC %', 'oracle acc %', 'TPR@1%FPR %', 'TPR@5%FPR %', 'ECE %']);
+    expect(free.slice(1, 5).map((l) => l.split(/\s+/)[0])).toEqual(['mj', 'sdv4', 'mean', 'total']);
+    expect(free[4].split(/\s+/).slice(1)).toEqual([total[9], total[10], total[12], total[13], total[14]].map((v) => (100 * Number(v)).toFixed(2)));
+    expect(Math.max(...[...table, ...free].map((l) => l.length))).toBeLessThanOrEqual(100);
     expect(r.lines.at(-1)).toMatch(/^eval: 5 images classified in 2 subsets, 0 failed in .*; wrote genimage-eval\.csv$/);
+  });
+
+  it('--report DIR through the built CLI: report.html with every row, the curves, the mistakes of the predictions, the failure', async () => {
+    await copyFile(join(repo, 'test', 'fixtures', 'images', 'broken', 'truncated.png'), join(cnn, 'progan', 'cat', '1_fake', 'broken.png'));
+    const dir = join(tmp, 'report');
+    const predictionsFile = join(tmp, 'report-predictions.csv');
+    const r = dnf(tmp, 'eval', ['eval', cnn, '--classifier', models.classifier, ...models.unetArgs, '--cache', join(tmp, 'cache'), '--no-csv', '--report', dir, '--predictions', predictionsFile]);
+    expect(r.code).toBe(1); // the broken image
+    const path = join(dir, 'report.html');
+    expect(r.lines.at(-1)).toMatch(new RegExp(`^eval: 11 images classified in 3 subsets, 1 failed .*; wrote ${path}$`));
+    const html = await readFile(path, 'utf8');
+    expect([...html.matchAll(/<tr class="(\w+)" data-subset="([^"]+)">/g)].map((m) => `${m[1]}:${m[2]}`))
+      .toEqual(['subset:biggan', 'subset:onlyreal', 'subset:progan', 'mean:mean', 'total:total']);
+    expect([...html.matchAll(/<figure data-set="([^"]+)"><img alt="ROC/g)].map((m) => m[1])).toEqual(['biggan', 'progan', 'all images (total)']);
+    expect(html).toContain('<b>onlyreal</b>: <span class="empty">no curves: 2 real and 0 generated images');
+    expect(html).toMatch(/<li><code>progan\/cat\/1_fake\/broken\.png<\/code>: cannot decode image/);
+    // The mistakes shown are those of the per-image predictions at 0.5, most confident first.
+    const preds = (await readFile(predictionsFile, 'utf8')).trim().split('\n').slice(1).map((l) => l.split(',')).filter((f) => f[3] !== '');
+    const wrong = (label: string) => preds.filter((f) => f[1] !== undefined && f[2] === label && (Number(f[3]) > 0.5) !== (label === 'generated'))
+      .sort((a, b) => (label === 'real' ? Number(b[3]) - Number(a[3]) : Number(a[3]) - Number(b[3])) || (a[0] < b[0] ? -1 : 1));
+    const shown = (id: string) => {
+      const part = html.split(`<section id="${id}">`)[1].split('</section>')[0];
+      return [...part.matchAll(/<div class="prob">P\(generated\) ([0-9.]+)<\/div><div class="file" title="([^"]+)">/g)].map((m) => [m[2], m[1]]);
+    };
+    const expected = (label: string) => wrong(label).map((f) => [f[0], Number(f[3]).toFixed(4)]);
+    expect(shown('real-called-generated')).toEqual(expected('real'));
+    expect(shown('generated-called-real')).toEqual(expected('generated'));
+    expect(wrong('real').length + wrong('generated').length).toBeGreaterThan(0);
+    expect((html.match(/<img alt="source of /g) ?? []).length).toBe(wrong('real').length + wrong('generated').length);
+    expect(html).not.toMatch(/<script|href=|url\(/i);
+    await rm(join(cnn, 'progan', 'cat', '1_fake', 'broken.png'));
   });
 
   it('clear messages (exit 2) for a root without images or without class folders', async () => {

@@ -4,7 +4,7 @@
  * PNG but otherwise alike (same pattern family and size): eval warns about the format; with
  * --equalize jpeg:75 the warning is gone and every input went through the same re-encoding.
  */
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -85,11 +85,14 @@ describe('dnf eval on a format-biased set', { timeout: 300_000 }, () => {
   }
 
   it('warns before computing, and --equalize jpeg:75 makes the warning go', async () => {
-    const biased = await evaluate({});
+    const biased = await evaluate({ report: join(tmp, 'report') });
     const warning = 'eval: warning: format bias: 0_real: 3 JPEG q75, 16x16; 1_fake: 3 PNG, 16x16: the format alone can tell the classes apart, so the metrics may measure it instead of the generator; re-encode both classes at one quality with --equalize jpeg:75';
     expect(biased.lines).toContain(warning);
     expect(biased.lines.indexOf(warning)).toBeLessThan(biased.lines.findIndex((l) => / images in 1 subset/.test(l)));
     expect(biased.report.formatBias.map((f) => f.differences)).toEqual([['format']]);
+    // --report: the finding in the page's format section.
+    const html = await readFile(join(tmp, 'report', 'report.html'), 'utf8');
+    expect(html).toContain(`<ul class="findings"><li>${warning.slice('eval: warning: '.length)}</li></ul>`);
 
     const equal = await evaluate({ equalize: [{ kind: 'jpeg', quality: 75 }], cache: join(tmp, 'cache') });
     expect(equal.lines.filter((l) => l.includes('warning'))).toEqual([]);

@@ -40,13 +40,14 @@ const parseCsv = (text: string) => {
 describe('perturbations through the CLI', { timeout: 600_000 }, () => {
   it('eval --robustness: a row per perturbation and subset, the CSV and plot, DNFs cached per perturbation', async () => {
     const cache = join(tmp, 'cache');
-    const r = dnf(tmp, 'eval', ['eval', root, '--classifier', models.classifier, ...models.unetArgs, '--robustness', 'jpeg:90,50 blur:1 resize:0.5', '--cache', cache]);
+    const r = dnf(tmp, 'eval', ['eval', root, '--classifier', models.classifier, ...models.unetArgs, '--robustness', 'jpeg:90,50 blur:1 resize:0.5', '--cache', cache, '--report', join(tmp, 'report')]);
     expect(r.code, r.stderr).toBe(0);
     const table = r.stdout.trim().split('\n').map((l) => l.trim().split(/\s{2,}/));
-    expect(table[0]).toEqual(['perturbation', 'subset', 'images', 'acc %', 'AP %', 'real acc %', 'fake acc %']);
+    expect(table[0]).toEqual(['perturbation', 'subset', 'images', 'acc %', 'AP %', 'real acc %', 'fake acc %', 'AUC %']);
     const labels = ['none', 'jpeg:90', 'jpeg:50', 'blur:1', 'resize:0.5'];
     expect(table.slice(1).map((row) => row.slice(0, 2))).toEqual(labels.flatMap((p) => ['a', 'b', 'mean', 'total'].map((s) => [p, s])));
-    expect(r.lines).toContain('eval: robustness 3 of 5: jpeg:50');
+    expect(r.lines).toContain('eval: robustness 2 of 5: jpeg:50');
+    expect(r.lines).toContain('eval: robustness 5 of 5: unperturbed'); // last: its report holds the whole sweep's plot
     expect(r.lines.at(-1)).toBe('eval: robustness: 5 runs; wrote set-robustness.csv, set-robustness.svg');
 
     const csv = parseCsv(await readFile(join(tmp, 'set-robustness.csv'), 'utf8'));
@@ -54,12 +55,16 @@ describe('perturbations through the CLI', { timeout: 600_000 }, () => {
     expect(csv.filter((c) => c.subset === 'a').map((c) => [c.perturbation, c.kind, c.strength, c.images])).toEqual([
       ['none', '', '', '4'], ['jpeg:90', 'jpeg', '90', '4'], ['jpeg:50', 'jpeg', '50', '4'], ['blur:1', 'blur', '1', '4'], ['resize:0.5', 'resize', '0.5', '4'],
     ]);
-    // The table shows the CSV's numbers (the last four columns: the mean row has no image count).
-    expect(table.slice(1).map((row) => row.slice(-4))).toEqual(csv.map((c) => [c.acc, c.ap, c.real_acc, c.fake_acc].map((v) => (v === '' ? 'n/a' : (100 * Number(v)).toFixed(2)))));
+    // The table shows the CSV's numbers (the last five columns: the mean row has no image count), ROC-AUC included.
+    expect(table.slice(1).map((row) => row.slice(-5))).toEqual(csv.map((c) => [c.acc, c.ap, c.real_acc, c.fake_acc, c.auc].map((v) => (v === '' ? 'n/a' : (100 * Number(v)).toFixed(2)))));
+    expect(csv.every((c) => c.auc !== '')).toBe(true);
 
     const svg = await readFile(join(tmp, 'set-robustness.svg'), 'utf8');
     expect(svg.startsWith('<svg')).toBe(true);
     for (const text of ['accuracy: JPEG quality', 'AP: blur sigma (px)', 'AP: resize factor', 'dashed: unperturbed']) expect(svg).toContain(text);
+    // --report: the unperturbed run's report.html shows the same plot.
+    const html = await readFile(join(tmp, 'report', 'report.html'), 'utf8');
+    expect(html).toContain(`<figure class="robustness"><img alt="robustness plot" src="data:image/svg+xml;base64,${Buffer.from(svg).toString('base64')}">`);
 
     expect((await readdir(cache)).sort()).toEqual(['a', 'b', 'blur-1', 'jpeg-50', 'jpeg-90', 'resize-0.5']);
     for (const sub of ['jpeg-90', 'jpeg-50', 'blur-1', 'resize-0.5']) expect(await filesUnder(join(cache, sub)), sub).toHaveLength(8);

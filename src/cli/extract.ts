@@ -163,8 +163,11 @@ export async function runVerify(
   return report.missing.length === 0 && report.incomplete.length === 0;
 }
 
-/** processBatch for extract: the DNFs of a batch of decoded images, each written to its output. */
-function dnfWriter(unet: DdpmUnet, opts: ExtractOptions, unetPath: string, claims: OutputClaims) {
+/**
+ * processBatch for extract: the DNFs of a batch of decoded images, each written to its output (and
+ * its claim, if any, released). Also `dnf worker`'s (src/node/queue/worker.ts), without claims.
+ */
+export function dnfWriter(unet: DdpmUnet, opts: Pick<ExtractOptions, 'format' | 'steps' | 'feature' | 'antialias' | 'perturb' | 'equalize'>, unetPath: string, claims?: OutputClaims) {
   const size = unet.config.resolution;
   return async (entries: Prepared<PlannedItem, RgbImage>[]): Promise<string[]> => {
     const images = entries.map((e) => e.data);
@@ -172,7 +175,7 @@ function dnfWriter(unet: DdpmUnet, opts: ExtractOptions, unetPath: string, claim
       const dnfs = await quantizedDnfs(unet, images, opts);
       await Promise.all(entries.map(async (e, i) => {
         await writeFileAtomic(e.item.output, [await encodePng(dnfs[i])]);
-        await claims.release(e.item.output);
+        await claims?.release(e.item.output);
       }));
     } else {
       const dnf = dnfOfImages(unet, images, opts);
@@ -185,7 +188,7 @@ function dnfWriter(unet: DdpmUnet, opts: ExtractOptions, unetPath: string, claim
             [{ name: 'dnf', dtype: 'F32', shape: [3, size, size], data: all.subarray(i * per, (i + 1) * per) }],
             { source: e.item.rel, unet: basename(unetPath), steps: String(opts.steps), feature: opts.feature, antialias: String(opts.antialias), ...(inputSteps(opts).length ? { perturb: formatSpec(inputSteps(opts)) } : {}) },
           );
-          await claims.release(e.item.output);
+          await claims?.release(e.item.output);
         }));
       } finally {
         dnf.dispose();

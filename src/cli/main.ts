@@ -10,10 +10,12 @@ import { register as registerDetect } from './detect.js';
 import { register as registerDoctor } from './doctor.js';
 import { register as registerEval } from './eval.js';
 import { register as registerExtract } from './extract.js';
+import { register as registerQueue } from './queue.js';
 import { register as registerTrain } from './train.js';
 import { register as registerWeights } from './weights.js';
+import { register as registerWorker } from './worker.js';
 
-const registrations: Array<(program: Command) => void> = [registerDoctor, registerConvert, registerWeights, registerExtract, registerDetect, registerEval, registerTrain];
+const registrations: Array<(program: Command) => void> = [registerDoctor, registerConvert, registerWeights, registerExtract, registerDetect, registerEval, registerTrain, registerQueue, registerWorker];
 
 /** The package's version, from its package.json (two folders above dist/cli/). */
 function version(): string {

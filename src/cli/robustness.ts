@@ -1,7 +1,8 @@
 /**
- * `dnf eval <root> --robustness "jpeg:95,75,50 blur:1,2 resize:0.5"`: the evaluation once as
- * the images are (with --equalize, if given), then once under each perturbation of the sweep
- * (src/image/perturb-spec.ts), each run exactly `dnf eval --perturb P`. With --cache, each
+ * `dnf eval <root> --robustness "jpeg:95,75,50 blur:1,2 resize:0.5"`: the evaluation once under
+ * each perturbation of the sweep (src/image/perturb-spec.ts), each run exactly `dnf eval
+ * --perturb P`, then once as the images are (with --equalize, if given; with --report, this run
+ * writes the report, the robustness plot in it). With --cache, each
  * perturbation's DNFs are kept in their own subfolder (cacheName: DIR/jpeg-75/...), so a
  * re-run computes nothing twice. The format-bias check runs once, before the first run.
  * Output: one row per perturbation and subset (then mean and total) with images, accuracy, AP,
@@ -15,7 +16,9 @@ import { DnfError } from '../errors.js';
 import { parseSweep, type SweepEntry } from '../image/perturb-spec.js';
 import { writeFileAtomic } from '../node/files.js';
 import { renderRobustnessSvg, type RobustnessPoint } from '../node/robustness-plot.js';
-import type { BiasFinding } from '../node/format-bias.js';
+import { IMAGE_EXTENSIONS } from '../node/batch/inputs.js';
+import { findEvalSets } from '../node/eval-layout.js';
+import { findFormatBias, type BiasFinding } from '../node/format-bias.js';
 import { runEval, type EvalHooks, type EvalOptions, type EvalRow } from './eval.js';
 import { csvLine, formatTable } from './text-output.js';
 
@@ -76,32 +79,46 @@ function tableText(rows: RobustnessRow[]): string {
   return formatTable([head, ...body], head.map((_, i) => i >= 2)).join('\n') + '\n';
 }
 
-/** Runs the sweep; `hooks` as runEval's (out gets the combined table). */
+/** Runs the sweep; `hooks` as runEval's (out gets the combined table). With opts.report, the unperturbed run writes the report, the plot in it. */
 export async function runRobustness(root: string, opts: EvalOptions, sweep: SweepEntry[], hooks: EvalHooks = {}, plot?: string | null): Promise<RobustnessReport> {
   if (opts.perturb?.length) throw new DnfError('--robustness evaluates under each perturbation of its sweep: put the --perturb steps into the --robustness list instead');
   if (opts.fromDnf) throw new DnfError('--robustness perturbs source images before their DNF; with --from-dnf the inputs are DNFs already: give the source images');
   const say = (text: string) => (hooks.progress?.sink ?? process.stderr).write(`eval: ${text}\n`);
-  const runs: Array<{ label: string; entry: SweepEntry | null }> = [{ label: 'none', entry: null }, ...sweep.map((e) => ({ label: e.label, entry: e }))];
-  const rows: RobustnessRow[] = [];
+  // The format check once, before anything is computed.
+  const layout = await findEvalSets(root, IMAGE_EXTENSIONS, opts.cache ? [opts.cache] : []);
+  const formatBias = await findFormatBias(layout.subsets, opts.equalize);
+  for (const f of formatBias) say(`warning: ${f.message}`);
+  const title = `robustness: ${basename(resolve(root))}`;
+  const pointsOf = (rows: RobustnessRow[]): RobustnessPoint[] => rows.filter((r) => r.row.kind !== 'total') // subsets and their mean
+    .map((r) => ({ subset: r.row.subset, kind: r.kind, strength: r.strength, acc: r.row.acc, ap: r.row.ap }));
+  // The perturbed runs first, the unperturbed one last: the report it writes (--report) holds the whole plot.
+  const runs: Array<{ label: string; entry: SweepEntry | null }> = [...sweep.map((e) => ({ label: e.label, entry: e })), { label: 'none', entry: null }];
+  const perturbed: RobustnessRow[] = [];
+  let base: RobustnessRow[] = [];
+  let svg: string | null = null;
   let failed = 0;
-  let formatBias: BiasFinding[] = [];
   for (const [i, run] of runs.entries()) {
     say(`robustness ${i + 1} of ${runs.length}: ${run.label === 'none' ? 'unperturbed' : run.label}`);
-    const report = await runEval(root, { ...opts, perturb: run.entry?.spec, csv: null, json: false, predictions: undefined }, { ...hooks, out: { write: () => true }, checkFormats: i === 0 });
+    const rowsOf = (rows: EvalRow[]) => rows.map((row) => ({ perturbation: run.label, kind: run.entry?.kind ?? null, strength: run.entry?.strength ?? null, row }));
+    const robustness = async (rows: EvalRow[]) => {
+      svg = await renderRobustnessSvg(pointsOf([...rowsOf(rows), ...perturbed]), title);
+      return { svg, caption: `accuracy and AP under ${sweep.map((e) => e.label).join(', ')}; dashed: unperturbed` };
+    };
+    const last = run.entry === null;
+    const report = await runEval(root, { ...opts, perturb: run.entry?.spec, csv: null, json: false, predictions: undefined, report: last ? opts.report : undefined },
+      { ...hooks, out: { write: () => true }, formatBias, robustness: last ? robustness : undefined });
     failed += report.failed;
-    if (i === 0) formatBias = report.formatBias;
-    if (report.interrupted) return { rows, failed, interrupted: true, csv: null, plot: null, svg: null, formatBias };
-    rows.push(...report.rows.map((row) => ({ perturbation: run.label, kind: run.entry?.kind ?? null, strength: run.entry?.strength ?? null, row })));
+    if (report.interrupted) return { rows: [...base, ...perturbed], failed, interrupted: true, csv: null, plot: null, svg: null, formatBias };
+    if (last) base = rowsOf(report.rows);
+    else perturbed.push(...rowsOf(report.rows));
   }
+  const rows = [...base, ...perturbed];
   (hooks.out ?? process.stdout).write(opts.json ? rows.map((r) => JSON.stringify(fields(r)) + '\n').join('') : tableText(rows));
   const enc = new TextEncoder();
   if (opts.csv && rows.length) await writeFileAtomic(opts.csv, [enc.encode([csvLine(Object.keys(fields(rows[0]))), ...rows.map((r) => csvLine(Object.values(fields(r))))].join('\n') + '\n')]);
   const plotPath = plot === undefined ? (opts.csv ? opts.csv.replace(/(\.csv)?$/i, '.svg') : defaultRobustnessCsv(root).replace(/\.csv$/, '.svg')) : plot;
-  let svg: string | null = null;
   if (rows.length) {
-    const points: RobustnessPoint[] = rows.filter((r) => r.row.kind !== 'total') // subsets and their mean
-      .map((r) => ({ subset: r.row.subset, kind: r.kind, strength: r.strength, acc: r.row.acc, ap: r.row.ap }));
-    svg = await renderRobustnessSvg(points, `robustness: ${basename(resolve(root))}`);
+    svg ??= await renderRobustnessSvg(pointsOf(rows), title);
     if (plotPath) await writeFileAtomic(plotPath, [enc.encode(svg)]);
   }
   say(`robustness: ${runs.length} runs${opts.csv ? `; wrote ${opts.csv}` : ''}${plotPath ? `${opts.csv ? ',' : '; wrote'} ${plotPath}` : ''}`);

@@ -67,16 +67,21 @@ async function requireWeights(path: string): Promise<SafetensorsFile> {
   return file;
 }
 
+/** --steps and --feature go together: a feature other than the first needs an inversion, whose K divides the schedule. */
+export function checkDnfSettings(opts: Pick<UnetOptions, 'steps' | 'feature'>): void {
+  if (opts.steps === 0 && opts.feature !== 'first') {
+    throw new DnfError(`--feature ${opts.feature} needs an inversion: give --steps K (e.g. --steps 20)`);
+  }
+  if (opts.steps > 0) ddimTimesteps(opts.steps); // throws when K does not divide the schedule evenly
+}
+
 /**
  * Checks the DNF options, finds the weights and their config (--model-config, else the one the
  * file records, else the one its tensor shapes imply: src/pipeline/unet.ts), and compares it with
  * the weights' header; fails before any work or allocation (exit 2).
  */
 export async function resolveUnet(opts: UnetOptions): Promise<UnetSetup> {
-  if (opts.steps === 0 && opts.feature !== 'first') {
-    throw new DnfError(`--feature ${opts.feature} needs an inversion: give --steps K (e.g. --steps 20)`);
-  }
-  if (opts.steps > 0) ddimTimesteps(opts.steps); // throws when K does not divide the schedule evenly
+  checkDnfSettings(opts);
   const path = opts.unet ?? defaultUnetPath();
   const file = await requireWeights(path);
   const given = opts.modelConfig

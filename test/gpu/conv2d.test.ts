@@ -59,10 +59,16 @@ describe('conv2d', () => {
     const out = conv2d(x, w, { ...opts, residual });
     expect(out.shape).toEqual(g.shape(`${name}.out`));
     expectClose(await out.read(), g.get(`${name}.out`), TOL, name);
+    const byTile = new Map<number, Float32Array>([[conv2dPixelGroups(gpu), await out.read()]]);
     for (const pv of ([1, 2, 4] as const).filter((v) => v !== conv2dPixelGroups(gpu))) {
       conv2dTiled(x, w, { ...opts, residual, out }, pv);
-      expectClose(await out.read(), g.get(`${name}.out`), TOL, `${name} with ${pv} pixel groups`);
+      byTile.set(pv, await out.read());
+      expectClose(byTile.get(pv)!, g.get(`${name}.out`), TOL, `${name} with ${pv} pixel groups`);
     }
+    // Every tile (rows of 4, 8, 16 pixels; 4x4 blocks and 2x2 images for 3x3 at PV 4) sums each
+    // output over ci, ky, kx in one order: the same bits.
+    expect(Buffer.from(byTile.get(4)!.buffer).equals(Buffer.from(byTile.get(1)!.buffer)), `${name}: PV 4 and PV 1 differ`).toBe(true);
+    expect(Buffer.from(byTile.get(2)!.buffer).equals(Buffer.from(byTile.get(1)!.buffer)), `${name}: PV 2 and PV 1 differ`).toBe(true);
     [x, residual, out].forEach((t) => t?.dispose());
     w.dispose();
   }, COMPILE_MS);
@@ -98,12 +104,18 @@ describe('conv2d', () => {
     expect([2, 3, 4, 5, 8, 9, 16, 70].map((wo) => conv2dFitPixelGroups(wo, 4))).toEqual([1, 1, 1, 2, 2, 4, 4, 4]);
     expect([4, 5, 8].map((wo) => conv2dFitPixelGroups(wo, 2))).toEqual([1, 2, 2]);
     expect(conv2dFitPixelGroups(256, 1)).toBe(1);
-    // ResNet18 layer4 at 64x64, batch 32: 2 tiles per image, one workgroup of 64 lanes per block.
-    expect(conv2dPlan('conv3x3', 32, 2, 2, 4)).toEqual({ entry: 'conv3x3', pv: 1, wg: 64, tilesX: 1, lanes: 64, workgroups: [1, 1] });
-    expect(conv2dPlan('conv3x3', 32, 8, 8, 4)).toMatchObject({ pv: 2, wg: 64, tilesX: 1, lanes: 256, workgroups: [4, 1] });
+    // ResNet18 layer4 at 64x64, batch 32, with GPU tiles (PV 1): 2 tiles per image, one workgroup
+    // of 64 lanes per block; with CPU tiles (PV 4) four 2x2 images per lane.
+    expect(conv2dPlan('conv3x3', 32, 2, 2, 1)).toEqual({ entry: 'conv3x3', pv: 1, wg: 64, tilesX: 1, lanes: 64, workgroups: [1, 1] });
+    expect(conv2dPlan('conv3x3', 32, 2, 2, 4)).toEqual({ entry: 'conv3x3quad', pv: 4, wg: 8, tilesX: 1, lanes: 8, workgroups: [1, 1] });
+    expect(conv2dPlan('conv3x3', 32, 8, 8, 2)).toMatchObject({ entry: 'conv3x3', pv: 2, wg: 64, tilesX: 1, lanes: 256, workgroups: [4, 1] });
+    // CPU tiles on wider images: 4x4 blocks (2 x 2 per 8x8 image).
+    expect(conv2dPlan('conv3x3', 32, 8, 8, 4)).toMatchObject({ entry: 'conv3x3block', pv: 4, wg: 64, tilesX: 2, lanes: 128, workgroups: [2, 1] });
+    expect(conv2dPlan('conv3x3', 2, 9, 13, 4)).toMatchObject({ entry: 'conv3x3block', tilesX: 4, lanes: 24 });
     expect(conv2dPlan('conv1x1', 3, 4, 4, 4)).toMatchObject({ pv: 1, wg: 16, lanes: 12, workgroups: [1, 1] });
-    // The UNet at 256x256: unchanged by the batch fold (16 tiles per row, 64 workgroups of 64).
-    expect(conv2dPlan('conv3x3', 1, 256, 256, 4)).toMatchObject({ pv: 4, wg: 64, tilesX: 16, lanes: 4096, workgroups: [64, 1] });
+    // The UNet at 256x256: 64 x 64 blocks of 4x4 on CPU adapters, 64 workgroups of 64; rows of 4 on GPUs.
+    expect(conv2dPlan('conv3x3', 1, 256, 256, 4)).toMatchObject({ entry: 'conv3x3block', pv: 4, wg: 64, tilesX: 64, lanes: 4096, workgroups: [64, 1] });
+    expect(conv2dPlan('conv3x3', 1, 256, 256, 1)).toMatchObject({ entry: 'conv3x3', pv: 1, wg: 64, tilesX: 64, lanes: 16384, workgroups: [256, 1] });
     expect(conv2dPlan('conv3x3', 1, 256, 256, 4, 10)).toMatchObject({ workgroups: [10, 7] });
     expect(() => conv2dPlan('conv3x3', 1, 256, 256, 4, 7)).toThrow(/split the batch/);
   });
