@@ -44,6 +44,11 @@ export { withoutExif } from './image/exif.js';
 export { decodeBmp } from './image/bmp.js';
 export { decodeTiff } from './image/tiff.js';
 export { IMAGE_FORMATS, IMAGE_EXTENSIONS, formatOf, formatNames, imageAccept, isBmp, isGif, isTiff, type ImageFormat } from './image/formats.js';
+export { perturbImage, centerCrop } from './image/perturb.js';
+export { parseSpec, formatSpec, parseSweep, cacheName, type PerturbSpec, type PerturbStep, type SweepEntry } from './image/perturb-spec.js';
+export { jpegRoundTrip } from './image/jpeg-roundtrip.js';
+export { readJpegHeader, jpegQuality } from './image/jpeg-header.js';
+export { ijgTables, estimateQuality, type QualityEstimate } from './image/jpeg-tables.js';
 
 export { ResNet } from './models/resnet.js';
 export { resnetConfigFromKeys, resnetLayout, resnetName, resnetPreset, RESNET_ARCHS, type ResnetArch, type ResnetConfig } from './models/resnet-config.js';

@@ -16,12 +16,11 @@
  * fusing and calibrating scores. Progress, failures and the summary go to stderr (failures also
  * in JSON and CSV rows, not in the table). The classifier is a safetensors file from `dnf convert`, or a PyTorch checkpoint, which
  * is converted in memory. Exit status: 0 all classified, 1 some inputs failed, 2 usage or setup
- * error, 130 Ctrl-C.
+ * error, 130 Ctrl-C. --perturb SPEC changes each decoded image before its DNF (src/image/perturb.ts).
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { DEFAULT_THRESHOLD, labelOf, type Label } from '../pipeline/classify.js';
 import type { Gpu } from '../gpu/gpu.js';
-import { decodeImageFile } from '../image/decode-node.js';
 import type { RgbImage } from '../image/pixels.js';
 import { collectInputs, IMAGE_EXTENSIONS, type InputItem } from '../node/batch/inputs.js';
 import { interruptOnSigint } from '../node/batch/interrupt.js';
@@ -30,12 +29,13 @@ import { runBatches, type Prepared } from '../node/batch/runner.js';
 import { formatDuration, formatSpeed, Progress, type ProgressOptions } from '../node/progress.js';
 import { Detector } from './detector.js';
 import { csvLine } from './text-output.js';
+import { addPerturbOptions, decodePerturbed, inputSteps, perturbedLimits, refuseOnDnfs, type PerturbOptions } from './perturb-options.js';
 import { addUnetOptions, antialiasOption, positiveInt, resolveUnet, type UnetOptions } from './unet-options.js';
 
 export const DETECT_FORMATS = ['table', 'json', 'csv'] as const;
 export type DetectFormat = (typeof DETECT_FORMATS)[number];
 
-export interface DetectOptions extends UnetOptions {
+export interface DetectOptions extends UnetOptions, PerturbOptions {
   /** The classifier file. */
   classifier: string;
   /** The inputs are DNF images (no UNet). */
@@ -117,6 +117,7 @@ function resultWriter(format: DetectFormat, out: { write(text: string): unknown 
 
 /** Runs detect over `inputs`; results on hooks.out, progress, failures and the summary on stderr. */
 export async function runDetect(inputs: string[], opts: DetectOptions, hooks: DetectHooks = {}): Promise<DetectReport> {
+  refuseOnDnfs(opts, opts.fromDnf, 'with --from-dnf');
   const setup = opts.fromDnf ? null : await resolveUnet(opts);
   const items = await collectInputs(inputs, IMAGE_EXTENSIONS);
   const progressOptions = { ...hooks.progress, label: 'detect' };
@@ -134,8 +135,8 @@ export async function runDetect(inputs: string[], opts: DetectOptions, hooks: De
         items,
         batchSize,
         name: (item: InputItem) => item.path,
-        prepare: (item) => decodeImageFile(item.path),
-        ...decodedImageLimits((item: InputItem) => item.path),
+        prepare: (item) => decodePerturbed(item.path, inputSteps(opts)),
+        ...perturbedLimits(decodedImageLimits((item: InputItem) => item.path), inputSteps(opts)),
         processBatch: async (entries: Prepared<InputItem, RgbImage>[]) => {
           const images = entries.map((e) => e.data);
           const verdicts = await detector.classify(opts.fromDnf ? images : await detector.dnfs(images));
@@ -195,7 +196,7 @@ export function register(program: Command): void {
     .addOption(new Option('--json', 'one JSON object per line: {"file", "prob", "logit", "label"}, or {"file", "error"} for an input that failed').conflicts('csv'))
     .option('--csv', 'CSV with a header line: file,prob,logit,label,error (error: why that input failed)')
     .option('--batch <n>', 'images per GPU batch (default: what the GPU\'s storage bindings hold, at most 16; on a CPU adapter, what 512 MiB of activations hold)', positiveInt('--batch'));
-  addUnetOptions(cmd).action(async (inputs: string[], cli: CliOpts) => {
+  addPerturbOptions(addUnetOptions(cmd), false).action(async (inputs: string[], cli: CliOpts) => {
     const report = await runDetect(inputs, {
       ...cli,
       fromDnf: !!cli.fromDnf,

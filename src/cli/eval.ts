@@ -17,6 +17,11 @@
  * and for an image that failed its error instead of the scores). Images that fail are
  * reported, left out of the metrics, and make the exit status 1. Ctrl-C stops after the batch in
  * flight (exit 130) without metrics; cached DNFs stay for the next run.
+ * Before computing anything, each subset's classes are compared by their file headers (format,
+ * JPEG quality, size: src/node/format-bias.ts) and a difference is warned about. --equalize
+ * jpeg:Q and --perturb SPEC change every source image before its DNF (src/cli/perturb-options.ts;
+ * the cache then lives in a subfolder named by them); --robustness runs a sweep of them
+ * (src/cli/robustness.ts).
  */
 import { basename, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
@@ -35,14 +40,19 @@ import { runBatches, type Prepared } from '../node/batch/runner.js';
 import { findEvalSets, type EvalItem } from '../node/eval-layout.js';
 import { writeFileAtomic } from '../node/files.js';
 import { MISTAKES_PER_KIND, MistakeCollector } from '../node/report/mistakes.js';
+import type { RobustnessSection } from '../node/report/html.js';
 import { writeEvalReport } from '../node/report/write.js';
 import { formatDuration, formatSpeed, Progress, type ProgressOptions } from '../node/progress.js';
 import { failureText, thresholdArg } from './detect.js';
 import { Detector } from './detector.js';
 import { csvLine, formatTable } from './text-output.js';
+import type { SweepEntry } from '../image/perturb-spec.js';
+import { findFormatBias, type BiasFinding } from '../node/format-bias.js';
+import { addPerturbOptions, decodePerturbed, inputSteps, perturbedLimits, refuseOnDnfs, stepsCacheDir, type PerturbOptions } from './perturb-options.js';
+import { addRobustnessOption, defaultRobustnessCsv, runRobustness } from './robustness.js';
 import { addUnetOptions, antialiasOption, positiveInt, resolveUnet, type UnetOptions } from './unet-options.js';
 
-export interface EvalOptions extends UnetOptions {
+export interface EvalOptions extends UnetOptions, PerturbOptions {
   classifier: string;
   /** The root holds DNF images (e.g. `dnf extract`'s output of a test root). */
   fromDnf: boolean;
@@ -68,6 +78,10 @@ export interface EvalHooks {
   signal?: AbortSignal;
   /** Runs on this GPU (left open) instead of acquiring one. */
   gpu?: Gpu;
+  /** Format-bias findings checked and reported already (a robustness sweep checks once): not checked again. */
+  formatBias?: BiasFinding[];
+  /** The report's robustness section, from this run's rows (a robustness sweep's unperturbed run). */
+  robustness?: (rows: EvalRow[]) => Promise<RobustnessSection>;
 }
 
 /** One line of the results: a subset, the mean over subsets (no counts) or the pooled total. */
@@ -87,6 +101,8 @@ export interface EvalReport {
   failed: number;
   remaining: number;
   interrupted: boolean;
+  /** Subsets whose real and generated files differ in format, JPEG quality or size (src/node/format-bias.ts). */
+  formatBias: BiasFinding[];
   elapsedMs: number;
   /** The CSV written, if any. */
   csv: string | null;
@@ -128,7 +144,7 @@ interface Work extends EvalItem {
 const fileOf = (w: Work): string => (w.cached && w.dnfPath ? w.dnfPath : w.path);
 
 async function planWork(items: EvalItem[], opts: EvalOptions): Promise<Work[]> {
-  const cacheDir = opts.cache;
+  const cacheDir = opts.cache && stepsCacheDir(opts.cache, inputSteps(opts)); // perturbed DNFs: a subfolder per perturbation
   if (!cacheDir) return items.map((it) => ({ ...it, dnfPath: null, cached: opts.fromDnf }));
   // planOutputs refuses clashing names, removes a killed run's temp files and finds what exists.
   // Clashing names keep their extension there, as extract names them.
@@ -148,6 +164,9 @@ export async function runEval(root: string, opts: EvalOptions, hooks: EvalHooks 
   const layout = await findEvalSets(root, IMAGE_EXTENSIONS, opts.cache ? [opts.cache] : []);
   if (layout.outside) say(`left out ${layout.outside} images outside 0_real/1_fake/nature/ai folders`);
   for (const dir of layout.skippedTrain) say(`skipped the training split ${dir}`);
+  refuseOnDnfs(opts, opts.fromDnf, 'with --from-dnf');
+  const formatBias = hooks.formatBias ?? (opts.fromDnf ? [] : await findFormatBias(layout.subsets, opts.equalize));
+  if (!hooks.formatBias) for (const f of formatBias) say(`warning: ${f.message}`);
   const work = await planWork(layout.subsets.flatMap((s) => s.items), opts);
   const cachedCount = work.filter((w) => w.cached).length;
   const setup = work.length > cachedCount ? await resolveUnet(opts) : null;
@@ -168,8 +187,8 @@ export async function runEval(root: string, opts: EvalOptions, hooks: EvalHooks 
         items: work,
         batchSize,
         name: (w: Work) => w.path,
-        prepare: (w) => decodeImageFile(fileOf(w)),
-        ...decodedImageLimits(fileOf),
+        prepare: (w) => (w.cached ? decodeImageFile(fileOf(w)) : decodePerturbed(w.path, inputSteps(opts))),
+        ...perturbedLimits(decodedImageLimits(fileOf), inputSteps(opts)),
         processBatch: (entries) => classifyBatch(detector, entries, mistakes),
         settled: (ends) => {
           for (const { item, result, failure } of ends) {
@@ -186,7 +205,7 @@ export async function runEval(root: string, opts: EvalOptions, hooks: EvalHooks 
     }
     const predictions = outcome.done.map(({ item, result }): Prediction => ({ file: item.path, subset: item.subset, label: item.label, ...result }));
     const report: EvalReport = {
-      rows: [], predictions, failed: outcome.failed.length, remaining: outcome.remaining, interrupted: outcome.interrupted, elapsedMs: progress.elapsedMs, csv: null, html: null,
+      rows: [], predictions, failed: outcome.failed.length, remaining: outcome.remaining, interrupted: outcome.interrupted, elapsedMs: progress.elapsedMs, csv: null, html: null, formatBias,
     };
     if (!report.interrupted && predictions.length) {
       report.rows = evalRows(layout.subsets.map((s) => s.name), predictions, opts.threshold);
@@ -208,6 +227,8 @@ export async function runEval(root: string, opts: EvalOptions, hooks: EvalHooks 
           subsets: layout.subsets.map((s) => s.name),
           mistakes,
           failures: perImage.filter((p): p is FailedPrediction => 'error' in p),
+          formatFindings: opts.fromDnf ? undefined : formatBias.map((f) => f.message),
+          robustness: await hooks.robustness?.(report.rows),
         });
       }
     }
@@ -315,6 +336,7 @@ function summary(r: EvalReport, subsets: number): string {
 }
 
 interface CliOpts extends Omit<EvalOptions, 'antialias' | 'backend' | 'fromDnf' | 'json' | 'csv'> {
+  robustness?: SweepEntry[];
   antialias?: boolean;
   fromDnf?: boolean;
   json?: boolean;
@@ -336,7 +358,13 @@ export function register(program: Command): void {
     .option('--report <dir>', 'also write DIR/report.html: one self-contained page (opens offline) with the metrics, ROC and PR curves per subset, and the most confident mistakes')
     .option('--predictions <file>', 'also write one CSV line per image: file, subset, label, prob, logit, predicted, error')
     .option('--batch <n>', 'images per GPU batch (default: what the GPU\'s storage bindings hold, at most 16; on a CPU adapter, what 512 MiB of activations hold)', positiveInt('--batch'));
-  addUnetOptions(cmd).action(async (root: string, cli: CliOpts) => {
+  addRobustnessOption(addPerturbOptions(addUnetOptions(cmd), true)).action(async (root: string, cli: CliOpts) => {
+    if (cli.robustness) {
+      const csv = cli.csv === false ? null : typeof cli.csv === 'string' ? cli.csv : defaultRobustnessCsv(root);
+      const sweep = await runRobustness(root, { ...cli, fromDnf: !!cli.fromDnf, json: !!cli.json, csv, ...antialiasOption(cli.antialias), backend: program.opts().backend }, cli.robustness);
+      process.exitCode = sweep.interrupted ? 130 : sweep.failed > 0 ? 1 : 0;
+      return;
+    }
     const report = await runEval(root, {
       ...cli,
       fromDnf: !!cli.fromDnf,

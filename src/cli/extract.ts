@@ -15,11 +15,11 @@
  * the inputs that hash to shard I (src/node/batch/shard.ts); output names are still decided over
  * all inputs, so N shards write exactly the files of one plain run. --verify checks, without a
  * model or GPU, that every expected output exists complete (exit 0) or lists what is not (exit 1).
+ * --equalize jpeg:Q and --perturb SPEC change each decoded image before its DNF (src/image/perturb.ts).
  */
 import { basename } from 'node:path';
 import { Option, type Command } from 'commander';
 import { dnfOfImages, quantizedDnfs } from '../pipeline/dnf-images.js';
-import { decodeImageFile } from '../image/decode-node.js';
 import { encodePng } from '../image/encode-node.js';
 import type { RgbImage } from '../image/pixels.js';
 import type { DdpmUnet } from '../models/ddpm-unet.js';
@@ -34,12 +34,14 @@ import { formatShard, inShard, parseShard, type Shard } from '../node/batch/shar
 import { verifyLines, verifyOutputs } from '../node/batch/verify.js';
 import { openSafetensors, writeFileAtomic, writeSafetensorsFile } from '../node/files.js';
 import { formatSummary, Progress, type JobCounts, type ProgressOptions } from '../node/progress.js';
+import { formatSpec } from '../image/perturb-spec.js';
+import { addPerturbOptions, decodePerturbed, inputSteps, perturbedLimits, type PerturbOptions } from './perturb-options.js';
 import { addUnetOptions, antialiasOption, loadUnet, positiveInt, resolveUnet, type UnetOptions } from './unet-options.js';
 
 export const DNF_FORMATS = ['png', 'safetensors'] as const;
 export type DnfFormat = (typeof DNF_FORMATS)[number];
 
-export interface ExtractOptions extends UnetOptions {
+export interface ExtractOptions extends UnetOptions, PerturbOptions {
   /** The output folder. */
   output: string;
   format: DnfFormat;
@@ -111,9 +113,9 @@ export async function runExtract(inputs: string[], opts: ExtractOptions, hooks: 
         prepare: async (item) => {
           const claim = await claims.take(item.output);
           if (claim !== 'claimed') throw new ItemSkipped(claim);
-          return decodeImageFile(item.path);
+          return decodePerturbed(item.path, inputSteps(opts));
         },
-        ...decodedImageLimits((item: PlannedItem) => item.path),
+        ...perturbedLimits(decodedImageLimits((item: PlannedItem) => item.path), inputSteps(opts)),
         processBatch: writer,
         signal: hooks.signal ?? interrupt!.signal,
         progress,
@@ -165,7 +167,7 @@ export async function runVerify(
  * processBatch for extract: the DNFs of a batch of decoded images, each written to its output (and
  * its claim, if any, released). Also `dnf worker`'s (src/node/queue/worker.ts), without claims.
  */
-export function dnfWriter(unet: DdpmUnet, opts: Pick<ExtractOptions, 'format' | 'steps' | 'feature' | 'antialias'>, unetPath: string, claims?: OutputClaims) {
+export function dnfWriter(unet: DdpmUnet, opts: Pick<ExtractOptions, 'format' | 'steps' | 'feature' | 'antialias' | 'perturb' | 'equalize'>, unetPath: string, claims?: OutputClaims) {
   const size = unet.config.resolution;
   return async (entries: Prepared<PlannedItem, RgbImage>[]): Promise<string[]> => {
     const images = entries.map((e) => e.data);
@@ -184,7 +186,7 @@ export function dnfWriter(unet: DdpmUnet, opts: Pick<ExtractOptions, 'format' | 
           await writeSafetensorsFile(
             e.item.output,
             [{ name: 'dnf', dtype: 'F32', shape: [3, size, size], data: all.subarray(i * per, (i + 1) * per) }],
-            { source: e.item.rel, unet: basename(unetPath), steps: String(opts.steps), feature: opts.feature, antialias: String(opts.antialias) },
+            { source: e.item.rel, unet: basename(unetPath), steps: String(opts.steps), feature: opts.feature, antialias: String(opts.antialias), ...(inputSteps(opts).length ? { perturb: formatSpec(inputSteps(opts)) } : {}) },
           );
           await claims?.release(e.item.output);
         }));
@@ -210,7 +212,7 @@ export function register(program: Command): void {
     .requiredOption('-o, --output <dir>', 'the output folder; each DNF goes to the input\'s relative path with the new extension')
     .addOption(new Option('--format <format>', 'png: the released 8-bit DNF as lossless PNG; safetensors: float32 tensor "dnf" [3, H, W]').choices(DNF_FORMATS).default('png'))
     .option('--batch <n>', 'images per GPU batch (default: what the GPU\'s storage bindings hold, at most 16; on a CPU adapter, what 512 MiB of activations hold)', positiveInt('--batch'));
-  addUnetOptions(cmd)
+  addPerturbOptions(addUnetOptions(cmd), true)
     .option('--overwrite', 'recompute outputs that exist (default: skip them, so a re-run resumes)')
     .option('--keep-ext', 'keep each input\'s extension in its output name (a.bmp -> a.bmp.png); by default only inputs whose names would clash (a.bmp, a.tiff) keep it')
     .option('--shard <I/N|auto>', 'do only shard I of N (0 <= I < N) of the inputs, by a stable hash of each relative path; auto: the index from JOB_COMPLETION_INDEX (Kubernetes Indexed Job; N from auto/N or DNF_SHARD_COUNT) or SLURM_ARRAY_TASK_ID (Slurm array; N from SLURM_ARRAY_TASK_COUNT)')

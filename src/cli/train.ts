@@ -6,7 +6,9 @@
  * --images they hold source images, whose DNFs are computed once through the UNet into a cache
  * folder (default RUN_DIR/dnf/{train,val}, extract's layout, resumed like extract) and trained on
  * from there. The model it writes (RUN_DIR/best.safetensors) is what `dnf detect --classifier`
- * and `dnf eval --classifier` take, with no other flag.
+ * and `dnf eval --classifier` take, with no other flag. With --images, the source images' formats
+ * are checked for a class difference first (src/node/format-bias.ts), and --equalize / --perturb
+ * change them before their DNFs (cached then in a subfolder named by the steps).
  *
  * Exit status: 0 trained, 1 trained but some images could not be read (skipped), 2 usage or setup
  * error, 130 Ctrl-C (last.safetensors saved: --resume continues).
@@ -16,6 +18,10 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { DnfError } from '../errors.js';
 import { runTrain, type RunSettings, type TrainOptions } from '../node/train/run.js';
 import { runExtract } from './extract.js';
+import { findEvalSets } from '../node/eval-layout.js';
+import { IMAGE_EXTENSIONS } from '../node/batch/inputs.js';
+import { findFormatBias } from '../node/format-bias.js';
+import { addPerturbOptions, inputSteps, refuseOnDnfs, stepsCacheDir, type PerturbOptions } from './perturb-options.js';
 import { addUnetOptions, antialiasOption, positiveInt, type UnetOptions } from './unet-options.js';
 
 const TRAIN_ARCHS = ['resnet18', 'resnet34', 'resnet50'] as const;
@@ -40,7 +46,7 @@ const seedArg = (v: string): number => {
   return x;
 };
 
-interface CliOpts extends Partial<UnetOptions> {
+interface CliOpts extends Partial<UnetOptions>, PerturbOptions {
   val: string;
   output: string;
   images?: boolean;
@@ -71,6 +77,8 @@ async function extractInto(root: string, dir: string, cli: CliOpts, backend: str
   const report = await runExtract([root], {
     ...(cli as UnetOptions),
     ...antialiasOption(cli.antialias),
+    perturb: cli.perturb,
+    equalize: cli.equalize,
     output: dir,
     format: 'png',
     overwrite: false,
@@ -108,14 +116,20 @@ export function register(program: Command): void {
     .addOption(new Option('--select <metric>', 'the validation score for early stopping and best.safetensors: acc (the reference) or ap (robust to the BatchNorm lag of small sets)').choices(['acc', 'ap']))
     .option('--save-every <steps>', 'also save last.safetensors every this many steps (default: every 10 minutes and after every epoch)', positiveInt('--save-every'))
     .option('--resume', 'continue the run in RUN_DIR from its last.safetensors, exactly as if it had never stopped');
-  addUnetOptions(cmd).action(async (trainRoot: string, cli: CliOpts, command: Command) => {
+  addPerturbOptions(addUnetOptions(cmd), true).action(async (trainRoot: string, cli: CliOpts, command: Command) => {
     const backend = program.opts().backend;
     const given = (name: string) => command.getOptionValueSource(name) === 'cli' || command.getOptionValueSource(name) === 'env';
     let roots = { train: trainRoot, val: cli.val };
     /** Source images whose DNF could not be computed (left out of the run). */
     let unextracted = 0;
+    refuseOnDnfs(cli, !cli.images, 'without --images');
     if (cli.images) {
-      const cache = cli.cache ?? join(cli.output, 'dnf');
+      // Format bias of the source images, before any DNF: the classifier would learn it.
+      for (const root of [trainRoot, cli.val]) {
+        const layout = await findEvalSets(root, IMAGE_EXTENSIONS, [cli.output, ...(cli.cache ? [cli.cache] : [])], root === trainRoot ? 'train' : 'eval');
+        for (const f of await findFormatBias([{ name: '', items: layout.subsets.flatMap((s) => s.items) }], cli.equalize)) process.stderr.write(`train: warning: ${root}: ${f.message}\n`);
+      }
+      const cache = stepsCacheDir(cli.cache ?? join(cli.output, 'dnf'), inputSteps(cli));
       roots = { train: join(cache, 'train'), val: join(cache, 'val') };
       for (const [root, dir] of [[trainRoot, roots.train], [cli.val, roots.val]]) {
         const failed = await extractInto(root, dir, cli, backend);
