@@ -6,6 +6,8 @@
  *   JPEG inputs, which re-quantises the map); PNG keeps the bytes it computed.
  * - safetensors: the float map |x - recon| as tensor `dire` [3, R, R], before the 8-bit scaling.
  * --steps K sets the DDIM steps of both passes; 0 (the option's default) means the reference's 20.
+ * --antialias / --no-antialias do not apply: DIRE's input is resized by Pillow's resampler
+ * (src/pipeline/dire-preprocess.ts), as its reference does.
  */
 import { basename } from 'node:path';
 import { DIRE_STEPS } from '../diffusion/dire.js';
