@@ -14,10 +14,12 @@
 //                         40 minutes on a CPU adapter; lsun-bedroom-256 on a real GPU)
 //   BENCH_FEATURE_IMAGES  images per timed run, one batch (default 1)
 //   BENCH_DIRE_STEPS      DIRE's K (default 20)
+//   BENCH_DNF_REPS        timed DNF runs, averaged (default 5: one is short and noisy on a shared machine)
 //
 // Output lines (run.mjs adds bench, adapter, backend): kind 'dnf' and 'dire' with s_per_image and
 // unet_evals per image; kind 'ratio' with dire_over_dnf (seconds per image) and the evaluation
-// ratio it compares with. On CPU adapters cpu_s is this process's CPU time as well.
+// ratio it compares with. On CPU adapters also this process's CPU time (cpu_s_per_image, and
+// dire_over_dnf_cpu), which other processes on the cores disturb less than wall time.
 import { isUnetPreset, unetPreset } from '../dist/models/unet-config.js';
 import { DdpmUnet } from '../dist/models/ddpm-unet.js';
 import { chooseUnetConfig } from '../dist/pipeline/unet.js';
@@ -61,6 +63,8 @@ export async function run(gpu, report) {
   const count = Number(process.env.BENCH_FEATURE_IMAGES ?? 1);
   const steps = Number(process.env.BENCH_DIRE_STEPS ?? 20);
   if (!(Number.isInteger(count) && count > 0)) throw new Error(`BENCH_FEATURE_IMAGES must be a positive integer, got "${process.env.BENCH_FEATURE_IMAGES}"`);
+  const dnfReps = Number(process.env.BENCH_DNF_REPS ?? 5);
+  if (!(Number.isInteger(dnfReps) && dnfReps > 0)) throw new Error(`BENCH_DNF_REPS must be a positive integer, got "${process.env.BENCH_DNF_REPS}"`);
   const { unet, model } = await loadModel(gpu);
   const r = unet.config.resolution;
   const onCpu = gpu.memoryIsHost; // a CPU adapter
@@ -72,15 +76,21 @@ export async function run(gpu, report) {
     await dnf(); // compiles the UNet's pipelines
     await direOfImages(unet, images, 1); // and the DDIM steps' (K = 1: two evaluations)
     const results = {};
-    for (const [kind, fn, evals] of [['dnf', dnf, 1], ['dire', dire, 2 * steps]]) {
-      const t = await timed(fn);
-      results[kind] = t.s / count;
+    for (const [kind, fn, evals, reps] of [['dnf', dnf, 1, dnfReps], ['dire', dire, 2 * steps, 1]]) {
+      const t = await timed(async () => {
+        for (let i = 0; i < reps; i++) await fn();
+      });
+      const per = { s: t.s / count / reps, cpuS: t.cpuS / count / reps };
+      results[kind] = per;
       report({
-        kind, model, size: `${r}x${r}`, images: count, unet_evals: evals, s_per_image: round(t.s / count),
-        ...(onCpu ? { cpu_s_per_image: round(t.cpuS / count) } : {}),
+        kind, model, size: `${r}x${r}`, images: count, reps, unet_evals: evals, s_per_image: round(per.s),
+        ...(onCpu ? { cpu_s_per_image: round(per.cpuS) } : {}),
       });
     }
-    report({ kind: 'ratio', model, size: `${r}x${r}`, dire_over_dnf: round(results.dire / results.dnf), unet_evals_ratio: 2 * steps });
+    report({
+      kind: 'ratio', model, size: `${r}x${r}`, dire_over_dnf: round(results.dire.s / results.dnf.s), unet_evals_ratio: 2 * steps,
+      ...(onCpu ? { dire_over_dnf_cpu: round(results.dire.cpuS / results.dnf.cpuS) } : {}),
+    });
   } finally {
     unet.dispose();
   }
