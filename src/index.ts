@@ -33,6 +33,9 @@ export { unetLayout, checkUnetFields } from './models/unet-layout.js';
 export { computeDnf, DNF_FEATURES, type DnfFeature, type DnfOptions } from './diffusion/dnf.js';
 export { invert, sample, type InvertOptions, type SampleOptions } from './diffusion/ddim.js';
 export { alphasCumprod, ddimSchedule, ddimTimesteps, linearBetas } from './diffusion/schedule.js';
+export { computeDire, DIRE_STEPS, quantizeDire, reconstruct as direReconstruct } from './diffusion/dire.js';
+export { direCrop, direInput } from './pipeline/dire-preprocess.js';
+export { direOfImages, type DireImages } from './pipeline/dire-images.js';
 
 export { imagesToTensor, imagesToUnitTensor, DEFAULT_ANTIALIAS, DNF_SIZE } from './pipeline/preprocess.js';
 export { quantizeDnf, QuantizedImages } from './kernels/quantize.js';

@@ -6,6 +6,7 @@
  * DDIM inversion with --steps), and written under the output folder at its relative path:
  * - png (default): the released 8-bit quantisation, lossless PNG whatever the input format;
  * - safetensors: one file per image with the float32 tensor `dnf` of shape [3, R, R].
+ * --feature dire writes DIRE instead (src/cli/extract-dire.ts: 8-bit PNG, or the float map as safetensors).
  * Inputs whose output names would clash (a.bmp and a.tiff in one folder) keep their extension
  * (a.bmp.png, a.tiff.png; --keep-ext: every input does), with a note (src/node/batch/plan.ts).
  * Outputs are written atomically; outputs that exist are skipped (re-running resumes) unless
@@ -37,11 +38,18 @@ import { formatSummary, Progress, type JobCounts, type ProgressOptions } from '.
 import { formatSpec } from '../image/perturb-spec.js';
 import { addPerturbOptions, decodePerturbed, inputSteps, perturbedLimits, type PerturbOptions } from './perturb-options.js';
 import { addUnetOptions, antialiasOption, loadUnet, positiveInt, resolveUnet, type UnetOptions } from './unet-options.js';
+import { DNF_FEATURES, type DnfFeature } from '../diffusion/dnf.js';
+import { direSteps, direWriter } from './extract-dire.js';
 
 export const DNF_FORMATS = ['png', 'safetensors'] as const;
 export type DnfFormat = (typeof DNF_FORMATS)[number];
 
-export interface ExtractOptions extends UnetOptions, PerturbOptions {
+/** What extract computes: a DNF feature, or DIRE. */
+export type ExtractFeature = DnfFeature | 'dire';
+export const EXTRACT_FEATURES: readonly ExtractFeature[] = [...DNF_FEATURES, 'dire'];
+
+export interface ExtractOptions extends Omit<UnetOptions, 'feature'>, PerturbOptions {
+  feature: ExtractFeature;
   /** The output folder. */
   output: string;
   format: DnfFormat;
@@ -69,7 +77,8 @@ export interface ExtractReport extends JobCounts {
 
 /** Runs extract over `inputs`; prints progress, failures and the summary on stderr. */
 export async function runExtract(inputs: string[], opts: ExtractOptions, hooks: ExtractHooks = {}): Promise<ExtractReport> {
-  const setup = await resolveUnet(opts);
+  // DIRE checks its K as a DNF inversion would (the schedule must reach it); 0 means DIRE's 20.
+  const setup = await resolveUnet(opts.feature === 'dire' ? { ...opts, feature: 'first', steps: direSteps(opts.steps) } : { ...opts, feature: opts.feature });
   const unetPath = setup.path;
   const items = await collectInputs(inputs, IMAGE_EXTENSIONS, { exclude: [opts.output] });
   const shard = opts.shard;
@@ -168,17 +177,20 @@ export async function runVerify(
  * its claim, if any, released). Also `dnf worker`'s (src/node/queue/worker.ts), without claims.
  */
 export function dnfWriter(unet: DdpmUnet, opts: Pick<ExtractOptions, 'format' | 'steps' | 'feature' | 'antialias' | 'perturb' | 'equalize'>, unetPath: string, claims?: OutputClaims) {
+  const feature = opts.feature;
+  if (feature === 'dire') return direWriter(unet, opts, unetPath, claims);
+  const dnfOpts = { ...opts, feature };
   const size = unet.config.resolution;
   return async (entries: Prepared<PlannedItem, RgbImage>[]): Promise<string[]> => {
     const images = entries.map((e) => e.data);
     if (opts.format === 'png') {
-      const dnfs = await quantizedDnfs(unet, images, opts);
+      const dnfs = await quantizedDnfs(unet, images, dnfOpts);
       await Promise.all(entries.map(async (e, i) => {
         await writeFileAtomic(e.item.output, [await encodePng(dnfs[i])]);
         await claims?.release(e.item.output);
       }));
     } else {
-      const dnf = dnfOfImages(unet, images, opts);
+      const dnf = dnfOfImages(unet, images, dnfOpts);
       try {
         const all = await dnf.read();
         const per = 3 * size * size;
@@ -212,7 +224,7 @@ export function register(program: Command): void {
     .requiredOption('-o, --output <dir>', 'the output folder; each DNF goes to the input\'s relative path with the new extension')
     .addOption(new Option('--format <format>', 'png: the released 8-bit DNF as lossless PNG; safetensors: float32 tensor "dnf" [3, H, W]').choices(DNF_FORMATS).default('png'))
     .option('--batch <n>', 'images per GPU batch (default: what the GPU\'s storage bindings hold, at most 16; on a CPU adapter, what 512 MiB of activations hold)', positiveInt('--batch'));
-  addPerturbOptions(addUnetOptions(cmd), true)
+  addPerturbOptions(addUnetOptions(cmd, EXTRACT_FEATURES), true)
     .option('--overwrite', 'recompute outputs that exist (default: skip them, so a re-run resumes)')
     .option('--keep-ext', 'keep each input\'s extension in its output name (a.bmp -> a.bmp.png); by default only inputs whose names would clash (a.bmp, a.tiff) keep it')
     .option('--shard <I/N|auto>', 'do only shard I of N (0 <= I < N) of the inputs, by a stable hash of each relative path; auto: the index from JOB_COMPLETION_INDEX (Kubernetes Indexed Job; N from auto/N or DNF_SHARD_COUNT) or SLURM_ARRAY_TASK_ID (Slurm array; N from SLURM_ARRAY_TASK_COUNT)')

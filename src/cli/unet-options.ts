@@ -114,13 +114,17 @@ export const positiveInt = (what: string) => (v: string): number => {
 
 const stepsArg = (v: string): number => (v === '0' ? 0 : positiveInt('--steps')(v));
 
-/** Adds --unet, --model-config, --steps, --feature and --antialias / --no-antialias to `cmd`. */
-export function addUnetOptions(cmd: Command): Command {
+/**
+ * Adds --unet, --model-config, --steps, --feature and --antialias / --no-antialias to `cmd`;
+ * `features`: the --feature choices (extract adds 'dire').
+ */
+export function addUnetOptions(cmd: Command, features: readonly string[] = DNF_FEATURES): Command {
+  const dire = features.includes('dire') ? '; dire: DIRE, |x - DDIM reconstruction| (--steps default 20)' : '';
   return cmd
     .option('--unet <file>', 'UNet weights as safetensors (default: $DNF_WEIGHTS, else lsun_bedroom.safetensors in the weights folder)')
     .option('--model-config <preset|file>', 'UNet config: a preset (lsun-bedroom-256, cifar10-32) or a JSON file (default: the config the weights file records, as `dnf weights fetch` writes, else the one its tensor shapes imply)')
     .option('--steps <k>', '0: one UNet evaluation at t = 0 (the released DNF); K: a K-step DDIM inversion', stepsArg, 0)
-    .addOption(new Option('--feature <which>', 'which noise estimate of the inversion: first (the released DNF), last, or mean').choices(DNF_FEATURES).default('first'))
+    .addOption(new Option('--feature <which>', `which noise estimate of the inversion: first (the released DNF), last, or mean${dire}`).choices(features).default('first'))
     .option('--antialias', `resize with torch's antialiased bicubic, as the reference code on torchvision >= 0.17: a = -0.5 cubic, stretched when downsizing; upscaling changes too${DEFAULT_ANTIALIAS ? ' (default)' : ''}`)
     .option('--no-antialias', `plain bicubic (a = -0.75), as torchvision <= 0.16${DEFAULT_ANTIALIAS ? '' : ' (default)'}; either flag also overrides a classifier's recorded dnf.antialias`);
 }
