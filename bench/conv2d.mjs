@@ -43,7 +43,7 @@ export async function run(gpu, report) {
     const entry = conv2dEntry(Kk, opts.stride, padding);
     const plan = conv2dPlan(entry, N, ho, wo, conv2dPixelGroups(gpu), gpu.limits.maxComputeWorkgroupsPerDimension);
     report({
-      kernel: `conv2d.${entry}`,
+      kernel: `conv2d.${plan.entry}`,
       shape: spec,
       pixel_groups: plan.pv,
       workgroup: plan.wg,

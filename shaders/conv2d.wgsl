@@ -323,7 +323,7 @@ fn conv1x1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
   emitAll(a0, a1, a2, a3, wid.y, n, oy, ox0);
 }
 
-// conv3x3 over blocks of 4 x 4 output pixels (CPU adapters): a<k> holds output row oy0 + k,
+// conv3x3 over blocks of 4 x 4 output pixels (CPU adapters): Block.a<k> holds output row oy0 + k,
 // pixels ox0..ox0+3, x 16 channels. Per input channel the invocation loads the 6 x 6 inputs its
 // block reads and the 9 x 16 weights, then performs 9 x 16 x 16 FMAs: 6 x 6 + 36 vec4 loads where
 // a 16-pixel row tile loads 3 x (18 + 12); on images 4 or 8 pixels wide (ResNet's late stages)
@@ -347,6 +347,22 @@ fn row3(a: Acc, e: array<vec4<f32>, 2>, t0: Tap, t1: Tap, t2: Tap) -> Acc {
   return step(step(step(a, e0, t0), vec4<f32>(e0.yzw, e1.x), t1), vec4<f32>(e0.zw, e1.xy), t2);
 }
 
+// The four output rows of a block.
+struct Block {
+  a0: Acc,
+  a1: Acc,
+  a2: Acc,
+  a3: Acc,
+}
+
+// One kernel row (its three taps at wb) for the block's four output rows, over their input rows e0..e3.
+fn kernelRow4(b: Block, e0: array<vec4<f32>, 2>, e1: array<vec4<f32>, 2>, e2: array<vec4<f32>, 2>, e3: array<vec4<f32>, 2>, wb: u32) -> Block {
+  let t0 = tap(wb);
+  let t1 = tap(wb + 4u);
+  let t2 = tap(wb + 8u);
+  return Block(row3(b.a0, e0, t0, t1, t2), row3(b.a1, e1, t0, t1, t2), row3(b.a2, e2, t0, t1, t2), row3(b.a3, e3, t0, t1, t2));
+}
+
 @compute @workgroup_size(WG)
 fn conv3x3block(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let i = (wid.z * p.groups_x + wid.x) * WG + lid.x;
@@ -366,10 +382,8 @@ fn conv3x3block(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   let in1 = insideCol(ix + 4);
   let iy = i32(oy0) - 1;
 
-  var a0 = Acc();
-  var a1 = Acc();
-  var a2 = Acc();
-  var a3 = Acc();
+  // blk.a<k>: output row oy0 + k.
+  var blk = Block();
   let plane = p.h * p.w;
   var xb = n * p.cin * plane;
   var wb = wid.y * p.cin * 36u;
@@ -380,28 +394,10 @@ fn conv3x3block(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     let r3 = loadRow6(xb, iy + 3, col0, col1, in0, in1);
     let r4 = loadRow6(xb, iy + 4, col0, col1, in0, in1);
     let r5 = loadRow6(xb, iy + 5, col0, col1, in0, in1);
-    // Kernel row ky: output row k reads input row k + ky.
-    var t0 = tap(wb);
-    var t1 = tap(wb + 4u);
-    var t2 = tap(wb + 8u);
-    a0 = row3(a0, r0, t0, t1, t2);
-    a1 = row3(a1, r1, t0, t1, t2);
-    a2 = row3(a2, r2, t0, t1, t2);
-    a3 = row3(a3, r3, t0, t1, t2);
-    t0 = tap(wb + 12u);
-    t1 = tap(wb + 16u);
-    t2 = tap(wb + 20u);
-    a0 = row3(a0, r1, t0, t1, t2);
-    a1 = row3(a1, r2, t0, t1, t2);
-    a2 = row3(a2, r3, t0, t1, t2);
-    a3 = row3(a3, r4, t0, t1, t2);
-    t0 = tap(wb + 24u);
-    t1 = tap(wb + 28u);
-    t2 = tap(wb + 32u);
-    a0 = row3(a0, r2, t0, t1, t2);
-    a1 = row3(a1, r3, t0, t1, t2);
-    a2 = row3(a2, r4, t0, t1, t2);
-    a3 = row3(a3, r5, t0, t1, t2);
+    // Kernel row ky (weights at wb + 12 ky): output row k reads input row k + ky.
+    blk = kernelRow4(blk, r0, r1, r2, r3, wb);
+    blk = kernelRow4(blk, r1, r2, r3, r4, wb + 12u);
+    blk = kernelRow4(blk, r2, r3, r4, r5, wb + 24u);
     wb += 36u;
     xb += plane;
   }
@@ -409,10 +405,10 @@ fn conv3x3block(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   if (i >= lanes) { return; }
   let b = biasOf(wid.y);
   let co = wid.y * 16u;
-  emit(a0, b, n, co, oy0, ox0);
-  if (oy0 + 1u < p.ho) { emit(a1, b, n, co, oy0 + 1u, ox0); }
-  if (oy0 + 2u < p.ho) { emit(a2, b, n, co, oy0 + 2u, ox0); }
-  if (oy0 + 3u < p.ho) { emit(a3, b, n, co, oy0 + 3u, ox0); }
+  emit(blk.a0, b, n, co, oy0, ox0);
+  if (oy0 + 1u < p.ho) { emit(blk.a1, b, n, co, oy0 + 1u, ox0); }
+  if (oy0 + 2u < p.ho) { emit(blk.a2, b, n, co, oy0 + 2u, ox0); }
+  if (oy0 + 3u < p.ho) { emit(blk.a3, b, n, co, oy0 + 3u, ox0); }
 }
 
 // conv3x3 on 2 x 2 images (CPU adapters; ResNet's last stage at 64 x 64): a<j> holds the four

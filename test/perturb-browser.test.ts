@@ -6,16 +6,13 @@
  * same in Node): no WebGPU needed, and no difference between the platforms' float64 Math.exp.
  */
 import { readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { createServer, type ViteDevServer } from 'vite';
+import type { Browser, Page } from 'playwright-core';
+import type { ViteDevServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeImageFile } from '../src/image/decode-node.js';
+import { openPage, repo, startServer } from './browser-setup.js';
 
-const repo = fileURLToPath(new URL('..', import.meta.url));
-const CHROMIUM = process.env.DNF_CHROMIUM ?? '/usr/bin/chromium';
 const dir = join(repo, 'test', 'fixtures', 'perturb');
 const expected: { ops: Record<string, { source: string; op: string }> } = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8'));
 
@@ -24,16 +21,9 @@ let browser: Browser;
 let page: Page;
 
 beforeAll(async () => {
-  server = await createServer({
-    configFile: join(repo, 'web', 'vite.config.ts'),
-    logLevel: 'warn',
-    server: { host: '127.0.0.1', port: 0, strictPort: false, hmr: false, watch: null },
-  });
-  await server.listen();
-  const url = `http://127.0.0.1:${(server.httpServer!.address() as AddressInfo).port}/`;
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-background-networking', '--no-first-run'], timeout: 60_000 });
-  page = await browser.newPage();
-  await page.goto(url);
+  let url: string;
+  ({ server, url } = await startServer());
+  ({ browser, page } = await openPage(url, []));
 }, 120_000);
 
 afterAll(async () => {
