@@ -16,7 +16,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evalRows } from '../src/cli/eval.js';
 import { MistakeCollector } from '../src/node/report/mistakes.js';
-import { renderSvg } from '../src/node/report/curves.js';
+import { renderVegaLiteSvg as renderSvg } from '../src/plot-svg.js';
 import { writeEvalReport } from '../src/node/report/write.js';
 import { BASE_FLAGS, CHROMIUM, repo } from './browser-setup.js';
 

@@ -10,6 +10,7 @@
  * deterministic (SVG id counters reset before each render).
  */
 import type { TopLevelSpec } from 'vega-lite';
+import { renderVegaLiteSvg } from '../plot-svg.js';
 
 /** One measured point: a subset (or 'mean' / 'total') under a perturbation, or unperturbed (kind null). */
 export interface RobustnessPoint {
@@ -64,13 +65,5 @@ export function robustnessSpec(points: readonly RobustnessPoint[], title = 'robu
 
 /** The plot as an SVG document. Same points, same bytes. */
 export async function renderRobustnessSvg(points: readonly RobustnessPoint[], title?: string): Promise<string> {
-  const [vega, vl] = await Promise.all([import('vega'), import('vega-lite')]);
-  const compiled = vl.compile(robustnessSpec(points, title)).spec;
-  const view = new vega.View(vega.parse(compiled), { renderer: 'none', logLevel: vega.Warn });
-  try {
-    vega.resetSVGDefIds();
-    return await view.toSVG();
-  } finally {
-    view.finalize();
-  }
+  return renderVegaLiteSvg(robustnessSpec(points, title));
 }

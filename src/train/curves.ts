@@ -19,7 +19,7 @@
  * them. The output is deterministic: no dates, no random ids, and vega's SVG id counters are reset
  * before each render.
  */
-import type { TopLevelSpec } from 'vega-lite';
+import { renderVegaLiteSvg } from '../plot-svg.js';
 
 /** One finished epoch, as the trainer logs it. */
 export interface EpochPoint {
@@ -163,13 +163,5 @@ export function curvesSpec(points: readonly EpochPoint[], title = 'dnf train'): 
 
 /** The curves as an SVG document (a string starting with `<svg`). Same points, same bytes. */
 export async function renderCurvesSvg(points: readonly EpochPoint[], title?: string): Promise<string> {
-  const [vega, vl] = await Promise.all([import('vega'), import('vega-lite')]);
-  const compiled = vl.compile(curvesSpec(points, title) as TopLevelSpec).spec;
-  const view = new vega.View(vega.parse(compiled), { renderer: 'none', logLevel: vega.Warn });
-  try {
-    vega.resetSVGDefIds();
-    return await view.toSVG();
-  } finally {
-    view.finalize();
-  }
+  return renderVegaLiteSvg(curvesSpec(points, title));
 }

@@ -13,7 +13,6 @@
  * (each precision held from its recall down to the next point's), with the share of generated
  * images (a random ranking's precision) dashed.
  */
-import type { TopLevelSpec } from 'vega-lite';
 import { prCurve, rocCurve, type Ranking } from '../../metrics-roc.js';
 
 const SIZE = 200;
@@ -68,15 +67,3 @@ export function curvesSpec(title: string, r: Ranking, auc: number | null, ap: nu
   };
 }
 
-/** A Vega-Lite spec as an SVG document (a string starting with `<svg`). */
-export async function renderSvg(spec: object): Promise<string> {
-  const [vega, vl] = await Promise.all([import('vega'), import('vega-lite')]);
-  const compiled = vl.compile(spec as TopLevelSpec).spec;
-  const view = new vega.View(vega.parse(compiled), { renderer: 'none', logLevel: vega.Warn });
-  try {
-    vega.resetSVGDefIds();
-    return await view.toSVG();
-  } finally {
-    view.finalize();
-  }
-}

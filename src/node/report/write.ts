@@ -7,7 +7,8 @@
 import { join } from 'node:path';
 import { ranking } from '../../metrics-roc.js';
 import { writeFileAtomic } from '../files.js';
-import { curvesSpec, renderSvg } from './curves.js';
+import { renderVegaLiteSvg } from '../../plot-svg.js';
+import { curvesSpec } from './curves.js';
 import { reportHtml, type CurvesFigure, type ReportRow, type RobustnessSection } from './html.js';
 import type { MistakeCollector } from './mistakes.js';
 
@@ -34,7 +35,7 @@ async function figure(name: string, preds: EvalReportInput['predictions'], row: 
   const r = ranking(preds.map((p) => p.label), preds.map((p) => p.prob));
   const spec = curvesSpec(name, r, row?.auc ?? null, row?.ap ?? null);
   if (!spec) return { name, svg: null, note: `no curves: ${r.negatives} real and ${r.positives} generated images (both are needed)` };
-  return { name, svg: await renderSvg(spec) };
+  return { name, svg: await renderVegaLiteSvg(spec) };
 }
 
 /** Writes DIR/report.html; returns its path. */
