@@ -15,17 +15,16 @@
 // One JSON line per result on stdout. Needs `npm run build`.
 import { spawn } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { openSafetensors, writeSafetensorsFile } from '../dist/node/files.js';
 import { pushInputs } from '../dist/node/queue/push.js';
 import { DnfQueue } from '../dist/node/queue/store.js';
 import { runQueueWorker } from '../dist/node/queue/worker.js';
-import { synth } from '../tools/synth-weights.mjs';
+import { writeTinyUnet } from './lib/tiny-unet.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bin = join(repo, 'bin', 'dnf.js');
@@ -81,13 +80,7 @@ try {
   if (opt('--unet')) {
     unetArgs = ['--unet', opt('--unet'), ...(opt('--model-config') ? ['--model-config', opt('--model-config')] : [])];
   } else {
-    const golden = await openSafetensors(join(repo, 'test', 'fixtures', 'golden', 'unet.safetensors'));
-    const layout = JSON.parse(golden.file.metadata.keys);
-    const config = join(root, 'tiny-unet.json');
-    await writeFile(config, golden.file.metadata.config);
-    await golden.close();
-    const unet = join(root, 'tiny-unet.safetensors');
-    await writeSafetensorsFile(unet, layout.map(([name, shape]) => ({ name, dtype: 'F32', shape, data: synth(name, shape) })));
+    const { unet, config } = await writeTinyUnet(root);
     unetArgs = ['--unet', unet, '--model-config', config];
   }
   const input = join(root, 'in');

@@ -12,13 +12,12 @@
 // by count only, as before the budget existed). Needs `npm run build`.
 import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { openSafetensors, writeSafetensorsFile } from '../dist/node/files.js';
-import { synth } from '../tools/synth-weights.mjs';
+import { writeTinyUnet } from './lib/tiny-unet.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -41,13 +40,7 @@ const emit = (obj) => {
 const root = await mkdtemp(join(tmpdir(), 'dnf-soak-'));
 try {
   // The tiny UNet of the tests: config and layout from the golden fixture, synthetic weights.
-  const golden = await openSafetensors(join(repo, 'test', 'fixtures', 'golden', 'unet.safetensors'));
-  const layout = JSON.parse(golden.file.metadata.keys);
-  const config = join(root, 'tiny-unet.json');
-  await writeFile(config, golden.file.metadata.config);
-  await golden.close();
-  const unet = join(root, 'tiny-unet.safetensors');
-  await writeSafetensorsFile(unet, layout.map(([name, shape]) => ({ name, dtype: 'F32', shape, data: synth(name, shape) })));
+  const { unet, config } = await writeTinyUnet(root);
 
   const inputs = join(root, 'in');
   for (let d = 0; d < 10; d++) await mkdir(join(inputs, `part${d}`), { recursive: true });
