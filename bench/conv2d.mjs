@@ -8,11 +8,17 @@
 // pixel_groups, workgroup and workgroups: the dispatch's PV (the adapter's, lowered on narrow
 // outputs), invocations per workgroup and grid (x: the batch's pixel tiles, y: blocks of 16 output
 // channels, z: x's overflow past the adapter's workgroups per dimension).
+// Every 3x3 stride-1 'same' shape also runs as Winograd F(4x4, 3x3) (kernel conv2d.winograd, its
+// gflops counted with the direct convolution's FLOPs, so the two lines compare as speeds), with
+// `chosen`: whether nn/Conv2d takes it on this adapter (winogradPays), and `speedup` over direct.
+// BENCH_CONV_WINOGRAD=0 skips it.
 import { Tensor } from '../dist/tensor.js';
 import { conv2d, conv2dEntry, conv2dPixelGroups, conv2dPlan, prepareConv2d } from '../dist/kernels/conv2d.js';
+import { conv2dWinograd, winogradPays, winogradWeights } from '../dist/kernels/conv2d-winograd.js';
 import { randomValues } from '../dist/selftest.js';
 
-const DEFAULT_SHAPES = '1,128,256,256,128,3;1,256,64,64,256,3;1,512,16,16,512,3;1,256,64,64,512,1;1,128,256,256,128,3,2,down';
+// The LSUN UNet's 3x3 levels (256 .. 8 pixels), a 1x1 and the Downsample.
+const DEFAULT_SHAPES = '1,128,256,256,128,3;1,128,128,128,128,3;1,256,64,64,256,3;1,256,32,32,256,3;1,512,16,16,512,3;1,512,8,8,512,3;1,256,64,64,512,1;1,128,256,256,128,3,2,down';
 
 export async function run(gpu, report) {
   const reps = Number(process.env.BENCH_CONV_REPS ?? 3);
@@ -28,18 +34,7 @@ export async function run(gpu, report) {
     await gpu.sync();
     const [, , ho, wo] = warm.shape;
     const flop = 2 * N * Cout * Cin * Kk * Kk * ho * wo;
-    let best = Infinity;
-    let bestCpu = Infinity;
-    for (let t = 0; t < 3; t++) {
-      await gpu.sync();
-      const t0 = performance.now();
-      const c0 = process.cpuUsage();
-      for (let r = 0; r < reps; r++) conv2d(x, weights, { ...opts, out: warm });
-      await gpu.sync();
-      const cpu = process.cpuUsage(c0);
-      best = Math.min(best, (performance.now() - t0) / reps);
-      bestCpu = Math.min(bestCpu, (cpu.user + cpu.system) / 1000 / reps);
-    }
+    const direct = await best3(gpu, reps, () => conv2d(x, weights, { ...opts, out: warm }));
     const entry = conv2dEntry(Kk, opts.stride, padding);
     const plan = conv2dPlan(entry, N, ho, wo, conv2dPixelGroups(gpu), gpu.limits.maxComputeWorkgroupsPerDimension);
     report({
@@ -48,12 +43,46 @@ export async function run(gpu, report) {
       pixel_groups: plan.pv,
       workgroup: plan.wg,
       workgroups: [plan.workgroups[0], Math.ceil(Cout / 16), plan.workgroups[1]],
-      ms: +best.toFixed(3),
-      gflops: +(flop / best / 1e6).toFixed(2),
-      cpu_gflops: +(flop / bestCpu / 1e6).toFixed(2),
+      ...rates(flop, direct),
     });
+    if (entry === 'conv3x3' && process.env.BENCH_CONV_WINOGRAD !== '0') {
+      const u = winogradWeights(weights);
+      conv2dWinograd(x, weights, u, { out: warm });
+      await gpu.sync();
+      const wino = await best3(gpu, reps, () => conv2dWinograd(x, weights, u, { out: warm }));
+      report({
+        kernel: 'conv2d.winograd',
+        shape: spec,
+        chosen: winogradPays(gpu, H, W, Cin, Cout),
+        speedup: +(direct.ms / wino.ms).toFixed(3),
+        cpu_speedup: +(direct.cpuMs / wino.cpuMs).toFixed(3),
+        ...rates(flop, wino),
+      });
+      u.dispose();
+    }
     warm.dispose();
     x.dispose();
     weights.dispose();
   }
+}
+
+/** Best of three timings of `reps` dispatches: wall and CPU milliseconds per dispatch. */
+async function best3(gpu, reps, record) {
+  let ms = Infinity;
+  let cpuMs = Infinity;
+  for (let t = 0; t < 3; t++) {
+    await gpu.sync();
+    const t0 = performance.now();
+    const c0 = process.cpuUsage();
+    for (let r = 0; r < reps; r++) record();
+    await gpu.sync();
+    const cpu = process.cpuUsage(c0);
+    ms = Math.min(ms, (performance.now() - t0) / reps);
+    cpuMs = Math.min(cpuMs, (cpu.user + cpu.system) / 1000 / reps);
+  }
+  return { ms, cpuMs };
+}
+
+function rates(flop, { ms, cpuMs }) {
+  return { ms: +ms.toFixed(3), gflops: +(flop / ms / 1e6).toFixed(2), cpu_gflops: +(flop / cpuMs / 1e6).toFixed(2) };
 }

@@ -1,0 +1,189 @@
+// Winograd F(4x4, 3x3) transforms for the 3x3 stride-1 'same' convolution (Lavin & Gray 2016,
+// interpolation points 0, +-1, +-2, infinity): out = A^T [ (G g G^T) . (B^T d B) ] A per 4x4
+// output tile, where d is the tile's 6x6 input patch (rows and columns -1 .. 4 around it, zero
+// outside the image) and g a 3x3 kernel. Multiplies per output: 36 / 16 = 2.25 per input channel
+// and tap set, against 9 for the direct convolution. src/kernels/conv2d-winograd.ts records the
+// three passes, the product over input channels in between being winograd_gemm.wgsl:
+//   weights: Wt [blocks][Cin][3][3][16] (conv2d's layout) -> U [blocks][36][Cin][16], once per layer
+//   input:   X [N, Cin, H, W] -> V [36][Cin][tpad], tiles t0 .. t0+tc-1 of the batch (a chunk)
+//   output:  M [36][co_pad][tpad] -> Y [N, Cout, H, W] plus bias, activation, residual as conv2d
+// Position q = 6 * row + column of the transformed 6x6 tile. Tiles are numbered over the batch,
+// image by image, tile row by tile row: t = (n * tiles_y + ty) * tiles_x + tx.
+struct Params {
+  cin: u32,          // input channels
+  cout: u32,         // output channels
+  h: u32,            // image height (input and output)
+  w: u32,            // image width
+  tiles_y: u32,      // ceil(h / 4)
+  tiles_x: u32,      // ceil(w / 4)
+  t0: u32,           // first tile of this chunk
+  tc: u32,           // tiles in this chunk
+  tpad: u32,         // tc rounded up to 16: the row length of V and M
+  co_pad: u32,       // cout rounded up to 16: channels per position of M
+  has_bias: u32,     // 1: add bias (binding 2)
+  has_residual: u32, // 1: add residual (binding 3) after swish, before relu
+  act: u32,          // 0: none, 1: swish(conv + bias) + residual, 2: relu(conv + bias + residual)
+  row: u32,          // lanes per grid row (workgroups along x * WG)
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read> residual: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dst: array<f32>;
+
+override WG: u32 = 64u;
+
+// Six values along one axis of a tile.
+struct Six {
+  a: f32, b: f32, c: f32, d: f32, e: f32, f: f32,
+}
+
+// G g: a 3-tap kernel interpolated at 0, 1, -1, 2, -2, infinity.
+fn kernelG(g0: f32, g1: f32, g2: f32) -> Six {
+  let even = g0 + g2;
+  let q = g0 * 0.25 + g2;
+  return Six(g0 * 0.25, -(even + g1) / 6.0, -(even - g1) / 6.0, (q + g1 * 0.5) / 6.0, (q - g1 * 0.5) / 6.0, g2);
+}
+
+// B^T d: six inputs to six interpolated values.
+fn inputB(d: Six) -> Six {
+  return Six(
+    4.0 * d.a - 5.0 * d.c + d.e,
+    -4.0 * (d.b + d.c) + d.d + d.e,
+    4.0 * (d.b - d.c) - d.d + d.e,
+    2.0 * (d.d - d.b) - d.c + d.e,
+    2.0 * (d.b - d.d) - d.c + d.e,
+    4.0 * d.b - 5.0 * d.d + d.f,
+  );
+}
+
+// A^T m: six products to four outputs.
+fn outputA(m: Six) -> vec4<f32> {
+  let s12 = m.b + m.c;
+  let d12 = m.b - m.c;
+  let s34 = m.d + m.e;
+  let d34 = m.d - m.e;
+  return vec4<f32>(m.a + s12 + s34, d12 + 2.0 * d34, s12 + 4.0 * s34, d12 + 8.0 * d34 + m.f);
+}
+
+fn at(s: Six, i: u32) -> f32 {
+  switch i {
+    case 0u: { return s.a; }
+    case 1u: { return s.b; }
+    case 2u: { return s.c; }
+    case 3u: { return s.d; }
+    case 4u: { return s.e; }
+    default: { return s.f; }
+  }
+}
+
+// Column i of six rows.
+fn column(r: array<Six, 6>, i: u32) -> Six {
+  return Six(at(r[0], i), at(r[1], i), at(r[2], i), at(r[3], i), at(r[4], i), at(r[5], i));
+}
+
+// U = G g G^T for output channel c of block b and input channel ci: lanes over (b, ci, c).
+@compute @workgroup_size(WG)
+fn weights(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.y * p.row + gid.x;
+  let blocks = p.co_pad / 16u;
+  if (i >= blocks * p.cin * 16u) { return; }
+  let c = i % 16u;
+  let ci = (i / 16u) % p.cin;
+  let b = i / (16u * p.cin);
+  let gb = (b * p.cin + ci) * 144u + c;
+  // Rows of G g (each the column transform of one kernel column), then G applied along rows.
+  var cols: array<Six, 3>;
+  for (var kx = 0u; kx < 3u; kx++) {
+    cols[kx] = kernelG(src[gb + kx * 16u], src[gb + (3u + kx) * 16u], src[gb + (6u + kx) * 16u]);
+  }
+  let ub = (b * 36u * p.cin + ci) * 16u + c;
+  for (var r = 0u; r < 6u; r++) {
+    let u = kernelG(at(cols[0], r), at(cols[1], r), at(cols[2], r));
+    for (var j = 0u; j < 6u; j++) {
+      dst[ub + (6u * r + j) * p.cin * 16u] = at(u, j);
+    }
+  }
+}
+
+// V = B^T d B for tile t0 + t and input channel ci: x over tiles, y over input channels.
+@compute @workgroup_size(WG)
+fn input(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x;
+  let ci = gid.y;
+  if (t >= p.tc) { return; }
+  let g = p.t0 + t;
+  let per = p.tiles_y * p.tiles_x;
+  let n = g / per;
+  let r = g - n * per;
+  let iy0 = i32(r / p.tiles_x) * 4 - 1;
+  let ix0 = i32(r % p.tiles_x) * 4 - 1;
+  let base = (n * p.cin + ci) * p.h * p.w;
+  // B^T applied down each of the six patch columns, then along each resulting row.
+  var rows: array<Six, 6>;
+  for (var y = 0; y < 6; y++) {
+    let iy = iy0 + y;
+    var v = array<f32, 6>();
+    if (iy >= 0 && iy < i32(p.h)) {
+      let rb = base + u32(iy) * p.w;
+      for (var x = 0; x < 6; x++) {
+        let ix = ix0 + x;
+        if (ix >= 0 && ix < i32(p.w)) { v[x] = src[rb + u32(ix)]; }
+      }
+    }
+    rows[y] = Six(v[0], v[1], v[2], v[3], v[4], v[5]);
+  }
+  var cols: array<Six, 6>;
+  for (var x = 0u; x < 6u; x++) { cols[x] = inputB(column(rows, x)); }
+  let stride = p.cin * p.tpad;
+  let vb = ci * p.tpad + t;
+  for (var q = 0u; q < 6u; q++) {
+    let v = inputB(column(cols, q));
+    for (var j = 0u; j < 6u; j++) { dst[vb + (6u * q + j) * stride] = at(v, j); }
+  }
+}
+
+// Y = A^T M A for tile t0 + t and output channel co, plus bias, activation and residual as
+// conv2d.wgsl: x over tiles, y over output channels.
+@compute @workgroup_size(WG)
+fn output(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x;
+  let co = gid.y;
+  if (t >= p.tc || co >= p.cout) { return; }
+  var m: array<Six, 6>;
+  let stride = p.co_pad * p.tpad;
+  let mb = co * p.tpad + t;
+  for (var r = 0u; r < 6u; r++) {
+    let i = mb + 6u * r * stride;
+    m[r] = Six(src[i], src[i + stride], src[i + 2u * stride], src[i + 3u * stride], src[i + 4u * stride], src[i + 5u * stride]);
+  }
+  // A^T down the columns (6 -> 4 rows), then along each row.
+  var cols: array<vec4<f32>, 6>;
+  for (var x = 0u; x < 6u; x++) { cols[x] = outputA(column(m, x)); }
+  let g = p.t0 + t;
+  let per = p.tiles_y * p.tiles_x;
+  let n = g / per;
+  let r = g - n * per;
+  let oy0 = (r / p.tiles_x) * 4u;
+  let ox0 = (r % p.tiles_x) * 4u;
+  var b = 0.0;
+  if (p.has_bias == 1u) { b = bias[co]; }
+  let ob = (n * p.cout + co) * p.h * p.w;
+  for (var y = 0u; y < 4u; y++) {
+    let oy = oy0 + y;
+    if (oy >= p.h) { break; }
+    let v = outputA(Six(cols[0][y], cols[1][y], cols[2][y], cols[3][y], cols[4][y], cols[5][y]));
+    for (var x = 0u; x < 4u; x++) {
+      let ox = ox0 + x;
+      if (ox < p.w) {
+        let o = ob + oy * p.w + ox;
+        var s = v[x] + b;
+        if (p.act == 1u) { s = s / (1.0 + exp(-s)); }
+        if (p.has_residual == 1u) { s += residual[o]; }
+        if (p.act == 2u) { s = max(s, 0.0); }
+        dst[o] = s;
+      }
+    }
+  }
+}

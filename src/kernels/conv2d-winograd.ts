@@ -1,0 +1,149 @@
+/**
+ * The 3x3 stride-1 'same' convolution by Winograd's F(4x4, 3x3) (winograd.wgsl,
+ * winograd_gemm.wgsl): 2.25 multiplies per output, input channel and kernel against 9.
+ * Three passes per chunk of 4x4 output tiles: the input transform V = B^T d B, 36 products
+ * M = U V over the input channels (one per transformed position, the register tile of conv2d), and
+ * the output transform Y = A^T M A with conv2d's bias, activation and residual. U = G g G^T is
+ * computed once per layer, on the GPU from conv2d's laid-out weights, the first time the layer
+ * runs this way (so layers that never do keep no copy: U is 4x the weights).
+ *
+ * Chunks: V and M hold 36 values per tile and channel, so a 256x256 map with 256 channels needs
+ * 151 MB for V; tiles are taken in chunks whose V and M stay within CHUNK_BYTES (and the binding
+ * limit). Every output is computed by the same arithmetic whatever the chunking and the batch.
+ *
+ * Float error: the transforms add rounding (B^T's and A^T's entries reach 5 and 8); measured in
+ * test/gpu/conv2d-winograd.test.ts against float64 and documented in the README's Speed section.
+ */
+import type { Gpu } from '../gpu/gpu.js';
+import { Tensor } from '../tensor.js';
+import { conv2dPixelGroups, type Conv2dOptions, type Conv2dWeights } from './conv2d.js';
+import { ceilDiv, grid1d } from './grid.js';
+
+const WG = 64;
+/** Positions of the transformed 6x6 tile. */
+const POS = 36;
+/** Bytes for V (and for M) per chunk: larger chunks mean fewer dispatches, smaller ones stay in cache. */
+const CHUNK_BYTES = 32 << 20;
+const ACT = { none: 0, swish: 1, relu: 2 } as const;
+
+/** Smallest map side (height and width) run by Winograd on CPU adapters; see winogradPays. */
+export const WINOGRAD_MIN_SIDE = 32;
+
+/**
+ * Whether a 3x3 stride-1 'same' layer over h x w maps runs faster by Winograd: on CPU adapters
+ * (the register-tiled PV 4 kernels), for maps of at least WINOGRAD_MIN_SIDE on both sides.
+ * Measured on llvmpipe (bench/conv2d, per CPU second): 256x256 128 -> 128 channels 2.0x faster.
+ * Smaller maps are where the largest layers' weights are (512 channels at 16x16 and 8x8 in the
+ * LSUN UNet), and U is 4x the weights. GPUs keep the direct kernel until measured there.
+ * Independent of the batch, so results do not change with it.
+ */
+export function winogradPays(gpu: Gpu, h: number, w: number, cin: number, cout: number): boolean {
+  return conv2dPixelGroups(gpu) === 4 && Math.min(h, w) >= WINOGRAD_MIN_SIDE && cin >= 4 && cout >= 4;
+}
+
+/**
+ * U = G g G^T of a 3x3 layer's laid-out weights, [blocks][36][Cin][16]: recorded on the GPU; the
+ * caller keeps it as long as the weights do not change (nn/Conv2d computes it on first use).
+ */
+export function winogradWeights(w: Conv2dWeights): Tensor {
+  if (w.k !== 3) throw new Error(`conv2d (Winograd): F(4x4, 3x3) needs a 3x3 kernel, got ${w.k}x${w.k}`);
+  const gpu = w.weight.gpu;
+  const blocks = w.weight.shape[0];
+  const u = Tensor.empty(gpu, [blocks, POS, w.cin, 16], 'winograd.U');
+  const g = grid1d(blocks * w.cin * 16, WG, gpu.limits.maxComputeWorkgroupsPerDimension);
+  gpu.dispatch({
+    shader: 'winograd',
+    entry: 'weights',
+    overrides: { WG },
+    params: { ...noTiles, cin: w.cin, cout: w.cout, co_pad: blocks * 16, row: g.row },
+    buffers: [w.weight.binding, w.weight.binding, w.weight.binding, u.binding],
+    workgroups: g.workgroups,
+    label: 'winograd.weights',
+  });
+  return u;
+}
+
+const noTiles = { h: 0, w: 0, tiles_y: 0, tiles_x: 0, t0: 0, tc: 0, tpad: 0, has_bias: 0, has_residual: 0, act: 0 };
+
+/** Tiles per chunk: V and M within CHUNK_BYTES and the binding limit, a multiple of 16. */
+export function winogradChunkTiles(gpu: Gpu, cin: number, coPad: number, tiles: number, chunkBytes = CHUNK_BYTES): number {
+  const perTile = POS * 4 * Math.max(cin, coPad);
+  if (16 * perTile > gpu.maxBinding) throw new Error(`conv2d (Winograd): ${Math.max(cin, coPad)} channels need more than a ${gpu.maxBinding}-byte binding for 16 tiles`);
+  const fit = Math.max(16, Math.floor(Math.min(chunkBytes, gpu.maxBinding) / perTile / 16) * 16);
+  return Math.min(fit, ceilDiv(tiles, 16) * 16);
+}
+
+/** x [N, Cin, H, W] -> [N, Cout, H, W], as conv2d with k 3, stride 1, padding 'same'. */
+export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: Conv2dOptions = {}, chunkBytes?: number): Tensor {
+  const gpu = x.gpu;
+  if ((opts.stride ?? 1) !== 1 || (opts.padding ?? 'same') !== 'same') throw new Error('conv2d (Winograd): F(4x4, 3x3) serves stride 1, padding \'same\' only');
+  if (x.shape.length !== 4 || x.shape[1] !== w.cin || w.k !== 3) throw new Error(`conv2d (Winograd): input [${x.shape}] does not match weights [${w.cout}, ${w.cin}, ${w.k}, ${w.k}]`);
+  const [n, cin, h, wd] = x.shape;
+  const blocks = w.weight.shape[0];
+  const coPad = blocks * 16;
+  if (u.size !== blocks * POS * cin * 16) throw new Error(`conv2d (Winograd): transformed weights [${u.shape}] are not those of [${w.cout}, ${w.cin}, 3, 3]`);
+  const outShape = [n, w.cout, h, wd];
+  const out = opts.out ?? Tensor.empty(gpu, outShape, 'conv2d');
+  if (out.shape.join() !== outShape.join()) throw new Error(`conv2d (Winograd): output [${out.shape}] is not [${outShape}]`);
+  const res = opts.residual;
+  if (res && res.shape.join() !== outShape.join()) throw new Error(`conv2d (Winograd): residual [${res.shape}] is not [${outShape}]`);
+  if (out.buffer === x.buffer || out.buffer === res?.buffer) throw new Error('conv2d (Winograd): the output must not alias the input or the residual');
+  if (!out.size) return out;
+  const tilesY = ceilDiv(h, 4);
+  const tilesX = ceilDiv(wd, 4);
+  const tiles = n * tilesY * tilesX;
+  const chunk = winogradChunkTiles(gpu, cin, coPad, tiles, chunkBytes);
+  const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension;
+  if (cin > maxWg || w.cout > maxWg) throw new Error(`conv2d (Winograd): ${Math.max(cin, w.cout)} channels exceed ${maxWg} workgroups per dimension`);
+  const common = {
+    cin,
+    cout: w.cout,
+    h,
+    w: wd,
+    tiles_y: tilesY,
+    tiles_x: tilesX,
+    co_pad: coPad,
+    has_bias: w.bias ? 1 : 0,
+    has_residual: res ? 1 : 0,
+    act: ACT[opts.act ?? 'none'],
+    row: 0,
+  };
+  for (let t0 = 0; t0 < tiles; t0 += chunk) {
+    const tc = Math.min(chunk, tiles - t0);
+    const tpad = ceilDiv(tc, 16) * 16;
+    const params = { ...common, t0, tc, tpad };
+    const v = Tensor.empty(gpu, [POS, cin, tpad], 'winograd.V');
+    const m = Tensor.empty(gpu, [POS, coPad, tpad], 'winograd.M');
+    gpu.dispatch({
+      shader: 'winograd',
+      entry: 'input',
+      overrides: { WG },
+      params,
+      buffers: [x.binding, x.binding, x.binding, v.binding],
+      workgroups: [ceilDiv(tc, WG), cin],
+      label: 'winograd.input',
+    });
+    const lanes = tpad / 16;
+    const gemmWg = Math.min(WG, Math.max(8, 2 ** Math.ceil(Math.log2(lanes))));
+    gpu.dispatch({
+      shader: 'winograd_gemm',
+      overrides: { WG: gemmWg },
+      params: { cin, tpad, co_pad: coPad },
+      buffers: [v.binding, u.binding, m.binding],
+      workgroups: [ceilDiv(lanes, gemmWg), blocks, POS],
+      label: 'winograd.gemm',
+    });
+    gpu.dispatch({
+      shader: 'winograd',
+      entry: 'output',
+      overrides: { WG },
+      params,
+      buffers: [m.binding, (w.bias ?? m).binding, (res ?? m).binding, out.binding],
+      workgroups: [ceilDiv(tc, WG), w.cout],
+      label: 'winograd.output',
+    });
+    v.dispose();
+    m.dispose();
+  }
+  return out;
+}

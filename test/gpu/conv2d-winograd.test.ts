@@ -1,0 +1,124 @@
+/**
+ * Winograd F(4x4, 3x3) against float64 truth (tools/golden/conv2d_winograd.py): `out` is
+ * `F.conv2d(x, weight, bias, padding=1)` (then F.silu / + residual / F.relu) in float64, `torch32`
+ * the same in PyTorch's float32.
+ * Tolerance 2e-5 of the output scale. Measured (llvmpipe / SwiftShader, errors relative to
+ * max|out|, printed by the first test): ours 3.9e-6 / 4.5e-6 on unet128 (128 input channels),
+ * 2.9e-7 .. 2.9e-6 on the others; the direct kernel (conv2d.wgsl) 8e-8 .. 6.6e-7 and PyTorch's
+ * float32 1.1e-7 .. 1.8e-6 on the same cases. The transforms' coefficients (B^T up to 5, A^T up
+ * to 8, G's 1/6 and 1/24) make the transformed terms larger than the outputs they cancel into,
+ * so their rounding weighs more: about 7x the direct kernel's error, 2.5x PyTorch's at 128 channels.
+ */
+import { describe, expect, it } from 'vitest';
+import { conv2d, prepareConv2d, type Conv2dOptions } from '../../src/kernels/conv2d.js';
+import { conv2dWinograd, winogradChunkTiles, winogradPays, winogradWeights } from '../../src/kernels/conv2d-winograd.js';
+import { Conv2d } from '../../src/nn/conv2d.js';
+import { randomValues } from '../../src/selftest.js';
+import { Tensor } from '../../src/tensor.js';
+import { bytesSource, SafetensorsFile, serializeSafetensors } from '../../src/weights/safetensors.js';
+import { VarBuilder } from '../../src/weights/var-builder.js';
+import { diff, expectClose, loadGolden, testGpu } from './helpers.js';
+
+const golden = loadGolden('conv2d_winograd');
+const TOL = 2e-5;
+const COMPILE_MS = 60_000;
+
+const cases: Array<[string, Conv2dOptions]> = [
+  ['odd', {}],
+  ['small', { act: 'swish' }],
+  ['nobias_relu', { act: 'relu' }],
+  ['wide', {}],
+  ['unet128', { act: 'swish' }],
+];
+
+async function setup(name: string) {
+  const gpu = await testGpu();
+  const g = await golden;
+  const w = prepareConv2d(gpu, g.get(`${name}.weight`), g.shape(`${name}.weight`), g.has(`${name}.bias`) ? g.get(`${name}.bias`) : null, name);
+  const x = g.tensor(gpu, `${name}.x`);
+  const residual = g.has(`${name}.residual`) ? g.tensor(gpu, `${name}.residual`) : undefined;
+  return { gpu, g, w, x, residual };
+}
+
+describe('conv2d by Winograd F(4x4, 3x3)', () => {
+  it.each(cases)(
+    '%s: within 2e-5 of float64 truth, whatever the chunking',
+    async (name, opts) => {
+      const { g, w, x, residual } = await setup(name);
+      const u = winogradWeights(w);
+      const want = g.get(`${name}.out`);
+      const got = await conv2dWinograd(x, w, u, { ...opts, residual }).read();
+      const d = expectClose(got, want, TOL, name);
+      const direct = diff(await conv2d(x, w, { ...opts, residual }).read(), want);
+      const torch = diff(g.get(`${name}.torch32`), want);
+      console.log(`${name}: winograd ${(d.maxAbs / d.scale).toExponential(2)}, direct ${(direct.maxAbs / d.scale).toExponential(2)}, torch f32 ${(torch.maxAbs / d.scale).toExponential(2)} of max|out| ${d.scale.toFixed(3)}`);
+      // Chunks of 16 tiles (the smallest) give the same bits as one chunk.
+      const chunked = await conv2dWinograd(x, w, u, { ...opts, residual }, 1).read();
+      expect(Buffer.from(chunked.buffer).equals(Buffer.from(got.buffer))).toBe(true);
+      u.dispose();
+      w.dispose();
+    },
+    COMPILE_MS,
+  );
+
+  it('gives each image the same bits alone as in a batch', async () => {
+    const { gpu, g, w, x } = await setup('odd');
+    const u = winogradWeights(w);
+    const both = await conv2dWinograd(x, w, u).read();
+    const [, c, h, wd] = x.shape;
+    const plane = c * h * wd;
+    const outPlane = w.cout * h * wd;
+    for (let i = 0; i < 2; i++) {
+      const xi = Tensor.from(gpu, g.get('odd.x').slice(i * plane, (i + 1) * plane), [1, c, h, wd]);
+      const alone = await conv2dWinograd(xi, w, u).read();
+      expect(Buffer.from(alone.buffer).equals(Buffer.from(both.buffer, i * outPlane * 4, outPlane * 4))).toBe(true);
+      xi.dispose();
+    }
+    u.dispose();
+    w.dispose();
+  }, COMPILE_MS);
+
+  it('is what nn/Conv2d runs on CPU adapters for maps of 32x32 and more; the direct kernel below', async () => {
+    const gpu = await testGpu();
+    const g = await golden;
+    // The test adapters are CPU adapters (PV 4).
+    expect(winogradPays(gpu, 32, 32, 128, 128)).toBe(true);
+    expect(winogradPays(gpu, 16, 64, 128, 128)).toBe(false);
+    const weight = { name: 'weight', dtype: 'F32' as const, shape: g.shape('unet128.weight'), data: g.get('unet128.weight') };
+    const bias = { name: 'bias', dtype: 'F32' as const, shape: g.shape('unet128.bias'), data: g.get('unet128.bias') };
+    const file = await SafetensorsFile.open(bytesSource('w.safetensors', serializeSafetensors([weight, bias])));
+    const layer = await Conv2d.load(VarBuilder.fromSafetensors(gpu, file), 128, 32, 3);
+    const w = layer.weights;
+    const u = winogradWeights(w);
+    const bits = (a: Float32Array) => Buffer.from(a.buffer);
+    for (const side of [32, 8]) {
+      const x = Tensor.from(gpu, randomValues(128 * side * side, side), [1, 128, side, side]);
+      const viaLayer = bits(await layer.forward(x).read());
+      const wino = bits(await conv2dWinograd(x, w, u).read());
+      const direct = bits(await conv2d(x, w).read());
+      expect(viaLayer.equals(side >= 32 ? wino : direct)).toBe(true);
+      expect(wino.equals(direct)).toBe(false); // the two are told apart by their rounding
+      x.dispose();
+    }
+    u.dispose();
+    layer.dispose();
+  }, COMPILE_MS);
+
+  it('chunks tiles within 32 MiB and the binding limit; refuses strides and paddings it does not serve', async () => {
+    const gpu = await testGpu();
+    expect(winogradChunkTiles(gpu, 128, 128, 4096)).toBe(1808); // 32 MiB / (36 * 4 * 128 B), down to 16
+    expect(winogradChunkTiles(gpu, 8, 16, 5)).toBe(16);
+    expect(winogradChunkTiles(gpu, 256, 128, 100)).toBe(112);
+    const { w, x } = await setup('odd');
+    const u = winogradWeights(w);
+    expect(() => conv2dWinograd(x, w, u, { stride: 2 })).toThrow(/stride 1/);
+    expect(() => conv2dWinograd(x, w, u, { padding: 0 })).toThrow(/stride 1/);
+    const other = prepareConv2d(gpu, new Float32Array(7 * 6 * 9), [7, 6, 3, 3]);
+    const otherU = winogradWeights(other);
+    expect(() => conv2dWinograd(x, w, otherU)).toThrow(/transformed weights/);
+    otherU.dispose();
+    other.dispose();
+    u.dispose();
+    w.dispose();
+  });
+});
