@@ -10,12 +10,12 @@
 //   BENCH_REPS          timed forwards per batch after one warm-up (default: 1 on CPU adapters, 5 on GPUs)
 //   BENCH_PROFILE=0     skip the per-kernel breakdown (one more forward on a profiled Gpu, at the
 //                       first batch; on adapters without timestamp queries its replay doubles the time)
-//   BENCH_TORCH=0       skip PyTorch (it runs only when the batches include 1)
+//   BENCH_TORCH=0       skip PyTorch (it runs the same forward at every batch size)
 //   BENCH_PYTHON        the interpreter that has torch (default /usr/bin/python3)
 //   BENCH_TORCH_DEVICE  cpu (default) or cuda, for bench/torch_unet.py
 //
 // Output lines (run.mjs adds bench, adapter, backend):
-//   kind 'forward': one per batch; the batch-1 line also carries PyTorch's time (torch_s_per_image,
+//   kind 'forward': one per batch, with PyTorch's time for the same batch (torch_s_per_image,
 //     ratio = ours / torch, the same by CPU time on CPU adapters) and the largest difference
 //     between the two outputs (both sides compute the same weights and input, see lib/random-weights.mjs).
 //     Memory: weights_bytes (parameters * 4), weights_pool_bytes (the pooled buffers holding them),
@@ -62,7 +62,8 @@ export async function run(gpu, report) {
   }
 
   // PyTorch first: on CPU adapters both sides need all the cores.
-  const torch = !batches.includes(1) ? null : process.env.BENCH_TORCH === '0' ? { error: 'skipped (BENCH_TORCH=0)' } : await runTorch(config, reps);
+  const torch = new Map();
+  for (const b of batches) torch.set(b, process.env.BENCH_TORCH === '0' ? { error: 'skipped (BENCH_TORCH=0)' } : await runTorch(config, reps, b));
 
   gpu.pool.trim();
   const t0 = performance.now();
@@ -86,7 +87,7 @@ export async function run(gpu, report) {
         parameters, weights_bytes: parameters * 4, weights_pool_bytes: weightsPoolBytes, peak_pool_bytes: gpu.pool.peak,
         load_s: round(loadS), loadavg: loadavg().map(round),
       };
-      if (batch === 1) Object.assign(line, compareTorch(torch, mean, onCpu ? cpuS / reps : null, await eps.read()));
+      Object.assign(line, compareTorch(torch.get(batch), mean / batch, onCpu ? cpuS / reps / batch : null, await eps.read()));
       eps.dispose();
       report(line);
     }
@@ -157,15 +158,15 @@ async function loadUnet(gpu, config, layout) {
 }
 
 /**
- * bench/torch_unet.py at batch 1: {result, eps} (its JSON line and its output), or {error} when
+ * bench/torch_unet.py at `batch`: {result, eps} (its JSON line and its output), or {error} when
  * the interpreter, torch or the run is missing or fails.
  */
-async function runTorch(config, reps) {
+async function runTorch(config, reps, batch) {
   const python = process.env.BENCH_PYTHON ?? '/usr/bin/python3';
   const device = process.env.BENCH_TORCH_DEVICE ?? 'cpu';
   const dir = await mkdtemp(join(tmpdir(), 'dnf-bench-unet-'));
   const epsFile = join(dir, 'eps.f32');
-  const args = [join(here, 'torch_unet.py'), '--config', JSON.stringify(config), '--batch', '1', '--reps', String(reps), '--device', device, '--eps-out', epsFile];
+  const args = [join(here, 'torch_unet.py'), '--config', JSON.stringify(config), '--batch', String(batch), '--reps', String(reps), '--device', device, '--eps-out', epsFile];
   try {
     const { stdout } = await promisify(execFile)(python, args);
     const bytes = await readFile(epsFile);
@@ -184,7 +185,7 @@ async function runTorch(config, reps) {
   }
 }
 
-/** The batch-1 line's PyTorch fields: times, ratios, and how far apart the two outputs are. */
+/** A forward line's PyTorch fields (times per image): ratios, and how far apart the two outputs are. */
 function compareTorch(torch, oursS, oursCpuS, eps) {
   if (!torch.result) return { torch: null, torch_error: torch.error };
   const r = torch.result;
@@ -194,7 +195,7 @@ function compareTorch(torch, oursS, oursCpuS, eps) {
     maxDiff = Math.max(maxDiff, Math.abs(eps[i] - torch.eps[i]));
     maxEps = Math.max(maxEps, Math.abs(torch.eps[i]));
   }
-  const torchCpuS = r.cpu_s / r.times_s.length;
+  const torchCpuS = r.cpu_s / r.times_s.length / r.batch;
   return {
     torch_s_per_image: round(r.s_per_image), ratio: round(oursS / r.s_per_image),
     ...(oursCpuS !== null && r.device === 'cpu' ? { torch_cpu_s: round(torchCpuS), cpu_ratio: round(oursCpuS / torchCpuS) } : {}),

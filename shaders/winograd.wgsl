@@ -5,8 +5,13 @@
 // and tap set, against 9 for the direct convolution. src/kernels/conv2d-winograd.ts records the
 // three passes, the product over input channels in between being winograd_gemm.wgsl:
 //   weights: Wt [blocks][Cin][3][3][16] (conv2d's layout) -> U [blocks][36][Cin][16], once per layer
-//   input:   X [N, Cin, H, W] -> V [36][Cin][tpad], tiles t0 .. t0+tc-1 of the batch (a chunk)
-//   output:  M [36][co_pad][tpad] -> Y [N, Cout, H, W] plus bias, activation, residual as conv2d
+//   input:   X [N, Cin, H, W] -> V [36][Cin][tpad], tiles t0 .. t0+tc-1 of the batch (a chunk);
+//            optionally GroupNorm (+ swish) applied as it loads: x' = (x - mean) * scale + shift
+//            from group_norm.wgsl's statistics, so the normalised activation is never written
+//            (the padding stays zero: it pads the normalised map)
+//   output:  M [36][co_pad][tpad] -> Y [N, Cout, H, W] plus bias, activation, residual as conv2d;
+//            the residual may be per image and channel ([N, Cout], broadcast over the pixels:
+//            the UNet's timestep projection)
 // Position q = 6 * row + column of the transformed 6x6 tile. Tiles are numbered over the batch,
 // image by image, tile row by tile row: t = (n * tiles_y + ty) * tiles_x + tx.
 struct Params {
@@ -21,9 +26,10 @@ struct Params {
   tpad: u32,         // tc rounded up to 16: the row length of V and M
   co_pad: u32,       // cout rounded up to 16: channels per position of M
   has_bias: u32,     // 1: add bias (binding 2)
-  has_residual: u32, // 1: add residual (binding 3) after swish, before relu
+  has_residual: u32, // 1: add residual (binding 3) [N, Cout, H, W], 2: [N, Cout]; after swish, before relu
   act: u32,          // 0: none, 1: swish(conv + bias) + residual, 2: relu(conv + bias + residual)
   row: u32,          // lanes per grid row (workgroups along x * WG)
+  norm: u32,         // input: 0 as is, 1 GroupNorm from stats (binding 5), 2 GroupNorm then swish
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -31,6 +37,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read> residual: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(5) var<storage, read> stats: array<vec4<f32>>; // (mean, rstd * gamma, beta, 0) per plane n * Cin + ci
 
 override WG: u32 = 64u;
 
@@ -107,6 +114,14 @@ fn weights(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
 }
 
+// GroupNorm as group_norm.wgsl's normalize computes it (the same bits), then swish if asked.
+fn normalized(x: f32, st: vec4<f32>) -> f32 {
+  if (p.norm == 0u) { return x; }
+  let y = fma(x - st.x, st.y, st.z);
+  if (p.norm == 2u) { return y / (1.0 + exp(-y)); }
+  return y;
+}
+
 // V = B^T d B for tile t0 + t and input channel ci: x over tiles, y over input channels.
 @compute @workgroup_size(WG)
 fn input(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -119,7 +134,10 @@ fn input(@builtin(global_invocation_id) gid: vec3<u32>) {
   let r = g - n * per;
   let iy0 = i32(r / p.tiles_x) * 4 - 1;
   let ix0 = i32(r % p.tiles_x) * 4 - 1;
-  let base = (n * p.cin + ci) * p.h * p.w;
+  let plane = n * p.cin + ci;
+  let base = plane * p.h * p.w;
+  var st = vec4<f32>(0.0);
+  if (p.norm != 0u) { st = stats[plane]; }
   // B^T applied down each of the six patch columns, then along each resulting row.
   var rows: array<Six, 6>;
   for (var y = 0; y < 6; y++) {
@@ -129,7 +147,7 @@ fn input(@builtin(global_invocation_id) gid: vec3<u32>) {
       let rb = base + u32(iy) * p.w;
       for (var x = 0; x < 6; x++) {
         let ix = ix0 + x;
-        if (ix >= 0 && ix < i32(p.w)) { v[x] = src[rb + u32(ix)]; }
+        if (ix >= 0 && ix < i32(p.w)) { v[x] = normalized(src[rb + u32(ix)], st); }
       }
     }
     rows[y] = Six(v[0], v[1], v[2], v[3], v[4], v[5]);
@@ -181,6 +199,7 @@ fn output(@builtin(global_invocation_id) gid: vec3<u32>) {
         var s = v[x] + b;
         if (p.act == 1u) { s = s / (1.0 + exp(-s)); }
         if (p.has_residual == 1u) { s += residual[o]; }
+        if (p.has_residual == 2u) { s += residual[n * p.cout + co]; }
         if (p.act == 2u) { s = max(s, 0.0); }
         dst[o] = s;
       }

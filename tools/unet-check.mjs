@@ -8,7 +8,8 @@
 // dir defaults to /tmp/dnf-unet-full (outside the repository). Loads the weights lazily (tensor by
 // tensor) through the VarBuilder, runs eps(x, t=0) `runs` times (default 2: the first compiles the
 // pipelines), and checks the released DNF both ways:
-//   float:  max|eps - eps_torch| <= 1e-4 * max|eps_torch|
+//   float:  max|eps - eps_torch| <= 1e-4 * max|eps_torch|, and the same against float64 truth
+//           (eps64, when the golden has it): `vs_float64` beside PyTorch float32's own error
 //   PNG:    save_image's q = uint8(clamp(eps * 255 + 0.5, 0, 255)) equal except +-1 on <= 1% of values
 // With DNF_PROFILE=1, the per-kernel times of the last run are printed.
 // Prints one JSON summary line; exit 1 on failure.
@@ -37,6 +38,7 @@ const gpu = await acquireGpu();
 const io = await openSafetensors(join(dir, 'io.safetensors'));
 const x = await io.file.readF32('x');
 const want = await io.file.readF32('eps');
+const truth = io.file.names().includes('eps64') ? await io.file.readF32('eps64') : null;
 const shape = [...io.file.info('x').shape];
 await io.close();
 
@@ -81,7 +83,18 @@ for (let i = 0; i < qa.length; i++) {
   if (d) qDiffer++;
   qMax = Math.max(qMax, d);
 }
-const floatOk = maxDiff <= 1e-4 * scale;
+/** max |a - b| / max |b|. */
+function relativeError(a, b) {
+  let d = 0;
+  let s = 0;
+  for (let i = 0; i < b.length; i++) {
+    d = Math.max(d, Math.abs(a[i] - b[i]));
+    s = Math.max(s, Math.abs(b[i]));
+  }
+  return d / s;
+}
+const vsTruth = truth ? { ours: relativeError(got, truth), torch_float32: relativeError(want, truth) } : null;
+const floatOk = maxDiff <= 1e-4 * scale && (!vsTruth || vsTruth.ours <= 1e-4);
 const pngOk = qMax <= 1 && qDiffer <= 0.01 * qa.length;
 console.log(JSON.stringify({
   backend: gpu.backend,
@@ -91,6 +104,7 @@ console.log(JSON.stringify({
   max_abs_diff: maxDiff,
   max_abs_eps: scale,
   relative: maxDiff / scale,
+  ...(vsTruth ? { vs_float64: vsTruth } : {}),
   png_values_differing: qDiffer,
   png_values: qa.length,
   png_max_diff: qMax,

@@ -94,7 +94,9 @@ export class Gpu {
     this.uniformAlign = Math.max(16, device.limits.minUniformBufferOffsetAlignment);
     this.debug = !!options.debug;
     const mode: ProfileMode | null = options.profile ? (device.features.has('timestamp-query') ? 'timestamp' : 'wallclock') : null;
-    this.profiler = mode ? new Profiler(device, mode) : null;
+    this.profiler = mode ? new Profiler(device, mode, () => this.pool.releaseKept()) : null;
+    // A wall-clock replay runs recorded dispatches again later: the buffers they name must live.
+    this.pool.keepRetired = mode === 'wallclock';
     device.addEventListener('uncapturederror', (ev) => {
       const msg = (ev as GPUUncapturedErrorEvent).error.message;
       this.deviceError ??= msg;

@@ -78,13 +78,29 @@ export class BufferPool {
     }
   }
 
+  /**
+   * While set, evicted buffers are kept (not destroyed) until releaseKept(): a wall-clock
+   * profiler replays recorded dispatches later, on the buffers they named.
+   */
+  keepRetired = false;
+  private kept: GPUBuffer[] = [];
+
   /** Destroys the buffers evicted before the submit that just happened. */
   afterSubmit(): void {
-    for (const b of this.retired) {
-      this.held -= b.size;
-      b.destroy();
-    }
+    if (this.keepRetired) this.kept.push(...this.retired);
+    else for (const b of this.retired) this.destroyHeld(b);
     this.retired = [];
+  }
+
+  /** Destroys the buffers kept for a replay. */
+  releaseKept(): void {
+    for (const b of this.kept) this.destroyHeld(b);
+    this.kept = [];
+  }
+
+  private destroyHeld(b: GPUBuffer): void {
+    this.held -= b.size;
+    b.destroy();
   }
 
   /** Destroys every free buffer (memory goes back to the device). */

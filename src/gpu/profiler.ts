@@ -39,7 +39,8 @@ export class Profiler {
   private records: RecordedDispatch[] = [];
   private submitted: { labels: string[]; resolved: GPUBuffer; read: GPUBuffer } | null = null;
 
-  constructor(private readonly device: GPUDevice, readonly mode: ProfileMode) {
+  /** `replayed`: called when the recorded dispatches are no longer needed (replayed or dropped). */
+  constructor(private readonly device: GPUDevice, readonly mode: ProfileMode, private readonly replayed: () => void = () => {}) {
     if (mode === 'timestamp') this.querySet = device.createQuerySet({ type: 'timestamp', count: 2 * CAPACITY, label: 'profile' });
   }
 
@@ -113,7 +114,7 @@ export class Profiler {
   private async replay(): Promise<void> {
     const records = this.records;
     this.records = [];
-    if (!records.length) return;
+    if (!records.length) return this.replayed();
     const probe = this.device.createBuffer({ size: 4, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST, label: 'probe' });
     const src = this.device.createBuffer({ size: 16, usage: BufferUsage.COPY_SRC, label: 'probe-src' });
     const uniform = this.device.createBuffer({ size: 256, usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST, label: 'replay-params' });
@@ -126,6 +127,7 @@ export class Profiler {
       probe.destroy();
       src.destroy();
       uniform.destroy();
+      this.replayed();
     }
   }
 
@@ -152,6 +154,7 @@ export class Profiler {
   reset(): void {
     this.totals.clear();
     this.records = [];
+    this.replayed();
   }
 
   destroy(): void {

@@ -17,6 +17,7 @@
 import type { Gpu } from '../gpu/gpu.js';
 import { Tensor } from '../tensor.js';
 import { conv2dPixelGroups, type Conv2dOptions, type Conv2dWeights } from './conv2d.js';
+import type { GroupNormStats } from './group-norm.js';
 import { ceilDiv, grid1d } from './grid.js';
 
 const WG = 64;
@@ -56,14 +57,14 @@ export function winogradWeights(w: Conv2dWeights): Tensor {
     entry: 'weights',
     overrides: { WG },
     params: { ...noTiles, cin: w.cin, cout: w.cout, co_pad: blocks * 16, row: g.row },
-    buffers: [w.weight.binding, w.weight.binding, w.weight.binding, u.binding],
+    buffers: [w.weight.binding, w.weight.binding, w.weight.binding, u.binding, w.weight.binding],
     workgroups: g.workgroups,
     label: 'winograd.weights',
   });
   return u;
 }
 
-const noTiles = { h: 0, w: 0, tiles_y: 0, tiles_x: 0, t0: 0, tc: 0, tpad: 0, has_bias: 0, has_residual: 0, act: 0 };
+const noTiles = { h: 0, w: 0, tiles_y: 0, tiles_x: 0, t0: 0, tc: 0, tpad: 0, has_bias: 0, has_residual: 0, act: 0, norm: 0 };
 
 /** Tiles per chunk: V and M within CHUNK_BYTES and the binding limit, a multiple of 16. */
 export function winogradChunkTiles(gpu: Gpu, cin: number, coPad: number, tiles: number, chunkBytes = CHUNK_BYTES): number {
@@ -73,8 +74,19 @@ export function winogradChunkTiles(gpu: Gpu, cin: number, coPad: number, tiles: 
   return Math.min(fit, ceilDiv(tiles, 16) * 16);
 }
 
-/** x [N, Cin, H, W] -> [N, Cout, H, W], as conv2d with k 3, stride 1, padding 'same'. */
-export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: Conv2dOptions = {}, chunkBytes?: number): Tensor {
+export interface WinogradOptions extends Conv2dOptions {
+  /**
+   * Normalise x as it is read: GroupNorm from `groupNormStats(x, ...)` (then swish if asked), the
+   * same values as convolving groupNorm(x, ...), without writing them.
+   */
+  norm?: { stats: GroupNormStats; swish: boolean };
+}
+
+/**
+ * x [N, Cin, H, W] -> [N, Cout, H, W], as conv2d with k 3, stride 1, padding 'same'; the residual
+ * may also be [N, Cout, 1, 1] (added to every pixel of its image and channel).
+ */
+export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: WinogradOptions = {}, chunkBytes?: number): Tensor {
   const gpu = x.gpu;
   if ((opts.stride ?? 1) !== 1 || (opts.padding ?? 'same') !== 'same') throw new Error('conv2d (Winograd): F(4x4, 3x3) serves stride 1, padding \'same\' only');
   if (x.shape.length !== 4 || x.shape[1] !== w.cin || w.k !== 3) throw new Error(`conv2d (Winograd): input [${x.shape}] does not match weights [${w.cout}, ${w.cin}, ${w.k}, ${w.k}]`);
@@ -86,7 +98,10 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: Con
   const out = opts.out ?? Tensor.empty(gpu, outShape, 'conv2d');
   if (out.shape.join() !== outShape.join()) throw new Error(`conv2d (Winograd): output [${out.shape}] is not [${outShape}]`);
   const res = opts.residual;
-  if (res && res.shape.join() !== outShape.join()) throw new Error(`conv2d (Winograd): residual [${res.shape}] is not [${outShape}]`);
+  const perImage = !!res && res.shape.join() === [n, w.cout, 1, 1].join();
+  if (res && !perImage && res.shape.join() !== outShape.join()) throw new Error(`conv2d (Winograd): residual [${res.shape}] is neither [${outShape}] nor [${n}, ${w.cout}, 1, 1]`);
+  const norm = opts.norm;
+  if (norm && norm.stats.size !== n * cin * 4) throw new Error(`conv2d (Winograd): GroupNorm statistics [${norm.stats.shape}] are not those of [${x.shape}]`);
   if (out.buffer === x.buffer || out.buffer === res?.buffer) throw new Error('conv2d (Winograd): the output must not alias the input or the residual');
   if (!out.size) return out;
   const tilesY = ceilDiv(h, 4);
@@ -104,7 +119,8 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: Con
     tiles_x: tilesX,
     co_pad: coPad,
     has_bias: w.bias ? 1 : 0,
-    has_residual: res ? 1 : 0,
+    has_residual: perImage ? 2 : res ? 1 : 0,
+    norm: norm ? (norm.swish ? 2 : 1) : 0,
     act: ACT[opts.act ?? 'none'],
     row: 0,
   };
@@ -119,7 +135,7 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: Con
       entry: 'input',
       overrides: { WG },
       params,
-      buffers: [x.binding, x.binding, x.binding, v.binding],
+      buffers: [x.binding, x.binding, x.binding, v.binding, (norm?.stats ?? x).binding],
       workgroups: [ceilDiv(tc, WG), cin],
       label: 'winograd.input',
     });
@@ -138,7 +154,7 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: Con
       entry: 'output',
       overrides: { WG },
       params,
-      buffers: [m.binding, (w.bias ?? m).binding, (res ?? m).binding, out.binding],
+      buffers: [m.binding, (w.bias ?? m).binding, (res ?? m).binding, out.binding, m.binding],
       workgroups: [ceilDiv(tc, WG), w.cout],
       label: 'winograd.output',
     });

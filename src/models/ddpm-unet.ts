@@ -166,10 +166,8 @@ export class DdpmUnet {
     }
     temb.dispose();
 
-    const a = m.normOut.forward(h, true);
+    const eps = m.convOut.forward(h, { norm: { layer: m.normOut, swish: true } });
     h.dispose();
-    const eps = m.convOut.forward(a);
-    a.dispose();
     return eps;
   }
 

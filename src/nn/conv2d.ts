@@ -2,12 +2,21 @@
  * Conv2d layer (keys `weight` [Cout, Cin, k, k] and `bias` [Cout]); weights re-laid once at load.
  * Its weights never change, so a 3x3 'same' layer may run as Winograd F(4x4, 3x3) where
  * `winogradPays` says so for the adapter and the map size; the transformed weights are computed
- * the first time and kept with the layer.
+ * the first time and kept with the layer. That path also takes a GroupNorm on its input (applied
+ * as the input is read) and a residual per image and channel; elsewhere they run as their own
+ * kernels, with the same results.
  */
-import { conv2d, prepareConv2d, type Conv2dOptions, type Conv2dWeights } from '../kernels/conv2d.js';
+import { conv2d, conv2dGeometry, prepareConv2d, type Conv2dOptions, type Conv2dWeights } from '../kernels/conv2d.js';
 import { conv2dWinograd, winogradPays, winogradWeights } from '../kernels/conv2d-winograd.js';
+import { add } from '../kernels/elementwise.js';
 import type { Tensor } from '../tensor.js';
 import type { VarBuilder } from '../weights/var-builder.js';
+import type { GroupNorm } from './group-norm.js';
+
+export interface Conv2dLayerOptions extends Conv2dOptions {
+  /** Convolve norm(x) (then swish if `swish`) instead of x. */
+  norm?: { layer: GroupNorm; swish: boolean };
+}
 
 export class Conv2d {
   private winograd: Tensor | null = null;
@@ -21,17 +30,42 @@ export class Conv2d {
     return new Conv2d(prepareConv2d(vb.gpu, weight, shape, bias, vb.prefix));
   }
 
-  /** act(conv(x) + bias) + residual; 'same' padding unless told otherwise. */
-  forward(x: Tensor, opts: Conv2dOptions = {}): Tensor {
+  /**
+   * act(conv(x) + bias) + residual; 'same' padding unless told otherwise. The residual is
+   * [N, Cout, Ho, Wo], or [N, Cout, 1, 1] added to every pixel. x is not consumed.
+   */
+  forward(x: Tensor, opts: Conv2dLayerOptions = {}): Tensor {
     const w = this.weights;
+    const { norm, ...conv } = opts;
     const same3x3 = w.k === 3 && (opts.stride ?? 1) === 1 && (opts.padding ?? 'same') === 'same';
-    if (!same3x3 || !winogradPays(x.gpu, x.shape[2], x.shape[3], w.cin, w.cout)) return conv2d(x, w, opts);
-    this.winograd ??= winogradWeights(w);
-    return conv2dWinograd(x, w, this.winograd, opts);
+    if (same3x3 && winogradPays(x.gpu, x.shape[2], x.shape[3], w.cin, w.cout)) {
+      this.winograd ??= winogradWeights(w);
+      const stats = norm?.layer.stats(x);
+      const out = conv2dWinograd(x, w, this.winograd, { ...conv, norm: stats && { stats, swish: norm!.swish } });
+      stats?.dispose();
+      return out;
+    }
+    const input = norm ? norm.layer.forward(x, norm.swish) : x;
+    const res = conv.residual;
+    const perImage = res && res.shape[2] === 1 && res.shape[3] === 1 && !outputIs1x1(x, w.k, conv);
+    let out = conv2d(input, w, perImage ? { ...conv, residual: undefined, out: undefined } : conv);
+    if (perImage) {
+      const sum = add(out, res, conv.out);
+      out.dispose();
+      out = sum;
+    }
+    if (input !== x) input.dispose();
+    return out;
   }
 
   dispose(): void {
     this.winograd?.dispose();
     this.weights.dispose();
   }
+}
+
+function outputIs1x1(x: Tensor, k: number, opts: Conv2dOptions): boolean {
+  const padding = opts.padding ?? 'same';
+  const stride = opts.stride ?? (padding === 'down' ? 2 : 1);
+  return [x.shape[2], x.shape[3]].every((s) => conv2dGeometry(s, k, stride, padding).out === 1);
 }

@@ -1,5 +1,5 @@
 /** GroupNorm layer of the DDPM UNet: 32 groups, eps 1e-6, affine (keys `weight`, `bias` [C]). */
-import { groupNorm } from '../kernels/group-norm.js';
+import { groupNorm, groupNormStats, type GroupNormStats } from '../kernels/group-norm.js';
 import type { Tensor } from '../tensor.js';
 import type { VarBuilder } from '../weights/var-builder.js';
 
@@ -17,6 +17,11 @@ export class GroupNorm {
   /** GroupNorm(x), followed by swish when `swish` is set (fused). */
   forward(x: Tensor, swish = false): Tensor {
     return groupNorm(x, this.gamma, this.beta, { groups: GROUPS, eps: EPS, swish });
+  }
+
+  /** The statistics alone, for a consumer that normalises as it reads x (nn/Conv2d's `norm`). */
+  stats(x: Tensor): GroupNormStats {
+    return groupNormStats(x, this.gamma, this.beta, { groups: GROUPS, eps: EPS });
   }
 
   dispose(): void {

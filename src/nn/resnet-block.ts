@@ -2,9 +2,10 @@
  * ResnetBlock(cin, cout) of the DDPM UNet (reference section 2):
  *   h = conv1(swish(norm1(x))) + temb_proj(swish(temb))[:, :, None, None]
  *   out = (cin != cout ? nin_shortcut(x) : x) + conv2(swish(norm2(h)))     (dropout: inference)
- * Fused: GroupNorm+swish in one kernel family, the residual add in conv2's output write.
+ * Fused: GroupNorm+swish into the conv that reads it and the timestep projection into conv1's
+ * output write where the conv runs as Winograd (nn/Conv2d), else GroupNorm+swish in one kernel
+ * family; the residual add always in conv2's output write.
  */
-import { add } from '../kernels/elementwise.js';
 import type { Tensor } from '../tensor.js';
 import type { VarBuilder } from '../weights/var-builder.js';
 import { Conv2d } from './conv2d.js';
@@ -35,20 +36,15 @@ export class ResnetBlock {
   /** x [N, cin, H, W], tembAct = swish(temb) [N, temb_ch] -> [N, cout, H, W]. x is not consumed. */
   forward(x: Tensor, tembAct: Tensor): Tensor {
     const n = x.shape[0];
-    let a = this.norm1.forward(x, true);
-    const h1 = this.conv1.forward(a);
-    a.dispose();
     const proj = this.tembProj.forward(tembAct);
     const proj4 = proj.reshape([n, this.cout, 1, 1]);
     proj.dispose();
-    const h2 = add(h1, proj4); // per (image, channel) broadcast over H, W
-    h1.dispose();
+    // conv1 + bias, then + temb_proj per (image, channel), broadcast over H, W.
+    const h = this.conv1.forward(x, { norm: { layer: this.norm1, swish: true }, residual: proj4 });
     proj4.dispose();
-    a = this.norm2.forward(h2, true);
-    h2.dispose();
     const shortcut = this.ninShortcut ? this.ninShortcut.forward(x) : x;
-    const out = this.conv2.forward(a, { residual: shortcut });
-    a.dispose();
+    const out = this.conv2.forward(h, { norm: { layer: this.norm2, swish: true }, residual: shortcut });
+    h.dispose();
     if (shortcut !== x) shortcut.dispose();
     return out;
   }

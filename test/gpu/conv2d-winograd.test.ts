@@ -12,6 +12,8 @@
 import { describe, expect, it } from 'vitest';
 import { conv2d, prepareConv2d, type Conv2dOptions } from '../../src/kernels/conv2d.js';
 import { conv2dWinograd, winogradChunkTiles, winogradPays, winogradWeights } from '../../src/kernels/conv2d-winograd.js';
+import { add } from '../../src/kernels/elementwise.js';
+import { groupNorm, groupNormStats } from '../../src/kernels/group-norm.js';
 import { Conv2d } from '../../src/nn/conv2d.js';
 import { randomValues } from '../../src/selftest.js';
 import { Tensor } from '../../src/tensor.js';
@@ -74,6 +76,30 @@ describe('conv2d by Winograd F(4x4, 3x3)', () => {
       expect(Buffer.from(alone.buffer).equals(Buffer.from(both.buffer, i * outPlane * 4, outPlane * 4))).toBe(true);
       xi.dispose();
     }
+    u.dispose();
+    w.dispose();
+  }, COMPILE_MS);
+
+  it('normalises as it reads (the bits of groupNorm then the conv), and adds a residual per image and channel (the bits of add)', async () => {
+    const { gpu, w, x } = await setup('unet128');
+    const u = winogradWeights(w);
+    const gamma = Tensor.from(gpu, randomValues(128, 11), [128]);
+    const beta = Tensor.from(gpu, randomValues(128, 12), [128]);
+    const proj = Tensor.from(gpu, randomValues(32, 13), [1, 32, 1, 1]);
+    const bits = async (t: Tensor) => Buffer.from((await t.read()).buffer);
+    for (const swish of [false, true]) {
+      const normed = groupNorm(x, gamma, beta, { swish });
+      const want = await bits(add(conv2dWinograd(normed, w, u), proj));
+      const stats = groupNormStats(x, gamma, beta);
+      const got = await bits(conv2dWinograd(x, w, u, { norm: { stats, swish }, residual: proj }));
+      expect(got.equals(want)).toBe(true);
+      stats.dispose();
+      normed.dispose();
+    }
+    const stats = groupNormStats(x, gamma, beta);
+    expect(() => conv2dWinograd(x, w, u, { residual: Tensor.from(gpu, new Float32Array(32), [32, 1, 1, 1]) })).toThrow(/residual/);
+    expect(() => conv2dWinograd(x, w, u, { norm: { stats: Tensor.from(gpu, new Float32Array(8), [2, 4]), swish: false } })).toThrow(/statistics/);
+    stats.dispose();
     u.dispose();
     w.dispose();
   }, COMPILE_MS);
