@@ -22,7 +22,7 @@
  * (Chromium's and the webgpu package's); the weights are compared bit for bit (see the test for
  * the measured difference).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -69,6 +69,17 @@ async function writeSources(): Promise<void> {
   }
 }
 
+/** `dnf --backend swiftshader train ARGS` in a child process: its exit status and stderr. */
+function dnfTrain(args: string[]): Promise<{ status: number | null; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(repo, 'bin', 'dnf.js'), '--backend', 'swiftshader', 'train', ...args], { cwd: dir, timeout: NODE_RUN, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stderr }));
+  });
+}
+
 /** The fixture's first `n` images of a class into `to` (which becomes a picked folder). */
 async function copyImages(split: 'train' | 'val', cls: '0_real' | '1_fake', n: number, to: string[]): Promise<void> {
   for (const d of to) await mkdir(d, { recursive: true });
@@ -89,19 +100,18 @@ beforeAll(async () => {
   await copyImages('train', '1_fake', 4, [folders.fake, join(folders.root, '1_fake')]);
   await copyImages('val', '0_real', 2, [folders.valReal, join(folders.valRoot, '0_real')]);
   await copyImages('val', '1_fake', 2, [folders.valFake, join(folders.valRoot, '1_fake')]);
-  // Node first: spawnSync blocks this process, which then serves the page.
+  // The two Node runs at once (each compiles resnet18's shaders on SwiftShader, mostly on one core).
   const run = join(dir, 'run');
-  const r = spawnSync(process.execPath, [join(repo, 'bin', 'dnf.js'), '--backend', 'swiftshader', 'train', folders.root, '--val', folders.valRoot, '-o', run, ...FLAGS],
-    { cwd: dir, encoding: 'utf8', timeout: NODE_RUN });
-  expect(r.status, r.stderr).toBe(0);
-  nodeBest = new Uint8Array(await readFile(join(run, 'best.safetensors')));
-
   Object.assign(sources, { real: join(dir, 'pick', 'photos'), fake: join(dir, 'pick', 'generated-photos'), root: join(dir, 'source-root') });
   models = await writeModels(dir);
   await writeSources();
   const imagesRun = join(dir, 'images-run');
-  const ri = spawnSync(process.execPath, [join(repo, 'bin', 'dnf.js'), '--backend', 'swiftshader', 'train', sources.root, '--val', sources.root, '-o', imagesRun,
-    '--images', ...models.unetArgs, ...FLAGS], { cwd: dir, encoding: 'utf8', timeout: NODE_RUN });
+  const [r, ri] = await Promise.all([
+    dnfTrain([folders.root, '--val', folders.valRoot, '-o', run, ...FLAGS]),
+    dnfTrain([sources.root, '--val', sources.root, '-o', imagesRun, '--images', ...models.unetArgs, ...FLAGS]),
+  ]);
+  expect(r.status, r.stderr).toBe(0);
+  nodeBest = new Uint8Array(await readFile(join(run, 'best.safetensors')));
   sources.stderr = ri.stderr;
   console.log(`dnf train --images: exit ${ri.status}; ${ri.stderr.split('\n').filter((l) => /^(extract|train):/.test(l)).join(' | ')}`);
   sources.best = new Uint8Array(await readFile(join(imagesRun, 'best.safetensors')));

@@ -81,7 +81,7 @@ describe('dnf detect (built CLI)', { timeout: 300_000 }, () => {
     expect(r.lines).toContainEqual(`detect: ${join(inDir, 'broken', 'empty.png')}: cannot decode image (empty file)`);
     expect(r.lines).toContainEqual(expect.stringMatching(/^detect: .*truncated\.png: cannot decode image/));
     const generated = first.filter((l) => l.label === 'generated').length;
-    expect(r.lines.at(-1)).toMatch(new RegExp(`^detect: 4 classified \\(${generated} generated, ${4 - generated} real at threshold 0.5\\), 2 failed in [\\d.]+s \\(([\\d.]+ images/s|[\\dhm.]+s/image)\\)$`));
+    expect(r.lines.at(-1)).toMatch(new RegExp(`^detect: 4 classified \\(${generated} generated, ${4 - generated} real at threshold 0.5\\), 2 failed in [\\dhm.]+s \\(([\\d.]+ images/s|[\\dhm.]+s/image)\\)$`));
     expect(r.stderr).not.toMatch(/\bat .*\.js:\d+/);
   });
 

@@ -62,19 +62,24 @@ describe('dnf train runs', () => {
   it('skips a bad image with one line, counts it, exits 1; detect reads best.safetensors alone', async () => {
     const data = join(root, 'data');
     await cp(fixture, data, { recursive: true });
+    // 8 real and 6 generated images of the fixture, and a broken one (sorted after the digits: the
+    // last file of epoch 1, since --no-shuffle keeps the order).
+    for (const [cls, keep] of [['0_real', 8], ['1_fake', 6]] as const) {
+      for (const f of await readdir(join(data, 'train', cls))) if (Number(f.replace('.png', '')) >= keep) await rm(join(data, 'train', cls, f));
+    }
     await writeFile(join(data, 'train', '1_fake', 'broken.png'), Buffer.from('\x89PNG\r\n\x1a\n not really'));
     const out = join(root, 'run-bad');
     const r = dnf(root, 'train', ['train', join(data, 'train'), '--val', join(data, 'val'), '-o', out, '--init', join(data, 'init.pth'), '--batch-size', '8',
-      '--image-size', '32', '--max-steps', '12', '--no-shuffle']);
+      '--image-size', '32', '--max-steps', '3', '--no-shuffle']);
     expect(r.code, r.stderr).toBe(1);
     const bad = r.stderr.split('\n').filter((l) => l.includes('broken.png'));
-    expect(bad).toHaveLength(1); // the last file of epoch 1 (sorted after the digits); epoch 2 stops before it
+    expect(bad).toHaveLength(1); // epoch 2 stops (--max-steps) before reaching it again
     expect(bad[0]).toMatch(/^train epoch 1: .*broken\.png: .*\(skipped\)$/);
-    expect(r.stderr).toMatch(/12 steps, 1 epochs of .*; 1 bad training images skipped; stopped: the --max-steps bound/);
+    expect(r.stderr).toMatch(/3 steps, 1 epochs of .*; 1 bad training images skipped; stopped: the --max-steps bound/);
     expect((await readdir(out)).sort()).toEqual(['best.safetensors', 'curves.svg', 'last.safetensors', 'log.jsonl']);
     const log = (await readFile(join(out, 'log.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
-    expect(log.filter((l) => l.type === 'step')).toHaveLength(12);
-    expect(log.filter((l) => l.type === 'step').reduce((s, l) => s + l.images, 0)).toBe(85 + 8); // 86 files, one bad: 85 in epoch 1, 8 in epoch 2
+    expect(log.filter((l) => l.type === 'step')).toHaveLength(3);
+    expect(log.filter((l) => l.type === 'step').reduce((s, l) => s + l.images, 0)).toBe(14 + 8); // 15 files, one bad: 14 in epoch 1, 8 in epoch 2
     expect(log.filter((l) => l.type === 'epoch').map((l) => l.partial)).toEqual([false, true]);
     expect(await readFile(join(out, 'curves.svg'), 'utf8')).toMatch(/^<svg/);
 
