@@ -13,6 +13,7 @@
 //   BENCH_TORCH=0       skip PyTorch (it runs the same forward at every batch size)
 //   BENCH_PYTHON        the interpreter that has torch (default /usr/bin/python3)
 //   BENCH_TORCH_DEVICE  cpu (default) or cuda, for bench/torch_unet.py
+//   DNF_CONV3X3         auto (default), direct or winograd: the 3x3 convolutions' algorithm (GpuOptions)
 //
 // Output lines (run.mjs adds bench, adapter, backend):
 //   kind 'forward': one per batch, with PyTorch's time for the same batch (torch_s_per_image,
@@ -80,7 +81,7 @@ export async function run(gpu, report) {
       const mean = times.reduce((a, b) => a + b, 0) / times.length;
       const best = Math.min(...times);
       const line = {
-        kind: 'forward', preset, batch, reps, max_batch: fit,
+        kind: 'forward', preset, batch, reps, max_batch: fit, conv3x3: gpu.conv3x3,
         s_per_image: round(mean / batch), best_s_per_image: round(best / batch), times_s: times.map(round),
         gflop_per_image: round(flop / 1e9), gflops: round((flop * batch) / mean / 1e9), best_gflops: round((flop * batch) / best / 1e9),
         ...(onCpu ? { cpu_s: round(cpuS), gflop_per_cpu_s: round((flop * batch * reps) / cpuS / 1e9) } : {}),

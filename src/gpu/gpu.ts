@@ -49,7 +49,15 @@ export interface GpuOptions {
   debug?: boolean;
   /** Per-kernel timing (env DNF_PROFILE=1): GPU timestamps when the adapter has them, else wall clock. */
   profile?: boolean;
+  /**
+   * The 3x3 'same' convolutions of fixed-weight layers (the UNet): 'auto' (default) takes
+   * Winograd F(4x4, 3x3) where measured faster (CPU adapters, maps of 32x32 and more), 'direct'
+   * never, 'winograd' wherever it applies (to measure it on a new adapter). Env DNF_CONV3X3.
+   */
+  conv3x3?: Conv3x3Choice;
 }
+
+export type Conv3x3Choice = 'auto' | 'direct' | 'winograd';
 
 const UNIFORM_CHUNK = 64 * 1024;
 
@@ -64,6 +72,7 @@ export class Gpu {
   readonly features: string[];
   readonly pool: BufferPool;
   readonly debug: boolean;
+  readonly conv3x3: Conv3x3Choice;
   readonly profiler: Profiler | null;
 
   private readonly pipelines = new Map<string, GPUComputePipeline>();
@@ -93,6 +102,8 @@ export class Gpu {
     this.pool = new BufferPool(device, Math.min(device.limits.maxBufferSize, device.limits.maxStorageBufferBindingSize));
     this.uniformAlign = Math.max(16, device.limits.minUniformBufferOffsetAlignment);
     this.debug = !!options.debug;
+    this.conv3x3 = options.conv3x3 ?? 'auto';
+    if (!['auto', 'direct', 'winograd'].includes(this.conv3x3)) throw new DnfError(`conv3x3 must be auto, direct or winograd, got '${this.conv3x3}'`);
     const mode: ProfileMode | null = options.profile ? (device.features.has('timestamp-query') ? 'timestamp' : 'wallclock') : null;
     this.profiler = mode ? new Profiler(device, mode, () => this.pool.releaseKept()) : null;
     // A wall-clock replay runs recorded dispatches again later: the buffers they name must live.

@@ -31,14 +31,18 @@ const ACT = { none: 0, swish: 1, relu: 2 } as const;
 export const WINOGRAD_MIN_SIDE = 32;
 
 /**
- * Whether a 3x3 stride-1 'same' layer over h x w maps runs faster by Winograd: on CPU adapters
- * (the register-tiled PV 4 kernels), for maps of at least WINOGRAD_MIN_SIDE on both sides.
- * Measured on llvmpipe (bench/conv2d, per CPU second): 256x256 128 -> 128 channels 2.0x faster.
- * Smaller maps are where the largest layers' weights are (512 channels at 16x16 and 8x8 in the
- * LSUN UNet), and U is 4x the weights. GPUs keep the direct kernel until measured there.
+ * Whether a 3x3 stride-1 'same' layer over h x w maps runs by Winograd (the Gpu's `conv3x3`
+ * choice; 'auto': where measured faster). 'auto' takes it on CPU adapters (the register-tiled
+ * PV 4 kernels) for maps of at least WINOGRAD_MIN_SIDE on both sides. Measured on llvmpipe
+ * (bench/conv2d, 2-core AMD EPYC): 256x256 128 -> 128 channels 2.0x faster, 128x128 128: 2.2x,
+ * 64x64 256: 2.4x, 32x32 256: 1.25x. Smaller maps are where the largest layers' weights are
+ * (512 channels at 16x16 and 8x8 in the LSUN UNet), and U is 4x the weights. GPUs keep the
+ * direct kernel until measured there (bench/gpu.sh runs the UNet both ways).
  * Independent of the batch, so results do not change with it.
  */
 export function winogradPays(gpu: Gpu, h: number, w: number, cin: number, cout: number): boolean {
+  if (gpu.conv3x3 === 'direct') return false;
+  if (gpu.conv3x3 === 'winograd') return true;
   return conv2dPixelGroups(gpu) === 4 && Math.min(h, w) >= WINOGRAD_MIN_SIDE && cin >= 4 && cout >= 4;
 }
 

@@ -110,6 +110,10 @@ describe('conv2d by Winograd F(4x4, 3x3)', () => {
     // The test adapters are CPU adapters (PV 4).
     expect(winogradPays(gpu, 32, 32, 128, 128)).toBe(true);
     expect(winogradPays(gpu, 16, 64, 128, 128)).toBe(false);
+    // GpuOptions.conv3x3 (env DNF_CONV3X3) overrides the choice either way.
+    const choosing = (conv3x3: string) => Object.create(gpu, { conv3x3: { value: conv3x3 } }) as typeof gpu;
+    expect(winogradPays(choosing('direct'), 256, 256, 128, 128)).toBe(false);
+    expect(winogradPays(choosing('winograd'), 8, 8, 3, 128)).toBe(true);
     const weight = { name: 'weight', dtype: 'F32' as const, shape: g.shape('unet128.weight'), data: g.get('unet128.weight') };
     const bias = { name: 'bias', dtype: 'F32' as const, shape: g.shape('unet128.bias'), data: g.get('unet128.bias') };
     const file = await SafetensorsFile.open(bytesSource('w.safetensors', serializeSafetensors([weight, bias])));
