@@ -50,16 +50,14 @@ fn store(a: Acc, q: u32, co: u32, t4: u32) {
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let lanes = p.tpad / 16u;
+  let lanes = p.tpad / 32u;
   let l = wid.x * WG + lid.x;
   let live = l < lanes;
-  let t4 = min(l, lanes - 1u); // vec4 index of the lane's first four tiles; the others follow every `lanes`
+  let t4 = min(l, lanes - 1u);
   let q = wid.z;
   let row = p.tpad / 4u;
-  var a0 = Acc();
-  var a1 = Acc();
-  var a2 = Acc();
-  var a3 = Acc();
+  var a0 = Acc(); var a1 = Acc(); var a2 = Acc(); var a3 = Acc();
+  var a4 = Acc(); var a5 = Acc(); var a6 = Acc(); var a7 = Acc();
   var vb = q * p.cin * row + t4;
   var ub = (wid.y * 36u + q) * p.cin * 4u;
   for (var ci = 0u; ci < p.cin; ci++) {
@@ -71,14 +69,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     a1 = step(a1, V[vb + lanes], w0, w1, w2, w3);
     a2 = step(a2, V[vb + 2u * lanes], w0, w1, w2, w3);
     a3 = step(a3, V[vb + 3u * lanes], w0, w1, w2, w3);
+    a4 = step(a4, V[vb + 4u * lanes], w0, w1, w2, w3);
+    a5 = step(a5, V[vb + 5u * lanes], w0, w1, w2, w3);
+    a6 = step(a6, V[vb + 6u * lanes], w0, w1, w2, w3);
+    a7 = step(a7, V[vb + 7u * lanes], w0, w1, w2, w3);
     vb += row;
     ub += 4u;
   }
   if (!live) { return; }
   let co = wid.y * 16u;
-  store(a0, q, co, t4);
-  store(a1, q, co, t4 + lanes);
-  store(a2, q, co, t4 + 2u * lanes);
-  store(a3, q, co, t4 + 3u * lanes);
+  store(a0, q, co, t4); store(a1, q, co, t4 + lanes); store(a2, q, co, t4 + 2u * lanes); store(a3, q, co, t4 + 3u * lanes);
+  store(a4, q, co, t4 + 4u * lanes); store(a5, q, co, t4 + 5u * lanes); store(a6, q, co, t4 + 6u * lanes); store(a7, q, co, t4 + 7u * lanes);
 }
-

@@ -26,6 +26,8 @@ const POS = 36;
 /** Bytes for V (and for M) per chunk: larger chunks mean fewer dispatches, smaller ones stay in cache. */
 const CHUNK_BYTES = 32 << 20;
 const ACT = { none: 0, swish: 1, relu: 2 } as const;
+/** Tiles per invocation of winograd_gemm.wgsl: chunks are multiples of it. */
+const TILES_PER_LANE = 32;
 
 /** Smallest map side (height and width) run by Winograd on CPU adapters; see winogradPays. */
 export const WINOGRAD_MIN_SIDE = 32;
@@ -70,12 +72,13 @@ export function winogradWeights(w: Conv2dWeights): Tensor {
 
 const noTiles = { h: 0, w: 0, tiles_y: 0, tiles_x: 0, t0: 0, tc: 0, tpad: 0, has_bias: 0, has_residual: 0, act: 0, norm: 0 };
 
-/** Tiles per chunk: V and M within CHUNK_BYTES and the binding limit, a multiple of 16. */
+/** Tiles per chunk: V and M within CHUNK_BYTES and the binding limit, a multiple of TILES_PER_LANE. */
 export function winogradChunkTiles(gpu: Gpu, cin: number, coPad: number, tiles: number, chunkBytes = CHUNK_BYTES): number {
   const perTile = POS * 4 * Math.max(cin, coPad);
-  if (16 * perTile > gpu.maxBinding) throw new Error(`conv2d (Winograd): ${Math.max(cin, coPad)} channels need more than a ${gpu.maxBinding}-byte binding for 16 tiles`);
-  const fit = Math.max(16, Math.floor(Math.min(chunkBytes, gpu.maxBinding) / perTile / 16) * 16);
-  return Math.min(fit, ceilDiv(tiles, 16) * 16);
+  const least = TILES_PER_LANE;
+  if (least * perTile > gpu.maxBinding) throw new Error(`conv2d (Winograd): ${Math.max(cin, coPad)} channels need more than a ${gpu.maxBinding}-byte binding for ${least} tiles`);
+  const fit = Math.max(least, Math.floor(Math.min(chunkBytes, gpu.maxBinding) / perTile / least) * least);
+  return Math.min(fit, ceilDiv(tiles, least) * least);
 }
 
 export interface WinogradOptions extends Conv2dOptions {
@@ -130,7 +133,7 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: Win
   };
   for (let t0 = 0; t0 < tiles; t0 += chunk) {
     const tc = Math.min(chunk, tiles - t0);
-    const tpad = ceilDiv(tc, 16) * 16;
+    const tpad = ceilDiv(tc, TILES_PER_LANE) * TILES_PER_LANE;
     const params = { ...common, t0, tc, tpad };
     const v = Tensor.empty(gpu, [POS, cin, tpad], 'winograd.V');
     const m = Tensor.empty(gpu, [POS, coPad, tpad], 'winograd.M');
@@ -143,7 +146,7 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: Win
       workgroups: [ceilDiv(tc, WG), cin],
       label: 'winograd.input',
     });
-    const lanes = tpad / 16;
+    const lanes = tpad / TILES_PER_LANE;
     const gemmWg = Math.min(WG, Math.max(8, 2 ** Math.ceil(Math.log2(lanes))));
     gpu.dispatch({
       shader: 'winograd_gemm',

@@ -54,7 +54,7 @@ describe('conv2d by Winograd F(4x4, 3x3)', () => {
       const direct = diff(await conv2d(x, w, { ...opts, residual }).read(), want);
       const torch = diff(g.get(`${name}.torch32`), want);
       console.log(`${name}: winograd ${(d.maxAbs / d.scale).toExponential(2)}, direct ${(direct.maxAbs / d.scale).toExponential(2)}, torch f32 ${(torch.maxAbs / d.scale).toExponential(2)} of max|out| ${d.scale.toFixed(3)}`);
-      // Chunks of 16 tiles (the smallest) give the same bits as one chunk.
+      // Chunks of 32 tiles (the smallest) give the same bits as one chunk.
       const chunked = await conv2dWinograd(x, w, u, { ...opts, residual }, 1).read();
       expect(Buffer.from(chunked.buffer).equals(Buffer.from(got.buffer))).toBe(true);
       u.dispose();
@@ -134,11 +134,11 @@ describe('conv2d by Winograd F(4x4, 3x3)', () => {
     layer.dispose();
   }, COMPILE_MS);
 
-  it('chunks tiles within 32 MiB and the binding limit; refuses strides and paddings it does not serve', async () => {
+  it('chunks tiles (multiples of 32) within 32 MiB and the binding limit; refuses strides and paddings it does not serve', async () => {
     const gpu = await testGpu();
-    expect(winogradChunkTiles(gpu, 128, 128, 4096)).toBe(1808); // 32 MiB / (36 * 4 * 128 B), down to 16
-    expect(winogradChunkTiles(gpu, 8, 16, 5)).toBe(16);
-    expect(winogradChunkTiles(gpu, 256, 128, 100)).toBe(112);
+    expect(winogradChunkTiles(gpu, 128, 128, 4096)).toBe(1792); // 32 MiB / (36 * 4 * 128 B), down to 32
+    expect(winogradChunkTiles(gpu, 8, 16, 5)).toBe(32);
+    expect(winogradChunkTiles(gpu, 256, 128, 100)).toBe(128);
     const { w, x } = await setup('odd');
     const u = winogradWeights(w);
     expect(() => conv2dWinograd(x, w, u, { stride: 2 })).toThrow(/stride 1/);
