@@ -23,7 +23,7 @@ struct Params {
   tiles_x: u32,      // ceil(w / 4)
   t0: u32,           // first tile of this chunk
   tc: u32,           // tiles in this chunk
-  tpad: u32,         // tc rounded up to 32 (winograd_gemm's tile): the row length of V and M
+  tpad: u32,         // tc rounded up to winograd_gemm's tiles per invocation: the row length of V and M
   co_pad: u32,       // cout rounded up to 16: channels per position of M
   has_bias: u32,     // 1: add bias (binding 2)
   has_residual: u32, // 1: add residual (binding 3) [N, Cout, H, W], 2: [N, Cout]; after swish, before relu

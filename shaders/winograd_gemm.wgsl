@@ -20,6 +20,9 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> M: array<vec4<f32>>;
 
 override WG: u32 = 64u;
+// Groups of 4 tiles per invocation (2, 4, 8 or 16): the host picks the most that still gives 8
+// invocations (a SIMD vector of llvmpipe with AVX2) per workgroup row.
+override TG: u32 = 8u;
 
 // Four tiles x 16 output channels: column c of m<v> holds channel 4v + c.
 struct Acc {
@@ -50,14 +53,29 @@ fn store(a: Acc, q: u32, co: u32, t4: u32) {
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let lanes = p.tpad / 32u;
+  let lanes = p.tpad / (4u * TG);
   let l = wid.x * WG + lid.x;
   let live = l < lanes;
   let t4 = min(l, lanes - 1u);
   let q = wid.z;
   let row = p.tpad / 4u;
-  var a0 = Acc(); var a1 = Acc(); var a2 = Acc(); var a3 = Acc();
-  var a4 = Acc(); var a5 = Acc(); var a6 = Acc(); var a7 = Acc();
+  // a<k>: vec4 column t4 + k * lanes (k < TG; the others stay zero and are never stored).
+  var a0 = Acc();
+  var a1 = Acc();
+  var a2 = Acc();
+  var a3 = Acc();
+  var a4 = Acc();
+  var a5 = Acc();
+  var a6 = Acc();
+  var a7 = Acc();
+  var a8 = Acc();
+  var a9 = Acc();
+  var a10 = Acc();
+  var a11 = Acc();
+  var a12 = Acc();
+  var a13 = Acc();
+  var a14 = Acc();
+  var a15 = Acc();
   var vb = q * p.cin * row + t4;
   var ub = (wid.y * 36u + q) * p.cin * 4u;
   for (var ci = 0u; ci < p.cin; ci++) {
@@ -65,19 +83,41 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     let w1 = U[ub + 1u];
     let w2 = U[ub + 2u];
     let w3 = U[ub + 3u];
-    a0 = step(a0, V[vb], w0, w1, w2, w3);
-    a1 = step(a1, V[vb + lanes], w0, w1, w2, w3);
-    a2 = step(a2, V[vb + 2u * lanes], w0, w1, w2, w3);
-    a3 = step(a3, V[vb + 3u * lanes], w0, w1, w2, w3);
-    a4 = step(a4, V[vb + 4u * lanes], w0, w1, w2, w3);
-    a5 = step(a5, V[vb + 5u * lanes], w0, w1, w2, w3);
-    a6 = step(a6, V[vb + 6u * lanes], w0, w1, w2, w3);
-    a7 = step(a7, V[vb + 7u * lanes], w0, w1, w2, w3);
+    a0 = step(a0, V[vb + 0u * lanes], w0, w1, w2, w3);
+    a1 = step(a1, V[vb + 1u * lanes], w0, w1, w2, w3);
+    if (TG > 2u) { a2 = step(a2, V[vb + 2u * lanes], w0, w1, w2, w3); }
+    if (TG > 3u) { a3 = step(a3, V[vb + 3u * lanes], w0, w1, w2, w3); }
+    if (TG > 4u) { a4 = step(a4, V[vb + 4u * lanes], w0, w1, w2, w3); }
+    if (TG > 5u) { a5 = step(a5, V[vb + 5u * lanes], w0, w1, w2, w3); }
+    if (TG > 6u) { a6 = step(a6, V[vb + 6u * lanes], w0, w1, w2, w3); }
+    if (TG > 7u) { a7 = step(a7, V[vb + 7u * lanes], w0, w1, w2, w3); }
+    if (TG > 8u) { a8 = step(a8, V[vb + 8u * lanes], w0, w1, w2, w3); }
+    if (TG > 9u) { a9 = step(a9, V[vb + 9u * lanes], w0, w1, w2, w3); }
+    if (TG > 10u) { a10 = step(a10, V[vb + 10u * lanes], w0, w1, w2, w3); }
+    if (TG > 11u) { a11 = step(a11, V[vb + 11u * lanes], w0, w1, w2, w3); }
+    if (TG > 12u) { a12 = step(a12, V[vb + 12u * lanes], w0, w1, w2, w3); }
+    if (TG > 13u) { a13 = step(a13, V[vb + 13u * lanes], w0, w1, w2, w3); }
+    if (TG > 14u) { a14 = step(a14, V[vb + 14u * lanes], w0, w1, w2, w3); }
+    if (TG > 15u) { a15 = step(a15, V[vb + 15u * lanes], w0, w1, w2, w3); }
     vb += row;
     ub += 4u;
   }
   if (!live) { return; }
   let co = wid.y * 16u;
-  store(a0, q, co, t4); store(a1, q, co, t4 + lanes); store(a2, q, co, t4 + 2u * lanes); store(a3, q, co, t4 + 3u * lanes);
-  store(a4, q, co, t4 + 4u * lanes); store(a5, q, co, t4 + 5u * lanes); store(a6, q, co, t4 + 6u * lanes); store(a7, q, co, t4 + 7u * lanes);
+  store(a0, q, co, t4 + 0u * lanes);
+  store(a1, q, co, t4 + 1u * lanes);
+  if (TG > 2u) { store(a2, q, co, t4 + 2u * lanes); }
+  if (TG > 3u) { store(a3, q, co, t4 + 3u * lanes); }
+  if (TG > 4u) { store(a4, q, co, t4 + 4u * lanes); }
+  if (TG > 5u) { store(a5, q, co, t4 + 5u * lanes); }
+  if (TG > 6u) { store(a6, q, co, t4 + 6u * lanes); }
+  if (TG > 7u) { store(a7, q, co, t4 + 7u * lanes); }
+  if (TG > 8u) { store(a8, q, co, t4 + 8u * lanes); }
+  if (TG > 9u) { store(a9, q, co, t4 + 9u * lanes); }
+  if (TG > 10u) { store(a10, q, co, t4 + 10u * lanes); }
+  if (TG > 11u) { store(a11, q, co, t4 + 11u * lanes); }
+  if (TG > 12u) { store(a12, q, co, t4 + 12u * lanes); }
+  if (TG > 13u) { store(a13, q, co, t4 + 13u * lanes); }
+  if (TG > 14u) { store(a14, q, co, t4 + 14u * lanes); }
+  if (TG > 15u) { store(a15, q, co, t4 + 15u * lanes); }
 }

@@ -26,8 +26,16 @@ const POS = 36;
 /** Bytes for V (and for M) per chunk: larger chunks mean fewer dispatches, smaller ones stay in cache. */
 const CHUNK_BYTES = 32 << 20;
 const ACT = { none: 0, swish: 1, relu: 2 } as const;
-/** Tiles per invocation of winograd_gemm.wgsl: chunks are multiples of it. */
-const TILES_PER_LANE = 32;
+/** Tiles per invocation of winograd_gemm.wgsl (4 * its TG), most first; chunks are multiples of the largest. */
+const TILE_CHOICES = [64, 32, 16, 8] as const;
+const CHUNK_MULTIPLE = TILE_CHOICES[0];
+/** Invocations per workgroup row that the tile choice keeps busy (llvmpipe's SIMD width with AVX2). */
+const MIN_LANES = 8;
+
+/** The largest register tile that leaves MIN_LANES invocations for `tiles` tiles (8 tiles at least). */
+export function winogradTilesPerLane(tiles: number): number {
+  return TILE_CHOICES.find((t) => Math.ceil(tiles / t) >= MIN_LANES) ?? TILE_CHOICES[TILE_CHOICES.length - 1];
+}
 
 /** Smallest map side (height and width) run by Winograd on CPU adapters; see winogradPays. */
 export const WINOGRAD_MIN_SIDE = 32;
@@ -36,8 +44,8 @@ export const WINOGRAD_MIN_SIDE = 32;
  * Whether a 3x3 stride-1 'same' layer over h x w maps runs by Winograd (the Gpu's `conv3x3`
  * choice; 'auto': where measured faster). 'auto' takes it on CPU adapters (the register-tiled
  * PV 4 kernels) for maps of at least WINOGRAD_MIN_SIDE on both sides. Measured on llvmpipe
- * (bench/conv2d, 2-core AMD EPYC): 256x256 128 -> 128 channels 2.0x faster, 128x128 128: 2.2x,
- * 64x64 256: 2.4x, 32x32 256: 1.25x. Smaller maps are where the largest layers' weights are
+ * (bench/conv2d, 2-core AMD EPYC): 256x256 128 -> 128 channels 2.4x faster, 128x128 128: 2.7x,
+ * 64x64 256: 3.2x, 32x32 256: 1.8x. Smaller maps are where the largest layers' weights are
  * (512 channels at 16x16 and 8x8 in the LSUN UNet), and U is 4x the weights. GPUs keep the
  * direct kernel until measured there (bench/gpu.sh runs the UNet both ways).
  * Independent of the batch, so results do not change with it.
@@ -72,10 +80,10 @@ export function winogradWeights(w: Conv2dWeights): Tensor {
 
 const noTiles = { h: 0, w: 0, tiles_y: 0, tiles_x: 0, t0: 0, tc: 0, tpad: 0, has_bias: 0, has_residual: 0, act: 0, norm: 0 };
 
-/** Tiles per chunk: V and M within CHUNK_BYTES and the binding limit, a multiple of TILES_PER_LANE. */
+/** Tiles per chunk: V and M within CHUNK_BYTES and the binding limit, a multiple of CHUNK_MULTIPLE. */
 export function winogradChunkTiles(gpu: Gpu, cin: number, coPad: number, tiles: number, chunkBytes = CHUNK_BYTES): number {
   const perTile = POS * 4 * Math.max(cin, coPad);
-  const least = TILES_PER_LANE;
+  const least = CHUNK_MULTIPLE;
   if (least * perTile > gpu.maxBinding) throw new Error(`conv2d (Winograd): ${Math.max(cin, coPad)} channels need more than a ${gpu.maxBinding}-byte binding for ${least} tiles`);
   const fit = Math.max(least, Math.floor(Math.min(chunkBytes, gpu.maxBinding) / perTile / least) * least);
   return Math.min(fit, ceilDiv(tiles, least) * least);
@@ -93,7 +101,7 @@ export interface WinogradOptions extends Conv2dOptions {
  * x [N, Cin, H, W] -> [N, Cout, H, W], as conv2d with k 3, stride 1, padding 'same'; the residual
  * may also be [N, Cout, 1, 1] (added to every pixel of its image and channel).
  */
-export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: WinogradOptions = {}, chunkBytes?: number): Tensor {
+export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: WinogradOptions = {}, tuning: { chunkBytes?: number; tilesPerLane?: number } = {}): Tensor {
   const gpu = x.gpu;
   if ((opts.stride ?? 1) !== 1 || (opts.padding ?? 'same') !== 'same') throw new Error('conv2d (Winograd): F(4x4, 3x3) serves stride 1, padding \'same\' only');
   if (x.shape.length !== 4 || x.shape[1] !== w.cin || w.k !== 3) throw new Error(`conv2d (Winograd): input [${x.shape}] does not match weights [${w.cout}, ${w.cin}, ${w.k}, ${w.k}]`);
@@ -114,7 +122,10 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: Win
   const tilesY = ceilDiv(h, 4);
   const tilesX = ceilDiv(wd, 4);
   const tiles = n * tilesY * tilesX;
-  const chunk = winogradChunkTiles(gpu, cin, coPad, tiles, chunkBytes);
+  const chunk = winogradChunkTiles(gpu, cin, coPad, tiles, tuning.chunkBytes);
+  // One tile for every chunk (the first is the largest), so that every output is computed alike.
+  const perLane = tuning.tilesPerLane ?? winogradTilesPerLane(Math.min(chunk, tiles));
+  if (!(TILE_CHOICES as readonly number[]).includes(perLane)) throw new Error(`conv2d (Winograd): tilesPerLane must be one of ${TILE_CHOICES.join(', ')}, got ${perLane}`);
   const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension;
   if (cin > maxWg || w.cout > maxWg) throw new Error(`conv2d (Winograd): ${Math.max(cin, w.cout)} channels exceed ${maxWg} workgroups per dimension`);
   const common = {
@@ -133,7 +144,7 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: Win
   };
   for (let t0 = 0; t0 < tiles; t0 += chunk) {
     const tc = Math.min(chunk, tiles - t0);
-    const tpad = ceilDiv(tc, TILES_PER_LANE) * TILES_PER_LANE;
+    const tpad = ceilDiv(tc, perLane) * perLane;
     const params = { ...common, t0, tc, tpad };
     const v = Tensor.empty(gpu, [POS, cin, tpad], 'winograd.V');
     const m = Tensor.empty(gpu, [POS, coPad, tpad], 'winograd.M');
@@ -146,11 +157,11 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: Win
       workgroups: [ceilDiv(tc, WG), cin],
       label: 'winograd.input',
     });
-    const lanes = tpad / TILES_PER_LANE;
+    const lanes = tpad / perLane;
     const gemmWg = Math.min(WG, Math.max(8, 2 ** Math.ceil(Math.log2(lanes))));
     gpu.dispatch({
       shader: 'winograd_gemm',
-      overrides: { WG: gemmWg },
+      overrides: { WG: gemmWg, TG: perLane / 4 },
       params: { cin, tpad, co_pad: coPad },
       buffers: [v.binding, u.binding, m.binding],
       workgroups: [ceilDiv(lanes, gemmWg), blocks, POS],

@@ -11,7 +11,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { conv2d, prepareConv2d, type Conv2dOptions } from '../../src/kernels/conv2d.js';
-import { conv2dWinograd, winogradChunkTiles, winogradPays, winogradWeights } from '../../src/kernels/conv2d-winograd.js';
+import { conv2dWinograd, winogradChunkTiles, winogradPays, winogradTilesPerLane, winogradWeights } from '../../src/kernels/conv2d-winograd.js';
 import { add } from '../../src/kernels/elementwise.js';
 import { groupNorm, groupNormStats } from '../../src/kernels/group-norm.js';
 import { Conv2d } from '../../src/nn/conv2d.js';
@@ -54,9 +54,13 @@ describe('conv2d by Winograd F(4x4, 3x3)', () => {
       const direct = diff(await conv2d(x, w, { ...opts, residual }).read(), want);
       const torch = diff(g.get(`${name}.torch32`), want);
       console.log(`${name}: winograd ${(d.maxAbs / d.scale).toExponential(2)}, direct ${(direct.maxAbs / d.scale).toExponential(2)}, torch f32 ${(torch.maxAbs / d.scale).toExponential(2)} of max|out| ${d.scale.toFixed(3)}`);
-      // Chunks of 32 tiles (the smallest) give the same bits as one chunk.
-      const chunked = await conv2dWinograd(x, w, u, { ...opts, residual }, 1).read();
+      // Chunks of 64 tiles (the smallest) and every register tile give the same bits as one chunk.
+      const chunked = await conv2dWinograd(x, w, u, { ...opts, residual }, { chunkBytes: 1 }).read();
       expect(Buffer.from(chunked.buffer).equals(Buffer.from(got.buffer))).toBe(true);
+      for (const tilesPerLane of [8, 16, 32, 64]) {
+        const tiled = await conv2dWinograd(x, w, u, { ...opts, residual }, { tilesPerLane }).read();
+        expect(Buffer.from(tiled.buffer).equals(Buffer.from(got.buffer)), `${tilesPerLane} tiles per invocation`).toBe(true);
+      }
       u.dispose();
       w.dispose();
     },
@@ -134,15 +138,18 @@ describe('conv2d by Winograd F(4x4, 3x3)', () => {
     layer.dispose();
   }, COMPILE_MS);
 
-  it('chunks tiles (multiples of 32) within 32 MiB and the binding limit; refuses strides and paddings it does not serve', async () => {
+  it('chunks tiles (multiples of 64) within 32 MiB and the binding limit, picks the register tile; refuses strides and paddings it does not serve', async () => {
     const gpu = await testGpu();
-    expect(winogradChunkTiles(gpu, 128, 128, 4096)).toBe(1792); // 32 MiB / (36 * 4 * 128 B), down to 32
-    expect(winogradChunkTiles(gpu, 8, 16, 5)).toBe(32);
+    expect(winogradChunkTiles(gpu, 128, 128, 4096)).toBe(1792); // 32 MiB / (36 * 4 * 128 B), down to 64
+    expect(winogradChunkTiles(gpu, 8, 16, 5)).toBe(64);
+    // The largest register tile that keeps 8 invocations busy: 256x256 (chunks of 1792), 128x128, 64x64, 32x32 maps.
+    expect([1792, 1024, 256, 64, 5].map(winogradTilesPerLane)).toEqual([64, 64, 32, 8, 8]);
     expect(winogradChunkTiles(gpu, 256, 128, 100)).toBe(128);
     const { w, x } = await setup('odd');
     const u = winogradWeights(w);
     expect(() => conv2dWinograd(x, w, u, { stride: 2 })).toThrow(/stride 1/);
     expect(() => conv2dWinograd(x, w, u, { padding: 0 })).toThrow(/stride 1/);
+    expect(() => conv2dWinograd(x, w, u, {}, { tilesPerLane: 12 })).toThrow(/tilesPerLane/);
     const other = prepareConv2d(gpu, new Float32Array(7 * 6 * 9), [7, 6, 3, 3]);
     const otherU = winogradWeights(other);
     expect(() => conv2dWinograd(x, w, otherU)).toThrow(/transformed weights/);
