@@ -14,20 +14,11 @@ import { Tensor } from '../dist/tensor.js';
 import { conv2d, conv2dEntry } from '../dist/kernels/conv2d.js';
 import { conv2dBackwardData, conv2dBackwardWeight, layoutConv2dGradWeights, layoutConv2dWeights } from '../dist/kernels/conv2d-grad.js';
 import { randomValues } from '../dist/selftest.js';
+import { timeReps } from './lib/timing.mjs';
 
 // ResNet50 at 256x256, batch 2: stem, a 3x3 and the expanding 1x1 of layer1, the stride-2 3x3 of
 // layer2, the 3x3 of layer3 and layer4, the stride-2 downsample of layer3.
 const DEFAULT_SHAPES = '2,64,64,64,64,3;2,64,64,64,256,1;2,256,16,16,256,3;2,512,8,8,512,3;2,3,256,256,64,7,2;2,128,64,64,128,3,2;2,512,32,32,1024,1,2';
-
-async function time(gpu, reps, fn) {
-  await gpu.sync();
-  const t0 = performance.now();
-  const c0 = process.cpuUsage();
-  for (let r = 0; r < reps; r++) fn();
-  await gpu.sync();
-  const cpu = process.cpuUsage(c0);
-  return { ms: (performance.now() - t0) / reps, cpuMs: (cpu.user + cpu.system) / 1000 / reps };
-}
 
 export async function run(gpu, report) {
   const reps = Number(process.env.BENCH_CONV_REPS ?? 3);
@@ -53,7 +44,7 @@ export async function run(gpu, report) {
     const best = Object.fromEntries(Object.keys(passes).map((k) => [k, { ms: Infinity, cpuMs: Infinity }]));
     for (let round = 0; round < 3; round++) {
       for (const [name, fn] of Object.entries(passes)) {
-        const t = await time(gpu, reps, fn);
+        const t = await timeReps(gpu, reps, fn);
         best[name].ms = Math.min(best[name].ms, t.ms);
         best[name].cpuMs = Math.min(best[name].cpuMs, t.cpuMs);
       }

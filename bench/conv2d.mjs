@@ -16,6 +16,7 @@ import { Tensor } from '../dist/tensor.js';
 import { conv2d, conv2dEntry, conv2dPixelGroups, conv2dPlan, prepareConv2d } from '../dist/kernels/conv2d.js';
 import { conv2dWinograd, winogradPays, winogradWeights } from '../dist/kernels/conv2d-winograd.js';
 import { randomValues } from '../dist/selftest.js';
+import { bestOf } from './lib/timing.mjs';
 
 // The LSUN UNet's 3x3 levels (256 .. 8 pixels), a 1x1 and the Downsample.
 const DEFAULT_SHAPES = '1,128,256,256,128,3;1,128,128,128,128,3;1,256,64,64,256,3;1,256,32,32,256,3;1,512,16,16,512,3;1,512,8,8,512,3;1,256,64,64,512,1;1,128,256,256,128,3,2,down';
@@ -34,7 +35,7 @@ export async function run(gpu, report) {
     await gpu.sync();
     const [, , ho, wo] = warm.shape;
     const flop = 2 * N * Cout * Cin * Kk * Kk * ho * wo;
-    const direct = await best3(gpu, reps, () => conv2d(x, weights, { ...opts, out: warm }));
+    const direct = await bestOf(3, gpu, reps, () => conv2d(x, weights, { ...opts, out: warm }));
     const entry = conv2dEntry(Kk, opts.stride, padding);
     const plan = conv2dPlan(entry, N, ho, wo, conv2dPixelGroups(gpu), gpu.limits.maxComputeWorkgroupsPerDimension);
     report({
@@ -49,7 +50,7 @@ export async function run(gpu, report) {
       const u = winogradWeights(weights);
       conv2dWinograd(x, weights, u, { out: warm });
       await gpu.sync();
-      const wino = await best3(gpu, reps, () => conv2dWinograd(x, weights, u, { out: warm }));
+      const wino = await bestOf(3, gpu, reps, () => conv2dWinograd(x, weights, u, { out: warm }));
       report({
         kernel: 'conv2d.winograd',
         shape: spec,
@@ -64,23 +65,6 @@ export async function run(gpu, report) {
     x.dispose();
     weights.dispose();
   }
-}
-
-/** Best of three timings of `reps` dispatches: wall and CPU milliseconds per dispatch. */
-async function best3(gpu, reps, record) {
-  let ms = Infinity;
-  let cpuMs = Infinity;
-  for (let t = 0; t < 3; t++) {
-    await gpu.sync();
-    const t0 = performance.now();
-    const c0 = process.cpuUsage();
-    for (let r = 0; r < reps; r++) record();
-    await gpu.sync();
-    const cpu = process.cpuUsage(c0);
-    ms = Math.min(ms, (performance.now() - t0) / reps);
-    cpuMs = Math.min(cpuMs, (cpu.user + cpu.system) / 1000 / reps);
-  }
-  return { ms, cpuMs };
 }
 
 function rates(flop, { ms, cpuMs }) {

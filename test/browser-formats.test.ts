@@ -7,29 +7,14 @@
  */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import type { ViteDevServer } from 'vite';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decodeImageFile } from '../src/image/decode-node.js';
-import { openPage, repo, startServer } from './browser-setup.js';
+import { repo, useMainPage } from './browser-setup.js';
 
 const fixtures = join(repo, 'test', 'fixtures', 'images');
 const cases = ['bmp', 'tiff'].flatMap((sub) => readdirSync(join(fixtures, sub)).filter((f) => /\.(bmp|tif)$/.test(f)).map((f) => join(fixtures, sub, f)));
 
-let server: ViteDevServer;
-let browser: Browser;
-let page: Page;
-
-beforeAll(async () => {
-  let url: string;
-  ({ server, url } = await startServer());
-  ({ browser, page } = await openPage(url, []));
-}, 120_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const view = useMainPage();
 
 describe('BMP and TIFF decoded in Chromium', { timeout: 120_000 }, () => {
   it('every golden gives Node\'s pixels, through decodeImageBlob', async () => {
@@ -50,7 +35,7 @@ describe('BMP and TIFF decoded in Chromium', { timeout: 120_000 }, () => {
       }
       return out;
     })()`;
-    const got = (await page.evaluate(script)) as Record<string, string>;
+    const got = (await view.page.evaluate(script)) as Record<string, string>;
     expect(cases.length).toBeGreaterThan(30);
     for (const f of cases) {
       const img = await decodeImageFile(f);

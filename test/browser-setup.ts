@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import sharp from 'sharp';
 import { createServer, type ViteDevServer } from 'vite';
+import { afterAll, beforeAll } from 'vitest';
 import { writeTinyUnet } from './synthetic-weights.js';
 
 export const repo = fileURLToPath(new URL('..', import.meta.url));
@@ -104,6 +105,26 @@ export async function openPage(
   await page.goto(url);
   await page.waitForFunction(() => document.body.dataset.state !== 'starting', null, { timeout: 60_000 });
   return { browser, page, logs };
+}
+
+/**
+ * For a test file that drives the main page without WebGPU: registers the hooks that start Vite
+ * and Chromium before its tests and close both after; `page` is set once the hook has run.
+ */
+export function useMainPage(): { page: Page } {
+  const opened = {} as { page: Page };
+  let server: ViteDevServer | undefined;
+  let browser: Browser | undefined;
+  beforeAll(async () => {
+    let url: string;
+    ({ server, url } = await startServer());
+    ({ browser, page: opened.page } = await openPage(url, []));
+  }, 120_000);
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+  return opened;
 }
 
 export const state = (page: Page) => page.evaluate(() => document.body.dataset.state);

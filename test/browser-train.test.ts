@@ -26,16 +26,15 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { createServer, type ViteDevServer } from 'vite';
+import type { ViteDevServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { acquireGpu } from '../src/node/acquire.js';
 import { loadClassifier } from '../src/node/classifier.js';
 import { bytesSource, SafetensorsFile } from '../src/weights/safetensors.js';
-import { CHROMIUM, openPage, SCREENSHOTS, WEBGPU_FLAGS } from './browser-setup.js';
+import { CHROMIUM, openPage, SCREENSHOTS, startServer, WEBGPU_FLAGS } from './browser-setup.js';
 import { pattern, repo, writeModels, type Models } from './detect-setup.js';
 
 const OUT = SCREENSHOTS;
@@ -116,13 +115,9 @@ beforeAll(async () => {
   console.log(`dnf train --images: exit ${ri.status}; ${ri.stderr.split('\n').filter((l) => /^(extract|train):/.test(l)).join(' | ')}`);
   sources.best = new Uint8Array(await readFile(join(imagesRun, 'best.safetensors')));
 
-  server = await createServer({
-    configFile: join(repo, 'web', 'vite.config.ts'),
-    logLevel: 'warn',
-    server: { host: '127.0.0.1', port: 0, strictPort: false, hmr: false, watch: null },
-  });
-  await server.listen();
-  url = `http://127.0.0.1:${(server.httpServer!.address() as AddressInfo).port}/train.html`;
+  let base: string;
+  ({ server, url: base } = await startServer());
+  url = `${base}train.html`;
 }, 2 * NODE_RUN + SLOW);
 
 afterAll(async () => {

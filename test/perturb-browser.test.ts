@@ -7,29 +7,14 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import type { ViteDevServer } from 'vite';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decodeImageFile } from '../src/image/decode-node.js';
-import { openPage, repo, startServer } from './browser-setup.js';
+import { repo, useMainPage } from './browser-setup.js';
 
 const dir = join(repo, 'test', 'fixtures', 'perturb');
 const expected: { ops: Record<string, { source: string; op: string }> } = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8'));
 
-let server: ViteDevServer;
-let browser: Browser;
-let page: Page;
-
-beforeAll(async () => {
-  let url: string;
-  ({ server, url } = await startServer());
-  ({ browser, page } = await openPage(url, []));
-}, 120_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const view = useMainPage();
 
 const b64 = (data: Uint8Array) => Buffer.from(data).toString('base64');
 
@@ -53,7 +38,7 @@ describe('perturbations in Chromium', { timeout: 120_000 }, () => {
       }
       return out;
     })()`;
-    const got = (await page.evaluate(script)) as Record<string, string>;
+    const got = (await view.page.evaluate(script)) as Record<string, string>;
     for (const file of Object.keys(expected.ops)) {
       const want = await decodeImageFile(join(dir, file));
       expect(got[file], file).toBe(`${want.width}x${want.height}:${b64(want.data)}`);
