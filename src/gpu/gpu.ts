@@ -51,8 +51,9 @@ export interface GpuOptions {
   profile?: boolean;
   /**
    * The 3x3 'same' convolutions of fixed-weight layers (the UNet): 'auto' (default) takes
-   * Winograd F(4x4, 3x3) where measured faster (CPU adapters, maps of 32x32 and more), 'direct'
-   * never, 'winograd' wherever it applies (to measure it on a new adapter). Env DNF_CONV3X3.
+   * Winograd F(4x4, 3x3) where measured faster (CPU adapters, maps of 32x32 and more, 32
+   * channels and more), 'direct' never, 'winograd' wherever it applies (to measure it on a new
+   * adapter). Env DNF_CONV3X3.
    */
   conv3x3?: Conv3x3Choice;
 }
@@ -103,7 +104,7 @@ export class Gpu {
     this.uniformAlign = Math.max(16, device.limits.minUniformBufferOffsetAlignment);
     this.debug = !!options.debug;
     this.conv3x3 = options.conv3x3 ?? 'auto';
-    if (!['auto', 'direct', 'winograd'].includes(this.conv3x3)) throw new DnfError(`conv3x3 must be auto, direct or winograd, got '${this.conv3x3}'`);
+    if (!['auto', 'direct', 'winograd'].includes(this.conv3x3)) throw new DnfError(`conv3x3 (env DNF_CONV3X3) must be auto, direct or winograd, got '${this.conv3x3}'`);
     const mode: ProfileMode | null = options.profile ? (device.features.has('timestamp-query') ? 'timestamp' : 'wallclock') : null;
     this.profiler = mode ? new Profiler(device, mode, () => this.pool.releaseKept()) : null;
     // A wall-clock replay runs recorded dispatches again later: the buffers they name must live.

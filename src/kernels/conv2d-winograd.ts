@@ -39,21 +39,26 @@ export function winogradTilesPerLane(tiles: number): number {
 
 /** Smallest map side (height and width) run by Winograd on CPU adapters; see winogradPays. */
 export const WINOGRAD_MIN_SIDE = 32;
+/** Fewest input and output channels run by Winograd on CPU adapters; see winogradPays. */
+export const WINOGRAD_MIN_CHANNELS = 32;
 
 /**
  * Whether a 3x3 stride-1 'same' layer over h x w maps runs by Winograd (the Gpu's `conv3x3`
  * choice; 'auto': where measured faster). 'auto' takes it on CPU adapters (the register-tiled
  * PV 4 kernels) for maps of at least WINOGRAD_MIN_SIDE on both sides. Measured on llvmpipe
  * (bench/conv2d, 2-core AMD EPYC): 256x256 128 -> 128 channels 2.4x faster, 128x128 128: 2.7x,
- * 64x64 256: 3.2x, 32x32 256: 1.8x. Smaller maps are where the largest layers' weights are
- * (512 channels at 16x16 and 8x8 in the LSUN UNet), and U is 4x the weights. GPUs keep the
- * direct kernel until measured there (bench/gpu.sh runs the UNet both ways).
+ * 64x64 256: 3.2x, 32x32 256: 1.8x; with few channels the transforms dominate (32x32: 64
+ * channels 1.3x, 16 channels 0.7x; 64x64, 32 channels: 1.5x), hence at least
+ * WINOGRAD_MIN_CHANNELS in and out (the UNet's layers have 128 and more, but 3 in conv_in and conv_out). Smaller maps
+ * are where the largest layers' weights are (512 channels at 16x16 and 8x8 in the LSUN UNet),
+ * and U is 4x the weights. GPUs keep the direct kernel until measured there (bench/gpu.sh runs
+ * the UNet both ways).
  * Independent of the batch, so results do not change with it.
  */
 export function winogradPays(gpu: Gpu, h: number, w: number, cin: number, cout: number): boolean {
   if (gpu.conv3x3 === 'direct') return false;
   if (gpu.conv3x3 === 'winograd') return true;
-  return conv2dPixelGroups(gpu) === 4 && Math.min(h, w) >= WINOGRAD_MIN_SIDE && cin >= 4 && cout >= 4;
+  return conv2dPixelGroups(gpu) === 4 && Math.min(h, w) >= WINOGRAD_MIN_SIDE && Math.min(cin, cout) >= WINOGRAD_MIN_CHANNELS;
 }
 
 /**

@@ -37,6 +37,10 @@ export class Conv2d {
   forward(x: Tensor, opts: Conv2dLayerOptions = {}): Tensor {
     const w = this.weights;
     const { norm, ...conv } = opts;
+    const res = conv.residual;
+    const perImage = !!res && res.shape[2] === 1 && res.shape[3] === 1 && !outputIs1x1(x, w.k, conv);
+    // Added after the activation below; relu(conv + residual) needs the residual before it.
+    if (perImage && conv.act === 'relu') throw new Error('conv2d: a residual per image and channel does not combine with relu');
     const same3x3 = w.k === 3 && (opts.stride ?? 1) === 1 && (opts.padding ?? 'same') === 'same';
     if (same3x3 && winogradPays(x.gpu, x.shape[2], x.shape[3], w.cin, w.cout)) {
       this.winograd ??= winogradWeights(w);
@@ -46,11 +50,9 @@ export class Conv2d {
       return out;
     }
     const input = norm ? norm.layer.forward(x, norm.swish) : x;
-    const res = conv.residual;
-    const perImage = res && res.shape[2] === 1 && res.shape[3] === 1 && !outputIs1x1(x, w.k, conv);
     let out = conv2d(input, w, perImage ? { ...conv, residual: undefined, out: undefined } : conv);
     if (perImage) {
-      const sum = add(out, res, conv.out);
+      const sum = add(out, res!, conv.out);
       out.dispose();
       out = sum;
     }

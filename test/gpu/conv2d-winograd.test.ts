@@ -108,12 +108,15 @@ describe('conv2d by Winograd F(4x4, 3x3)', () => {
     w.dispose();
   }, COMPILE_MS);
 
-  it('is what nn/Conv2d runs on CPU adapters for maps of 32x32 and more; the direct kernel below', async () => {
+  it('is what nn/Conv2d runs on CPU adapters for maps of 32x32 and more with 32 channels and more; the direct kernel elsewhere', async () => {
     const gpu = await testGpu();
     const g = await golden;
     // The test adapters are CPU adapters (PV 4).
     expect(winogradPays(gpu, 32, 32, 128, 128)).toBe(true);
     expect(winogradPays(gpu, 16, 64, 128, 128)).toBe(false);
+    expect(winogradPays(gpu, 64, 64, 32, 32)).toBe(true);
+    expect(winogradPays(gpu, 64, 64, 16, 128)).toBe(false); // few channels: the transforms dominate
+    expect(winogradPays(gpu, 256, 256, 128, 3)).toBe(false); // the UNet's conv_out
     // GpuOptions.conv3x3 (env DNF_CONV3X3) overrides the choice either way.
     const choosing = (conv3x3: string) => Object.create(gpu, { conv3x3: { value: conv3x3 } }) as typeof gpu;
     expect(winogradPays(choosing('direct'), 256, 256, 128, 128)).toBe(false);
@@ -134,6 +137,11 @@ describe('conv2d by Winograd F(4x4, 3x3)', () => {
       expect(wino.equals(direct)).toBe(false); // the two are told apart by their rounding
       x.dispose();
     }
+    const x = Tensor.from(gpu, randomValues(128 * 32 * 32, 5), [1, 128, 32, 32]);
+    const perImage = Tensor.from(gpu, randomValues(32, 6), [1, 32, 1, 1]);
+    expect(() => layer.forward(x, { act: 'relu', residual: perImage })).toThrow(/does not combine with relu/);
+    x.dispose();
+    perImage.dispose();
     u.dispose();
     layer.dispose();
   }, COMPILE_MS);
