@@ -17,8 +17,11 @@
 // line on GPUs) and the x values its taps read (one window per kernel row: 4*s + k - 1 columns),
 // then performs 16 x 4 x (its taps) FMAs, each accumulator taking 4 of them (dy as a mat4x4 times
 // the 4 pixels' x):
-//   wgrad3x3: k 3, any stride and pad: 2 input channels x 9 taps (1152 FMAs per 64 + 36 loads,
-//             stride 1; the forward's conv3x3 does 768 per 68).
+//   wgrad3x3: k 3, any stride and pad: 4 input channels x 9 taps (2304 FMAs per 64 + 72 loads,
+//             stride 1; the forward's conv3x3 does 768 per 68). The dy loads dominate: on
+//             llvmpipe, reading dy costs as much as all the FMAs, so each dy value serves as
+//             many input channels as compile time allows (2 channels ran at 0.6-0.7 of the
+//             forward's GFLOP/s, 4 at 0.9-1.0, 8 at 1.05 but took llvmpipe 200 s to compile).
 //   wgrad1x1: k 1, pad 0, any stride: 16 input channels (1024 FMAs per 64 + 64 loads, the ratio
 //             of the forward's conv1x1: 256 per 32).
 //   wgrad:    any k <= 7 (the override KW): 2 kernel rows of one input channel, 2*KW taps (the
@@ -186,20 +189,25 @@ struct Win {
 
 // x at offset rb of a row, columns ix0 .. ix0+3; zero outside the row or where `ok` is false.
 // (One vector select: SwiftShader's compiler takes minutes and gigabytes for four scalar ones.)
-fn xWin4(rb: u32, ix0: i32, ok: bool) -> vec4<f32> {
+// Only the first n columns are loaded (n is a constant where this is inlined).
+fn xWin4(rb: u32, ix0: i32, ok: bool, n: u32) -> vec4<f32> {
   let ix = vec4<i32>(ix0) + vec4<i32>(0, 1, 2, 3);
   let col = vec4<u32>(clamp(ix, vec4<i32>(0), vec4<i32>(i32(p.w) - 1)));
   let inside = (ix >= vec4<i32>(0)) & (ix < vec4<i32>(i32(p.w))) & vec4<bool>(ok);
-  return select(vec4<f32>(0.0), vec4<f32>(X[rb + col.x], X[rb + col.y], X[rb + col.z], X[rb + col.w]), inside);
+  var v = vec4<f32>(X[rb + col.x], 0.0, 0.0, 0.0);
+  if (n > 1u) { v.y = X[rb + col.y]; }
+  if (n > 2u) { v.z = X[rb + col.z]; }
+  if (n > 3u) { v.w = X[rb + col.w]; }
+  return select(vec4<f32>(0.0), v, inside);
 }
 
 // Loads the `len` (<= 16) window elements a row of taps reads (the others stay zero).
 fn window(rb: u32, ix0: i32, ok: bool, len: u32) -> Win {
   var w = Win();
-  w.w0 = xWin4(rb, ix0, ok);
-  if (len > 4u) { w.w1 = xWin4(rb, ix0 + 4, ok); }
-  if (len > 8u) { w.w2 = xWin4(rb, ix0 + 8, ok); }
-  if (len > 12u) { w.w3 = xWin4(rb, ix0 + 12, ok); }
+  w.w0 = xWin4(rb, ix0, ok, len);
+  if (len > 4u) { w.w1 = xWin4(rb, ix0 + 4, ok, len - 4u); }
+  if (len > 8u) { w.w2 = xWin4(rb, ix0 + 8, ok, len - 8u); }
+  if (len > 12u) { w.w3 = xWin4(rb, ix0 + 12, ok, len - 12u); }
   return w;
 }
 
@@ -230,48 +238,58 @@ fn putRow(slice: u32, co0: u32, ci: u32, ky: u32, a: Row3) {
   put16(slice, co0, ci, 3u * ky + 2u, a.t2);
 }
 
+// The 9 taps of one input channel.
+struct K3 {
+  r0: Row3,
+  r1: Row3,
+  r2: Row3,
+}
+
+// a + one step's products for the input channel whose plane starts at xb: kernel row ky reads
+// input row iy + ky from column ix on.
+fn mac3x3(a: K3, d: Dy16, xb: u32, iy: i32, ix: i32) -> K3 {
+  let len = 3u * S + 3u;
+  return K3(macRow(a.r0, d, window(rowOffset(xb, iy), ix, rowInside(iy), len)),
+            macRow(a.r1, d, window(rowOffset(xb, iy + 1), ix, rowInside(iy + 1), len)),
+            macRow(a.r2, d, window(rowOffset(xb, iy + 2), ix, rowInside(iy + 2), len)));
+}
+
+fn put3x3(slice: u32, co0: u32, ci: u32, a: K3) {
+  putRow(slice, co0, ci, 0u, a.r0);
+  putRow(slice, co0, ci, 1u, a.r1);
+  putRow(slice, co0, ci, 2u, a.r2);
+}
+
 @compute @workgroup_size(WG)
 fn wgrad3x3(@builtin(global_invocation_id) gid: vec3<u32>) {
   let job = work(gid);
   if (!job.inside) { return; }
-  let lane = job.lane;
-  // Input channels ci0 and ci0 + 1 (clamped: a channel past Cin is computed, never stored).
-  let ci0 = 2u * lane;
-  let ci1 = min(ci0 + 1u, p.cin - 1u);
+  // Input channels ci0 .. ci0 + 3 (clamped: a channel past Cin is computed, never stored).
+  let ci0 = 4u * job.lane;
+  let last = p.cin - 1u;
   let co0 = job.co0;
   let co = coOffsets(co0);
   let range = sliceSteps(job.slice);
-  let len = 3u * S + 3u;
   let plane = p.h * p.w;
-  // a<ky>, b<ky>: kernel row ky of input channel ci0, ci0 + 1.
-  var a0 = Row3();
-  var a1 = Row3();
-  var a2 = Row3();
-  var b0 = Row3();
-  var b1 = Row3();
-  var b2 = Row3();
+  var a = K3();
+  var b = K3();
+  var c = K3();
+  var e = K3();
   for (var i = range.x; i < range.y; i++) {
     let st = stepAt(i);
-    let xa = (st.n * p.cin + ci0) * plane;
-    let xb = (st.n * p.cin + ci1) * plane;
-    let iy = i32(st.oy * S) - i32(p.pad);
-    let ok = vec3<bool>(rowInside(iy), rowInside(iy + 1), rowInside(iy + 2));
     let d = dy16(st.n * p.cout * p.ho * p.wo + st.oy * p.wo + st.ox, co, p.wo - st.ox);
+    let iy = i32(st.oy * S) - i32(p.pad);
     let ix = i32(st.ox * S) - i32(p.pad);
-    a0 = macRow(a0, d, window(rowOffset(xa, iy), ix, ok.x, len));
-    a1 = macRow(a1, d, window(rowOffset(xa, iy + 1), ix, ok.y, len));
-    a2 = macRow(a2, d, window(rowOffset(xa, iy + 2), ix, ok.z, len));
-    b0 = macRow(b0, d, window(rowOffset(xb, iy), ix, ok.x, len));
-    b1 = macRow(b1, d, window(rowOffset(xb, iy + 1), ix, ok.y, len));
-    b2 = macRow(b2, d, window(rowOffset(xb, iy + 2), ix, ok.z, len));
+    let xn = st.n * p.cin;
+    a = mac3x3(a, d, (xn + ci0) * plane, iy, ix);
+    b = mac3x3(b, d, (xn + min(ci0 + 1u, last)) * plane, iy, ix);
+    c = mac3x3(c, d, (xn + min(ci0 + 2u, last)) * plane, iy, ix);
+    e = mac3x3(e, d, (xn + min(ci0 + 3u, last)) * plane, iy, ix);
   }
-
-  putRow(job.slice, co0, ci0, 0u, a0);
-  putRow(job.slice, co0, ci0, 1u, a1);
-  putRow(job.slice, co0, ci0, 2u, a2);
-  putRow(job.slice, co0, ci0 + 1u, 0u, b0);
-  putRow(job.slice, co0, ci0 + 1u, 1u, b1);
-  putRow(job.slice, co0, ci0 + 1u, 2u, b2);
+  put3x3(job.slice, co0, ci0, a);
+  put3x3(job.slice, co0, ci0 + 1u, b);
+  put3x3(job.slice, co0, ci0 + 2u, c);
+  put3x3(job.slice, co0, ci0 + 3u, e);
 }
 
 // The 16 output channels of four input channels.
@@ -303,7 +321,7 @@ fn wgrad1x1(@builtin(global_invocation_id) gid: vec3<u32>) {
   let job = work(gid);
   if (!job.inside) { return; }
   let lane = job.lane;
-  let ci0 = lane * 16u;
+  let ci0 = lane * 32u;
   let co0 = job.co0;
   let co = coOffsets(co0);
   let range = sliceSteps(job.slice);
@@ -315,11 +333,19 @@ fn wgrad1x1(@builtin(global_invocation_id) gid: vec3<u32>) {
   let o1 = min(c + 4u, last) * plane;
   let o2 = min(c + 8u, last) * plane;
   let o3 = min(c + 12u, last) * plane;
+  let o4 = min(c + 16u, last) * plane;
+  let o5 = min(c + 20u, last) * plane;
+  let o6 = min(c + 24u, last) * plane;
+  let o7 = min(c + 28u, last) * plane;
   // a<g>: input channels ci0 + 4g .. ci0 + 4g + 3.
   var a0 = Ci4();
   var a1 = Ci4();
   var a2 = Ci4();
   var a3 = Ci4();
+  var a4 = Ci4();
+  var a5 = Ci4();
+  var a6 = Ci4();
+  var a7 = Ci4();
   for (var i = range.x; i < range.y; i++) {
     let st = stepAt(i);
     let xr = st.n * p.cin * plane + st.oy * S * p.w;
@@ -330,12 +356,20 @@ fn wgrad1x1(@builtin(global_invocation_id) gid: vec3<u32>) {
     a1 = macCi4(a1, d, xr, o1, j);
     a2 = macCi4(a2, d, xr, o2, j);
     a3 = macCi4(a3, d, xr, o3, j);
+    a4 = macCi4(a4, d, xr, o4, j);
+    a5 = macCi4(a5, d, xr, o5, j);
+    a6 = macCi4(a6, d, xr, o6, j);
+    a7 = macCi4(a7, d, xr, o7, j);
   }
 
   putCi4(job.slice, co0, ci0, a0);
   putCi4(job.slice, co0, ci0 + 4u, a1);
   putCi4(job.slice, co0, ci0 + 8u, a2);
   putCi4(job.slice, co0, ci0 + 12u, a3);
+  putCi4(job.slice, co0, ci0 + 16u, a4);
+  putCi4(job.slice, co0, ci0 + 20u, a5);
+  putCi4(job.slice, co0, ci0 + 24u, a6);
+  putCi4(job.slice, co0, ci0 + 28u, a7);
 }
 
 // The 16 output channels of the KW (<= 7) taps of one kernel row.
@@ -377,11 +411,12 @@ fn putRow7(slice: u32, co0: u32, ci: u32, ky: u32, a: Row7) {
 fn wgrad(@builtin(global_invocation_id) gid: vec3<u32>) {
   let job = work(gid);
   if (!job.inside) { return; }
-  // Each invocation owns kernel rows ky0 and ky0 + 1 of one input channel.
+  // Each invocation owns kernel rows ky0 .. ky0 + 3 of one input channel; rows past the kernel
+  // read zeros and are never stored.
   let lane = job.lane;
-  let pairs = (KW + 1u) / 2u;
-  let ci = lane / pairs;
-  let ky0 = 2u * (lane % pairs);
+  let quads = (KW + 3u) / 4u;
+  let ci = lane / quads;
+  let ky0 = 4u * (lane % quads);
   let co0 = job.co0;
   let co = coOffsets(co0);
   let range = sliceSteps(job.slice);
@@ -389,20 +424,25 @@ fn wgrad(@builtin(global_invocation_id) gid: vec3<u32>) {
   let plane = p.h * p.w;
   var a = Row7();
   var b = Row7();
+  var c = Row7();
+  var e = Row7();
   for (var i = range.x; i < range.y; i++) {
     let st = stepAt(i);
     let xb = (st.n * p.cin + ci) * plane;
-    // Row ky0 + 1 past the kernel (odd KW) reads zeros and is never stored.
     let iy = i32(st.oy * S + ky0) - i32(p.pad);
-    let ok = vec2<bool>(rowInside(iy), rowInside(iy + 1) && ky0 + 1u < KW);
+    let ok = vec4<bool>(rowInside(iy), rowInside(iy + 1) && ky0 + 1u < KW, rowInside(iy + 2) && ky0 + 2u < KW, rowInside(iy + 3) && ky0 + 3u < KW);
     let d = dy16(st.n * p.cout * p.ho * p.wo + st.oy * p.wo + st.ox, co, p.wo - st.ox);
     let ix = i32(st.ox * S) - i32(p.pad);
     a = macRow7(a, d, window(rowOffset(xb, iy), ix, ok.x, len));
     b = macRow7(b, d, window(rowOffset(xb, iy + 1), ix, ok.y, len));
+    c = macRow7(c, d, window(rowOffset(xb, iy + 2), ix, ok.z, len));
+    e = macRow7(e, d, window(rowOffset(xb, iy + 3), ix, ok.w, len));
   }
 
   putRow7(job.slice, co0, ci, ky0, a);
   putRow7(job.slice, co0, ci, ky0 + 1u, b);
+  putRow7(job.slice, co0, ci, ky0 + 2u, c);
+  putRow7(job.slice, co0, ci, ky0 + 3u, e);
 }
 
 @compute @workgroup_size(WG)

@@ -245,9 +245,9 @@ type WgradEntry = 'wgrad3x3' | 'wgrad1x1' | 'wgrad';
 
 /** Entry and invocations per (slice, block of 16 output channels). */
 function wgradEntry(k: number, cin: number): { entry: WgradEntry; lanes: number } {
-  if (k === 3) return { entry: 'wgrad3x3', lanes: ceilDiv(cin, 2) };
-  if (k === 1) return { entry: 'wgrad1x1', lanes: ceilDiv(cin, 16) };
-  return { entry: 'wgrad', lanes: cin * ceilDiv(k, 2) };
+  if (k === 3) return { entry: 'wgrad3x3', lanes: ceilDiv(cin, 4) };
+  if (k === 1) return { entry: 'wgrad1x1', lanes: ceilDiv(cin, 32) };
+  return { entry: 'wgrad', lanes: cin * ceilDiv(k, 4) };
 }
 
 /**
