@@ -14,18 +14,19 @@
 // Register tiling without workgroup memory (conv2d.wgsl's header explains why; in short, a storage
 // load costs the CPU adapters far more than an FMA). Per step an invocation loads the 16 output
 // channels' dy at the 4 pixels (64 values, the same for the invocations of a block: one cache
-// line on GPUs) and the x values its taps read (one window per kernel row: 4*s + k - 1 columns),
+// line on GPUs) and the x values its taps read (one window per kernel row: 3*s + k columns),
 // then performs 16 x 4 x (its taps) FMAs, each accumulator taking 4 of them (dy as a mat4x4 times
 // the 4 pixels' x):
 //   wgrad3x3: k 3, any stride and pad: 4 input channels x 9 taps (2304 FMAs per 64 + 72 loads,
 //             stride 1; the forward's conv3x3 does 768 per 68). The dy loads dominate: on
 //             llvmpipe, reading dy costs as much as all the FMAs, so each dy value serves as
-//             many input channels as compile time allows (2 channels ran at 0.6-0.7 of the
-//             forward's GFLOP/s, 4 at 0.9-1.0, 8 at 1.05 but took llvmpipe 200 s to compile).
-//   wgrad1x1: k 1, pad 0, any stride: 16 input channels (1024 FMAs per 64 + 64 loads, the ratio
-//             of the forward's conv1x1: 256 per 32).
-//   wgrad:    any k <= 7 (the override KW): 2 kernel rows of one input channel, 2*KW taps (the
-//             stem: 896 FMAs per 64 + 26 loads).
+//             many input channels as compile time allows: 2 channels per lane ran 13-15
+//             GFLOP/s there, 4 run 19-20 (llvmpipe compiles each stride in about 30 s), 8 were
+//             no faster and took over 3 minutes to compile.
+//   wgrad1x1: k 1, pad 0, any stride: 32 input channels (2048 FMAs per 64 + 128 loads; 16
+//             channels ran 10 GFLOP/s on llvmpipe, 32 run 14-15).
+//   wgrad:    any k <= 7 (the override KW): 4 kernel rows of one input channel, 4*KW taps (the
+//             stem: 1792 FMAs per 64 + 52 loads; 2 rows ran 12.7 GFLOP/s on llvmpipe, 4 run 16.5).
 struct Params {
   cin: u32,            // input channels
   h: u32,              // input height
