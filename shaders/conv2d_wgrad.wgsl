@@ -27,6 +27,10 @@
 //             channels ran 10 GFLOP/s on llvmpipe, 32 run 14-15).
 //   wgrad:    any k <= 7 (the override KW): 4 kernel rows of one input channel, 4*KW taps (the
 //             stem: 1792 FMAs per 64 + 52 loads; 2 rows ran 12.7 GFLOP/s on llvmpipe, 4 run 16.5).
+// These are the WIDE tiles. Without WIDE each lane takes half as many input channels (kernel rows
+// for `wgrad`): llvmpipe compiles those in a few seconds, so small convolutions (tests, small
+// images), where the compile would take longer than the work, use them. Every accumulator sums
+// the same products in the same order in both, so both give the same bits.
 struct Params {
   cin: u32,            // input channels
   h: u32,              // input height
@@ -57,6 +61,7 @@ struct Params {
 override WG: u32 = 64u; // invocations per workgroup
 override KW: u32 = 7u;  // wgrad: kernel width (1..7)
 override S: u32 = 1u;   // stride (1 or 2)
+override WIDE: bool = true; // the wide tile (see the header); false: half the channels or rows per lane
 
 // One value per output channel of a block of 16: v<j> holds channels 4j .. 4j+3.
 struct Co16 {
@@ -265,8 +270,9 @@ fn put3x3(slice: u32, co0: u32, ci: u32, a: K3) {
 fn wgrad3x3(@builtin(global_invocation_id) gid: vec3<u32>) {
   let job = work(gid);
   if (!job.inside) { return; }
-  // Input channels ci0 .. ci0 + 3 (clamped: a channel past Cin is computed, never stored).
-  let ci0 = 4u * job.lane;
+  // Input channels ci0 .. ci0 + 3 (WIDE) or ci0, ci0 + 1 (clamped: a channel past Cin is
+  // computed, never stored).
+  let ci0 = select(2u, 4u, WIDE) * job.lane;
   let last = p.cin - 1u;
   let co0 = job.co0;
   let co = coOffsets(co0);
@@ -284,13 +290,17 @@ fn wgrad3x3(@builtin(global_invocation_id) gid: vec3<u32>) {
     let xn = st.n * p.cin;
     a = mac3x3(a, d, (xn + ci0) * plane, iy, ix);
     b = mac3x3(b, d, (xn + min(ci0 + 1u, last)) * plane, iy, ix);
-    c = mac3x3(c, d, (xn + min(ci0 + 2u, last)) * plane, iy, ix);
-    e = mac3x3(e, d, (xn + min(ci0 + 3u, last)) * plane, iy, ix);
+    if (WIDE) {
+      c = mac3x3(c, d, (xn + min(ci0 + 2u, last)) * plane, iy, ix);
+      e = mac3x3(e, d, (xn + min(ci0 + 3u, last)) * plane, iy, ix);
+    }
   }
   put3x3(job.slice, co0, ci0, a);
   put3x3(job.slice, co0, ci0 + 1u, b);
-  put3x3(job.slice, co0, ci0 + 2u, c);
-  put3x3(job.slice, co0, ci0 + 3u, e);
+  if (WIDE) {
+    put3x3(job.slice, co0, ci0 + 2u, c);
+    put3x3(job.slice, co0, ci0 + 3u, e);
+  }
 }
 
 // The 16 output channels of four input channels.
@@ -322,7 +332,7 @@ fn wgrad1x1(@builtin(global_invocation_id) gid: vec3<u32>) {
   let job = work(gid);
   if (!job.inside) { return; }
   let lane = job.lane;
-  let ci0 = lane * 32u;
+  let ci0 = lane * select(16u, 32u, WIDE);
   let co0 = job.co0;
   let co = coOffsets(co0);
   let range = sliceSteps(job.slice);
@@ -357,20 +367,24 @@ fn wgrad1x1(@builtin(global_invocation_id) gid: vec3<u32>) {
     a1 = macCi4(a1, d, xr, o1, j);
     a2 = macCi4(a2, d, xr, o2, j);
     a3 = macCi4(a3, d, xr, o3, j);
-    a4 = macCi4(a4, d, xr, o4, j);
-    a5 = macCi4(a5, d, xr, o5, j);
-    a6 = macCi4(a6, d, xr, o6, j);
-    a7 = macCi4(a7, d, xr, o7, j);
+    if (WIDE) {
+      a4 = macCi4(a4, d, xr, o4, j);
+      a5 = macCi4(a5, d, xr, o5, j);
+      a6 = macCi4(a6, d, xr, o6, j);
+      a7 = macCi4(a7, d, xr, o7, j);
+    }
   }
 
   putCi4(job.slice, co0, ci0, a0);
   putCi4(job.slice, co0, ci0 + 4u, a1);
   putCi4(job.slice, co0, ci0 + 8u, a2);
   putCi4(job.slice, co0, ci0 + 12u, a3);
-  putCi4(job.slice, co0, ci0 + 16u, a4);
-  putCi4(job.slice, co0, ci0 + 20u, a5);
-  putCi4(job.slice, co0, ci0 + 24u, a6);
-  putCi4(job.slice, co0, ci0 + 28u, a7);
+  if (WIDE) {
+    putCi4(job.slice, co0, ci0 + 16u, a4);
+    putCi4(job.slice, co0, ci0 + 20u, a5);
+    putCi4(job.slice, co0, ci0 + 24u, a6);
+    putCi4(job.slice, co0, ci0 + 28u, a7);
+  }
 }
 
 // The 16 output channels of the KW (<= 7) taps of one kernel row.
@@ -412,12 +426,13 @@ fn putRow7(slice: u32, co0: u32, ci: u32, ky: u32, a: Row7) {
 fn wgrad(@builtin(global_invocation_id) gid: vec3<u32>) {
   let job = work(gid);
   if (!job.inside) { return; }
-  // Each invocation owns kernel rows ky0 .. ky0 + 3 of one input channel; rows past the kernel
-  // read zeros and are never stored.
+  // Each invocation owns kernel rows ky0 .. ky0 + 3 (WIDE) or ky0, ky0 + 1 of one input channel;
+  // rows past the kernel read zeros and are never stored.
   let lane = job.lane;
-  let quads = (KW + 3u) / 4u;
-  let ci = lane / quads;
-  let ky0 = 4u * (lane % quads);
+  let rows = select(2u, 4u, WIDE);
+  let groups = (KW + rows - 1u) / rows;
+  let ci = lane / groups;
+  let ky0 = rows * (lane % groups);
   let co0 = job.co0;
   let co = coOffsets(co0);
   let range = sliceSteps(job.slice);
@@ -436,14 +451,18 @@ fn wgrad(@builtin(global_invocation_id) gid: vec3<u32>) {
     let ix = i32(st.ox * S) - i32(p.pad);
     a = macRow7(a, d, window(rowOffset(xb, iy), ix, ok.x, len));
     b = macRow7(b, d, window(rowOffset(xb, iy + 1), ix, ok.y, len));
-    c = macRow7(c, d, window(rowOffset(xb, iy + 2), ix, ok.z, len));
-    e = macRow7(e, d, window(rowOffset(xb, iy + 3), ix, ok.w, len));
+    if (WIDE) {
+      c = macRow7(c, d, window(rowOffset(xb, iy + 2), ix, ok.z, len));
+      e = macRow7(e, d, window(rowOffset(xb, iy + 3), ix, ok.w, len));
+    }
   }
 
   putRow7(job.slice, co0, ci, ky0, a);
   putRow7(job.slice, co0, ci, ky0 + 1u, b);
-  putRow7(job.slice, co0, ci, ky0 + 2u, c);
-  putRow7(job.slice, co0, ci, ky0 + 3u, e);
+  if (WIDE) {
+    putRow7(job.slice, co0, ci, ky0 + 2u, c);
+    putRow7(job.slice, co0, ci, ky0 + 3u, e);
+  }
 }
 
 @compute @workgroup_size(WG)

@@ -171,6 +171,25 @@ describe('conv2d backward', () => {
     buffer.destroy();
   }, COMPILE_MS);
 
+  // Real training sizes take the wide tile, the fixtures' small convs the narrow one: both sum
+  // every accumulator in the same order.
+  it.each(cases)('dw of %s: the wide and the narrow tile give the same bits', async (name) => {
+    const gpu = await testGpu();
+    const g = await golden;
+    const opts = conv(g, name);
+    const x = g.tensor(gpu, `${name}.x`);
+    const dy = g.tensor(gpu, `${name}.dy`);
+    const dw = Tensor.empty(gpu, g.shape(`${name}.w`));
+    const got: Float32Array[] = [];
+    for (const w of [true, false]) {
+      conv2dBackwardWeight(x, dy, { ...opts, wide: w }, dw);
+      got.push(await dw.read());
+    }
+    expectClose(got[0], g.get(`${name}.dw64`), DW_TOL, `${name} dw, wide tile`);
+    expect(Array.from(got[0])).toEqual(Array.from(got[1]));
+    [x, dy, dw].forEach((t) => t.dispose());
+  }, COMPILE_MS);
+
   it('splits the reduction into slices within the binding limit', () => {
     // 3 images x 24 rows x 7 groups of 4 pixels (k3s1_long), 8 invocations per slice: the floor of
     // 64 steps per slice allows 7 slices.
