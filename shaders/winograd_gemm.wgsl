@@ -1,4 +1,5 @@
-// The Winograd F(4x4, 3x3) product over input channels (see winograd.wgsl):
+// The Winograd F(4x4, 3x3) product over input channels (see winograd.wgsl), entry main (below:
+// channels, for chunks of few tiles):
 //   M[q][co][t] = sum over ci of U[block(co)][q][ci][co % 16] * V[q][ci][t]
 // for the 36 positions q, one GEMM each (workgroup_id.z). An invocation computes 16 consecutive
 // tiles x 16 output channels (workgroup_id.y picks the block), as conv2d.wgsl's register tile:
@@ -23,6 +24,8 @@ override WG: u32 = 64u;
 // Groups of 4 tiles per invocation (2, 4, 8 or 16): the host picks the most that still gives 8
 // invocations (a SIMD vector of llvmpipe with AVX2) per workgroup row.
 override TG: u32 = 8u;
+// channels: groups of 4 tiles per invocation (1, 2, 4 or 8).
+override TC: u32 = 4u;
 
 // Four tiles x 16 output channels: column c of m<v> holds channel 4v + c.
 struct Acc {
@@ -120,4 +123,63 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   if (TG > 13u) { store(a13, q, co, t4 + 13u * lanes); }
   if (TG > 14u) { store(a14, q, co, t4 + 14u * lanes); }
   if (TG > 15u) { store(a15, q, co, t4 + 15u * lanes); }
+}
+
+// Four tiles x 4 output channels: column j holds channel 4c + j.
+fn store4(m: mat4x4<f32>, q: u32, co: u32, t4: u32) {
+  let row = p.tpad / 4u;
+  for (var j = 0u; j < 4u; j++) {
+    M[(q * p.co_pad + co + j) * row + t4] = m[j];
+  }
+}
+
+// For chunks of few tiles (the 16x16 and 8x8 maps), where main would leave most of a workgroup
+// idle: an invocation computes 4 output channels x 4 TC tiles, the lanes of a workgroup running
+// over the output channels. The V columns read are then the same for every invocation (one load,
+// broadcast, on llvmpipe) and U's are read per lane. Every output sums over ci in the same order
+// with the same operations as in main, so the two entries give the same bits.
+@compute @workgroup_size(WG)
+fn channels(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let groups = p.co_pad / 4u;
+  let g = wid.x * WG + lid.x;
+  let live = g < groups;
+  let c = min(g, groups - 1u);
+  let q = wid.z;
+  let row = p.tpad / 4u;
+  let col = wid.y * TC;
+  // b<k>: vec4 column col + k of channels 4c .. 4c+3.
+  var b0 = mat4x4<f32>();
+  var b1 = mat4x4<f32>();
+  var b2 = mat4x4<f32>();
+  var b3 = mat4x4<f32>();
+  var b4 = mat4x4<f32>();
+  var b5 = mat4x4<f32>();
+  var b6 = mat4x4<f32>();
+  var b7 = mat4x4<f32>();
+  var vb = q * p.cin * row + col;
+  // U's block c / 4, its vec4 c % 4 (channels 4c .. 4c+3).
+  var ub = ((c / 4u) * 36u + q) * p.cin * 4u + c % 4u;
+  for (var ci = 0u; ci < p.cin; ci++) {
+    let w = U[ub];
+    b0 = b0 + outer(V[vb], w);
+    if (TC > 1u) { b1 = b1 + outer(V[vb + 1u], w); }
+    if (TC > 2u) { b2 = b2 + outer(V[vb + 2u], w); }
+    if (TC > 3u) { b3 = b3 + outer(V[vb + 3u], w); }
+    if (TC > 4u) { b4 = b4 + outer(V[vb + 4u], w); }
+    if (TC > 5u) { b5 = b5 + outer(V[vb + 5u], w); }
+    if (TC > 6u) { b6 = b6 + outer(V[vb + 6u], w); }
+    if (TC > 7u) { b7 = b7 + outer(V[vb + 7u], w); }
+    vb += row;
+    ub += 4u;
+  }
+  if (!live) { return; }
+  let co = 4u * c;
+  store4(b0, q, co, col);
+  if (TC > 1u) { store4(b1, q, co, col + 1u); }
+  if (TC > 2u) { store4(b2, q, co, col + 2u); }
+  if (TC > 3u) { store4(b3, q, co, col + 3u); }
+  if (TC > 4u) { store4(b4, q, co, col + 4u); }
+  if (TC > 5u) { store4(b5, q, co, col + 5u); }
+  if (TC > 6u) { store4(b6, q, co, col + 6u); }
+  if (TC > 7u) { store4(b7, q, co, col + 7u); }
 }

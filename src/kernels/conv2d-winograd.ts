@@ -37,28 +37,54 @@ export function winogradTilesPerLane(tiles: number): number {
   return TILE_CHOICES.find((t) => Math.ceil(tiles / t) >= MIN_LANES) ?? TILE_CHOICES[TILE_CHOICES.length - 1];
 }
 
-/** Smallest map side (height and width) run by Winograd on CPU adapters; see winogradPays. */
+/**
+ * How the product's invocations divide a chunk of `tiles` tiles: 'tiles' (winograd_gemm.wgsl's
+ * main: lanes over the tiles, 16 output channels each) while that keeps MIN_LANES invocations
+ * busy, else 'channels' (lanes over the output channels, 4 each, for all the chunk's tiles).
+ * Both give the same bits.
+ */
+export function winogradLanes(tiles: number): WinogradLanes {
+  return Math.ceil(tiles / winogradTilesPerLane(tiles)) >= MIN_LANES ? 'tiles' : 'channels';
+}
+export type WinogradLanes = 'tiles' | 'channels';
+
+/** Groups of 4 tiles per invocation of winograd_gemm.wgsl's `channels` entry (its TC): 1 .. MAX_TC. */
+const MAX_TC = 8;
+function channelColumns(tiles: number): number {
+  return Math.min(MAX_TC, 2 ** Math.ceil(Math.log2(Math.max(1, Math.ceil(tiles / 4)))));
+}
+
+/** Smallest map side (height and width) run by Winograd on CPU adapters with WINOGRAD_MIN_CHANNELS; see winogradPays. */
 export const WINOGRAD_MIN_SIDE = 32;
-/** Fewest input and output channels run by Winograd on CPU adapters; see winogradPays. */
+/** Fewest input and output channels run by Winograd on CPU adapters on maps of WINOGRAD_MIN_SIDE; see winogradPays. */
 export const WINOGRAD_MIN_CHANNELS = 32;
+/** Smaller maps down to this side run by Winograd on CPU adapters with WINOGRAD_SMALL_MAP_CHANNELS; see winogradPays. */
+export const WINOGRAD_SMALL_MAP_SIDE = 4;
+export const WINOGRAD_SMALL_MAP_CHANNELS = 256;
 
 /**
  * Whether a 3x3 stride-1 'same' layer over h x w maps runs by Winograd (the Gpu's `conv3x3`
  * choice; 'auto': where measured faster). 'auto' takes it on CPU adapters (the register-tiled
- * PV 4 kernels) for maps of at least WINOGRAD_MIN_SIDE on both sides. Measured on llvmpipe
- * (bench/conv2d, 2-core AMD EPYC): 256x256 128 -> 128 channels 2.4x faster, 128x128 128: 2.7x,
- * 64x64 256: 3.2x, 32x32 256: 1.8x; with few channels the transforms dominate (32x32: 64
- * channels 1.3x, 16 channels 0.7x; 64x64, 32 channels: 1.5x), hence at least
- * WINOGRAD_MIN_CHANNELS in and out (the UNet's layers have 128 and more, but 3 in conv_in and conv_out). Smaller maps
- * are where the largest layers' weights are (512 channels at 16x16 and 8x8 in the LSUN UNet),
- * and U is 4x the weights. GPUs keep the direct kernel until measured there (bench/gpu.sh runs
- * the UNet both ways).
- * Independent of the batch, so results do not change with it.
+ * PV 4 kernels) for maps of at least WINOGRAD_MIN_SIDE with WINOGRAD_MIN_CHANNELS in and out,
+ * and for smaller maps (down to WINOGRAD_SMALL_MAP_SIDE) with WINOGRAD_SMALL_MAP_CHANNELS in
+ * and out. Measured on llvmpipe per CPU second (bench/conv2d, batch 1, 2-core Xeon with AVX-512):
+ * 256x256 128 -> 128 channels 2.6x faster than the direct kernel, 128x128 128: 2.8x, 64x64 256:
+ * 3.3x, 32x32 256: 2.8x (the product's lanes over the tiles); on smaller maps the lanes run over
+ * the output channels (winogradLanes), so they need many: 16x16 512: 1.95x, 8x8 512: 2.2x,
+ * 8x8 256: 2.0x, 4x4 256: 1.6x, but 16x16 128: 1.07x and 8x8 128: 1.13x, not worth U. With few
+ * channels the transforms dominate (32x32: 64 channels 1.3x, 16 channels 0.7x; 64x64, 32
+ * channels: 1.5x); the UNet's layers have 128 and more, but 3 in conv_in and conv_out. U is 4x
+ * the weights, and the smallest maps hold the largest layers (512 channels at 16x16 and 8x8 in
+ * the LSUN UNet). GPUs keep the direct kernel until measured there (bench/gpu.sh runs the UNet
+ * both ways). Independent of the batch, so results do not change with it.
  */
 export function winogradPays(gpu: Gpu, h: number, w: number, cin: number, cout: number): boolean {
   if (gpu.conv3x3 === 'direct') return false;
   if (gpu.conv3x3 === 'winograd') return true;
-  return conv2dPixelGroups(gpu) === 4 && Math.min(h, w) >= WINOGRAD_MIN_SIDE && Math.min(cin, cout) >= WINOGRAD_MIN_CHANNELS;
+  if (conv2dPixelGroups(gpu) !== 4) return false;
+  const side = Math.min(h, w);
+  const channels = Math.min(cin, cout);
+  return side >= WINOGRAD_MIN_SIDE ? channels >= WINOGRAD_MIN_CHANNELS : side >= WINOGRAD_SMALL_MAP_SIDE && channels >= WINOGRAD_SMALL_MAP_CHANNELS;
 }
 
 /**
@@ -106,7 +132,7 @@ export interface WinogradOptions extends Conv2dOptions {
  * x [N, Cin, H, W] -> [N, Cout, H, W], as conv2d with k 3, stride 1, padding 'same'; the residual
  * may also be [N, Cout, 1, 1] (added to every pixel of its image and channel).
  */
-export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: WinogradOptions = {}, tuning: { chunkBytes?: number; tilesPerLane?: number } = {}): Tensor {
+export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: WinogradOptions = {}, tuning: { chunkBytes?: number; tilesPerLane?: number; lanes?: WinogradLanes } = {}): Tensor {
   const gpu = x.gpu;
   if ((opts.stride ?? 1) !== 1 || (opts.padding ?? 'same') !== 'same') throw new Error('conv2d (Winograd): F(4x4, 3x3) serves stride 1, padding \'same\' only');
   if (x.shape.length !== 4 || x.shape[1] !== w.cin || w.k !== 3) throw new Error(`conv2d (Winograd): input [${x.shape}] does not match weights [${w.cout}, ${w.cin}, ${w.k}, ${w.k}]`);
@@ -129,8 +155,13 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: Win
   const tiles = n * tilesY * tilesX;
   const chunk = winogradChunkTiles(gpu, cin, coPad, tiles, tuning.chunkBytes);
   // One tile for every chunk (the first is the largest), so that every output is computed alike.
-  const perLane = tuning.tilesPerLane ?? winogradTilesPerLane(Math.min(chunk, tiles));
+  const first = Math.min(chunk, tiles);
+  const lanesOver = tuning.lanes ?? (tuning.tilesPerLane ? 'tiles' : winogradLanes(first));
+  const perLane = tuning.tilesPerLane ?? winogradTilesPerLane(first);
   if (!(TILE_CHOICES as readonly number[]).includes(perLane)) throw new Error(`conv2d (Winograd): tilesPerLane must be one of ${TILE_CHOICES.join(', ')}, got ${perLane}`);
+  const tc4 = channelColumns(first);
+  // tpad: the chunk's tiles rounded up to the tiles one invocation (or, for 'channels', one workgroup column) computes.
+  const tileStep = lanesOver === 'tiles' ? perLane : 4 * tc4;
   const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension;
   if (cin > maxWg || w.cout > maxWg) throw new Error(`conv2d (Winograd): ${Math.max(cin, w.cout)} channels exceed ${maxWg} workgroups per dimension`);
   const common = {
@@ -149,7 +180,7 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: Win
   };
   for (let t0 = 0; t0 < tiles; t0 += chunk) {
     const tc = Math.min(chunk, tiles - t0);
-    const tpad = ceilDiv(tc, perLane) * perLane;
+    const tpad = ceilDiv(tc, tileStep) * tileStep;
     const params = { ...common, t0, tc, tpad };
     const v = Tensor.empty(gpu, [POS, cin, tpad], 'winograd.V');
     const m = Tensor.empty(gpu, [POS, coPad, tpad], 'winograd.M');
@@ -162,14 +193,15 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: Win
       workgroups: [ceilDiv(tc, WG), cin],
       label: 'winograd.input',
     });
-    const lanes = tpad / perLane;
+    const lanes = lanesOver === 'tiles' ? tpad / perLane : coPad / 4;
     const gemmWg = Math.min(WG, Math.max(8, 2 ** Math.ceil(Math.log2(lanes))));
     gpu.dispatch({
       shader: 'winograd_gemm',
-      overrides: { WG: gemmWg, TG: perLane / 4 },
+      ...(lanesOver === 'tiles'
+        ? { overrides: { WG: gemmWg, TG: perLane / 4 }, workgroups: [ceilDiv(lanes, gemmWg), blocks, POS] }
+        : { entry: 'channels', overrides: { WG: gemmWg, TC: tc4 }, workgroups: [ceilDiv(lanes, gemmWg), tpad / (4 * tc4), POS] }),
       params: { cin, tpad, co_pad: coPad },
       buffers: [v.binding, u.binding, m.binding],
-      workgroups: [ceilDiv(lanes, gemmWg), blocks, POS],
       label: 'winograd.gemm',
     });
     gpu.dispatch({

@@ -11,7 +11,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { conv2d, prepareConv2d, type Conv2dOptions } from '../../src/kernels/conv2d.js';
-import { conv2dWinograd, winogradChunkTiles, winogradPays, winogradTilesPerLane, winogradWeights } from '../../src/kernels/conv2d-winograd.js';
+import { conv2dWinograd, winogradChunkTiles, winogradLanes, winogradPays, winogradTilesPerLane, winogradWeights } from '../../src/kernels/conv2d-winograd.js';
 import { add } from '../../src/kernels/elementwise.js';
 import { groupNorm, groupNormStats } from '../../src/kernels/group-norm.js';
 import { Conv2d } from '../../src/nn/conv2d.js';
@@ -54,12 +54,17 @@ describe('conv2d by Winograd F(4x4, 3x3)', () => {
       const direct = diff(await conv2d(x, w, { ...opts, residual }).read(), want);
       const torch = diff(g.get(`${name}.torch32`), want);
       console.log(`${name}: winograd ${(d.maxAbs / d.scale).toExponential(2)}, direct ${(direct.maxAbs / d.scale).toExponential(2)}, torch f32 ${(torch.maxAbs / d.scale).toExponential(2)} of max|out| ${d.scale.toFixed(3)}`);
-      // Chunks of 64 tiles (the smallest) and every register tile give the same bits as one chunk.
+      // Chunks of 64 tiles (the smallest), every register tile and the product's lanes over the
+      // output channels (winogradLanes' choice for few tiles) give the same bits as one chunk.
       const chunked = await conv2dWinograd(x, w, u, { ...opts, residual }, { chunkBytes: 1 }).read();
       expect(Buffer.from(chunked.buffer).equals(Buffer.from(got.buffer))).toBe(true);
       for (const tilesPerLane of [8, 16, 32, 64]) {
         const tiled = await conv2dWinograd(x, w, u, { ...opts, residual }, { tilesPerLane }).read();
         expect(Buffer.from(tiled.buffer).equals(Buffer.from(got.buffer)), `${tilesPerLane} tiles per invocation`).toBe(true);
+      }
+      for (const chunkBytes of [undefined, 1]) {
+        const byChannel = await conv2dWinograd(x, w, u, { ...opts, residual }, { lanes: 'channels', chunkBytes }).read();
+        expect(Buffer.from(byChannel.buffer).equals(Buffer.from(got.buffer)), `lanes over the channels, chunk bytes ${chunkBytes}`).toBe(true);
       }
       u.dispose();
       w.dispose();
@@ -108,7 +113,7 @@ describe('conv2d by Winograd F(4x4, 3x3)', () => {
     w.dispose();
   }, COMPILE_MS);
 
-  it('is what nn/Conv2d runs on CPU adapters for maps of 32x32 and more with 32 channels and more; the direct kernel elsewhere', async () => {
+  it('is what nn/Conv2d runs on CPU adapters for maps of 32x32 and more with 32 channels and more, and smaller maps with 256; the direct kernel elsewhere', async () => {
     const gpu = await testGpu();
     const g = await golden;
     // The test adapters are CPU adapters (PV 4).
@@ -117,6 +122,11 @@ describe('conv2d by Winograd F(4x4, 3x3)', () => {
     expect(winogradPays(gpu, 64, 64, 32, 32)).toBe(true);
     expect(winogradPays(gpu, 64, 64, 16, 128)).toBe(false); // few channels: the transforms dominate
     expect(winogradPays(gpu, 256, 256, 128, 3)).toBe(false); // the UNet's conv_out
+    expect(winogradPays(gpu, 16, 16, 512, 512)).toBe(true); // the LSUN UNet's 16x16 and 8x8 levels
+    expect(winogradPays(gpu, 8, 8, 1024, 512)).toBe(true);
+    expect(winogradPays(gpu, 4, 4, 256, 256)).toBe(true);
+    expect(winogradPays(gpu, 16, 16, 128, 128)).toBe(false); // small maps need many channels
+    expect(winogradPays(gpu, 2, 2, 512, 512)).toBe(false);
     // GpuOptions.conv3x3 (env DNF_CONV3X3) overrides the choice either way.
     const choosing = (conv3x3: string) => Object.create(gpu, { conv3x3: { value: conv3x3 } }) as typeof gpu;
     expect(winogradPays(choosing('direct'), 256, 256, 128, 128)).toBe(false);
@@ -152,6 +162,8 @@ describe('conv2d by Winograd F(4x4, 3x3)', () => {
     expect(winogradChunkTiles(gpu, 8, 16, 5)).toBe(64);
     // The largest register tile that keeps 8 invocations busy: 256x256 (chunks of 1792), 128x128, 64x64, 32x32 maps.
     expect([1792, 1024, 256, 64, 5].map(winogradTilesPerLane)).toEqual([64, 64, 32, 8, 8]);
+    // Fewer than 8 invocations' worth of tiles (16x16 and smaller maps at batch 1): lanes over the channels.
+    expect([1792, 64, 57, 56, 16, 1].map(winogradLanes)).toEqual(['tiles', 'tiles', 'tiles', 'channels', 'channels', 'channels']);
     expect(winogradChunkTiles(gpu, 256, 128, 100)).toBe(128);
     const { w, x } = await setup('odd');
     const u = winogradWeights(w);
