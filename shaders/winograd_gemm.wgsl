@@ -1,24 +1,37 @@
-// The Winograd F(4x4, 3x3) product over input channels (see winograd.wgsl), entry main (below:
-// channels, for chunks of few tiles):
-//   M[q][co][t] = sum over ci of U[block(co)][q][ci][co % 16] * V[q][ci][t]
-// for the 36 positions q, one GEMM each (workgroup_id.z). An invocation computes 16 consecutive
-// tiles x 16 output channels (workgroup_id.y picks the block), as conv2d.wgsl's register tile:
-// per input channel four vec4 of U (the same for every invocation of the workgroup) and four
-// vec4 of V, then 256 FMAs; the sum over ci runs in order, so the result does not depend on the
-// chunking of the tiles. No workgroup memory (see conv2d.wgsl on CPU adapters). Lane l of
-// `lanes` = tpad / 16 takes the vec4 columns l, l + lanes, l + 2 lanes, l + 3 lanes of a row, so
-// that consecutive lanes read consecutive vec4. Measured on llvmpipe at 256x256, 128 channels:
-// this tile beats 8 tiles x 32 channels (-14%) and 4 tiles x 64 channels (-44%).
+// A batched GEMM with 16-channel register blocks: M[q][co][t] = sum over ci of U[block(co)][q][ci][co % 16] * V[q][ci][t].
+// Two uses (src/kernels/conv2d-winograd.ts, src/kernels/conv1x1-gemm.ts):
+// - the Winograd F(4x4, 3x3) product over input channels (see winograd.wgsl) for the 36
+//   positions q, U [blocks][36][Cin][16] and V, M [36][channels][tpad] over the tiles;
+// - the 1x1 stride-1 convolution on CPU adapters, q the image: V = x [N][Cin][H*W], U the
+//   conv2d layout [blocks][Cin][16] (no position stride), M = y [N][Cout][H*W] with conv2d's
+//   bias, activation and residual applied as it is stored (Cout a multiple of 16).
+// Entry main: one GEMM per q (workgroup_id.z). An invocation computes 4 TG consecutive
+// columns ("tiles") x 16 output channels (workgroup_id.y picks the block), as conv2d.wgsl's
+// register tile: per input channel four vec4 of U (the same for every invocation of the
+// workgroup) and TG vec4 of V, then 64 TG FMAs; the sum over ci runs in order, so the result
+// does not depend on the chunking of the tiles, and each output is conv2d.wgsl's sum (the same
+// operations in the same order: the same bits as its conv1x1). No workgroup memory (see
+// conv2d.wgsl on CPU adapters). Lane l of `lanes` = tpad / (4 TG) takes the vec4 columns l,
+// l + lanes, l + 2 lanes, ... of a row, so that consecutive lanes read consecutive vec4.
+// Measured on llvmpipe at 256x256, 128 channels: 16 tiles x 16 channels beat 8 x 32 (-14%) and
+// 4 x 64 (-44%). Entry channels (below) serves chunks of few tiles.
 struct Params {
-  cin: u32,    // input channels: the sum's length
-  tpad: u32,   // tiles per row of V and M (a multiple of 16)
-  co_pad: u32, // output channels per position of M (a multiple of 16)
+  cin: u32,          // input channels: the sum's length
+  tpad: u32,         // columns per row of V and M (a multiple of 4 TG, or of 4 TC)
+  co_pad: u32,       // output channels per q of M (a multiple of 16)
+  u_block: u32,      // vec4 stride of U between blocks of 16 output channels
+  u_pos: u32,        // vec4 stride of U between q (0: one U for every q)
+  has_bias: u32,     // 1: add bias (binding 4) as M is stored
+  has_residual: u32, // 1: add residual (binding 5, M's layout) after swish, before relu
+  act: u32,          // 0: none, 1: swish(sum + bias) + residual, 2: relu(sum + bias + residual)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> V: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> U: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> M: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
+@group(0) @binding(5) var<storage, read> residual: array<vec4<f32>>;
 
 override WG: u32 = 64u;
 // Groups of 4 tiles per invocation (2, 4, 8 or 16): the host picks the most that still gives 8
@@ -43,13 +56,25 @@ fn step(a: Acc, x: vec4<f32>, w0: vec4<f32>, w1: vec4<f32>, w2: vec4<f32>, w3: v
   return Acc(a.m0 + outer(x, w0), a.m1 + outer(x, w1), a.m2 + outer(x, w2), a.m3 + outer(x, w3));
 }
 
+// conv2d.wgsl's epilogue for output channel ch at M's vec4 i (identity for Winograd's M).
+fn epilogue(v: vec4<f32>, ch: u32, i: u32) -> vec4<f32> {
+  var s = v;
+  if (p.has_bias == 1u) { s += bias[ch]; }
+  if (p.act == 1u) { s = s / (1.0 + exp(-s)); }
+  if (p.has_residual == 1u) { s += residual[i]; }
+  if (p.act == 2u) { s = max(s, vec4<f32>(0.0)); }
+  return s;
+}
+
 // Channels co .. co+15 of tiles t .. t+3 (vec4 index of M's row start).
 fn store(a: Acc, q: u32, co: u32, t4: u32) {
   let m = array<mat4x4<f32>, 4>(a.m0, a.m1, a.m2, a.m3);
   let row = p.tpad / 4u;
   for (var v = 0u; v < 4u; v++) {
     for (var c = 0u; c < 4u; c++) {
-      M[(q * p.co_pad + co + 4u * v + c) * row + t4] = m[v][c];
+      let ch = co + 4u * v + c;
+      let i = (q * p.co_pad + ch) * row + t4;
+      M[i] = epilogue(m[v][c], ch, i);
     }
   }
 }
@@ -80,7 +105,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   var a14 = Acc();
   var a15 = Acc();
   var vb = q * p.cin * row + t4;
-  var ub = (wid.y * 36u + q) * p.cin * 4u;
+  var ub = wid.y * p.u_block + q * p.u_pos;
   for (var ci = 0u; ci < p.cin; ci++) {
     let w0 = U[ub];
     let w1 = U[ub + 1u];
@@ -133,8 +158,8 @@ fn store4(m: mat4x4<f32>, q: u32, co: u32, t4: u32) {
   }
 }
 
-// For chunks of few tiles (the 16x16 and 8x8 maps), where main would leave most of a workgroup
-// idle: an invocation computes 4 output channels x 4 TC tiles, the lanes of a workgroup running
+// For Winograd chunks of few tiles (the 16x16 and 8x8 maps), where main would leave most of a workgroup
+// idle (M is stored as it is, without the epilogue): an invocation computes 4 output channels x 4 TC tiles, the lanes of a workgroup running
 // over the output channels. The V columns read are then the same for every invocation (one load,
 // broadcast, on llvmpipe) and U's are read per lane. Every output sums over ci in the same order
 // with the same operations as in main, so the two entries give the same bits.
@@ -158,7 +183,7 @@ fn channels(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id)
   var b7 = mat4x4<f32>();
   var vb = q * p.cin * row + col;
   // U's block c / 4, its vec4 c % 4 (channels 4c .. 4c+3).
-  var ub = ((c / 4u) * 36u + q) * p.cin * 4u + c % 4u;
+  var ub = (c / 4u) * p.u_block + q * p.u_pos + c % 4u;
   for (var ci = 0u; ci < p.cin; ci++) {
     let w = U[ub];
     b0 = b0 + outer(V[vb], w);

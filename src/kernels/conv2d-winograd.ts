@@ -200,8 +200,9 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: Win
       ...(lanesOver === 'tiles'
         ? { overrides: { WG: gemmWg, TG: perLane / 4 }, workgroups: [ceilDiv(lanes, gemmWg), blocks, POS] }
         : { entry: 'channels', overrides: { WG: gemmWg, TC: tc4 }, workgroups: [ceilDiv(lanes, gemmWg), tpad / (4 * tc4), POS] }),
-      params: { cin, tpad, co_pad: coPad },
-      buffers: [v.binding, u.binding, m.binding],
+      params: { cin, tpad, co_pad: coPad, u_block: POS * cin * 4, u_pos: cin * 4, has_bias: 0, has_residual: 0, act: 0 },
+      // M is stored as it is (no epilogue): the bias and residual bindings are filled with buffers already bound.
+      buffers: [v.binding, u.binding, m.binding, u.binding, v.binding],
       label: 'winograd.gemm',
     });
     gpu.dispatch({

@@ -13,6 +13,7 @@
  */
 import type { Gpu } from '../gpu/gpu.js';
 import { Tensor } from '../tensor.js';
+import { conv1x1Gemm, conv1x1GemmServes } from './conv1x1-gemm.js';
 import { ceilDiv } from './grid.js';
 
 /** Output channels per weight block: one workgroup row computes one block (four vec4). */
@@ -155,7 +156,30 @@ export function conv2dGeometry(size: number, k: number, stride: number, padding:
  * or relu(conv + bias + residual), as `act` says.
  */
 export function conv2d(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions = {}): Tensor {
-  return conv2dTiled(x, w, opts, conv2dPixelGroups(x.gpu));
+  const pv = conv2dPixelGroups(x.gpu);
+  // CPU adapters: unpadded 1x1 stride 1 by the batched GEMM's wider register tile (the same bits).
+  if (pv === 4 && conv1x1GemmServes(x, w, opts)) {
+    const out = checkedOutput(x, w, opts);
+    return out.size ? conv1x1Gemm(x, w, opts, out) : out;
+  }
+  return conv2dTiled(x, w, opts, pv);
+}
+
+/** The output tensor (opts.out or a new one) after checking the shapes and that nothing aliases it. */
+function checkedOutput(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions): Tensor {
+  const padding = opts.padding ?? 'same';
+  const stride = opts.stride ?? (padding === 'down' ? 2 : 1);
+  if (padding === 'down' && stride !== 2) throw new Error(`conv2d: padding 'down' is the stride-2 Downsample, got stride ${stride}`);
+  if (x.shape.length !== 4 || x.shape[1] !== w.cin) throw new Error(`conv2d: input [${x.shape}] does not match weights [${w.cout}, ${w.cin}, ${w.k}, ${w.k}]`);
+  const [n, , h, wd] = x.shape;
+  const outShape = [n, w.cout, conv2dGeometry(h, w.k, stride, padding).out, conv2dGeometry(wd, w.k, stride, padding).out];
+  const out = opts.out ?? Tensor.empty(x.gpu, outShape, 'conv2d');
+  if (out.shape.join() !== outShape.join()) throw new Error(`conv2d: output [${out.shape}] is not [${outShape}]`);
+  const res = opts.residual;
+  if (res && res.shape.join() !== outShape.join()) throw new Error(`conv2d: residual [${res.shape}] is not [${outShape}]`);
+  // WebGPU forbids binding one buffer as read-only and writable storage in the same dispatch.
+  if (out.buffer === x.buffer || out.buffer === res?.buffer) throw new Error('conv2d: the output must not alias the input or the residual');
+  return out;
 }
 
 /**
@@ -166,21 +190,14 @@ export function conv2d(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions = {}): T
  */
 export function conv2dTiled(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions, pv: PixelGroups, maxPerDim?: number): Tensor {
   const gpu = x.gpu;
+  const out = checkedOutput(x, w, opts);
+  if (!out.size) return out;
   const padding = opts.padding ?? 'same';
   const stride = opts.stride ?? (padding === 'down' ? 2 : 1);
-  if (padding === 'down' && stride !== 2) throw new Error(`conv2d: padding 'down' is the stride-2 Downsample, got stride ${stride}`);
-  if (x.shape.length !== 4 || x.shape[1] !== w.cin) throw new Error(`conv2d: input [${x.shape}] does not match weights [${w.cout}, ${w.cin}, ${w.k}, ${w.k}]`);
   const [n, cin, h, wd] = x.shape;
   const gy = conv2dGeometry(h, w.k, stride, padding);
   const gx = conv2dGeometry(wd, w.k, stride, padding);
-  const outShape = [n, w.cout, gy.out, gx.out];
-  const out = opts.out ?? Tensor.empty(gpu, outShape, 'conv2d');
-  if (out.shape.join() !== outShape.join()) throw new Error(`conv2d: output [${out.shape}] is not [${outShape}]`);
   const res = opts.residual;
-  if (res && res.shape.join() !== outShape.join()) throw new Error(`conv2d: residual [${res.shape}] is not [${outShape}]`);
-  // WebGPU forbids binding one buffer as read-only and writable storage in the same dispatch.
-  if (out.buffer === x.buffer || out.buffer === res?.buffer) throw new Error('conv2d: the output must not alias the input or the residual');
-  if (!out.size) return out;
 
   const blocks = ceilDiv(w.cout, CO_BLOCK);
   const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension;

@@ -9,6 +9,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { conv2d, conv2dEntry, conv2dFitPixelGroups, conv2dGeometry, conv2dPixelGroups, conv2dPlan, conv2dTiled, prepareConv2d, type Conv2dOptions } from '../../src/kernels/conv2d.js';
+import { conv1x1Gemm, conv1x1GemmServes, conv1x1PixelsPerLane } from '../../src/kernels/conv1x1-gemm.js';
+import { randomValues } from '../../src/selftest.js';
 import { Tensor } from '../../src/tensor.js';
 import { expectClose, loadGolden, testGpu } from './helpers.js';
 
@@ -72,6 +74,52 @@ describe('conv2d', () => {
     [x, residual, out].forEach((t) => t?.dispose());
     w.dispose();
   }, COMPILE_MS);
+
+  // CPU adapters run unpadded 1x1 stride-1 layers with Cout a multiple of 16 by the batched GEMM
+  // (winograd_gemm.wgsl): the same sums in the same order as conv1x1, so the same bits.
+  it.each([
+    ['2 images 16x16, 24 -> 32 channels', [2, 24, 16, 16], 32, true, { act: 'swish' as const }, true],
+    ['1 image 8x8, 7 -> 16 channels, no bias', [1, 7, 8, 8], 16, false, { act: 'relu' as const }, true],
+    ['3 images 32x32, 16 -> 48 channels', [3, 16, 32, 32], 48, true, {}, false],
+    ['1 image 12x10, 5 -> 16 channels', [1, 5, 12, 10], 16, true, {}, true],
+  ])('1x1 by the batched GEMM: %s gives conv1x1\'s bits with every register tile', async (_, shape, cout, hasBias, opts, withResidual) => {
+    const gpu = await testGpu();
+    const [n, cin, h, wd] = shape as number[];
+    const w = prepareConv2d(gpu, randomValues(cout * cin, 1).map((v) => v / Math.sqrt(cin)), [cout, cin, 1, 1], hasBias ? randomValues(cout, 2) : null);
+    const x = Tensor.from(gpu, randomValues(n * cin * h * wd, 3), [n, cin, h, wd]);
+    const residual = withResidual ? Tensor.from(gpu, randomValues(n * cout * h * wd, 4), [n, cout, h, wd]) : undefined;
+    const o = { ...opts, residual };
+    expect(conv1x1GemmServes(x, w, o)).toBe(true);
+    const direct = Buffer.from((await conv2dTiled(x, w, o, 4).read()).buffer);
+    if (conv2dPixelGroups(gpu) === 4) expect(Buffer.from((await conv2d(x, w, o).read()).buffer).equals(direct), 'conv2d').toBe(true);
+    for (const perLane of [8, 16, 32, 64].filter((t) => (h * wd) % t === 0)) {
+      const out = Tensor.empty(gpu, [n, cout, h, wd]);
+      const got = Buffer.from((await conv1x1Gemm(x, w, o, out, perLane).read()).buffer);
+      expect(got.equals(direct), `${perLane} pixels per invocation`).toBe(true);
+      out.dispose();
+    }
+    [x, residual].forEach((t) => t?.dispose());
+    w.dispose();
+  }, COMPILE_MS);
+
+  it('leaves to conv1x1 the 1x1 layers the batched GEMM does not tile', async () => {
+    const gpu = await testGpu();
+    const w16 = prepareConv2d(gpu, new Float32Array(16 * 8), [16, 8, 1, 1]);
+    const w24 = prepareConv2d(gpu, new Float32Array(24 * 8), [24, 8, 1, 1]);
+    const x = (h: number, wd: number) => Tensor.empty(gpu, [1, 8, h, wd]);
+    expect(conv1x1GemmServes(x(16, 16), w16, {})).toBe(true);
+    expect(conv1x1GemmServes(x(16, 16), w24, {})).toBe(false); // Cout not a multiple of 16
+    expect(conv1x1GemmServes(x(16, 16), w16, { stride: 2 })).toBe(false);
+    expect(conv1x1GemmServes(x(4, 4), w16, {})).toBe(false); // 16 pixels: fewer than 8 invocations
+    expect(conv1x1GemmServes(x(7, 9), w16, {})).toBe(false); // 63 pixels: no tile divides them
+    // The most pixels per invocation that divide the map and leave 8 invocations per image.
+    expect([65536, 4096, 256, 64, 120, 16].map(conv1x1PixelsPerLane)).toEqual([64, 64, 32, 8, 8, 0]);
+    const out = Tensor.empty(gpu, [1, 16, 16, 16]);
+    expect(() => conv1x1Gemm(x(16, 16), w16, {}, out, 12)).toThrow(/pixels per invocation/);
+    out.dispose();
+    w16.dispose();
+    w24.dispose();
+  });
 
   it('writes into a given output tensor, reusing one pipeline across sizes', async () => {
     const gpu = await testGpu();
