@@ -11,6 +11,8 @@
 #                max |diff| per batch
 #   unet-f16     the same with --precision f16 where the adapter has shader-f16 (a line saying
 #                why not otherwise)
+#   extract      bench/extract: dnf extract on a folder of JPEGs against the UNet alone on the
+#                same batches (ratio: the goal is within 1.10)
 #   detect       bench/detect: decode + UNet + quantise + classifier on a folder, images/s
 # Environment: BENCH_BACKEND (default vulkan; opengles or swiftshader try the script on a CPU
 # adapter), BENCH_TORCH_DEVICE (default cuda; cpu beside a CPU adapter), BENCH_PYTHON
@@ -54,6 +56,8 @@ if node -e "import('./dist/node/acquire.js').then(async (m) => { const g = await
 else
   echo '{"bench":"unet","precision":"f16","error":"not run: the adapter has no shader-f16"}'
 fi
+step "extract ($preset)"
+BENCH_PRESET=$preset BENCH_EXTRACT_IMAGES=$([ $quick = 1 ] && echo 8 || echo 64) run node bench/run.mjs extract --backend "$backend"
 step "detect"
 if [ $quick = 1 ]; then
   echo '{"bench":"detect","error":"not run with --quick (it needs the 256x256 UNet weights)"}'

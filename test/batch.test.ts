@@ -386,6 +386,94 @@ describe('runBatches', () => {
     expect(log.indexOf('prepare 6')).toBeLessThan(log.indexOf('end 0'));
   });
 
+  it('finishes each batch (finishBatch) while the next one is processed; batches settle in input order', async () => {
+    const log: string[] = [];
+    const seen: string[][] = [];
+    const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const { job } = numberJob([0, 2, 4, 6, 8], 2, {
+      processBatch: async (entries) => {
+        log.push(`process ${entries[0].item}`);
+        await pause(20);
+        log.push(`processed ${entries[0].item}`);
+        return entries.map((e) => e.data);
+      },
+      settled: (ends) => seen.push(ends.map((e) => `${e.item}=${e.result}`)),
+    });
+    const out = await runBatches({
+      ...job,
+      finishBatch: async (items: number[], computed: number[]) => {
+        log.push(`finish ${items[0]}`);
+        await pause(items[0] === 0 ? 60 : 5); // the first write is slow: batch 4 must still wait for it to settle
+        log.push(`finished ${items[0]}`);
+        return computed.map((c) => `written ${c}`);
+      },
+    });
+    expect(log.indexOf('process 4')).toBeLessThan(log.indexOf('finished 0')); // the GPU did not wait for the writes
+    expect(log.indexOf('finish 4')).toBeGreaterThan(log.indexOf('finished 0')); // one batch finishing at a time
+    expect(seen).toEqual([['0=written 0', '2=written 20'], ['4=written 40', '6=written 60'], ['8=written 80']]);
+    expect(out.done.map((d) => d.result)).toEqual([0, 20, 40, 60, 80].map((c) => `written ${c}`));
+  });
+
+  it('finishBatch: an Error in a slot fails that item, throwing reruns it item by item, a setup error stops the job once the batch in flight is finished', async () => {
+    const calls: number[][] = [];
+    const { job } = numberJob([0, 1, 2, 4, 6], 5, {
+      processBatch: async (entries) => entries.map((e) => (e.item === 6 ? new Error('GPU out of memory') : e.data)),
+    });
+    const out = await runBatches({
+      ...job,
+      finishBatch: async (items: number[], computed: number[]) => {
+        calls.push(items);
+        if (items.includes(4)) throw new DnfError('img4.png: disk full; free space', 1);
+        return computed.map((c, i) => (items[i] === 2 ? new Error('permission denied') : c));
+      },
+    });
+    expect(calls).toEqual([[0, 2, 4], [0], [2], [4]]); // failed items (1: decode, 6: GPU) are not finished
+    expect(out.done.map((d) => d.item)).toEqual([0]);
+    expect(out.failed.map((f) => f.message)).toEqual(['img1.png: not an image; re-download or remove it', 'img2.png: permission denied', 'img4.png: disk full; free space', 'img6.png: GPU out of memory']);
+
+    const finished: number[] = [];
+    const fatal = numberJob([0, 2, 4, 6], 2, {
+      processBatch: async (entries) => {
+        if (entries[0].item === 4) throw new DnfError('GPU device lost; rerun');
+        return entries.map((e) => e.data);
+      },
+    });
+    await expectDnfError(runBatches({
+      ...fatal.job,
+      finishBatch: async (items: number[], computed: number[]) => {
+        await new Promise((r) => setTimeout(r, 20));
+        finished.push(...items);
+        return computed;
+      },
+    }), /device lost/);
+    expect(finished).toEqual([0, 2]); // the first batch's writes completed before the job stopped
+    const setup = numberJob([0, 2], 2);
+    await expectDnfError(runBatches({ ...setup.job, finishBatch: async () => { throw new DnfError('output folder is read-only'); } }), /read-only/);
+  });
+
+  it('aborted: the batch in flight is processed and finished before the job stops', async () => {
+    const controller = new AbortController();
+    const finished: number[] = [];
+    const { job } = numberJob([0, 2, 4, 6], 2, {
+      signal: controller.signal,
+      processBatch: async (entries) => {
+        controller.abort();
+        return entries.map((e) => e.data);
+      },
+    });
+    const out = await runBatches({
+      ...job,
+      finishBatch: async (items: number[], computed: number[]) => {
+        await new Promise((r) => setTimeout(r, 10));
+        finished.push(...items);
+        return computed;
+      },
+    });
+    expect(finished).toEqual([0, 2]);
+    expect(out).toMatchObject({ interrupted: true, remaining: 2 });
+    expect(out.done.map((d) => d.item)).toEqual([0, 2]);
+  });
+
   it('handles an empty job and refuses a bad batch size', async () => {
     expect(await runBatches(numberJob([], 4).job)).toEqual({ done: [], failed: [], skipped: [], remaining: 0, interrupted: false });
     await expect(runBatches(numberJob([0], 0).job)).rejects.toThrow(/batchSize/);

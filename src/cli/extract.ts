@@ -24,13 +24,14 @@ import { dnfOfImages, quantizedDnfs } from '../pipeline/dnf-images.js';
 import { encodePng } from '../image/encode-node.js';
 import type { RgbImage } from '../image/pixels.js';
 import type { DdpmUnet } from '../models/ddpm-unet.js';
+import type { Gpu } from '../gpu/gpu.js';
 import { acquireGpu, releaseGpu } from '../node/acquire.js';
 import { collectInputs, IMAGE_EXTENSIONS } from '../node/batch/inputs.js';
 import { interruptOnSigint } from '../node/batch/interrupt.js';
 import { decodedImageLimits } from '../node/batch/memory.js';
 import { OutputClaims } from '../node/batch/claims.js';
 import { isCompleteOutput, planOutputs, renamedNote, type PlannedItem } from '../node/batch/plan.js';
-import { ItemSkipped, runBatches, type Prepared } from '../node/batch/runner.js';
+import { ItemSkipped, runBatches, type BatchJob, type Prepared } from '../node/batch/runner.js';
 import { formatShard, inShard, parseShard, type Shard } from '../node/batch/shard.js';
 import { verifyLines, verifyOutputs } from '../node/batch/verify.js';
 import { openSafetensors, writeFileAtomic, writeSafetensorsFile } from '../node/files.js';
@@ -69,6 +70,8 @@ export interface ExtractHooks {
   progress?: Omit<ProgressOptions, 'label'>;
   /** Stops the job after the batch in flight (default: the first Ctrl-C). */
   signal?: AbortSignal;
+  /** Runs on this GPU (kept open) instead of acquiring one for the job (benchmarks, embedding). */
+  gpu?: Gpu;
 }
 
 export interface ExtractReport extends JobCounts {
@@ -102,7 +105,7 @@ export async function runExtract(inputs: string[], opts: ExtractOptions, hooks: 
   }
 
   if (setup.note) say(`extract: ${setup.note}`);
-  const gpu = await acquireGpu({ backend: opts.backend });
+  const gpu = hooks.gpu ?? (await acquireGpu({ backend: opts.backend }));
   let unet: DdpmUnet | undefined;
   try {
     unet = await loadUnet(gpu, setup);
@@ -112,7 +115,7 @@ export async function runExtract(inputs: string[], opts: ExtractOptions, hooks: 
     const progress = new Progress(plan.todo.length, progressOptions);
     const interrupt = hooks.signal ? null : interruptOnSigint((line) => progress.message(line), 'extract');
     const claims = new OutputClaims(opts.overwrite ? async () => false : isCompleteOutput); // --overwrite redoes finished outputs
-    const writer = dnfWriter(unet, opts, unetPath, claims);
+    const stages = dnfWriter(unet, opts, unetPath, claims);
     let outcome;
     try {
       outcome = await runBatches({
@@ -125,7 +128,7 @@ export async function runExtract(inputs: string[], opts: ExtractOptions, hooks: 
           return decodePerturbed(item.path, inputSteps(opts));
         },
         ...perturbedLimits(decodedImageLimits((item: PlannedItem) => item.path), inputSteps(opts)),
-        processBatch: writer,
+        ...stages,
         signal: hooks.signal ?? interrupt!.signal,
         progress,
       });
@@ -147,7 +150,7 @@ export async function runExtract(inputs: string[], opts: ExtractOptions, hooks: 
     return report;
   } finally {
     unet?.dispose();
-    await releaseGpu(gpu);
+    if (!hooks.gpu) await releaseGpu(gpu);
   }
 }
 
@@ -173,42 +176,52 @@ export async function runVerify(
 }
 
 /**
- * processBatch for extract: the DNFs of a batch of decoded images, each written to its output (and
- * its claim, if any, released). Also `dnf worker`'s (src/node/queue/worker.ts), without claims.
+ * extract's two batch stages: processBatch computes the DNFs of a batch of decoded images on the
+ * GPU and reads them back; finishBatch encodes and writes each to its output (and releases its
+ * claim, if any), while the runner has the GPU on the next batch. DIRE runs as one stage. Also
+ * `dnf worker`'s (src/node/queue/worker.ts), without claims.
  */
-export function dnfWriter(unet: DdpmUnet, opts: Pick<ExtractOptions, 'format' | 'steps' | 'feature' | 'antialias' | 'perturb' | 'equalize'>, unetPath: string, claims?: OutputClaims) {
+export function dnfWriter(unet: DdpmUnet, opts: Pick<ExtractOptions, 'format' | 'steps' | 'feature' | 'antialias' | 'perturb' | 'equalize'>, unetPath: string, claims?: OutputClaims): ExtractStages {
   const feature = opts.feature;
-  if (feature === 'dire') return direWriter(unet, opts, unetPath, claims);
+  if (feature === 'dire') return { processBatch: direWriter(unet, opts, unetPath, claims), finishBatch: async (_, written) => written as string[] };
   const dnfOpts = { ...opts, feature };
   const size = unet.config.resolution;
-  return async (entries: Prepared<PlannedItem, RgbImage>[]): Promise<string[]> => {
-    const images = entries.map((e) => e.data);
-    if (opts.format === 'png') {
-      const dnfs = await quantizedDnfs(unet, images, dnfOpts);
-      await Promise.all(entries.map(async (e, i) => {
-        await writeFileAtomic(e.item.output, [await encodePng(dnfs[i])]);
-        await claims?.release(e.item.output);
-      }));
-    } else {
+  const per = 3 * size * size;
+  const metadata = (item: PlannedItem) => ({
+    source: item.rel, unet: basename(unetPath), steps: String(opts.steps), feature: opts.feature, antialias: String(opts.antialias),
+    ...(inputSteps(opts).length ? { perturb: formatSpec(inputSteps(opts)) } : {}),
+  });
+  const write = async (item: PlannedItem, dnf: RgbImage | Float32Array): Promise<string> => {
+    if (dnf instanceof Float32Array) await writeSafetensorsFile(item.output, [{ name: 'dnf', dtype: 'F32', shape: [3, size, size], data: dnf }], metadata(item));
+    else await writeFileAtomic(item.output, [await encodePng(dnf)]);
+    await claims?.release(item.output);
+    return item.output;
+  };
+  return {
+    processBatch: async (entries): Promise<ExtractComputed[]> => {
+      const images = entries.map((e) => e.data);
+      if (opts.format === 'png') return quantizedDnfs(unet, images, dnfOpts);
       const dnf = dnfOfImages(unet, images, dnfOpts);
       try {
         const all = await dnf.read();
-        const per = 3 * size * size;
-        await Promise.all(entries.map(async (e, i) => {
-          await writeSafetensorsFile(
-            e.item.output,
-            [{ name: 'dnf', dtype: 'F32', shape: [3, size, size], data: all.subarray(i * per, (i + 1) * per) }],
-            { source: e.item.rel, unet: basename(unetPath), steps: String(opts.steps), feature: opts.feature, antialias: String(opts.antialias), ...(inputSteps(opts).length ? { perturb: formatSpec(inputSteps(opts)) } : {}) },
-          );
-          await claims?.release(e.item.output);
-        }));
+        return entries.map((_, i) => all.subarray(i * per, (i + 1) * per));
       } finally {
         dnf.dispose();
       }
-    }
-    return entries.map((e) => e.item.output);
+    },
+    // One item's failed write fails that item alone.
+    finishBatch: (items, dnfs) => Promise.all(items.map(async (item, i) => {
+      const dnf = dnfs[i];
+      return typeof dnf === 'string' ? dnf : write(item, dnf).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))));
+    })),
   };
 }
+
+/** What extract's processBatch computes per image: a DNF to write (8-bit or float), or the path DIRE's one stage wrote. */
+export type ExtractComputed = RgbImage | Float32Array | string;
+
+/** The batch stages of extract and `dnf worker`, each item's result the output path written. */
+export type ExtractStages = Required<Pick<BatchJob<PlannedItem, RgbImage, string, ExtractComputed>, 'processBatch' | 'finishBatch'>>;
 
 interface CliOpts extends Omit<ExtractOptions, 'antialias' | 'backend' | 'shard'> {
   antialias?: boolean;

@@ -79,7 +79,7 @@ export async function runWorkerCli(cli: WorkerCli, backend: string | undefined):
         queue: q,
         output: cli.output,
         batchSize,
-        processBatch: dnfWriter(unet, { format: settings.format, ...dnf }, setup.path),
+        ...dnfWriter(unet, { format: settings.format, ...dnf }, setup.path),
         lockMs: cli.lockSeconds * 1000,
         exitWhenEmpty: !!cli.exitWhenEmpty,
         signal: interrupt.signal,

@@ -20,7 +20,10 @@
  * fit the budget together; otherwise it is prepared after. So decoded pixels held at once stay
  * within the budget, or within one item when a single item is larger.
  *
- * While the GPU works on one batch the next one is prepared, so decoding overlaps the GPU.
+ * While the GPU works on one batch the next one is prepared, so decoding overlaps the GPU. With
+ * `finishBatch`, a batch's results are finished (encoded and written, say) while the next batch
+ * is processed, so that the GPU does not wait for the writes either; batches still settle (progress,
+ * `settled`, the outcome) in input order, each once its finish is done.
  * An aborted `signal` stops the job between batches: a batch whose processing started finishes
  * (its outputs are complete), the rest is left for the next run.
  */
@@ -33,14 +36,24 @@ export interface Prepared<T, D> {
   data: D;
 }
 
-export interface BatchJob<T, D, R> {
+/**
+ * A batch job: items prepared, processed in batches, optionally finished. R is an item's result;
+ * C what processBatch computes for it (R itself unless a finishBatch turns C into R).
+ */
+export interface BatchJob<T, D, R, C = R> {
   items: readonly T[];
   /** Items per processBatch call (the last batch may be smaller). */
   batchSize: number;
   /** Per-item work before batching, e.g. decoding the file. */
   prepare(item: T): Promise<D>;
   /** Works on the prepared items of one batch: one result or Error per entry, in order. */
-  processBatch(entries: Prepared<T, D>[]): Promise<Array<R | Error>>;
+  processBatch(entries: Prepared<T, D>[]): Promise<Array<C | Error>>;
+  /**
+   * Finishes what processBatch computed for a batch's items (those it did not fail), while the
+   * next batch is processed: one result or Error per item, in order. Failures as processBatch's:
+   * throwing reruns it item by item. Without it, processBatch's results are the results.
+   */
+  finishBatch?(items: T[], computed: C[]): Promise<Array<R | Error>>;
   /** How messages name an item (usually its path). */
   name(item: T): string;
   /** Aborting it stops the job after the batch in flight. */
@@ -114,7 +127,10 @@ interface PlannedBatch<T> {
 }
 
 /** Runs `job`; resolves with what happened, rejects only on errors that stop the job. */
-export async function runBatches<T, D, R>(job: BatchJob<T, D, R>): Promise<BatchOutcome<T, R>> {
+export function runBatches<T, D, R, C>(job: BatchJob<T, D, R, C> & Required<Pick<BatchJob<T, D, R, C>, 'finishBatch'>>): Promise<BatchOutcome<T, R>>;
+export function runBatches<T, D, R>(job: BatchJob<T, D, R>): Promise<BatchOutcome<T, R>>;
+export function runBatches<T, D, R, C>(job: BatchJob<T, D, R, C>): Promise<BatchOutcome<T, R>>;
+export async function runBatches<T, D, R, C>(job: BatchJob<T, D, R, C>): Promise<BatchOutcome<T, R>> {
   if (!Number.isInteger(job.batchSize) || job.batchSize < 1) throw new Error(`runBatches: batchSize must be a positive integer, got ${job.batchSize}`);
   const budget = job.cost && job.memoryBudget !== undefined ? job.memoryBudget : Infinity;
   const outcome: BatchOutcome<T, R> = { done: [], failed: [], skipped: [], remaining: 0, interrupted: false };
@@ -144,30 +160,18 @@ export async function runBatches<T, D, R>(job: BatchJob<T, D, R>): Promise<Batch
     return { start, items: candidates.slice(0, n), bytes };
   };
 
-  let current = await planBatch();
-  let next: Promise<PreparedBatch<T, D>> | null = current ? prepareBatch(job, current.items) : null;
-  while (current) {
-    const prepared = await next!;
-    if (job.signal?.aborted) {
-      outcome.interrupted = true;
-      outcome.remaining = job.items.length - current.start;
-      break;
-    }
-    if (prepared.fatal !== undefined) throw prepared.fatal;
-    const following = await planBatch();
-    const overlap = following !== null && current.bytes + following.bytes <= budget;
-    next = following && overlap ? prepareBatch(job, following.items) : null;
-
+  /** Settles a processed batch: its failures, finish and results, in input order. */
+  const settle = async (batch: PlannedBatch<T>, prepared: PreparedBatch<T, D>, ready: T[], computed: Array<C | Error>) => {
     const ends = new Map<T, Settled<T, R>>();
     for (const f of prepared.failed) ends.set(f.item, { item: f.item, failure: fail(f.item, f.error) });
     if (prepared.skipped.length) {
       outcome.skipped.push(...prepared.skipped);
       job.progress.skip(prepared.skipped.length);
     }
-    const results = prepared.ready.length ? await processIsolated(job, prepared.ready) : [];
+    const results = await finishIsolated(job, ready, computed);
     let done = 0;
     results.forEach((r, i) => {
-      const item = prepared.ready[i].item;
+      const item = ready[i];
       if (r instanceof Error) ends.set(item, { item, failure: fail(item, r) });
       else {
         outcome.done.push({ item, result: r });
@@ -175,18 +179,67 @@ export async function runBatches<T, D, R>(job: BatchJob<T, D, R>): Promise<Batch
         done++;
       }
     });
-    job.settled?.(current.items.flatMap((item) => ends.get(item) ?? []));
-    job.progress.advance(done, current.items.length - done - prepared.skipped.length);
-    prepared.ready.length = 0; // the decoded data can go before the next batch is decoded
-    job.released?.(current.bytes);
-    if (following && !overlap) next = prepareBatch(job, following.items);
-    current = following;
+    job.settled?.(batch.items.flatMap((item) => ends.get(item) ?? []));
+    job.progress.advance(done, batch.items.length - done - prepared.skipped.length);
+  };
+  // The batch being finished while the next is processed (finishBatch only), and its error.
+  let finishing: Promise<void> = Promise.resolve();
+  let finishError: { error: unknown } | null = null;
+  const settled = async () => {
+    await finishing;
+    if (finishError) throw finishError.error;
+  };
+
+  let current = await planBatch();
+  let next: Promise<PreparedBatch<T, D>> | null = current ? prepareBatch(job, current.items) : null;
+  try {
+    while (current) {
+      const prepared = await next!;
+      if (job.signal?.aborted) {
+        outcome.interrupted = true;
+        outcome.remaining = job.items.length - current.start;
+        break;
+      }
+      if (prepared.fatal !== undefined) throw prepared.fatal;
+      const following = await planBatch();
+      const overlap = following !== null && current.bytes + following.bytes <= budget;
+      next = following && overlap ? prepareBatch(job, following.items) : null;
+
+      const ready = prepared.ready.map((e) => e.item);
+      const computed = prepared.ready.length ? await processIsolated(job, prepared.ready) : [];
+      prepared.ready.length = 0; // the decoded data can go before the next batch is decoded
+      await settled(); // the previous batch, finished meanwhile, settles first
+      const batch = current;
+      finishing = settle(batch, prepared, ready, computed).catch((error) => {
+        finishError = { error };
+      });
+      if (!job.finishBatch) await settled();
+      job.released?.(batch.bytes);
+      if (following && !overlap) next = prepareBatch(job, following.items);
+      current = following;
+    }
+  } finally {
+    await finishing; // a batch whose processing started is finished, whatever stops the job
   }
+  await settled();
   return outcome;
 }
 
+/**
+ * finishBatch over the items processBatch did not fail (their results passed through), rerun item
+ * by item when it throws, as processIsolated; processBatch's results as they are without it.
+ */
+async function finishIsolated<T, D, R, C>(job: BatchJob<T, D, R, C>, items: T[], computed: Array<C | Error>): Promise<Array<R | Error>> {
+  if (!job.finishBatch) return computed as Array<R | Error>;
+  const at = computed.flatMap((c, i) => (c instanceof Error ? [] : [i]));
+  const out = computed.slice() as Array<R | Error>;
+  const finished = at.length ? await isolated(at, (ks) => job.finishBatch!(ks.map((k) => items[k]), ks.map((k) => computed[k] as C)), 'finishBatch') : [];
+  at.forEach((k, j) => (out[k] = finished[j]));
+  return out;
+}
+
 /** The item's cost in bytes; a cost that cannot be found counts as 0 (prepare will report the file). */
-async function costOf<T, D, R>(job: BatchJob<T, D, R>, item: T): Promise<number> {
+async function costOf<T, D, R, C>(job: BatchJob<T, D, R, C>, item: T): Promise<number> {
   try {
     const c = await job.cost!(item);
     return Number.isFinite(c) && c > 0 ? c : 0;
@@ -196,7 +249,7 @@ async function costOf<T, D, R>(job: BatchJob<T, D, R>, item: T): Promise<number>
 }
 
 /** Prepares each item of a batch (a few at a time); never rejects. */
-async function prepareBatch<T, D, R>(job: BatchJob<T, D, R>, items: T[]): Promise<PreparedBatch<T, D>> {
+async function prepareBatch<T, D, R, C>(job: BatchJob<T, D, R, C>, items: T[]): Promise<PreparedBatch<T, D>> {
   const settled: Array<{ data: D } | { error: unknown }> = new Array(items.length);
   let nextIndex = 0;
   const worker = async () => {
@@ -225,21 +278,26 @@ async function prepareBatch<T, D, R>(job: BatchJob<T, D, R>, items: T[]): Promis
  * processBatch, rerun item by item when it throws, to isolate the bad input. Rethrows setup errors,
  * and an error that every item of the batch hits alike (see the header).
  */
-async function processIsolated<T, D, R>(job: BatchJob<T, D, R>, entries: Prepared<T, D>[]): Promise<Array<R | Error>> {
-  let results: Array<R | Error>;
+async function processIsolated<T, D, R, C>(job: BatchJob<T, D, R, C>, entries: Prepared<T, D>[]): Promise<Array<C | Error>> {
+  return isolated(entries, (es) => job.processBatch(es), 'processBatch');
+}
+
+/** `work` on a batch, rerun one entry at a time when it throws (see processIsolated). */
+async function isolated<E, V>(entries: E[], work: (entries: E[]) => Promise<Array<V | Error>>, name: string): Promise<Array<V | Error>> {
+  let results: Array<V | Error>;
   try {
-    results = await job.processBatch(entries);
+    results = await work(entries);
   } catch (e) {
     if (isFatal(e)) throw e;
     if (entries.length === 1) return [asError(e)];
-    const one: Array<R | Error> = [];
-    for (const entry of entries) one.push(...(await processIsolated(job, [entry])));
+    const one: Array<V | Error> = [];
+    for (const entry of entries) one.push(...(await isolated([entry], work, name)));
     const alike = one.every((r) => r instanceof Error && !isInputError(r) && r.message === (one[0] as Error).message);
     if (alike) throw one[0];
     return one;
   }
   if (results.length !== entries.length) {
-    throw new Error(`processBatch returned ${results.length} results for ${entries.length} items`);
+    throw new Error(`${name} returned ${results.length} results for ${entries.length} items`);
   }
   return results;
 }

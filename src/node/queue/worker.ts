@@ -30,13 +30,15 @@ import { formatDuration, Progress, type ProgressSink } from '../progress.js';
 import type { FromThread, LockThreadData, ToThread } from './lock-thread.js';
 import type { BatchData, BatchResult, DnfQueue } from './store.js';
 
-export interface QueueWorkerOptions {
+export interface QueueWorkerOptions<C = string> {
   queue: DnfQueue;
   /** The output folder, where every output name of the queue is joined. */
   output: string;
   /** Images per processBatch call. */
   batchSize: number;
-  processBatch(entries: Prepared<PlannedItem, RgbImage>[]): Promise<Array<string | Error>>;
+  processBatch(entries: Prepared<PlannedItem, RgbImage>[]): Promise<Array<C | Error>>;
+  /** Writes what processBatch computed while the next GPU batch runs (see runBatches); without it, processBatch writes. */
+  finishBatch?(items: PlannedItem[], computed: C[]): Promise<Array<string | Error>>;
   /** How long a batch's lock lasts without renewal (a dead worker's batch comes back after about twice this). */
   lockMs: number;
   /** Times a batch may be put back after its worker died before it is failed (default 2). */
@@ -68,7 +70,7 @@ export async function checkOutputFolder(q: DnfQueue, output: string): Promise<vo
 }
 
 /** Runs the worker until the queue is empty (exitWhenEmpty) or the signal aborts. */
-export async function runQueueWorker(opts: QueueWorkerOptions): Promise<QueueWorkerReport> {
+export async function runQueueWorker<C = string>(opts: QueueWorkerOptions<C>): Promise<QueueWorkerReport> {
   const q = opts.queue;
   const sink = opts.sink ?? process.stderr;
   const say = (line: string) => sink.write(`worker: ${line}\n`);
@@ -92,6 +94,7 @@ export async function runQueueWorker(opts: QueueWorkerOptions): Promise<QueueWor
         prepare: (item) => decodeImageFile(item.path),
         ...decodedImageLimits((item: PlannedItem) => item.path),
         processBatch: opts.processBatch,
+        finishBatch: opts.finishBatch,
         signal: opts.signal,
         progress,
       });
