@@ -11,15 +11,18 @@
 // Every 3x3 stride-1 'same' shape also runs as Winograd F(4x4, 3x3) (kernel conv2d.winograd, its
 // gflops counted with the direct convolution's FLOPs, so the two lines compare as speeds), with
 // `chosen`: whether nn/Conv2d takes it on this adapter (winogradPays), and `speedup` over direct.
-// BENCH_CONV_WINOGRAD=0 skips it.
+// BENCH_CONV_WINOGRAD=0 skips it. On CPU adapters the 1x1 stride-1 shapes that conv2d runs as the
+// batched GEMM (src/kernels/conv1x1-gemm.ts) also print that (kernel conv2d.conv1x1gemm) with its
+// speedup over the direct conv1x1 line before it.
 import { Tensor } from '../dist/tensor.js';
-import { conv2d, conv2dEntry, conv2dPixelGroups, conv2dPlan, prepareConv2d } from '../dist/kernels/conv2d.js';
+import { conv2d, conv2dEntry, conv2dPixelGroups, conv2dPlan, conv2dTiled, prepareConv2d } from '../dist/kernels/conv2d.js';
+import { conv1x1GemmServes } from '../dist/kernels/conv1x1-gemm.js';
 import { conv2dWinograd, winogradPays, winogradWeights } from '../dist/kernels/conv2d-winograd.js';
 import { randomValues } from '../dist/selftest.js';
 import { bestOf } from './lib/timing.mjs';
 
-// The LSUN UNet's 3x3 levels (256 .. 8 pixels), a 1x1 and the Downsample.
-const DEFAULT_SHAPES = '1,128,256,256,128,3;1,128,128,128,128,3;1,256,64,64,256,3;1,256,32,32,256,3;1,512,16,16,512,3;1,512,8,8,512,3;1,256,64,64,512,1;1,128,256,256,128,3,2,down';
+// The LSUN UNet's 3x3 levels (256 .. 8 pixels), two 1x1 and the Downsample.
+const DEFAULT_SHAPES = '1,128,256,256,128,3;1,128,128,128,128,3;1,256,64,64,256,3;1,256,32,32,256,3;1,512,16,16,512,3;1,512,8,8,512,3;1,256,256,256,128,1;1,256,64,64,512,1;1,128,256,256,128,3,2,down';
 
 export async function run(gpu, report) {
   const reps = Number(process.env.BENCH_CONV_REPS ?? 3);
@@ -35,7 +38,7 @@ export async function run(gpu, report) {
     await gpu.sync();
     const [, , ho, wo] = warm.shape;
     const flop = 2 * N * Cout * Cin * Kk * Kk * ho * wo;
-    const direct = await bestOf(3, gpu, reps, () => conv2d(x, weights, { ...opts, out: warm }));
+    const direct = await bestOf(3, gpu, reps, () => conv2dTiled(x, weights, { ...opts, out: warm }, conv2dPixelGroups(gpu)));
     const entry = conv2dEntry(Kk, opts.stride, padding);
     const plan = conv2dPlan(entry, N, ho, wo, conv2dPixelGroups(gpu), gpu.limits.maxComputeWorkgroupsPerDimension);
     report({
@@ -46,6 +49,17 @@ export async function run(gpu, report) {
       workgroups: [plan.workgroups[0], Math.ceil(Cout / 16), plan.workgroups[1]],
       ...rates(flop, direct),
     });
+    if (conv2dPixelGroups(gpu) === 4 && conv1x1GemmServes(x, weights, opts)) {
+      const gemm = await bestOf(3, gpu, reps, () => conv2d(x, weights, { ...opts, out: warm }));
+      report({
+        kernel: 'conv2d.conv1x1gemm',
+        shape: spec,
+        chosen: true,
+        speedup: +(direct.ms / gemm.ms).toFixed(3),
+        cpu_speedup: +(direct.cpuMs / gemm.cpuMs).toFixed(3),
+        ...rates(flop, gemm),
+      });
+    }
     if (entry === 'conv3x3' && process.env.BENCH_CONV_WINOGRAD !== '0') {
       const u = winogradWeights(weights);
       conv2dWinograd(x, weights, u, { out: warm });
