@@ -13,9 +13,11 @@
 // `chosen`: whether nn/Conv2d takes it on this adapter (winogradPays), and `speedup` over direct.
 // BENCH_CONV_WINOGRAD=0 skips it. On CPU adapters the 1x1 stride-1 shapes that conv2d runs as the
 // batched GEMM (src/kernels/conv1x1-gemm.ts) also print that (kernel conv2d.conv1x1gemm) with its
-// speedup over the direct conv1x1 line before it.
+// speedup over the direct conv1x1 line before it. On GPUs the 3x3 shapes that split-K would cut
+// (conv2dSplits with DNF_SPLITK=auto) also print that (kernel conv2d.conv3x3.splitk, splits,
+// chosen: whether this run's splitK takes it) with its speedup over the unsplit line.
 import { Tensor } from '../dist/tensor.js';
-import { conv2d, conv2dEntry, conv2dPixelGroups, conv2dPlan, conv2dTiled, prepareConv2d } from '../dist/kernels/conv2d.js';
+import { conv2d, conv2dEntry, conv2dPixelGroups, conv2dPlan, conv2dSplits, conv2dTiled, prepareConv2d } from '../dist/kernels/conv2d.js';
 import { conv1x1GemmServes } from '../dist/kernels/conv1x1-gemm.js';
 import { conv2dWinograd, winogradPays, winogradWeights } from '../dist/kernels/conv2d-winograd.js';
 import { randomValues } from '../dist/selftest.js';
@@ -49,6 +51,18 @@ export async function run(gpu, report) {
       workgroups: [plan.workgroups[0], Math.ceil(Cout / 16), plan.workgroups[1]],
       ...rates(flop, direct),
     });
+    const splits = entry === 'conv3x3' ? conv2dSplits(Object.create(gpu, { splitK: { value: 'auto' } }), H, W, Cin, Cout) : 1;
+    if (splits > 1) {
+      const split = await bestOf(3, gpu, reps, () => conv2dTiled(x, weights, { ...opts, out: warm }, conv2dPixelGroups(gpu), undefined, splits));
+      report({
+        kernel: 'conv2d.conv3x3.splitk',
+        shape: spec,
+        splits,
+        chosen: gpu.splitK === 'auto',
+        speedup: +(direct.ms / split.ms).toFixed(3),
+        ...rates(flop, split),
+      });
+    }
     if (conv2dPixelGroups(gpu) === 4 && conv1x1GemmServes(x, weights, opts)) {
       const gemm = await bestOf(3, gpu, reps, () => conv2d(x, weights, { ...opts, out: warm }));
       report({

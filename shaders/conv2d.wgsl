@@ -42,6 +42,9 @@ struct Params {
   act: u32,          // 0: none, 1: swish(conv + bias) + residual, 2: relu(conv + bias + residual)
   n: u32,            // images in the batch
   groups_x: u32,     // workgroups along x (the lane index is (wid.z * groups_x + wid.x) * WG + lid.x)
+  blocks: u32,       // blocks of 16 output channels: workgroup_id.y = split * blocks + block
+  splits: u32,       // conv3x3: the input channels summed in this many consecutive parts (split-K)
+  split_plane: u32,  // with splits > 1: elements per part's plane of partial sums in Y
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -50,6 +53,9 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bias: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> residual: array<f32>;
 @group(0) @binding(5) var<storage, read_write> Y: array<f32>;
+
+// The part of the input channels this invocation sums (conv3x3 with splits > 1; else 0).
+var<private> split: u32 = 0u;
 
 override WG: u32 = 64u; // invocations per workgroup
 override PV: u32 = 4u;  // groups of 4 consecutive output pixels per invocation (1..4)
@@ -110,10 +116,12 @@ fn activate(v: vec4<f32>) -> vec4<f32> {
 }
 
 // Writes output channel co at pixels (oy, ox..ox+3) of image n, within bounds: swish(v) + residual
-// (the UNet's order) or relu(v + residual) (ResNet's).
+// (the UNet's order) or relu(v + residual) (ResNet's). With split-K, part `split`'s raw sums go to
+// its plane of Y (the host then sets no bias, residual or activation; conv2d_splitk.wgsl adds the
+// parts and applies them).
 fn put(n: u32, co: u32, oy: u32, ox: u32, v: vec4<f32>) {
   if (co >= p.cout) { return; }
-  let ob = ((n * p.cout + co) * p.ho + oy) * p.wo + ox;
+  let ob = ((n * p.cout + co) * p.ho + oy) * p.wo + ox + split * p.split_plane;
   let r = activate(v);
   for (var j = 0u; j < 4u; j++) {
     if (ox + j < p.wo) {
@@ -197,10 +205,16 @@ fn conv3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
   var a1 = Acc();
   var a2 = Acc();
   var a3 = Acc();
+  // Split-K: part `split` of the input channels, ci0 .. ci1 - 1 (all of them when splits is 1).
+  let block = wid.y % p.blocks;
+  split = wid.y / p.blocks;
+  let part = (p.cin + p.splits - 1u) / p.splits;
+  let ci0 = min(p.cin, split * part);
+  let ci1 = min(p.cin, ci0 + part);
   let plane = p.h * p.w;
-  var xb = n * p.cin * plane;
-  var wb = wid.y * p.cin * 36u;
-  for (var ci = 0u; ci < p.cin; ci++) {
+  var xb = (n * p.cin + ci0) * plane;
+  var wb = (block * p.cin + ci0) * 36u;
+  for (var ci = ci0; ci < ci1; ci++) {
     for (var ky = 0u; ky < p.k; ky++) {
       let iy = i32(oy + ky) - 1;
       let rowIn = rowInside(iy);
@@ -228,7 +242,7 @@ fn conv3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
   }
 
   if (!l.live) { return; }
-  emitAll(a0, a1, a2, a3, wid.y, n, oy, ox0);
+  emitAll(a0, a1, a2, a3, block, n, oy, ox0);
 }
 
 @compute @workgroup_size(WG)

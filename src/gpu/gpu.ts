@@ -56,9 +56,17 @@ export interface GpuOptions {
    * adapter). Env DNF_CONV3X3.
    */
   conv3x3?: Conv3x3Choice;
+  /**
+   * Split-K for the direct 3x3 'same' convolutions on GPUs (kernels/conv2d.ts, conv2dSplits):
+   * 'auto' sums the input channels of layers whose maps are too small to fill a GPU in parts on
+   * more workgroups, then adds the parts; 'off' (default until measured on a GPU: bench/gpu.sh
+   * runs the UNet both ways) never. CPU adapters never split. Env DNF_SPLITK.
+   */
+  splitK?: SplitKChoice;
 }
 
 export type Conv3x3Choice = 'auto' | 'direct' | 'winograd';
+export type SplitKChoice = 'auto' | 'off';
 
 const UNIFORM_CHUNK = 64 * 1024;
 
@@ -74,6 +82,7 @@ export class Gpu {
   readonly pool: BufferPool;
   readonly debug: boolean;
   readonly conv3x3: Conv3x3Choice;
+  readonly splitK: SplitKChoice;
   readonly profiler: Profiler | null;
 
   private readonly pipelines = new Map<string, GPUComputePipeline>();
@@ -105,6 +114,8 @@ export class Gpu {
     this.debug = !!options.debug;
     this.conv3x3 = options.conv3x3 ?? 'auto';
     if (!['auto', 'direct', 'winograd'].includes(this.conv3x3)) throw new DnfError(`conv3x3 (env DNF_CONV3X3) must be auto, direct or winograd, got '${this.conv3x3}'`);
+    this.splitK = options.splitK ?? 'off';
+    if (!['auto', 'off'].includes(this.splitK)) throw new DnfError(`splitK (env DNF_SPLITK) must be auto or off, got '${this.splitK}'`);
     const mode: ProfileMode | null = options.profile ? (device.features.has('timestamp-query') ? 'timestamp' : 'wallclock') : null;
     this.profiler = mode ? new Profiler(device, mode, () => this.pool.releaseKept()) : null;
     // A wall-clock replay runs recorded dispatches again later: the buffers they name must live.

@@ -14,7 +14,7 @@
 import type { Gpu } from '../gpu/gpu.js';
 import { Tensor } from '../tensor.js';
 import { conv1x1Gemm, conv1x1GemmServes } from './conv1x1-gemm.js';
-import { ceilDiv } from './grid.js';
+import { ceilDiv, grid1d } from './grid.js';
 
 /** Output channels per weight block: one workgroup row computes one block (four vec4). */
 const CO_BLOCK = 16;
@@ -162,7 +162,33 @@ export function conv2d(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions = {}): T
     const out = checkedOutput(x, w, opts);
     return out.size ? conv1x1Gemm(x, w, opts, out) : out;
   }
-  return conv2dTiled(x, w, opts, pv);
+  const [, cin, h, wd] = x.shape;
+  const same3x3 = conv2dEntry(w.k, opts.stride ?? (opts.padding === 'down' ? 2 : 1), opts.padding ?? 'same') === 'conv3x3';
+  return conv2dTiled(x, w, opts, pv, undefined, same3x3 ? conv2dSplits(x.gpu, h, wd, cin, w.cout) : 1);
+}
+
+/** Most parts split-K cuts the input channels into, and the fewest channels per part. */
+const MAX_SPLITS = 64;
+const MIN_SPLIT_CHANNELS = 64;
+/** Workgroups per image that split-K aims at (a GPU's worth of workgroups at batch 1). */
+const SPLIT_TARGET_WORKGROUPS = 512;
+
+/**
+ * Parts of the input channels for a 3x3 'same' layer over h x w maps (the Gpu's `splitK`; 1: no
+ * split): with 'auto' on GPUs, the largest power of two that keeps MIN_SPLIT_CHANNELS channels per
+ * part and the workgroups of one image within SPLIT_TARGET_WORKGROUPS, so that the small maps
+ * (the LSUN UNet's 512 channels at 16x16 and 8x8: 32 workgroups per image unsplit) fill the GPU.
+ * From the layer and one image only, so a batch gives each image the bits it gets alone. CPU
+ * adapters (their 4x4 block tiles) never split.
+ */
+export function conv2dSplits(gpu: Gpu, h: number, w: number, cin: number, cout: number): number {
+  const pv = conv2dPixelGroups(gpu);
+  if (gpu.splitK !== 'auto' || pv === 4) return 1;
+  const plan = conv2dPlan('conv3x3', 1, h, w, pv);
+  const perImage = plan.workgroups[0] * plan.workgroups[1] * ceilDiv(cout, CO_BLOCK);
+  let splits = 1;
+  while (2 * splits <= MAX_SPLITS && cin / (2 * splits) >= MIN_SPLIT_CHANNELS && 2 * splits * perImage <= SPLIT_TARGET_WORKGROUPS) splits *= 2;
+  return splits;
 }
 
 /** The output tensor (opts.out or a new one) after checking the shapes and that nothing aliases it. */
@@ -188,7 +214,7 @@ function checkedOutput(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions): Tensor
  * `maxPerDim` (default: the adapter's limit) lets tests exercise the split of the pixel tiles'
  * workgroups over x and z.
  */
-export function conv2dTiled(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions, pv: PixelGroups, maxPerDim?: number): Tensor {
+export function conv2dTiled(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions, pv: PixelGroups, maxPerDim?: number, splits = 1): Tensor {
   const gpu = x.gpu;
   const out = checkedOutput(x, w, opts);
   if (!out.size) return out;
@@ -204,6 +230,11 @@ export function conv2dTiled(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions, pv
   if (blocks > maxWg) throw new Error(`conv2d: ${w.cout} output channels need more than ${maxWg} workgroups per dimension`);
   const plan = conv2dPlan(conv2dEntry(w.k, stride, padding), n, gy.out, gx.out, pv, Math.min(maxWg, maxPerDim ?? maxWg));
   const [groupsX, groupsZ] = plan.workgroups;
+  if (!Number.isInteger(splits) || splits < 1 || splits > cin) throw new Error(`conv2d: split-K needs 1 .. ${cin} parts, got ${splits}`);
+  if (splits > 1 && plan.entry !== 'conv3x3') throw new Error(`conv2d: split-K serves the conv3x3 row tiles, not ${plan.entry}`);
+  if (blocks * splits > maxWg) throw new Error(`conv2d: ${splits} parts of ${blocks} channel blocks exceed ${maxWg} workgroups per dimension`);
+  // Split-K: the parts' raw sums into one plane each, then conv2d_splitk.wgsl adds them and applies the epilogue.
+  const parts = splits > 1 ? Tensor.empty(gpu, [splits, ...out.shape], 'conv2d.parts') : null;
   gpu.dispatch({
     shader: 'conv2d',
     entry: plan.entry,
@@ -219,16 +250,33 @@ export function conv2dTiled(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions, pv
       stride,
       pad: gy.pad,
       tiles_x: plan.tilesX,
-      has_bias: w.bias ? 1 : 0,
-      has_residual: res ? 1 : 0,
-      act: ACT[opts.act ?? 'none'],
+      has_bias: w.bias && !parts ? 1 : 0,
+      has_residual: res && !parts ? 1 : 0,
+      act: parts ? 0 : ACT[opts.act ?? 'none'],
       n,
       groups_x: groupsX,
+      blocks,
+      splits,
+      split_plane: out.size,
     },
     // Bindings the kernel does not read (no bias, no residual) are filled with buffers already bound.
-    buffers: [x.binding, w.weight.binding, (w.bias ?? w.weight).binding, (res ?? x).binding, out.binding],
-    workgroups: [groupsX, blocks, groupsZ],
+    buffers: [x.binding, w.weight.binding, (w.bias ?? w.weight).binding, (res ?? x).binding, (parts ?? out).binding],
+    workgroups: [groupsX, blocks * splits, groupsZ],
     label: `conv2d${w.k}x${w.k}s${stride}`,
   });
+  if (parts) {
+    const g = grid1d(out.size, SPLITK_WG, maxWg);
+    gpu.dispatch({
+      shader: 'conv2d_splitk',
+      overrides: { WG: SPLITK_WG },
+      params: { count: out.size, splits, pixels: gy.out * gx.out, cout: w.cout, has_bias: w.bias ? 1 : 0, has_residual: res ? 1 : 0, act: ACT[opts.act ?? 'none'], row: g.row },
+      buffers: [parts.binding, (w.bias ?? parts).binding, (res ?? parts).binding, out.binding],
+      workgroups: g.workgroups,
+      label: 'conv2d.splitk',
+    });
+    parts.dispose();
+  }
   return out;
 }
+
+const SPLITK_WG = 64;

@@ -8,7 +8,7 @@
  * one more rounding each.
  */
 import { describe, expect, it } from 'vitest';
-import { conv2d, conv2dEntry, conv2dFitPixelGroups, conv2dGeometry, conv2dPixelGroups, conv2dPlan, conv2dTiled, prepareConv2d, type Conv2dOptions } from '../../src/kernels/conv2d.js';
+import { conv2d, conv2dEntry, conv2dFitPixelGroups, conv2dGeometry, conv2dPixelGroups, conv2dPlan, conv2dSplits, conv2dTiled, prepareConv2d, type Conv2dOptions } from '../../src/kernels/conv2d.js';
 import { conv1x1Gemm, conv1x1GemmServes, conv1x1PixelsPerLane } from '../../src/kernels/conv1x1-gemm.js';
 import { randomValues } from '../../src/selftest.js';
 import { Tensor } from '../../src/tensor.js';
@@ -119,6 +119,65 @@ describe('conv2d', () => {
     out.dispose();
     w16.dispose();
     w24.dispose();
+  });
+
+  // Split-K (GPUs' small maps; forced here on the row tiles every adapter runs): the input
+  // channels summed in parts, added by conv2d_splitk.wgsl, then the epilogue.
+  it.each([
+    ['same3_odd', {}, 2],
+    ['same3_vec', {}, 3],
+    ['same3_vec', {}, 16],
+    ['same3_swish_res', { act: 'swish' as const }, 4],
+    ['same3_nobias', {}, 4],
+    ['batch3_8x8', { act: 'relu' as const }, 2],
+    ['batch3_4x4', { act: 'swish' as const }, 7],
+  ])('split-K: %s, %o, in %i parts of its input channels agrees with PyTorch', async (name, opts, splits) => {
+    const gpu = await testGpu();
+    const g = await golden;
+    const x = g.tensor(gpu, `${name}.x`);
+    const w = prepareConv2d(gpu, g.get(`${name}.weight`), g.shape(`${name}.weight`), g.has(`${name}.bias`) ? g.get(`${name}.bias`) : null, name);
+    const residual = g.has(`${name}.residual`) ? g.tensor(gpu, `${name}.residual`) : undefined;
+    for (const pv of [1, 2] as const) {
+      const out = conv2dTiled(x, w, { ...opts, residual }, pv, undefined, splits);
+      expectClose(await out.read(), g.get(`${name}.out`), TOL, `${name} in ${splits} parts, PV ${pv}`);
+      out.dispose();
+    }
+    [x, residual].forEach((t) => t?.dispose());
+    w.dispose();
+  }, COMPILE_MS);
+
+  it('split-K: each image of a batch gets the bits it gets alone; the parts are chosen per layer, on GPUs only, when asked', async () => {
+    const gpu = await testGpu();
+    const g = await golden;
+    const name = 'batch3_8x8';
+    const x = g.tensor(gpu, `${name}.x`);
+    const w = prepareConv2d(gpu, g.get(`${name}.weight`), g.shape(`${name}.weight`), g.get(`${name}.bias`), name);
+    const [n, c, h, wd] = x.shape;
+    const both = await conv2dTiled(x, w, {}, 1, undefined, 2).read();
+    const plane = c * h * wd;
+    const outPlane = w.cout * h * wd;
+    for (const i of [0, n - 1]) {
+      const xi = Tensor.from(gpu, g.get(`${name}.x`).slice(i * plane, (i + 1) * plane), [1, c, h, wd]);
+      const alone = await conv2dTiled(xi, w, {}, 1, undefined, 2).read();
+      expect(Buffer.from(alone.buffer).equals(Buffer.from(both.buffer, i * outPlane * 4, outPlane * 4))).toBe(true);
+      xi.dispose();
+    }
+    expect(() => conv2dTiled(x, w, {}, 4, undefined, 2)).toThrow(/split-K serves the conv3x3 row tiles/); // CPU tiles: 4x4 blocks
+    expect(() => conv2dTiled(x, w, {}, 1, undefined, 5)).toThrow(/1 \.\. 4 parts/);
+    x.dispose();
+    w.dispose();
+    // conv2dSplits: a GPU (1 pixel group) asked for split-K; CPU adapters and 'off' never split.
+    const onGpu = (splitK: string) => Object.create(gpu, {
+      splitK: { value: splitK },
+      backend: { value: 'vulkan' },
+      adapter: { value: { vendor: 'nvidia', architecture: 'hopper', device: '', description: 'NVIDIA H100', isFallbackAdapter: false } },
+    }) as typeof gpu;
+    expect(conv2dPixelGroups(onGpu('auto'))).toBe(1);
+    // 16x16 and 8x8 with 512 channels: 32 workgroups per image unsplit -> 8 parts of 64 channels.
+    expect([[16, 16, 512, 512], [8, 8, 512, 512], [8, 8, 1024, 512], [32, 32, 256, 256], [64, 64, 256, 256], [256, 256, 128, 128], [16, 16, 64, 64]]
+      .map(([hh, ww, ci, co]) => conv2dSplits(onGpu('auto'), hh, ww, ci, co))).toEqual([8, 8, 16, 4, 2, 1, 1]);
+    expect(conv2dSplits(onGpu('off'), 16, 16, 512, 512)).toBe(1);
+    expect(conv2dSplits(Object.create(gpu, { splitK: { value: 'auto' } }) as typeof gpu, 16, 16, 512, 512)).toBe(conv2dPixelGroups(gpu) === 4 ? 1 : 8);
   });
 
   it('writes into a given output tensor, reusing one pipeline across sizes', async () => {
