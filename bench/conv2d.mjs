@@ -8,9 +8,10 @@
 // pixel_groups, workgroup and workgroups: the dispatch's PV (the adapter's, lowered on narrow
 // outputs), invocations per workgroup and grid (x: the batch's pixel tiles, y: blocks of 16 output
 // channels, z: x's overflow past the adapter's workgroups per dimension).
-// Every 3x3 stride-1 'same' shape also runs as Winograd F(4x4, 3x3) (kernel conv2d.winograd, its
-// gflops counted with the direct convolution's FLOPs, so the two lines compare as speeds), with
-// `chosen`: whether nn/Conv2d takes it on this adapter (winogradPays), and `speedup` over direct.
+// Every 3x3 stride-1 'same' shape also runs as Winograd F(4x4, 3x3) and F(6x6, 3x3) (kernels
+// conv2d.winograd and conv2d.winograd6, their gflops counted with the direct convolution's FLOPs,
+// so the lines compare as speeds), with `chosen`: whether nn/Conv2d takes it on this adapter
+// (winogradPays and winogradTile), and `speedup` over direct.
 // BENCH_CONV_WINOGRAD=0 skips it. On CPU adapters the 1x1 stride-1 shapes that conv2d runs as the
 // batched GEMM (src/kernels/conv1x1-gemm.ts) also print that (kernel conv2d.conv1x1gemm) with its
 // speedup over the direct conv1x1 line before it. On GPUs the 3x3 shapes that split-K would cut
@@ -19,7 +20,7 @@
 import { Tensor } from '../dist/tensor.js';
 import { conv2d, conv2dEntry, conv2dPixelGroups, conv2dPlan, conv2dSplits, conv2dTiled, prepareConv2d } from '../dist/kernels/conv2d.js';
 import { conv1x1GemmServes } from '../dist/kernels/conv1x1-gemm.js';
-import { conv2dWinograd, winogradPays, winogradWeights } from '../dist/kernels/conv2d-winograd.js';
+import { conv2dWinograd, winogradPays, winogradTile, winogradWeights } from '../dist/kernels/conv2d-winograd.js';
 import { randomValues } from '../dist/selftest.js';
 import { bestOf } from './lib/timing.mjs';
 
@@ -75,19 +76,21 @@ export async function run(gpu, report) {
       });
     }
     if (entry === 'conv3x3' && process.env.BENCH_CONV_WINOGRAD !== '0') {
-      const u = winogradWeights(weights);
-      conv2dWinograd(x, weights, u, { out: warm });
-      await gpu.sync();
-      const wino = await bestOf(3, gpu, reps, () => conv2dWinograd(x, weights, u, { out: warm }));
-      report({
-        kernel: 'conv2d.winograd',
-        shape: spec,
-        chosen: winogradPays(gpu, H, W, Cin, Cout),
-        speedup: +(direct.ms / wino.ms).toFixed(3),
-        cpu_speedup: +(direct.cpuMs / wino.cpuMs).toFixed(3),
-        ...rates(flop, wino),
-      });
-      u.dispose();
+      for (const tile of [4, 6]) {
+        const u = winogradWeights(weights, tile);
+        conv2dWinograd(x, weights, u, { out: warm });
+        await gpu.sync();
+        const wino = await bestOf(3, gpu, reps, () => conv2dWinograd(x, weights, u, { out: warm }));
+        report({
+          kernel: tile === 4 ? 'conv2d.winograd' : 'conv2d.winograd6',
+          shape: spec,
+          chosen: winogradPays(gpu, H, W, Cin, Cout) && winogradTile(H, W) === tile,
+          speedup: +(direct.ms / wino.ms).toFixed(3),
+          cpu_speedup: +(direct.cpuMs / wino.cpuMs).toFixed(3),
+          ...rates(flop, wino),
+        });
+        u.dispose();
+      }
     }
     warm.dispose();
     x.dispose();

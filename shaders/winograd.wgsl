@@ -14,6 +14,7 @@
 //            the UNet's timestep projection)
 // Position q = 6 * row + column of the transformed 6x6 tile. Tiles are numbered over the batch,
 // image by image, tile row by tile row: t = (n * tiles_y + ty) * tiles_x + tx.
+// weights6, input6 and output6 (at the end) are the same three passes for F(6x6, 3x3).
 struct Params {
   cin: u32,          // input channels
   cout: u32,         // output channels
@@ -205,4 +206,256 @@ fn output(@builtin(global_invocation_id) gid: vec3<u32>) {
       }
     }
   }
+}
+
+// ---- F(6x6, 3x3): 8x8 transformed tiles (interpolation points 0, +-1, +-2, +-1/2, infinity),
+// 64 / 36 = 1.78 multiplies per output, input channel and tap set. Entries weights6, input6 and
+// output6 as above with 6x6 output tiles, 8x8 input patches (rows and columns -1 .. 6 around a
+// tile) and q = 8 * row + column; tiles_y = ceil(h / 6), tiles_x = ceil(w / 6).
+
+struct Eight {
+  a: f32, b: f32, c: f32, d: f32, e: f32, f: f32, g: f32, h: f32,
+}
+
+// G g: a 3-tap kernel interpolated at 0, 1, -1, 1/2, -1/2, 2, -2, infinity (scaled as the transforms need).
+fn kernelG8(g0: f32, g1: f32, g2: f32) -> Eight {
+  let even = g0 + g2;
+  let q = g0 / 90.0 + g2 * (2.0 / 45.0);
+  let r = g0 * (32.0 / 45.0) + g2 * (8.0 / 45.0);
+  return Eight(g0, -(even + g1) * (2.0 / 9.0), -(even - g1) * (2.0 / 9.0), q + g1 / 45.0, q - g1 / 45.0, r + g1 * (16.0 / 45.0), r - g1 * (16.0 / 45.0), g2);
+}
+
+// B^T d: eight inputs to eight interpolated values.
+fn inputB8(d: Eight) -> Eight {
+  let p12 = d.c + d.g - 4.25 * d.e;
+  let m12 = d.b + d.f - 4.25 * d.d;
+  let p34 = 0.25 * d.c - 1.25 * d.e + d.g;
+  let m34 = 0.5 * d.b - 2.5 * d.d + 2.0 * d.f;
+  let p56 = 4.0 * d.c - 5.0 * d.e + d.g;
+  let m56 = 2.0 * d.b - 2.5 * d.d + 0.5 * d.f;
+  return Eight(
+    d.a - d.g + 5.25 * (d.e - d.c),
+    p12 + m12,
+    p12 - m12,
+    p34 + m34,
+    p34 - m34,
+    p56 + m56,
+    p56 - m56,
+    d.h - d.b + 5.25 * (d.d - d.f),
+  );
+}
+
+// A^T m: eight products to six outputs (.x .. .w of [0], .x .. .y of [1]).
+fn outputA8(m: Eight) -> array<vec4<f32>, 2> {
+  let s12 = m.b + m.c;
+  let d12 = m.b - m.c;
+  let s34 = m.d + m.e;
+  let d34 = m.d - m.e;
+  let s56 = m.f + m.g;
+  let d56 = m.f - m.g;
+  return array<vec4<f32>, 2>(
+    vec4<f32>(m.a + s12 + s34 + s56, d12 + 2.0 * d34 + 0.5 * d56, s12 + 4.0 * s34 + 0.25 * s56, d12 + 8.0 * d34 + 0.125 * d56),
+    vec4<f32>(s12 + 16.0 * s34 + 0.0625 * s56, d12 + 32.0 * d34 + 0.03125 * d56 + m.h, 0.0, 0.0),
+  );
+}
+
+fn at8(s: Eight, i: u32) -> f32 {
+  switch i {
+    case 0u: { return s.a; }
+    case 1u: { return s.b; }
+    case 2u: { return s.c; }
+    case 3u: { return s.d; }
+    case 4u: { return s.e; }
+    case 5u: { return s.f; }
+    case 6u: { return s.g; }
+    default: { return s.h; }
+  }
+}
+
+
+// U = G g G^T (8x8) for output channel c of block b and input channel ci: lanes over (b, ci, c).
+@compute @workgroup_size(WG)
+fn weights6(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.y * p.row + gid.x;
+  let blocks = p.co_pad / 16u;
+  if (i >= blocks * p.cin * 16u) { return; }
+  let c = i % 16u;
+  let ci = (i / 16u) % p.cin;
+  let b = i / (16u * p.cin);
+  let gb = (b * p.cin + ci) * 144u + c;
+  var cols: array<Eight, 3>;
+  for (var kx = 0u; kx < 3u; kx++) {
+    cols[kx] = kernelG8(src[gb + kx * 16u], src[gb + (3u + kx) * 16u], src[gb + (6u + kx) * 16u]);
+  }
+  let ub = (b * 64u * p.cin + ci) * 16u + c;
+  for (var r = 0u; r < 8u; r++) {
+    let u = kernelG8(at8(cols[0], r), at8(cols[1], r), at8(cols[2], r));
+    for (var j = 0u; j < 8u; j++) {
+      dst[ub + (8u * r + j) * p.cin * 16u] = at8(u, j);
+    }
+  }
+}
+
+// B^T applied to eight vec4 at once (four patch columns, or four rows' values): inputB8's formulas.
+fn inputB8x4(a: vec4<f32>, b: vec4<f32>, c: vec4<f32>, d: vec4<f32>, e: vec4<f32>, f: vec4<f32>, g: vec4<f32>, h: vec4<f32>) -> array<vec4<f32>, 8> {
+  let p12 = c + g - 4.25 * e;
+  let m12 = b + f - 4.25 * d;
+  let p34 = 0.25 * c - 1.25 * e + g;
+  let m34 = 0.5 * b - 2.5 * d + 2.0 * f;
+  let p56 = 4.0 * c - 5.0 * e + g;
+  let m56 = 2.0 * b - 2.5 * d + 0.5 * f;
+  return array<vec4<f32>, 8>(a - g + 5.25 * (e - c), p12 + m12, p12 - m12, p34 + m34, p34 - m34, p56 + m56, p56 - m56, h - b + 5.25 * (d - f));
+}
+
+// A^T applied to eight vec4 at once: outputA8's formulas, six vec4.
+fn outputA8x4(a: vec4<f32>, b: vec4<f32>, c: vec4<f32>, d: vec4<f32>, e: vec4<f32>, f: vec4<f32>, g: vec4<f32>, h: vec4<f32>) -> array<vec4<f32>, 6> {
+  let s12 = b + c;
+  let d12 = b - c;
+  let s34 = d + e;
+  let d34 = d - e;
+  let s56 = f + g;
+  let d56 = f - g;
+  return array<vec4<f32>, 6>(a + s12 + s34 + s56, d12 + 2.0 * d34 + 0.5 * d56, s12 + 4.0 * s34 + 0.25 * s56, d12 + 8.0 * d34 + 0.125 * d56, s12 + 16.0 * s34 + 0.0625 * s56, d12 + 32.0 * d34 + 0.03125 * d56 + h);
+}
+
+// Eight values as two vec4 (0..3, 4..7): a patch row, or a row of M.
+struct Row8 {
+  lo: vec4<f32>,
+  hi: vec4<f32>,
+}
+
+// Input at column ix of the row starting at rb, normalised; zero outside the image.
+fn input1(rb: u32, ix: i32, st: vec4<f32>) -> f32 {
+  if (ix < 0 || ix >= i32(p.w)) { return 0.0; }
+  return normalized(src[rb + u32(ix)], st);
+}
+
+// Patch row iy (columns ix0 .. ix0+7) of the plane at base; zero outside the image.
+fn patchRow(base: u32, iy: i32, ix0: i32, st: vec4<f32>) -> Row8 {
+  if (iy < 0 || iy >= i32(p.h)) { return Row8(vec4<f32>(0.0), vec4<f32>(0.0)); }
+  let rb = base + u32(iy) * p.w;
+  return Row8(
+    vec4<f32>(input1(rb, ix0, st), input1(rb, ix0 + 1, st), input1(rb, ix0 + 2, st), input1(rb, ix0 + 3, st)),
+    vec4<f32>(input1(rb, ix0 + 4, st), input1(rb, ix0 + 5, st), input1(rb, ix0 + 6, st), input1(rb, ix0 + 7, st)),
+  );
+}
+
+// Row q of B^T d (its eight values in lo, hi) through B^T along it: V positions 8q .. 8q+7.
+fn storeV(vb: u32, stride: u32, q: u32, lo: vec4<f32>, hi: vec4<f32>) {
+  let v = inputB8(Eight(lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w));
+  let o = vb + 8u * q * stride;
+  dst[o] = v.a;
+  dst[o + stride] = v.b;
+  dst[o + 2u * stride] = v.c;
+  dst[o + 3u * stride] = v.d;
+  dst[o + 4u * stride] = v.e;
+  dst[o + 5u * stride] = v.f;
+  dst[o + 6u * stride] = v.g;
+  dst[o + 7u * stride] = v.h;
+}
+
+// V = B^T d B (8x8) for tile t0 + t and input channel ci: x over tiles, y over input channels.
+// Written out without loops: on llvmpipe a loop over a local array indexes it in memory.
+@compute @workgroup_size(WG)
+fn input6(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x;
+  let ci = gid.y;
+  if (t >= p.tc) { return; }
+  let g = p.t0 + t;
+  let per = p.tiles_y * p.tiles_x;
+  let n = g / per;
+  let r = g - n * per;
+  let iy0 = i32(r / p.tiles_x) * 6 - 1;
+  let ix0 = i32(r % p.tiles_x) * 6 - 1;
+  let plane = n * p.cin + ci;
+  let base = plane * p.h * p.w;
+  var st = vec4<f32>(0.0);
+  if (p.norm != 0u) { st = stats[plane]; }
+  let d0 = patchRow(base, iy0, ix0, st);
+  let d1 = patchRow(base, iy0 + 1, ix0, st);
+  let d2 = patchRow(base, iy0 + 2, ix0, st);
+  let d3 = patchRow(base, iy0 + 3, ix0, st);
+  let d4 = patchRow(base, iy0 + 4, ix0, st);
+  let d5 = patchRow(base, iy0 + 5, ix0, st);
+  let d6 = patchRow(base, iy0 + 6, ix0, st);
+  let d7 = patchRow(base, iy0 + 7, ix0, st);
+  // B^T down the columns (four at a time), then along each resulting row.
+  let lo = inputB8x4(d0.lo, d1.lo, d2.lo, d3.lo, d4.lo, d5.lo, d6.lo, d7.lo);
+  let hi = inputB8x4(d0.hi, d1.hi, d2.hi, d3.hi, d4.hi, d5.hi, d6.hi, d7.hi);
+  let stride = p.cin * p.tpad;
+  let vb = ci * p.tpad + t;
+  storeV(vb, stride, 0u, lo[0], hi[0]);
+  storeV(vb, stride, 1u, lo[1], hi[1]);
+  storeV(vb, stride, 2u, lo[2], hi[2]);
+  storeV(vb, stride, 3u, lo[3], hi[3]);
+  storeV(vb, stride, 4u, lo[4], hi[4]);
+  storeV(vb, stride, 5u, lo[5], hi[5]);
+  storeV(vb, stride, 6u, lo[6], hi[6]);
+  storeV(vb, stride, 7u, lo[7], hi[7]);
+}
+
+// Row r of M (positions 8r .. 8r+7) for the tile and channel at mb.
+fn rowM(mb: u32, stride: u32, r: u32) -> Row8 {
+  let i = mb + 8u * r * stride;
+  return Row8(
+    vec4<f32>(src[i], src[i + stride], src[i + 2u * stride], src[i + 3u * stride]),
+    vec4<f32>(src[i + 4u * stride], src[i + 5u * stride], src[i + 6u * stride], src[i + 7u * stride]),
+  );
+}
+
+// Output row oy0 + y (its eight column values in lo, hi, through A^T along it) plus bias,
+// activation and residual, within bounds.
+fn storeY(lo: vec4<f32>, hi: vec4<f32>, y: u32, oy0: u32, ox0: u32, n: u32, co: u32, b: f32) {
+  let oy = oy0 + y;
+  if (oy >= p.h) { return; }
+  let v = outputA8(Eight(lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w));
+  let ob = ((n * p.cout + co) * p.h + oy) * p.w;
+  let out = array<f32, 6>(v[0].x, v[0].y, v[0].z, v[0].w, v[1].x, v[1].y);
+  for (var x = 0u; x < 6u; x++) {
+    let ox = ox0 + x;
+    if (ox < p.w) {
+      let o = ob + ox;
+      var s = out[x] + b;
+      if (p.act == 1u) { s = s / (1.0 + exp(-s)); }
+      if (p.has_residual == 1u) { s += residual[o]; }
+      if (p.has_residual == 2u) { s += residual[n * p.cout + co]; }
+      if (p.act == 2u) { s = max(s, 0.0); }
+      dst[o] = s;
+    }
+  }
+}
+
+// Y = A^T M A (6x6) for tile t0 + t and output channel co, plus bias, activation and residual as output.
+@compute @workgroup_size(WG)
+fn output6(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x;
+  let co = gid.y;
+  if (t >= p.tc || co >= p.cout) { return; }
+  let stride = p.co_pad * p.tpad;
+  let mb = co * p.tpad + t;
+  let m0 = rowM(mb, stride, 0u);
+  let m1 = rowM(mb, stride, 1u);
+  let m2 = rowM(mb, stride, 2u);
+  let m3 = rowM(mb, stride, 3u);
+  let m4 = rowM(mb, stride, 4u);
+  let m5 = rowM(mb, stride, 5u);
+  let m6 = rowM(mb, stride, 6u);
+  let m7 = rowM(mb, stride, 7u);
+  // A^T down the columns (four at a time: 8 -> 6 rows), then along each row.
+  let lo = outputA8x4(m0.lo, m1.lo, m2.lo, m3.lo, m4.lo, m5.lo, m6.lo, m7.lo);
+  let hi = outputA8x4(m0.hi, m1.hi, m2.hi, m3.hi, m4.hi, m5.hi, m6.hi, m7.hi);
+  let g = p.t0 + t;
+  let per = p.tiles_y * p.tiles_x;
+  let n = g / per;
+  let r = g - n * per;
+  let oy0 = (r / p.tiles_x) * 6u;
+  let ox0 = (r % p.tiles_x) * 6u;
+  var b = 0.0;
+  if (p.has_bias == 1u) { b = bias[co]; }
+  storeY(lo[0], hi[0], 0u, oy0, ox0, n, co, b);
+  storeY(lo[1], hi[1], 1u, oy0, ox0, n, co, b);
+  storeY(lo[2], hi[2], 2u, oy0, ox0, n, co, b);
+  storeY(lo[3], hi[3], 3u, oy0, ox0, n, co, b);
+  storeY(lo[4], hi[4], 4u, oy0, ox0, n, co, b);
+  storeY(lo[5], hi[5], 5u, oy0, ox0, n, co, b);
 }

@@ -1,6 +1,7 @@
 /**
- * The 3x3 stride-1 'same' convolution by Winograd's F(4x4, 3x3) (winograd.wgsl,
- * winograd_gemm.wgsl): 2.25 multiplies per output, input channel and kernel against 9.
+ * The 3x3 stride-1 'same' convolution by Winograd's F(4x4, 3x3) or F(6x6, 3x3) (winograd.wgsl,
+ * winograd_gemm.wgsl): 2.25 or 1.78 multiplies per output, input channel and kernel against 9.
+ * (Described below for F(4x4, 3x3); F(6x6, 3x3) has 8x8 transformed tiles, 64 positions.)
  * Three passes per chunk of 4x4 output tiles: the input transform V = B^T d B, 36 products
  * M = U V over the input channels (one per transformed position, the register tile of conv2d), and
  * the output transform Y = A^T M A with conv2d's bias, activation and residual. U = G g G^T is
@@ -21,8 +22,13 @@ import type { GroupNormStats } from './group-norm.js';
 import { ceilDiv, grid1d } from './grid.js';
 
 const WG = 64;
-/** Positions of the transformed 6x6 tile. */
-const POS = 36;
+/**
+ * Output tile side m of F(m x m, 3x3): 4 (6x6 transformed tiles, 36 positions) or 6 (8x8, 64
+ * positions: 1.78 multiplies per output against 2.25, and fewer transform loads and stores per
+ * output, for somewhat more rounding; winograd.wgsl's *6 entries).
+ */
+export type WinogradTile = 4 | 6;
+const positions = (m: WinogradTile) => (m + 2) * (m + 2);
 /** Bytes for V (and for M) per chunk: larger chunks mean fewer dispatches, smaller ones stay in cache. */
 const CHUNK_BYTES = 32 << 20;
 const ACT = { none: 0, swish: 1, relu: 2 } as const;
@@ -87,19 +93,32 @@ export function winogradPays(gpu: Gpu, h: number, w: number, cin: number, cout: 
   return side >= WINOGRAD_MIN_SIDE ? channels >= WINOGRAD_MIN_CHANNELS : side >= WINOGRAD_SMALL_MAP_SIDE && channels >= WINOGRAD_SMALL_MAP_CHANNELS;
 }
 
+/** Smallest map side run by F(6x6, 3x3) rather than F(4x4, 3x3); see winogradTile. */
+export const WINOGRAD6_MIN_SIDE = 64;
+
+/**
+ * The output tile for h x w maps: F(6x6, 3x3) from WINOGRAD6_MIN_SIDE, where its partial tiles
+ * waste little (64: 66 rows computed, 256: 258), F(4x4, 3x3) below (32 would compute 36 rows, 8
+ * would compute 12). Measured on llvmpipe: see the README's Speed section.
+ */
+export function winogradTile(h: number, w: number): WinogradTile {
+  return Math.min(h, w) >= WINOGRAD6_MIN_SIDE ? 6 : 4;
+}
+
 /**
  * U = G g G^T of a 3x3 layer's laid-out weights, [blocks][36][Cin][16]: recorded on the GPU; the
  * caller keeps it as long as the weights do not change (nn/Conv2d computes it on first use).
  */
-export function winogradWeights(w: Conv2dWeights): Tensor {
-  if (w.k !== 3) throw new Error(`conv2d (Winograd): F(4x4, 3x3) needs a 3x3 kernel, got ${w.k}x${w.k}`);
+export function winogradWeights(w: Conv2dWeights, m: WinogradTile = 4): Tensor {
+  if (w.k !== 3) throw new Error(`conv2d (Winograd): F(${m}x${m}, 3x3) needs a 3x3 kernel, got ${w.k}x${w.k}`);
+  if (m !== 4 && m !== 6) throw new Error(`conv2d (Winograd): output tiles of 4 or 6, got ${m}`);
   const gpu = w.weight.gpu;
   const blocks = w.weight.shape[0];
-  const u = Tensor.empty(gpu, [blocks, POS, w.cin, 16], 'winograd.U');
+  const u = Tensor.empty(gpu, [blocks, positions(m), w.cin, 16], 'winograd.U');
   const g = grid1d(blocks * w.cin * 16, WG, gpu.limits.maxComputeWorkgroupsPerDimension);
   gpu.dispatch({
     shader: 'winograd',
-    entry: 'weights',
+    entry: m === 4 ? 'weights' : 'weights6',
     overrides: { WG },
     params: { ...noTiles, cin: w.cin, cout: w.cout, co_pad: blocks * 16, row: g.row },
     buffers: [w.weight.binding, w.weight.binding, w.weight.binding, u.binding, w.weight.binding],
@@ -112,8 +131,8 @@ export function winogradWeights(w: Conv2dWeights): Tensor {
 const noTiles = { h: 0, w: 0, tiles_y: 0, tiles_x: 0, t0: 0, tc: 0, tpad: 0, has_bias: 0, has_residual: 0, act: 0, norm: 0 };
 
 /** Tiles per chunk: V and M within CHUNK_BYTES and the binding limit, a multiple of CHUNK_MULTIPLE. */
-export function winogradChunkTiles(gpu: Gpu, cin: number, coPad: number, tiles: number, chunkBytes = CHUNK_BYTES): number {
-  const perTile = POS * 4 * Math.max(cin, coPad);
+export function winogradChunkTiles(gpu: Gpu, cin: number, coPad: number, tiles: number, chunkBytes = CHUNK_BYTES, m: WinogradTile = 4): number {
+  const perTile = positions(m) * 4 * Math.max(cin, coPad);
   const least = CHUNK_MULTIPLE;
   if (least * perTile > gpu.maxBinding) throw new Error(`conv2d (Winograd): ${Math.max(cin, coPad)} channels need more than a ${gpu.maxBinding}-byte binding for ${least} tiles`);
   const fit = Math.max(least, Math.floor(Math.min(chunkBytes, gpu.maxBinding) / perTile / least) * least);
@@ -139,7 +158,9 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: Win
   const [n, cin, h, wd] = x.shape;
   const blocks = w.weight.shape[0];
   const coPad = blocks * 16;
-  if (u.size !== blocks * POS * cin * 16) throw new Error(`conv2d (Winograd): transformed weights [${u.shape}] are not those of [${w.cout}, ${w.cin}, 3, 3]`);
+  const tile: WinogradTile = u.shape[1] === positions(6) ? 6 : 4;
+  const POS = positions(tile);
+  if (u.shape.length !== 4 || u.size !== blocks * POS * cin * 16) throw new Error(`conv2d (Winograd): transformed weights [${u.shape}] are not those of [${w.cout}, ${w.cin}, 3, 3]`);
   const outShape = [n, w.cout, h, wd];
   const out = opts.out ?? Tensor.empty(gpu, outShape, 'conv2d');
   if (out.shape.join() !== outShape.join()) throw new Error(`conv2d (Winograd): output [${out.shape}] is not [${outShape}]`);
@@ -150,10 +171,10 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: Win
   if (norm && norm.stats.size !== n * cin * 4) throw new Error(`conv2d (Winograd): GroupNorm statistics [${norm.stats.shape}] are not those of [${x.shape}]`);
   if (out.buffer === x.buffer || out.buffer === res?.buffer) throw new Error('conv2d (Winograd): the output must not alias the input or the residual');
   if (!out.size) return out;
-  const tilesY = ceilDiv(h, 4);
-  const tilesX = ceilDiv(wd, 4);
+  const tilesY = ceilDiv(h, tile);
+  const tilesX = ceilDiv(wd, tile);
   const tiles = n * tilesY * tilesX;
-  const chunk = winogradChunkTiles(gpu, cin, coPad, tiles, tuning.chunkBytes);
+  const chunk = winogradChunkTiles(gpu, cin, coPad, tiles, tuning.chunkBytes, tile);
   // One tile for every chunk (the first is the largest), so that every output is computed alike.
   const first = Math.min(chunk, tiles);
   const lanesOver = tuning.lanes ?? (tuning.tilesPerLane ? 'tiles' : winogradLanes(first));
@@ -186,7 +207,7 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: Win
     const m = Tensor.empty(gpu, [POS, coPad, tpad], 'winograd.M');
     gpu.dispatch({
       shader: 'winograd',
-      entry: 'input',
+      entry: tile === 4 ? 'input' : 'input6',
       overrides: { WG },
       params,
       buffers: [x.binding, x.binding, x.binding, v.binding, (norm?.stats ?? x).binding],
@@ -207,7 +228,7 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: Win
     });
     gpu.dispatch({
       shader: 'winograd',
-      entry: 'output',
+      entry: tile === 4 ? 'output' : 'output6',
       overrides: { WG },
       params,
       buffers: [m.binding, (w.bias ?? m).binding, (res ?? m).binding, out.binding, m.binding],

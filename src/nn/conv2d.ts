@@ -1,13 +1,13 @@
 /**
  * Conv2d layer (keys `weight` [Cout, Cin, k, k] and `bias` [Cout]); weights re-laid once at load.
- * Its weights never change, so a 3x3 'same' layer may run as Winograd F(4x4, 3x3) where
- * `winogradPays` says so for the adapter and the map size; the transformed weights are computed
- * the first time and kept with the layer. That path also takes a GroupNorm on its input (applied
+ * Its weights never change, so a 3x3 'same' layer may run as Winograd F(4x4, 3x3) or F(6x6, 3x3)
+ * where `winogradPays` says so for the adapter and the map size (`winogradTile` picks the tile);
+ * the transformed weights are computed the first time and kept with the layer. That path also takes a GroupNorm on its input (applied
  * as the input is read) and a residual per image and channel; elsewhere they run as their own
  * kernels, with the same results.
  */
 import { conv2d, conv2dGeometry, prepareConv2d, type Conv2dOptions, type Conv2dWeights } from '../kernels/conv2d.js';
-import { conv2dWinograd, winogradPays, winogradWeights } from '../kernels/conv2d-winograd.js';
+import { conv2dWinograd, winogradPays, winogradTile, winogradWeights, type WinogradTile } from '../kernels/conv2d-winograd.js';
 import { add } from '../kernels/elementwise.js';
 import type { Tensor } from '../tensor.js';
 import type { VarBuilder } from '../weights/var-builder.js';
@@ -19,7 +19,8 @@ export interface Conv2dLayerOptions extends Conv2dOptions {
 }
 
 export class Conv2d {
-  private winograd: Tensor | null = null;
+  /** The transformed weights of each Winograd tile this layer has run with. */
+  private readonly winograd = new Map<WinogradTile, Tensor>();
 
   private constructor(readonly weights: Conv2dWeights) {}
 
@@ -43,9 +44,11 @@ export class Conv2d {
     if (perImage && conv.act === 'relu') throw new Error('conv2d: a residual per image and channel does not combine with relu');
     const same3x3 = w.k === 3 && (opts.stride ?? 1) === 1 && (opts.padding ?? 'same') === 'same';
     if (same3x3 && winogradPays(x.gpu, x.shape[2], x.shape[3], w.cin, w.cout)) {
-      this.winograd ??= winogradWeights(w);
+      const tile = winogradTile(x.shape[2], x.shape[3]);
+      let u = this.winograd.get(tile);
+      if (!u) this.winograd.set(tile, (u = winogradWeights(w, tile)));
       const stats = norm?.layer.stats(x);
-      const out = conv2dWinograd(x, w, this.winograd, { ...conv, norm: stats && { stats, swish: norm!.swish } });
+      const out = conv2dWinograd(x, w, u, { ...conv, norm: stats && { stats, swish: norm!.swish } });
       stats?.dispose();
       return out;
     }
@@ -61,7 +64,8 @@ export class Conv2d {
   }
 
   dispose(): void {
-    this.winograd?.dispose();
+    for (const u of this.winograd.values()) u.dispose();
+    this.winograd.clear();
     this.weights.dispose();
   }
 }
