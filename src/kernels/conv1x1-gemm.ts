@@ -10,14 +10,13 @@
  */
 import type { Tensor } from '../tensor.js';
 import type { Conv2dOptions, Conv2dWeights } from './conv2d.js';
-import { ceilDiv } from './grid.js';
+import { ceilDiv, workgroupFor } from './grid.js';
 
 const ACT = { none: 0, swish: 1, relu: 2 } as const;
 /** Pixels per invocation (4 * winograd_gemm.wgsl's TG), most first. */
 const PIXEL_CHOICES = [64, 32, 16, 8] as const;
 /** Invocations per workgroup row to keep busy (llvmpipe's SIMD width). */
 const MIN_LANES = 8;
-const MAX_WORKGROUP = 64;
 
 /**
  * Pixels per invocation for maps of `pixels` pixels: the most that divides them and leaves
@@ -47,7 +46,7 @@ export function conv1x1Gemm(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions, ou
   const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension;
   if (n > maxWg) throw new Error(`conv2d (1x1 GEMM): a batch of ${n} needs more than ${maxWg} workgroups per dimension`);
   const lanes = pixels / perLane;
-  const wg = Math.min(MAX_WORKGROUP, Math.max(8, 2 ** Math.ceil(Math.log2(lanes))));
+  const wg = workgroupFor(lanes);
   const res = opts.residual;
   gpu.dispatch({
     shader: 'winograd_gemm',

@@ -19,7 +19,7 @@
  */
 import type { Gpu } from '../gpu/gpu.js';
 import { Tensor } from '../tensor.js';
-import { ceilDiv, grid1d } from './grid.js';
+import { ceilDiv, grid1d, workgroupFor } from './grid.js';
 import { conv2dPixelGroups, conv2dTiled, type Conv2dWeights, type PixelGroups } from './conv2d.js';
 
 /** Channels per weight block of the blocked layouts (one workgroup row of the kernels). */
@@ -121,10 +121,6 @@ export function layoutConv2dGradWeights(weight: Tensor, out?: Conv2dGradWeights)
   return layout('layoutConv2dGradWeights', 'layout_dgrad', weight, { cout: cin, cin: cout, k }, [ceilDiv(cin, BLOCK), cout, k, k, BLOCK], out);
 }
 
-/** Smallest power-of-two workgroup (8..64) that covers `items` invocations. */
-function workgroupFor(items: number): number {
-  return Math.min(MAX_WORKGROUP, Math.max(8, 2 ** Math.ceil(Math.log2(Math.max(1, items)))));
-}
 
 /**
  * dx [N, Cin, h, w] from dy [N, Cout, Ho, Wo] and `layoutConv2dGradWeights`' weights:

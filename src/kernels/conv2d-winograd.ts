@@ -19,7 +19,7 @@ import type { Gpu } from '../gpu/gpu.js';
 import { Tensor } from '../tensor.js';
 import { conv2dPixelGroups, type Conv2dOptions, type Conv2dWeights } from './conv2d.js';
 import type { GroupNormStats } from './group-norm.js';
-import { ceilDiv, grid1d } from './grid.js';
+import { ceilDiv, grid1d, workgroupFor } from './grid.js';
 
 const WG = 64;
 /**
@@ -215,7 +215,7 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: Win
       label: 'winograd.input',
     });
     const lanes = lanesOver === 'tiles' ? tpad / perLane : coPad / 4;
-    const gemmWg = Math.min(WG, Math.max(8, 2 ** Math.ceil(Math.log2(lanes))));
+    const gemmWg = workgroupFor(lanes);
     gpu.dispatch({
       shader: 'winograd_gemm',
       ...(lanesOver === 'tiles'

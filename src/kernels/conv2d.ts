@@ -14,11 +14,10 @@
 import type { Gpu } from '../gpu/gpu.js';
 import { Tensor } from '../tensor.js';
 import { conv1x1Gemm, conv1x1GemmServes } from './conv1x1-gemm.js';
-import { ceilDiv, grid1d } from './grid.js';
+import { ceilDiv, grid1d, workgroupFor } from './grid.js';
 
 /** Output channels per weight block: one workgroup row computes one block (four vec4). */
 const CO_BLOCK = 16;
-const MAX_WORKGROUP = 64;
 const MAX_K = 7;
 
 export type PixelGroups = 1 | 2 | 4;
@@ -74,7 +73,7 @@ export function conv2dPlan(entry: Conv2dEntry, n: number, ho: number, wo: number
   const tilesX = ceilDiv(wo, block ? 4 : 4 * fit);
   const lanes = quad ? ceilDiv(n, 4) : n * (block ? ceilDiv(ho, 4) : ho) * tilesX;
   // Lanes past the last tile idle: small batches get smaller workgroups (powers of two, >= 8).
-  const wg = Math.min(MAX_WORKGROUP, Math.max(8, 2 ** Math.ceil(Math.log2(lanes))));
+  const wg = workgroupFor(lanes);
   const groups = ceilDiv(lanes, wg);
   const z = ceilDiv(groups, maxPerDim);
   const x = ceilDiv(groups, z);
