@@ -5,7 +5,8 @@
 // - the 1x1 stride-1 convolution on CPU adapters, q the image: V = x [N][Cin][H*W], U the
 //   conv2d layout [blocks][Cin][16] (no position stride), M = y [N][Cout][H*W] with conv2d's
 //   bias, activation and residual applied as it is stored (Cout a multiple of 16).
-// Entry main: one GEMM per q (workgroup_id.z). An invocation computes 4 TG consecutive
+// Entry main: one GEMM per q (workgroup_id.z + z0; a dispatch may cover some blocks and q only,
+// see src/kernels/gemm.ts). An invocation computes 4 TG consecutive
 // columns ("tiles") x 16 output channels (workgroup_id.y picks the block), as conv2d.wgsl's
 // register tile: per input channel four vec4 of U (the same for every invocation of the
 // workgroup) and TG vec4 of V, then 64 TG FMAs; the sum over ci runs in order, so the result
@@ -24,6 +25,9 @@ struct Params {
   has_bias: u32,     // 1: add bias (binding 4) as M is stored
   has_residual: u32, // 1: add residual (binding 5, M's layout) after swish, before relu
   act: u32,          // 0: none, 1: swish(sum + bias) + residual, 2: relu(sum + bias + residual)
+  y0: u32,           // main: the first block of 16 output channels of this dispatch (workgroup_id.y + y0)
+  z0: u32,           // main: the first q of this dispatch (workgroup_id.z + z0)
+  u_win: u32,        // main with U_WINDOW: the vec4 index in U's binding where Uw starts (mod 2^32)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -32,6 +36,8 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> M: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read> residual: array<vec4<f32>>;
+// A 64 KiB window of U's buffer holding every U vector this dispatch of main reads (U_WINDOW).
+@group(0) @binding(6) var<uniform> Uw: array<vec4<f32>, 4096>;
 
 override WG: u32 = 64u;
 // Groups of 4 tiles per invocation (2, 4, 8 or 16): the host picks the most that still gives 8
@@ -39,6 +45,17 @@ override WG: u32 = 64u;
 override TG: u32 = 8u;
 // channels: groups of 4 tiles per invocation (1, 2, 4 or 8).
 override TC: u32 = 4u;
+// main: read U through the uniform window Uw rather than the storage binding. llvmpipe (Mesa
+// 22.3) loads storage buffers inside loops one invocation at a time, with a branch per lane and
+// component, even at addresses uniform across the workgroup; a uniform buffer's loads are one
+// vector gather. Measured on llvmpipe: the product 1.6x faster (see src/kernels/gemm.ts).
+override U_WINDOW: bool = false;
+
+// U's vec4 i (of the storage binding; of the window, shifted by u_win, with U_WINDOW).
+fn weights(i: u32) -> vec4<f32> {
+  if (U_WINDOW) { return Uw[i]; }
+  return U[i];
+}
 
 // Four tiles x 16 output channels: column c of m<v> holds channel 4v + c.
 struct Acc {
@@ -85,7 +102,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let l = wid.x * WG + lid.x;
   let live = l < lanes;
   let t4 = min(l, lanes - 1u);
-  let q = wid.z;
+  let q = wid.z + p.z0;
+  let block = wid.y + p.y0;
   let row = p.tpad / 4u;
   // a<k>: vec4 column t4 + k * lanes (k < TG; the others stay zero and are never stored).
   var a0 = Acc();
@@ -105,12 +123,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   var a14 = Acc();
   var a15 = Acc();
   var vb = q * p.cin * row + t4;
-  var ub = wid.y * p.u_block + q * p.u_pos;
+  var ub = block * p.u_block + q * p.u_pos - p.u_win;
   for (var ci = 0u; ci < p.cin; ci++) {
-    let w0 = U[ub];
-    let w1 = U[ub + 1u];
-    let w2 = U[ub + 2u];
-    let w3 = U[ub + 3u];
+    let w0 = weights(ub);
+    let w1 = weights(ub + 1u);
+    let w2 = weights(ub + 2u);
+    let w3 = weights(ub + 3u);
     a0 = step(a0, V[vb + 0u * lanes], w0, w1, w2, w3);
     a1 = step(a1, V[vb + 1u * lanes], w0, w1, w2, w3);
     if (TG > 2u) { a2 = step(a2, V[vb + 2u * lanes], w0, w1, w2, w3); }
@@ -131,7 +149,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     ub += 4u;
   }
   if (!live) { return; }
-  let co = wid.y * 16u;
+  let co = block * 16u;
   store(a0, q, co, t4 + 0u * lanes);
   store(a1, q, co, t4 + 1u * lanes);
   if (TG > 2u) { store(a2, q, co, t4 + 2u * lanes); }

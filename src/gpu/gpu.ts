@@ -92,6 +92,7 @@ export class Gpu {
   private pending = 0;
   private chunks: UniformChunk[] = [];
   private chunkIndex = 0;
+  private placeholder: GPUBuffer | null = null;
   private readonly uniformAlign: number;
   private deviceError: string | null = null;
   /** Set when the device is lost: every later step fails, so it stops a batch job (exit 2). */
@@ -220,6 +221,14 @@ export class Gpu {
     const offset = chunk.used;
     chunk.used = Math.ceil((offset + bytes) / this.uniformAlign) * this.uniformAlign;
     return { buffer: chunk.buffer, offset, view: new DataView(chunk.mirror) };
+  }
+
+  /**
+   * A 64 KiB uniform buffer of zeros, for a shader's uniform window binding that a dispatch does
+   * not read (winograd_gemm.wgsl's Uw when U comes from its storage binding).
+   */
+  get uniformPlaceholder(): GPUBuffer {
+    return (this.placeholder ??= this.device.createBuffer({ size: UNIFORM_CHUNK, usage: BufferUsage.UNIFORM, label: 'uniform placeholder' }));
   }
 
   /** Records one compute dispatch. Nothing runs until flush() (or a read). */
@@ -376,6 +385,7 @@ export class Gpu {
     this.destroyed = true;
     this.pool.trim();
     for (const c of this.chunks) c.buffer.destroy();
+    this.placeholder?.destroy();
     this.profiler?.destroy();
     this.device.destroy();
     this.onDestroy?.();

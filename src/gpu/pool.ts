@@ -12,7 +12,8 @@
  */
 import { BufferUsage } from "./usage.js";
 
-export const STORAGE_USAGE = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
+/** Storage, copies, and uniform for kernels that read a 64 KiB window of a tensor as a uniform buffer (src/kernels/gemm.ts). */
+export const STORAGE_USAGE = BufferUsage.STORAGE | BufferUsage.UNIFORM | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
 
 export function sizeClass(bytes: number): number {
   const b = Math.max(16, Math.ceil(bytes / 16) * 16);

@@ -10,7 +10,8 @@
  */
 import type { Tensor } from '../tensor.js';
 import type { Conv2dOptions, Conv2dWeights } from './conv2d.js';
-import { ceilDiv, workgroupFor } from './grid.js';
+import { recordGemm } from './gemm.js';
+import { workgroupFor } from './grid.js';
 
 const ACT = { none: 0, swish: 1, relu: 2 } as const;
 /** Pixels per invocation (4 * winograd_gemm.wgsl's TG), most first. */
@@ -37,7 +38,7 @@ export function conv1x1GemmServes(x: Tensor, w: Conv2dWeights, opts: Conv2dOptio
  * conv2d of a layer conv1x1GemmServes accepts (checked by the caller, kernels/conv2d.ts); shapes
  * and aliasing as conv2d checks them.
  */
-export function conv1x1Gemm(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions, out: Tensor, pixelsPerLane?: number): Tensor {
+export function conv1x1Gemm(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions, out: Tensor, pixelsPerLane?: number, uWindow = true): Tensor {
   const gpu = x.gpu;
   const [n, cin, h, wd] = x.shape;
   const pixels = h * wd;
@@ -46,24 +47,22 @@ export function conv1x1Gemm(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions, ou
   const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension;
   if (n > maxWg) throw new Error(`conv2d (1x1 GEMM): a batch of ${n} needs more than ${maxWg} workgroups per dimension`);
   const lanes = pixels / perLane;
-  const wg = workgroupFor(lanes);
   const res = opts.residual;
-  gpu.dispatch({
-    shader: 'winograd_gemm',
-    overrides: { WG: wg, TG: perLane / 4 },
-    params: {
-      cin,
-      tpad: pixels,
-      co_pad: w.cout,
-      u_block: cin * 4,
-      u_pos: 0,
-      has_bias: w.bias ? 1 : 0,
-      has_residual: res ? 1 : 0,
-      act: ACT[opts.act ?? 'none'],
-    },
-    // Bindings the kernel does not read (no bias, no residual) are filled with buffers already bound.
-    buffers: [x.binding, w.weight.binding, out.binding, (w.bias ?? w.weight).binding, (res ?? x).binding],
-    workgroups: [ceilDiv(lanes, wg), w.cout / 16, n],
+  recordGemm(gpu, {
+    v: x,
+    u: w.weight,
+    m: out,
+    cin,
+    tpad: pixels,
+    coPad: w.cout,
+    qs: n,
+    uBlock: cin * 4,
+    uPos: 0,
+    wg: workgroupFor(lanes),
+    tg: perLane / 4,
+    lanes,
+    epilogue: { bias: w.bias ?? undefined, residual: res, act: ACT[opts.act ?? 'none'] },
+    uWindow,
     label: 'conv2d1x1.gemm',
   });
   return out;

@@ -19,6 +19,7 @@ import type { Gpu } from '../gpu/gpu.js';
 import { Tensor } from '../tensor.js';
 import { conv2dPixelGroups, type Conv2dOptions, type Conv2dWeights } from './conv2d.js';
 import type { GroupNormStats } from './group-norm.js';
+import { recordGemm } from './gemm.js';
 import { ceilDiv, grid1d, workgroupFor } from './grid.js';
 
 const WG = 64;
@@ -41,6 +42,20 @@ const MIN_LANES = 8;
 /** The largest register tile that leaves MIN_LANES invocations for `tiles` tiles (8 tiles at least). */
 export function winogradTilesPerLane(tiles: number): number {
   return TILE_CHOICES.find((t) => Math.ceil(tiles / t) >= MIN_LANES) ?? TILE_CHOICES[TILE_CHOICES.length - 1];
+}
+
+/** The most tiles per invocation that read U through uniform windows (src/kernels/gemm.ts); see winogradUWindow. */
+const WINDOW_MAX_TILES = 32;
+
+/**
+ * Whether the product reads U through uniform windows: on CPU adapters, with register tiles of at
+ * most WINDOW_MAX_TILES, where U's loads weigh most. Measured on llvmpipe (2-core EPYC, per
+ * layer): 64x64 256 channels (32 tiles per invocation) 260 -> 158 ms; with 64 tiles per
+ * invocation (the 128x128 and 256x256 levels) storage stays ahead, 768 against 864 ms (128x128,
+ * 256 channels, F(6x6, 3x3)) and 1038 against 1105 ms (256x256, 128).
+ */
+export function winogradUWindow(gpu: Gpu, tilesPerLane: number): boolean {
+  return conv2dPixelGroups(gpu) === 4 && tilesPerLane <= WINDOW_MAX_TILES;
 }
 
 /**
@@ -151,7 +166,7 @@ export interface WinogradOptions extends Conv2dOptions {
  * x [N, Cin, H, W] -> [N, Cout, H, W], as conv2d with k 3, stride 1, padding 'same'; the residual
  * may also be [N, Cout, 1, 1] (added to every pixel of its image and channel).
  */
-export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: WinogradOptions = {}, tuning: { chunkBytes?: number; tilesPerLane?: number; lanes?: WinogradLanes } = {}): Tensor {
+export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: WinogradOptions = {}, tuning: { chunkBytes?: number; tilesPerLane?: number; lanes?: WinogradLanes; uWindow?: boolean } = {}): Tensor {
   const gpu = x.gpu;
   if ((opts.stride ?? 1) !== 1 || (opts.padding ?? 'same') !== 'same') throw new Error('conv2d (Winograd): F(4x4, 3x3) serves stride 1, padding \'same\' only');
   if (x.shape.length !== 4 || x.shape[1] !== w.cin || w.k !== 3) throw new Error(`conv2d (Winograd): input [${x.shape}] does not match weights [${w.cout}, ${w.cin}, ${w.k}, ${w.k}]`);
@@ -179,6 +194,7 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: Win
   const first = Math.min(chunk, tiles);
   const lanesOver = tuning.lanes ?? (tuning.tilesPerLane ? 'tiles' : winogradLanes(first));
   const perLane = tuning.tilesPerLane ?? winogradTilesPerLane(first);
+  const uWindow = tuning.uWindow ?? winogradUWindow(gpu, perLane);
   if (!(TILE_CHOICES as readonly number[]).includes(perLane)) throw new Error(`conv2d (Winograd): tilesPerLane must be one of ${TILE_CHOICES.join(', ')}, got ${perLane}`);
   const tc4 = channelColumns(first);
   // tpad: the chunk's tiles rounded up to the tiles one invocation (or, for 'channels', one workgroup column) computes.
@@ -214,18 +230,23 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: Win
       workgroups: [ceilDiv(tc, WG), cin],
       label: 'winograd.input',
     });
-    const lanes = lanesOver === 'tiles' ? tpad / perLane : coPad / 4;
-    const gemmWg = workgroupFor(lanes);
-    gpu.dispatch({
-      shader: 'winograd_gemm',
-      ...(lanesOver === 'tiles'
-        ? { overrides: { WG: gemmWg, TG: perLane / 4 }, workgroups: [ceilDiv(lanes, gemmWg), blocks, POS] }
-        : { entry: 'channels', overrides: { WG: gemmWg, TC: tc4 }, workgroups: [ceilDiv(lanes, gemmWg), tpad / (4 * tc4), POS] }),
-      params: { cin, tpad, co_pad: coPad, u_block: POS * cin * 4, u_pos: cin * 4, has_bias: 0, has_residual: 0, act: 0 },
-      // M is stored as it is (no epilogue): the bias and residual bindings are filled with buffers already bound.
-      buffers: [v.binding, u.binding, m.binding, u.binding, v.binding],
-      label: 'winograd.gemm',
-    });
+    if (lanesOver === 'tiles') {
+      const lanes = tpad / perLane;
+      recordGemm(gpu, { v, u, m, cin, tpad, coPad, qs: POS, uBlock: POS * cin * 4, uPos: cin * 4, wg: workgroupFor(lanes), tg: perLane / 4, lanes, uWindow, label: 'winograd.gemm' });
+    } else {
+      const lanes = coPad / 4;
+      const gemmWg = workgroupFor(lanes);
+      gpu.dispatch({
+        shader: 'winograd_gemm',
+        entry: 'channels',
+        overrides: { WG: gemmWg, TC: tc4 },
+        workgroups: [ceilDiv(lanes, gemmWg), tpad / (4 * tc4), POS],
+        params: { cin, tpad, co_pad: coPad, u_block: POS * cin * 4, u_pos: cin * 4, has_bias: 0, has_residual: 0, act: 0, y0: 0, z0: 0, u_win: 0 },
+        // M is stored as it is (no epilogue): the bias and residual bindings are filled with buffers already bound.
+        buffers: [v.binding, u.binding, m.binding, u.binding, v.binding, gpu.uniformPlaceholder],
+        label: 'winograd.gemm',
+      });
+    }
     gpu.dispatch({
       shader: 'winograd',
       entry: tile === 4 ? 'output' : 'output6',
