@@ -11,7 +11,6 @@
 import type { Tensor } from '../tensor.js';
 import type { Conv2dOptions, Conv2dWeights } from './conv2d.js';
 import { recordGemm } from './gemm.js';
-import { workgroupFor } from './grid.js';
 
 const ACT = { none: 0, swish: 1, relu: 2 } as const;
 /** Pixels per invocation (4 * winograd_gemm.wgsl's TG), most first. */
@@ -58,7 +57,6 @@ export function conv1x1Gemm(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions, ou
     qs: n,
     uBlock: cin * 4,
     uPos: 0,
-    wg: workgroupFor(lanes),
     tg: perLane / 4,
     lanes,
     epilogue: { bias: w.bias ?? undefined, residual: res, act: ACT[opts.act ?? 'none'] },

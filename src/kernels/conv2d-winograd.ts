@@ -232,7 +232,7 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: Win
     });
     if (lanesOver === 'tiles') {
       const lanes = tpad / perLane;
-      recordGemm(gpu, { v, u, m, cin, tpad, coPad, qs: POS, uBlock: POS * cin * 4, uPos: cin * 4, wg: workgroupFor(lanes), tg: perLane / 4, lanes, uWindow, label: 'winograd.gemm' });
+      recordGemm(gpu, { v, u, m, cin, tpad, coPad, qs: POS, uBlock: POS * cin * 4, uPos: cin * 4, tg: perLane / 4, lanes, uWindow, label: 'winograd.gemm' });
     } else {
       const lanes = coPad / 4;
       const gemmWg = workgroupFor(lanes);

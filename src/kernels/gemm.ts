@@ -20,12 +20,15 @@
  */
 import type { Gpu } from '../gpu/gpu.js';
 import type { Tensor } from '../tensor.js';
-import { ceilDiv } from './grid.js';
+import { ceilDiv, workgroupFor } from './grid.js';
 
 /** Bytes of winograd_gemm.wgsl's uniform window Uw (array<vec4<f32>, 4096>; the WebGPU default limit). */
 export const U_WINDOW_BYTES = 65536;
 
-/** Invocations per workgroup of a windowed dispatch (llvmpipe's SIMD width with AVX2). */
+/**
+ * Invocations per workgroup of a windowed dispatch: one SIMD vector of llvmpipe with AVX2, so that
+ * a window's few blocks and q still make workgroups for every thread.
+ */
 const WINDOW_WG = 8;
 /** Fewest workgroups per windowed dispatch: below, U stays in its storage binding. */
 const MIN_WORKGROUPS = 2;
@@ -52,8 +55,7 @@ export interface Gemm {
   /** U's vec4 strides between blocks and between q (0: one U for every q). */
   uBlock: number;
   uPos: number;
-  /** Invocations per workgroup, groups of 4 columns per invocation (TG), invocations over a row. */
-  wg: number;
+  /** Groups of 4 columns per invocation (TG), invocations over a row. */
   tg: number;
   lanes: number;
   epilogue?: GemmEpilogue;
@@ -92,29 +94,32 @@ export function gemmWindows(gpu: Gpu, g: Pick<Gemm, 'u' | 'cin' | 'coPad' | 'qs'
     if (end > offset + U_WINDOW_BYTES) return null;
     return { y0, blocks: y1 - y0, z0, qs: z1 - z0, offset, start: (offset - base) / 16 };
   };
-  const windows: Window[] = [];
   if (g.uPos === 0) {
     // One U for every q: runs of blocks, all q.
-    for (let y0 = 0; y0 < blocks; ) {
-      if (!place(y0, y0 + 1, 0, g.qs)) return null;
-      let y1 = y0 + 1;
-      while (y1 < blocks && place(y0, y1 + 1, 0, g.qs)) y1++;
-      windows.push(place(y0, y1, 0, g.qs)!);
-      y0 = y1;
-    }
-    return windows;
+    return runs(blocks, (y0, y1) => place(y0, y1, 0, g.qs));
   }
   // Runs of q within a block.
+  const windows: Window[] = [];
   for (let y = 0; y < blocks; y++) {
-    for (let z0 = 0; z0 < g.qs; ) {
-      if (!place(y, y + 1, z0, z0 + 1)) return null;
-      let z1 = z0 + 1;
-      while (z1 < g.qs && place(y, y + 1, z0, z1 + 1)) z1++;
-      windows.push(place(y, y + 1, z0, z1)!);
-      z0 = z1;
-    }
+    const row = runs(g.qs, (z0, z1) => place(y, y + 1, z0, z1));
+    if (!row) return null;
+    windows.push(...row);
   }
   return windows;
+}
+
+/** Greedy runs [a, b) over 0 .. n, each as long as `fit` allows; null when a single item does not fit. */
+function runs(n: number, fit: (a: number, b: number) => Window | null): Window[] | null {
+  const out: Window[] = [];
+  for (let a = 0; a < n; ) {
+    let b = a + 1;
+    let best = fit(a, b);
+    if (!best) return null;
+    for (let next; b < n && (next = fit(a, b + 1)); b++) best = next;
+    out.push(best);
+    a = b;
+  }
+  return out;
 }
 
 /** Records the GEMM `g`: through windows where asked and possible, else one dispatch. */
@@ -130,33 +135,31 @@ export function recordGemm(gpu: Gpu, g: Gemm): void {
     has_residual: e?.residual ? 1 : 0,
     act: e?.act ?? 0,
   };
-  const x = ceilDiv(g.lanes, g.wg);
   // Bindings the kernel does not read (no bias, no residual, U's other binding) are filled with buffers already bound.
   const rest = [(e?.bias ?? g.v).binding, (e?.residual ?? g.v).binding];
   const planned = g.uWindow ? gemmWindows(gpu, g) : null;
   // Windows of a single workgroup would leave all threads but one idle (1x1, 1024 channels at 16x16: 0.82x).
   const windows = planned?.every((w) => ceilDiv(g.lanes, WINDOW_WG) * w.blocks * w.qs >= MIN_WORKGROUPS) ? planned : null;
   if (!windows) {
+    const wg = workgroupFor(g.lanes);
     gpu.dispatch({
       shader: 'winograd_gemm',
-      overrides: { WG: g.wg, TG: g.tg },
+      overrides: { WG: wg, TG: g.tg },
       params: { ...params, y0: 0, z0: 0, u_win: 0 },
       buffers: [g.v.binding, g.u.binding, g.m.binding, ...rest, gpu.uniformPlaceholder],
-      workgroups: [x, g.coPad / 16, g.qs],
+      workgroups: [ceilDiv(g.lanes, wg), g.coPad / 16, g.qs],
       label: g.label,
     });
     return;
   }
   const buffer = g.u.binding.buffer;
-  // Workgroups of one SIMD vector, so that a window's few blocks and q still make workgroups for every thread.
-  const wg = Math.min(g.wg, WINDOW_WG);
   for (const w of windows) {
     gpu.dispatch({
       shader: 'winograd_gemm',
-      overrides: { WG: wg, TG: g.tg, U_WINDOW: 1 },
+      overrides: { WG: WINDOW_WG, TG: g.tg, U_WINDOW: 1 },
       params: { ...params, y0: w.y0, z0: w.z0, u_win: w.start >>> 0 },
       buffers: [g.v.binding, g.v.binding, g.m.binding, ...rest, { buffer, offset: w.offset, size: U_WINDOW_BYTES }],
-      workgroups: [ceilDiv(g.lanes, wg), w.blocks, w.qs],
+      workgroups: [ceilDiv(g.lanes, WINDOW_WG), w.blocks, w.qs],
       label: g.label,
     });
   }
