@@ -50,9 +50,10 @@ const WINDOW_MAX_TILES = 32;
 /**
  * Whether the product reads U through uniform windows: on CPU adapters, with register tiles of at
  * most WINDOW_MAX_TILES, where U's loads weigh most. Measured on llvmpipe (2-core EPYC, per
- * layer): 64x64 256 channels (32 tiles per invocation) 260 -> 158 ms; with 64 tiles per
- * invocation (the 128x128 and 256x256 levels) storage stays ahead, 768 against 864 ms (128x128,
- * 256 channels, F(6x6, 3x3)) and 1038 against 1105 ms (256x256, 128).
+ * layer, `node bench/run.mjs gemm`): 64x64 256 channels (32 tiles per invocation) 1.62x, 32x32
+ * 256 channels 1.69x; with 64 tiles per invocation (the 128x128 and 256x256 levels) within the
+ * noise, 0.90x .. 1.09x over two runs (and 864 against 768 ms at 128x128, 256 channels, in
+ * another), so those keep U in storage.
  */
 export function winogradUWindow(gpu: Gpu, tilesPerLane: number): boolean {
   return conv2dPixelGroups(gpu) === 4 && tilesPerLane <= WINDOW_MAX_TILES;

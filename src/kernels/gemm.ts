@@ -122,6 +122,16 @@ function runs(n: number, fit: (a: number, b: number) => Window | null): Window[]
   return out;
 }
 
+/**
+ * The windows recordGemm dispatches `g` through, or null for one dispatch with U in storage: where
+ * not asked, where gemmWindows finds none, or where a window would hold a single workgroup, which
+ * leaves all threads but one idle (1x1, 1024 channels at 16x16: 0.82x).
+ */
+export function gemmPlan(gpu: Gpu, g: Pick<Gemm, 'u' | 'cin' | 'coPad' | 'qs' | 'uBlock' | 'uPos' | 'lanes' | 'uWindow'>): Window[] | null {
+  const planned = g.uWindow ? gemmWindows(gpu, g) : null;
+  return planned?.every((w) => ceilDiv(g.lanes, WINDOW_WG) * w.blocks * w.qs >= MIN_WORKGROUPS) ? planned : null;
+}
+
 /** Records the GEMM `g`: through windows where asked and possible, else one dispatch. */
 export function recordGemm(gpu: Gpu, g: Gemm): void {
   const e = g.epilogue;
@@ -137,9 +147,7 @@ export function recordGemm(gpu: Gpu, g: Gemm): void {
   };
   // Bindings the kernel does not read (no bias, no residual, U's other binding) are filled with buffers already bound.
   const rest = [(e?.bias ?? g.v).binding, (e?.residual ?? g.v).binding];
-  const planned = g.uWindow ? gemmWindows(gpu, g) : null;
-  // Windows of a single workgroup would leave all threads but one idle (1x1, 1024 channels at 16x16: 0.82x).
-  const windows = planned?.every((w) => ceilDiv(g.lanes, WINDOW_WG) * w.blocks * w.qs >= MIN_WORKGROUPS) ? planned : null;
+  const windows = gemmPlan(gpu, g);
   if (!windows) {
     const wg = workgroupFor(g.lanes);
     gpu.dispatch({
