@@ -1,16 +1,19 @@
-// winograd_gemm.wgsl's U through uniform windows against U in storage (src/kernels/gemm.ts):
+// winograd_gemm.wgsl's operands through uniform windows against storage (src/kernels/gemm.ts):
 // `node bench/run.mjs gemm` after `npm run build`. For each shape the Winograd convolution (tile
-// and register tile as nn/Conv2d picks them) or the 1x1 GEMM runs both ways on the same data;
-// one line per way (kernel gemm.winograd / gemm.conv1x1, u: storage | window) with ms and cpu_ms,
-// best of three timings of BENCH_GEMM_REPS calls (default 2), and on the window line its speedup
-// and cpu_speedup over storage and whether the layer takes windows by default (`chosen`; where
-// it does not, both lines ran with U in storage).
-// Env BENCH_GEMM_SHAPES: N,Cin,H,W,Cout,k separated by ';' (k 3 or 1).
+// as nn/Conv2d picks it; U and V through windows, 'uv', or both from storage, 'none') or the 1x1
+// GEMM (U through windows, 'u', or not) runs both ways on the same data; one line per way
+// (kernel gemm.winograd / gemm.conv1x1, windows: none | uv | u, tiles_per_lane) with ms and
+// cpu_ms, best of three timings of BENCH_GEMM_REPS calls (default 2), and on the window line its
+// speedup and cpu_speedup over storage and whether the layer takes windows by default
+// (`chosen`; where gemmPlan finds none, both lines ran from storage).
+// Env BENCH_GEMM_SHAPES: N,Cin,H,W,Cout,k separated by ';' (k 3 or 1);
+//     BENCH_GEMM_TILES: tiles per invocation of the Winograd product (default: nn/Conv2d's choice
+//     for each way).
 import { Tensor } from '../dist/tensor.js';
 import { prepareConv2d } from '../dist/kernels/conv2d.js';
 import { conv1x1Gemm, conv1x1PixelsPerLane } from '../dist/kernels/conv1x1-gemm.js';
 import { gemmPlan } from '../dist/kernels/gemm.js';
-import { conv2dWinograd, winogradChunkTiles, winogradLanes, winogradTile, winogradTilesPerLane, winogradUWindow, winogradWeights } from '../dist/kernels/conv2d-winograd.js';
+import { conv2dWinograd, winogradChunkTiles, winogradLanes, winogradTile, winogradWindows, winogradWeights } from '../dist/kernels/conv2d-winograd.js';
 import { randomValues } from '../dist/selftest.js';
 import { bestOf } from './lib/timing.mjs';
 
@@ -28,6 +31,8 @@ export async function run(gpu, report) {
     let kernel;
     let chosen;
     let u;
+    let ways;
+    const tilesPerLane = process.env.BENCH_GEMM_TILES ? Number(process.env.BENCH_GEMM_TILES) : undefined;
     if (k === 3) {
       const tile = winogradTile(h, w);
       u = winogradWeights(weights, tile);
@@ -35,31 +40,36 @@ export async function run(gpu, report) {
       // conv2dWinograd's choice, made on its first chunk of tiles.
       const first = Math.min(tiles, winogradChunkTiles(gpu, cin, weights.weight.shape[0] * 16, tiles, undefined, tile));
       kernel = 'gemm.winograd';
-      chosen = winogradLanes(first) === 'tiles' && winogradUWindow(gpu, winogradTilesPerLane(first));
-      record = (uWindow) => conv2dWinograd(x, weights, u, { out }, { uWindow });
+      ways = ['none', 'uv'];
+      chosen = winogradLanes(first) === 'tiles' && winogradWindows(gpu) === 'uv';
+      record = (windows) => conv2dWinograd(x, weights, u, { out }, { windows, tilesPerLane });
     } else {
       kernel = 'gemm.conv1x1';
+      ways = ['none', 'u'];
       const perLane = conv1x1PixelsPerLane(h * w);
-      chosen = !!gemmPlan(gpu, { u: weights.weight, cin, coPad: cout, qs: n, uBlock: cin * 4, uPos: 0, lanes: (h * w) / perLane, uWindow: true });
-      record = (uWindow) => conv1x1Gemm(x, weights, {}, out, perLane, uWindow);
+      const pixels = h * w;
+      chosen = !!gemmPlan(gpu, { v: x, u: weights.weight, cin, tpad: pixels, vBlock: pixels, coPad: cout, qs: n, uBlock: cin * 4, uPos: 0, uCi: 4, tg: perLane / 4, lanes: pixels / perLane, windows: 'u' })[0].u;
+      record = (windows) => conv1x1Gemm(x, weights, {}, out, perLane, windows === 'u');
     }
     const times = {};
-    for (const uWindow of [false, true]) {
-      record(uWindow);
+    for (const way of ways) {
+      record(way);
       await gpu.sync(); // compiles the pipelines
-      times[uWindow] = await bestOf(3, gpu, reps, () => record(uWindow));
+      times[way] = await bestOf(3, gpu, reps, () => record(way));
     }
     const round = (v) => +v.toFixed(2);
-    report({ kernel, shape: spec, u: 'storage', ms: round(times.false.ms), cpu_ms: round(times.false.cpuMs) });
+    const [storage, windowed] = ways;
+    report({ kernel, shape: spec, windows: storage, tiles_per_lane: tilesPerLane ?? null, ms: round(times[storage].ms), cpu_ms: round(times[storage].cpuMs) });
     report({
       kernel,
       shape: spec,
-      u: 'window',
+      windows: windowed,
+      tiles_per_lane: tilesPerLane ?? null,
       chosen,
-      ms: round(times.true.ms),
-      cpu_ms: round(times.true.cpuMs),
-      speedup: +(times.false.ms / times.true.ms).toFixed(3),
-      cpu_speedup: +(times.false.cpuMs / times.true.cpuMs).toFixed(3),
+      ms: round(times[windowed].ms),
+      cpu_ms: round(times[windowed].cpuMs),
+      speedup: +(times[storage].ms / times[windowed].ms).toFixed(3),
+      cpu_speedup: +(times[storage].cpuMs / times[windowed].cpuMs).toFixed(3),
     });
     [x, out, u].forEach((t) => t?.dispose());
     weights.dispose();

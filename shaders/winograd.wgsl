@@ -4,8 +4,9 @@
 // outside the image) and g a 3x3 kernel. Multiplies per output: 36 / 16 = 2.25 per input channel
 // and tap set, against 9 for the direct convolution. src/kernels/conv2d-winograd.ts records the
 // three passes, the product over input channels in between being winograd_gemm.wgsl:
-//   weights: Wt [blocks][Cin][3][3][16] (conv2d's layout) -> U [blocks][36][Cin][16], once per layer
-//   input:   X [N, Cin, H, W] -> V [36][Cin][tpad], tiles t0 .. t0+tc-1 of the batch (a chunk);
+//   weights: Wt [blocks][Cin][3][3][16] (conv2d's layout) -> U [36][Cin][blocks][16], once per layer
+//   input:   X [N, Cin, H, W] -> V [36][blocks of vblock tiles][Cin][vblock], tiles t0 .. t0+tc-1
+//            of the batch (a chunk; the last block narrower; vblock tpad: V [36][Cin][tpad]);
 //            optionally GroupNorm (+ swish) applied as it loads: x' = (x - mean) * scale + shift
 //            from group_norm.wgsl's statistics, so the normalised activation is never written
 //            (the padding stays zero: it pads the normalised map)
@@ -31,6 +32,7 @@ struct Params {
   act: u32,          // 0: none, 1: swish(conv + bias) + residual, 2: relu(conv + bias + residual)
   row: u32,          // lanes per grid row (workgroups along x * WG)
   norm: u32,         // input: 0 as is, 1 GroupNorm from stats (binding 5), 2 GroupNorm then swish
+  vblock: u32,       // input: tiles per block of V's columns (see vIndex)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -106,13 +108,21 @@ fn weights(@builtin(global_invocation_id) gid: vec3<u32>) {
   for (var kx = 0u; kx < 3u; kx++) {
     cols[kx] = kernelG(src[gb + kx * 16u], src[gb + (3u + kx) * 16u], src[gb + (6u + kx) * 16u]);
   }
-  let ub = (b * 36u * p.cin + ci) * 16u + c;
+  let ub = (ci * blocks + b) * 16u + c;
   for (var r = 0u; r < 6u; r++) {
     let u = kernelG(at(cols[0], r), at(cols[1], r), at(cols[2], r));
     for (var j = 0u; j < 6u; j++) {
-      dst[ub + (6u * r + j) * p.cin * 16u] = at(u, j);
+      dst[ub + (6u * r + j) * p.cin * p.co_pad] = at(u, j);
     }
   }
+}
+
+// V's index of input channel ci and chunk tile t at position 0 (positions p.cin * p.tpad apart):
+// blocks of vblock columns, the last one narrower where tpad ends first.
+fn vIndex(ci: u32, t: u32) -> u32 {
+  let b = t / p.vblock;
+  let width = min(p.vblock, p.tpad - b * p.vblock);
+  return b * p.cin * p.vblock + ci * width + t - b * p.vblock;
 }
 
 // GroupNorm as group_norm.wgsl's normalize computes it (the same bits), then swish if asked.
@@ -156,7 +166,7 @@ fn input(@builtin(global_invocation_id) gid: vec3<u32>) {
   var cols: array<Six, 6>;
   for (var x = 0u; x < 6u; x++) { cols[x] = inputB(column(rows, x)); }
   let stride = p.cin * p.tpad;
-  let vb = ci * p.tpad + t;
+  let vb = vIndex(ci, t);
   for (var q = 0u; q < 6u; q++) {
     let v = inputB(column(cols, q));
     for (var j = 0u; j < 6u; j++) { dst[vb + (6u * q + j) * stride] = at(v, j); }
@@ -287,11 +297,11 @@ fn weights6(@builtin(global_invocation_id) gid: vec3<u32>) {
   for (var kx = 0u; kx < 3u; kx++) {
     cols[kx] = kernelG8(src[gb + kx * 16u], src[gb + (3u + kx) * 16u], src[gb + (6u + kx) * 16u]);
   }
-  let ub = (b * 64u * p.cin + ci) * 16u + c;
+  let ub = (ci * blocks + b) * 16u + c;
   for (var r = 0u; r < 8u; r++) {
     let u = kernelG8(at8(cols[0], r), at8(cols[1], r), at8(cols[2], r));
     for (var j = 0u; j < 8u; j++) {
-      dst[ub + (8u * r + j) * p.cin * 16u] = at8(u, j);
+      dst[ub + (8u * r + j) * p.cin * p.co_pad] = at8(u, j);
     }
   }
 }
@@ -383,7 +393,7 @@ fn input6(@builtin(global_invocation_id) gid: vec3<u32>) {
   let lo = inputB8x4(d0.lo, d1.lo, d2.lo, d3.lo, d4.lo, d5.lo, d6.lo, d7.lo);
   let hi = inputB8x4(d0.hi, d1.hi, d2.hi, d3.hi, d4.hi, d5.hi, d6.hi, d7.hi);
   let stride = p.cin * p.tpad;
-  let vb = ci * p.tpad + t;
+  let vb = vIndex(ci, t);
   storeV(vb, stride, 0u, lo[0], hi[0]);
   storeV(vb, stride, 1u, lo[1], hi[1]);
   storeV(vb, stride, 2u, lo[2], hi[2]);

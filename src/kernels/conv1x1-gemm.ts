@@ -55,12 +55,14 @@ export function conv1x1Gemm(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions, ou
     tpad: pixels,
     coPad: w.cout,
     qs: n,
+    vBlock: pixels,
     uBlock: cin * 4,
     uPos: 0,
+    uCi: 4,
     tg: perLane / 4,
     lanes,
     epilogue: { bias: w.bias ?? undefined, residual: res, act: ACT[opts.act ?? 'none'] },
-    uWindow,
+    windows: uWindow ? 'u' : 'none',
     label: 'conv2d1x1.gemm',
   });
   return out;

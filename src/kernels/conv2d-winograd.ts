@@ -19,7 +19,7 @@ import type { Gpu } from '../gpu/gpu.js';
 import { Tensor } from '../tensor.js';
 import { conv2dPixelGroups, type Conv2dOptions, type Conv2dWeights } from './conv2d.js';
 import type { GroupNormStats } from './group-norm.js';
-import { recordGemm } from './gemm.js';
+import { recordGemm, WINDOW_WG, type GemmWindows } from './gemm.js';
 import { ceilDiv, grid1d, workgroupFor } from './grid.js';
 
 const WG = 64;
@@ -39,24 +39,20 @@ const CHUNK_MULTIPLE = TILE_CHOICES[0];
 /** Invocations per workgroup row that the tile choice keeps busy (llvmpipe's SIMD width with AVX2). */
 const MIN_LANES = 8;
 
-/** The largest register tile that leaves MIN_LANES invocations for `tiles` tiles (8 tiles at least). */
-export function winogradTilesPerLane(tiles: number): number {
-  return TILE_CHOICES.find((t) => Math.ceil(tiles / t) >= MIN_LANES) ?? TILE_CHOICES[TILE_CHOICES.length - 1];
+/** The largest register tile (at most `most`) that leaves MIN_LANES invocations for `tiles` tiles (8 tiles at least). */
+export function winogradTilesPerLane(tiles: number, most: number = TILE_CHOICES[0]): number {
+  return TILE_CHOICES.find((t) => t <= most && Math.ceil(tiles / t) >= MIN_LANES) ?? TILE_CHOICES[TILE_CHOICES.length - 1];
 }
 
-/** The most tiles per invocation that read U through uniform windows (src/kernels/gemm.ts); see winogradUWindow. */
+/** The most tiles per invocation with U and V through uniform windows (src/kernels/gemm.ts); see winogradWindows. */
 const WINDOW_MAX_TILES = 32;
 
 /**
- * Whether the product reads U through uniform windows: on CPU adapters, with register tiles of at
- * most WINDOW_MAX_TILES, where U's loads weigh most. Measured on llvmpipe (2-core EPYC, per
- * layer, `node bench/run.mjs gemm`): 64x64 256 channels (32 tiles per invocation) 1.62x, 32x32
- * 256 channels 1.69x; with 64 tiles per invocation (the 128x128 and 256x256 levels) within the
- * noise, 0.90x .. 1.09x over two runs (and 864 against 768 ms at 128x128, 256 channels, in
- * another), so those keep U in storage.
+ * How the product reads U and V (src/kernels/gemm.ts): through uniform windows ('uv') on CPU
+ * adapters, from storage elsewhere. Measured on llvmpipe: see the README's Speed section.
  */
-export function winogradUWindow(gpu: Gpu, tilesPerLane: number): boolean {
-  return conv2dPixelGroups(gpu) === 4 && tilesPerLane <= WINDOW_MAX_TILES;
+export function winogradWindows(gpu: Gpu): GemmWindows {
+  return conv2dPixelGroups(gpu) === 4 ? 'uv' : 'none';
 }
 
 /**
@@ -130,7 +126,7 @@ export function winogradWeights(w: Conv2dWeights, m: WinogradTile = 4): Tensor {
   if (m !== 4 && m !== 6) throw new Error(`conv2d (Winograd): output tiles of 4 or 6, got ${m}`);
   const gpu = w.weight.gpu;
   const blocks = w.weight.shape[0];
-  const u = Tensor.empty(gpu, [blocks, positions(m), w.cin, 16], 'winograd.U');
+  const u = Tensor.empty(gpu, [positions(m), w.cin, blocks, 16], 'winograd.U');
   const g = grid1d(blocks * w.cin * 16, WG, gpu.limits.maxComputeWorkgroupsPerDimension);
   gpu.dispatch({
     shader: 'winograd',
@@ -144,7 +140,7 @@ export function winogradWeights(w: Conv2dWeights, m: WinogradTile = 4): Tensor {
   return u;
 }
 
-const noTiles = { h: 0, w: 0, tiles_y: 0, tiles_x: 0, t0: 0, tc: 0, tpad: 0, has_bias: 0, has_residual: 0, act: 0, norm: 0 };
+const noTiles = { h: 0, w: 0, tiles_y: 0, tiles_x: 0, t0: 0, tc: 0, tpad: 0, has_bias: 0, has_residual: 0, act: 0, norm: 0, vblock: 1 };
 
 /** Tiles per chunk: V and M within CHUNK_BYTES and the binding limit, a multiple of CHUNK_MULTIPLE. */
 export function winogradChunkTiles(gpu: Gpu, cin: number, coPad: number, tiles: number, chunkBytes = CHUNK_BYTES, m: WinogradTile = 4): number {
@@ -167,14 +163,14 @@ export interface WinogradOptions extends Conv2dOptions {
  * x [N, Cin, H, W] -> [N, Cout, H, W], as conv2d with k 3, stride 1, padding 'same'; the residual
  * may also be [N, Cout, 1, 1] (added to every pixel of its image and channel).
  */
-export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: WinogradOptions = {}, tuning: { chunkBytes?: number; tilesPerLane?: number; lanes?: WinogradLanes; uWindow?: boolean } = {}): Tensor {
+export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: WinogradOptions = {}, tuning: { chunkBytes?: number; tilesPerLane?: number; lanes?: WinogradLanes; windows?: GemmWindows } = {}): Tensor {
   const gpu = x.gpu;
   if ((opts.stride ?? 1) !== 1 || (opts.padding ?? 'same') !== 'same') throw new Error('conv2d (Winograd): F(4x4, 3x3) serves stride 1, padding \'same\' only');
   if (x.shape.length !== 4 || x.shape[1] !== w.cin || w.k !== 3) throw new Error(`conv2d (Winograd): input [${x.shape}] does not match weights [${w.cout}, ${w.cin}, ${w.k}, ${w.k}]`);
   const [n, cin, h, wd] = x.shape;
   const blocks = w.weight.shape[0];
   const coPad = blocks * 16;
-  const tile: WinogradTile = u.shape[1] === positions(6) ? 6 : 4;
+  const tile: WinogradTile = u.shape[0] === positions(6) ? 6 : 4;
   const POS = positions(tile);
   if (u.shape.length !== 4 || u.size !== blocks * POS * cin * 16) throw new Error(`conv2d (Winograd): transformed weights [${u.shape}] are not those of [${w.cout}, ${w.cin}, 3, 3]`);
   const outShape = [n, w.cout, h, wd];
@@ -194,8 +190,9 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: Win
   // One tile for every chunk (the first is the largest), so that every output is computed alike.
   const first = Math.min(chunk, tiles);
   const lanesOver = tuning.lanes ?? (tuning.tilesPerLane ? 'tiles' : winogradLanes(first));
-  const perLane = tuning.tilesPerLane ?? winogradTilesPerLane(first);
-  const uWindow = tuning.uWindow ?? winogradUWindow(gpu, perLane);
+  const windows = tuning.windows ?? winogradWindows(gpu);
+  if (windows === 'u') throw new Error("conv2d (Winograd): the product reads U and V through windows ('uv') or neither ('none')");
+  const perLane = tuning.tilesPerLane ?? winogradTilesPerLane(first, windows === 'uv' ? WINDOW_MAX_TILES : undefined);
   if (!(TILE_CHOICES as readonly number[]).includes(perLane)) throw new Error(`conv2d (Winograd): tilesPerLane must be one of ${TILE_CHOICES.join(', ')}, got ${perLane}`);
   const tc4 = channelColumns(first);
   // tpad: the chunk's tiles rounded up to the tiles one invocation (or, for 'channels', one workgroup column) computes.
@@ -216,10 +213,13 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: Win
     act: ACT[opts.act ?? 'none'],
     row: 0,
   };
+  // V's blocks of columns: one workgroup of a windowed dispatch each (src/kernels/gemm.ts).
+  const vBlockTiles = lanesOver === 'tiles' && windows === 'uv' ? perLane * WINDOW_WG : 0;
   for (let t0 = 0; t0 < tiles; t0 += chunk) {
     const tc = Math.min(chunk, tiles - t0);
     const tpad = ceilDiv(tc, tileStep) * tileStep;
-    const params = { ...common, t0, tc, tpad };
+    const vBlock = vBlockTiles ? Math.min(vBlockTiles, tpad) : tpad;
+    const params = { ...common, t0, tc, tpad, vblock: vBlock };
     const v = Tensor.empty(gpu, [POS, cin, tpad], 'winograd.V');
     const m = Tensor.empty(gpu, [POS, coPad, tpad], 'winograd.M');
     gpu.dispatch({
@@ -233,7 +233,7 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: Win
     });
     if (lanesOver === 'tiles') {
       const lanes = tpad / perLane;
-      recordGemm(gpu, { v, u, m, cin, tpad, coPad, qs: POS, uBlock: POS * cin * 4, uPos: cin * 4, tg: perLane / 4, lanes, uWindow, label: 'winograd.gemm' });
+      recordGemm(gpu, { v, u, m, cin, tpad, vBlock, coPad, qs: POS, uBlock: 4, uPos: cin * blocks * 4, uCi: blocks * 4, tg: perLane / 4, lanes, windows, label: 'winograd.gemm' });
     } else {
       const lanes = coPad / 4;
       const gemmWg = workgroupFor(lanes);
@@ -242,9 +242,9 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: Win
         entry: 'channels',
         overrides: { WG: gemmWg, TC: tc4 },
         workgroups: [ceilDiv(lanes, gemmWg), tpad / (4 * tc4), POS],
-        params: { cin, tpad, co_pad: coPad, u_block: POS * cin * 4, u_pos: cin * 4, has_bias: 0, has_residual: 0, act: 0, y0: 0, z0: 0, u_win: 0 },
-        // M is stored as it is (no epilogue): the bias and residual bindings are filled with buffers already bound.
-        buffers: [v.binding, u.binding, m.binding, u.binding, v.binding, gpu.uniformPlaceholder],
+        params: { cin, tpad, co_pad: coPad, u_block: 4, u_pos: cin * blocks * 4, has_bias: 0, has_residual: 0, act: 0, y0: 0, z0: 0, u_win: 0, u_ci: blocks * 4, vblock: tpad, x0: 0, x_end: 0, c0: 0, kc: cin, v_win: 0 },
+        // M is stored as it is (no epilogue): the bias, residual and window bindings are filled with buffers already bound.
+        buffers: [v.binding, u.binding, m.binding, u.binding, v.binding, gpu.uniformPlaceholder, gpu.uniformPlaceholder],
         label: 'winograd.gemm',
       });
     }

@@ -2,36 +2,43 @@
  * How winograd_gemm.wgsl's main entry is dispatched: the batched GEMM
  *   M[q][co][t] = sum over ci of U[block(co)][q][ci][co % 16] V[q][ci][t]
  * of its two users (the Winograd product, src/kernels/conv2d-winograd.ts; the 1x1 GEMM,
- * src/kernels/conv1x1-gemm.ts), U's vec4 for (block, q, ci) at block * uBlock + q * uPos + ci * 4.
+ * src/kernels/conv1x1-gemm.ts), U's vec4 for (block, q, ci) at block * uBlock + q * uPos +
+ * ci * uCi, V's in blocks of vBlock columns ([q][block][cin][vBlock], the last block narrower
+ * where tpad ends first; one block of tpad: [q][cin][tpad]).
  *
- * Either one dispatch over every block and q, U read from its storage binding, or (`uWindow`, the
- * CPU adapters' way) several, each reading U through a 64 KiB uniform window of U's buffer that
- * holds every U vector the dispatch reads: Mesa 22.3's llvmpipe loads a storage buffer inside a
- * loop one invocation at a time (a branch per lane and component), even where every invocation
- * reads the same address, and a uniform buffer's as one gather. Measured on llvmpipe (2-core
- * EPYC, 256 input channels, 4096 tiles, 16 output blocks, 32 tiles per invocation): 134 ms with U
- * in storage, 83 ms through windows (1.6x); SwiftShader 284 -> 220 ms. A dispatch takes the blocks
- * and q whose U slices (cin vec4 each) lie within one window: consecutive q of one block for the
- * Winograd product (U [blocks][positions][cin][16]), consecutive blocks for all q at once for the
- * 1x1 GEMM (one U for every image). Each output is the same sum either way: the same bits.
- * Layers whose slice alone exceeds a window (over 1024 input channels), or whose windows would
- * hold one workgroup each, keep the storage binding. UNet-256 forward, same process, alternated
- * runs: 73.7 / 78.3 CPU s with windows against 78.2 / 80.8 without.
+ * Three ways (`windows`):
+ * - 'none': one dispatch over every block and q, U and V read from their storage bindings;
+ * - 'u' (the 1x1 GEMM on CPU adapters): several dispatches, each reading U through a 64 KiB
+ *   uniform window of U's buffer that holds every U vector it reads: runs of blocks for all q
+ *   (one U for every image), the whole sum in each;
+ * - 'uv' (the Winograd product on CPU adapters): U and V both through windows. A dispatch takes
+ *   one q, one block of V's columns and kc input channels (kc rows of the block fill V's window,
+ *   those rows of U for a run of blocks fill U's: U [q][cin][blocks][16] keeps them together);
+ *   the sum runs over the input channels in parts, each dispatch continuing the partial sum the
+ *   one before stored in M, in order: the same bits as one pass.
+ * Why: Mesa 22.3's llvmpipe loads a storage buffer one invocation at a time, with a branch per
+ * lane and component (inside loops even where every invocation reads the same address), and a
+ * uniform buffer's as one gather. Measured on llvmpipe: see winogradWindows and the README's
+ * Speed section. Where no window fits (a slice over a window, a buffer under one) or a window
+ * would hold a single workgroup, the GEMM keeps its storage bindings: the same bits.
  */
 import type { Gpu } from '../gpu/gpu.js';
 import type { Tensor } from '../tensor.js';
 import { ceilDiv, workgroupFor } from './grid.js';
 
-/** Bytes of winograd_gemm.wgsl's uniform window Uw (array<vec4<f32>, 4096>; the WebGPU default limit). */
-export const U_WINDOW_BYTES = 65536;
+/** Bytes of winograd_gemm.wgsl's uniform windows Uw and Vw (array<vec4<f32>, 4096>; the WebGPU default limit). */
+export const WINDOW_BYTES = 65536;
+const WINDOW_VEC4 = WINDOW_BYTES / 16;
 
 /**
  * Invocations per workgroup of a windowed dispatch: one SIMD vector of llvmpipe with AVX2, so that
  * a window's few blocks and q still make workgroups for every thread.
  */
-const WINDOW_WG = 8;
-/** Fewest workgroups per windowed dispatch: below, U stays in its storage binding. */
+export const WINDOW_WG = 8;
+/** Fewest workgroups per windowed dispatch: below, the GEMM keeps its storage bindings. */
 const MIN_WORKGROUPS = 2;
+/** Fewest input channels per part of a split sum ('uv'): fewer would mostly move partial sums. */
+const MIN_PART = 8;
 
 export interface GemmEpilogue {
   bias?: Tensor;
@@ -39,6 +46,8 @@ export interface GemmEpilogue {
   /** 0: none, 1: swish, 2: relu (winograd_gemm.wgsl's act). */
   act: number;
 }
+
+export type GemmWindows = 'none' | 'u' | 'uv';
 
 export interface Gemm {
   v: Tensor;
@@ -48,88 +57,145 @@ export interface Gemm {
   cin: number;
   /** Columns per row of V and M. */
   tpad: number;
+  /** Columns per block of V (a multiple of 4 tg; the last block narrower where tpad ends first; tpad: one block). */
+  vBlock: number;
   /** Output channels per q of M (blocks * 16). */
   coPad: number;
   /** The GEMMs (workgroup_id.z). */
   qs: number;
-  /** U's vec4 strides between blocks and between q (0: one U for every q). */
+  /** U's vec4 strides between blocks, between q (0: one U for every q) and between input channels. */
   uBlock: number;
   uPos: number;
-  /** Groups of 4 columns per invocation (TG), invocations over a row. */
+  uCi: number;
+  /** Groups of 4 columns per invocation (TG), invocations over a row (tpad / (4 tg)). */
   tg: number;
   lanes: number;
   epilogue?: GemmEpilogue;
-  /** Read U through uniform windows (see the file's header). */
-  uWindow: boolean;
+  windows: GemmWindows;
   label: string;
 }
 
-interface Window {
+/** A window of a buffer: its byte offset there, and the vec4 index in the tensor's binding where it starts (may be below 0). */
+export interface Window {
+  offset: number;
+  start: number;
+}
+
+/** One dispatch: blocks [y0, y0 + blocks), q [z0, z0 + qs), lanes [x0, xEnd), input channels [c0, c0 + kc). */
+export interface GemmDispatch {
   y0: number;
   blocks: number;
   z0: number;
   qs: number;
-  /** Byte offset of the window in U's buffer. */
-  offset: number;
-  /** Vec4 index in U's binding where the window starts (may be below 0). */
-  start: number;
+  x0: number;
+  xEnd: number;
+  c0: number;
+  kc: number;
+  u?: Window;
+  v?: Window;
 }
 
+type Shape = Pick<Gemm, 'v' | 'u' | 'cin' | 'tpad' | 'vBlock' | 'coPad' | 'qs' | 'uBlock' | 'uPos' | 'uCi' | 'tg' | 'lanes' | 'windows'>;
+
 /**
- * The windows covering every (block, q) of `g`, or null where one slice does not fit (U's buffer
- * under 64 KiB, or more than 1024 input channels).
+ * The window of t's buffer holding t's vec4 [first, end) (indices in t's binding), aligned as
+ * uniform bindings must be and inside the buffer; null when none does.
  */
-export function gemmWindows(gpu: Gpu, g: Pick<Gemm, 'u' | 'cin' | 'coPad' | 'qs' | 'uBlock' | 'uPos'>): Window[] | null {
-  const { buffer, offset: base } = g.u.binding;
+function windowOf(gpu: Gpu, t: Tensor, first: number, end: number): Window | null {
+  const { buffer, offset: base } = t.binding;
   const align = Math.max(16, gpu.limits.minUniformBufferOffsetAlignment);
-  const last = Math.floor((buffer.size - U_WINDOW_BYTES) / align) * align;
+  const last = Math.floor((buffer.size - WINDOW_BYTES) / align) * align;
   if (last < 0) return null;
-  const blocks = g.coPad / 16;
-  const slice = g.cin * 4;
-  // The window for blocks [y0, y1) and q [z0, z1), or null when their slices span more than one.
-  const place = (y0: number, y1: number, z0: number, z1: number): Window | null => {
-    const first = base + 16 * (y0 * g.uBlock + z0 * g.uPos);
-    const end = base + 16 * ((y1 - 1) * g.uBlock + (z1 - 1) * g.uPos + slice);
-    const offset = Math.min(Math.floor(first / align) * align, last);
-    if (end > offset + U_WINDOW_BYTES) return null;
-    return { y0, blocks: y1 - y0, z0, qs: z1 - z0, offset, start: (offset - base) / 16 };
-  };
-  if (g.uPos === 0) {
-    // One U for every q: runs of blocks, all q.
-    return runs(blocks, (y0, y1) => place(y0, y1, 0, g.qs));
-  }
-  // Runs of q within a block.
-  const windows: Window[] = [];
-  for (let y = 0; y < blocks; y++) {
-    const row = runs(g.qs, (z0, z1) => place(y, y + 1, z0, z1));
-    if (!row) return null;
-    windows.push(...row);
-  }
-  return windows;
+  const offset = Math.min(Math.floor((base + 16 * first) / align) * align, last);
+  if (base + 16 * first < offset || base + 16 * end > offset + WINDOW_BYTES) return null;
+  return { offset, start: (offset - base) / 16 };
 }
 
 /** Greedy runs [a, b) over 0 .. n, each as long as `fit` allows; null when a single item does not fit. */
-function runs(n: number, fit: (a: number, b: number) => Window | null): Window[] | null {
-  const out: Window[] = [];
+function runs<T>(n: number, fit: (a: number, b: number) => T | null): { a: number; b: number; value: T }[] | null {
+  const out: { a: number; b: number; value: T }[] = [];
   for (let a = 0; a < n; ) {
     let b = a + 1;
     let best = fit(a, b);
-    if (!best) return null;
-    for (let next; b < n && (next = fit(a, b + 1)); b++) best = next;
-    out.push(best);
+    if (best === null) return null;
+    for (let next; b < n && (next = fit(a, b + 1)) !== null; b++) best = next;
+    out.push({ a, b, value: best });
     a = b;
   }
   return out;
 }
 
+/** U's vec4 [first, end) for blocks [y0, y1), q [z0, z1), input channels [c0, c1). */
+function uSpan(g: Shape, y0: number, y1: number, z0: number, z1: number, c0: number, c1: number): [number, number] {
+  return [y0 * g.uBlock + z0 * g.uPos + c0 * g.uCi, (y1 - 1) * g.uBlock + (z1 - 1) * g.uPos + (c1 - 1) * g.uCi + 4];
+}
+
+/** 'u': runs of blocks for all q (one U for every q) or runs of q within a block, each with the whole sum. */
+function uWindows(gpu: Gpu, g: Shape): GemmDispatch[] | null {
+  const blocks = g.coPad / 16;
+  const whole = { x0: 0, xEnd: g.lanes, c0: 0, kc: g.cin };
+  const place = (y0: number, y1: number, z0: number, z1: number) => windowOf(gpu, g.u, ...uSpan(g, y0, y1, z0, z1, 0, g.cin));
+  if (g.uPos === 0) {
+    return runs(blocks, (y0, y1) => place(y0, y1, 0, g.qs))?.map((r) => ({ y0: r.a, blocks: r.b - r.a, z0: 0, qs: g.qs, ...whole, u: r.value })) ?? null;
+  }
+  const out: GemmDispatch[] = [];
+  for (let y = 0; y < blocks; y++) {
+    const row = runs(g.qs, (z0, z1) => place(y, y + 1, z0, z1));
+    if (!row) return null;
+    out.push(...row.map((r) => ({ y0: y, blocks: 1, z0: r.a, qs: r.b - r.a, ...whole, u: r.value })));
+  }
+  return out;
+}
+
 /**
- * The windows recordGemm dispatches `g` through, or null for one dispatch with U in storage: where
- * not asked, where gemmWindows finds none, or where a window would hold a single workgroup, which
- * leaves all threads but one idle (1x1, 1024 channels at 16x16: 0.82x).
+ * 'uv': for each q, block of V's columns and part of the sum, runs of blocks whose U rows share
+ * a window. The parts are as few as V's window allows (kc rows of vBlock / 4 vec4), of equal
+ * length but the last.
  */
-export function gemmPlan(gpu: Gpu, g: Pick<Gemm, 'u' | 'cin' | 'coPad' | 'qs' | 'uBlock' | 'uPos' | 'lanes' | 'uWindow'>): Window[] | null {
-  const planned = g.uWindow ? gemmWindows(gpu, g) : null;
-  return planned?.every((w) => ceilDiv(g.lanes, WINDOW_WG) * w.blocks * w.qs >= MIN_WORKGROUPS) ? planned : null;
+function uvWindows(gpu: Gpu, g: Shape): GemmDispatch[] | null {
+  const cols = g.vBlock / 4;
+  const row = g.tpad / 4;
+  const per = cols / g.tg;
+  const vBlocks = Math.ceil(row / cols);
+  const blocks = g.coPad / 16;
+  if (g.v.binding.buffer.size < WINDOW_BYTES || g.u.binding.buffer.size < WINDOW_BYTES) return null;
+  // The most rows a window holds: of V's block, and of one block's U (uCi apart).
+  const most = Math.min(Math.floor(WINDOW_VEC4 / cols), Math.floor((WINDOW_VEC4 - 4) / Math.max(1, g.uCi)) + 1);
+  for (let parts = Math.ceil(g.cin / most); ; parts++) {
+    const kc = Math.ceil(g.cin / parts);
+    if (kc < Math.min(MIN_PART, g.cin)) return null;
+    const out: GemmDispatch[] = [];
+    let fits = true;
+    for (let q = 0; q < g.qs && fits; q++) {
+      for (let cb = 0; cb < vBlocks && fits; cb++) {
+        const width = Math.min(cols, row - cb * cols);
+        for (let c0 = 0; c0 < g.cin && fits; c0 += kc) {
+          const c1 = Math.min(g.cin, c0 + kc);
+          const first = q * g.cin * row + cb * g.cin * cols + c0 * width;
+          const v = windowOf(gpu, g.v, first, first + (c1 - c0) * width);
+          const us = v && runs(blocks, (y0, y1) => windowOf(gpu, g.u, ...uSpan(g, y0, y1, q, q + 1, c0, c1)));
+          if (!v || !us) {
+            fits = false;
+            break;
+          }
+          for (const r of us) out.push({ y0: r.a, blocks: r.b - r.a, z0: q, qs: 1, x0: cb * per, xEnd: cb * per + width / g.tg, c0, kc: c1 - c0, u: r.value, v });
+        }
+      }
+    }
+    if (fits) return out;
+  }
+}
+
+/**
+ * The dispatches recordGemm makes for `g`: one ('none', or where no window fits, or where a window
+ * would hold a single workgroup, which leaves all threads but one idle: 1x1, 1024 channels at
+ * 16x16, 0.82x) or the windows' (see the file's header).
+ */
+export function gemmPlan(gpu: Gpu, g: Shape): GemmDispatch[] {
+  const single: GemmDispatch = { y0: 0, blocks: g.coPad / 16, z0: 0, qs: g.qs, x0: 0, xEnd: g.lanes, c0: 0, kc: g.cin };
+  const planned = g.windows === 'u' ? uWindows(gpu, g) : g.windows === 'uv' ? uvWindows(gpu, g) : null;
+  const enough = planned?.every((d) => ceilDiv(d.xEnd - d.x0, WINDOW_WG) * d.blocks * d.qs >= MIN_WORKGROUPS);
+  return planned && enough ? planned : [single];
 }
 
 /** Records the GEMM `g`: through windows where asked and possible, else one dispatch. */
@@ -144,30 +210,27 @@ export function recordGemm(gpu: Gpu, g: Gemm): void {
     has_bias: e?.bias ? 1 : 0,
     has_residual: e?.residual ? 1 : 0,
     act: e?.act ?? 0,
+    u_ci: g.uCi,
+    vblock: g.vBlock,
   };
-  // Bindings the kernel does not read (no bias, no residual, U's other binding) are filled with buffers already bound.
+  // Bindings the kernel does not read (no bias, no residual, a window not used) are filled with buffers already bound.
   const rest = [(e?.bias ?? g.v).binding, (e?.residual ?? g.v).binding];
-  const windows = gemmPlan(gpu, g);
-  if (!windows) {
-    const wg = workgroupFor(g.lanes);
+  const window = (t: Tensor, w: Window) => ({ buffer: t.binding.buffer, offset: w.offset, size: WINDOW_BYTES });
+  for (const d of gemmPlan(gpu, g)) {
+    const wg = d.u ? WINDOW_WG : workgroupFor(g.lanes);
     gpu.dispatch({
       shader: 'winograd_gemm',
-      overrides: { WG: wg, TG: g.tg },
-      params: { ...params, y0: 0, z0: 0, u_win: 0 },
-      buffers: [g.v.binding, g.u.binding, g.m.binding, ...rest, gpu.uniformPlaceholder],
-      workgroups: [ceilDiv(g.lanes, wg), g.coPad / 16, g.qs],
-      label: g.label,
-    });
-    return;
-  }
-  const buffer = g.u.binding.buffer;
-  for (const w of windows) {
-    gpu.dispatch({
-      shader: 'winograd_gemm',
-      overrides: { WG: WINDOW_WG, TG: g.tg, U_WINDOW: 1 },
-      params: { ...params, y0: w.y0, z0: w.z0, u_win: w.start >>> 0 },
-      buffers: [g.v.binding, g.v.binding, g.m.binding, ...rest, { buffer, offset: w.offset, size: U_WINDOW_BYTES }],
-      workgroups: [ceilDiv(g.lanes, WINDOW_WG), w.blocks, w.qs],
+      overrides: { WG: wg, TG: g.tg, U_WINDOW: d.u ? 1 : 0, V_WINDOW: d.v ? 1 : 0, RESUME: d.c0 > 0 ? 1 : 0 },
+      params: { ...params, y0: d.y0, z0: d.z0, u_win: (d.u?.start ?? 0) >>> 0, x0: d.x0, x_end: d.xEnd, c0: d.c0, kc: d.kc, v_win: (d.v?.start ?? 0) >>> 0 },
+      buffers: [
+        g.v.binding,
+        g.u.binding,
+        g.m.binding,
+        ...rest,
+        d.u ? window(g.u, d.u) : gpu.uniformPlaceholder,
+        d.v ? window(g.v, d.v) : gpu.uniformPlaceholder,
+      ],
+      workgroups: [ceilDiv(d.xEnd - d.x0, wg), d.blocks, d.qs],
       label: g.label,
     });
   }

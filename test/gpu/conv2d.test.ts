@@ -100,7 +100,7 @@ describe('conv2d', () => {
     }
     [x, residual].forEach((t) => t?.dispose());
     w.dispose();
-  }, COMPILE_MS);
+  }, 3 * COMPILE_MS);
 
   it('leaves to conv1x1 the 1x1 layers the batched GEMM does not tile', async () => {
     const gpu = await testGpu();
