@@ -48,11 +48,14 @@ export function winogradTilesPerLane(tiles: number, most: number = TILE_CHOICES[
 const WINDOW_MAX_TILES = 32;
 
 /**
- * How the product reads U and V (src/kernels/gemm.ts): through uniform windows ('uv') on CPU
- * adapters, from storage elsewhere. Measured on llvmpipe: see the README's Speed section.
+ * How the product reads U and V (src/kernels/gemm.ts): from storage ('none') by default; 'uv'
+ * (both through uniform windows) is a tuning option. Measured on llvmpipe (2-core Xeon with
+ * AVX-512, `node bench/run.mjs gemm`, windows against storage): 256x256 128 channels 0.89x,
+ * 64x64 256 channels 0.45x, 32x32 256 channels 0.96x wall (1.10x CPU), so no adapter takes
+ * 'uv' by default until a machine measures it faster (a 2-core EPYC measured a prototype 1.5x).
  */
-export function winogradWindows(gpu: Gpu): GemmWindows {
-  return conv2dPixelGroups(gpu) === 4 ? 'uv' : 'none';
+export function winogradWindows(_gpu: Gpu): GemmWindows {
+  return 'none';
 }
 
 /**
