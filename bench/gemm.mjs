@@ -13,7 +13,7 @@ import { Tensor } from '../dist/tensor.js';
 import { prepareConv2d } from '../dist/kernels/conv2d.js';
 import { conv1x1Gemm, conv1x1PixelsPerLane } from '../dist/kernels/conv1x1-gemm.js';
 import { gemmPlan } from '../dist/kernels/gemm.js';
-import { conv2dWinograd, winogradChunkTiles, winogradLanes, winogradTile, winogradWindows, winogradWeights } from '../dist/kernels/conv2d-winograd.js';
+import { conv2dWinograd, winogradChunkTiles, winogradLanes, winogradTile, winogradWeights, WINOGRAD_WINDOWS } from '../dist/kernels/conv2d-winograd.js';
 import { randomValues } from '../dist/selftest.js';
 import { bestOf } from './lib/timing.mjs';
 
@@ -41,7 +41,7 @@ export async function run(gpu, report) {
       const first = Math.min(tiles, winogradChunkTiles(gpu, cin, weights.weight.shape[0] * 16, tiles, undefined, tile));
       kernel = 'gemm.winograd';
       ways = ['none', 'uv'];
-      chosen = winogradLanes(first) === 'tiles' && winogradWindows(gpu) === 'uv';
+      chosen = winogradLanes(first) === 'tiles' && WINOGRAD_WINDOWS === 'uv';
       record = (windows) => conv2dWinograd(x, weights, u, { out }, { windows, tilesPerLane });
     } else {
       kernel = 'gemm.conv1x1';

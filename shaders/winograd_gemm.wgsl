@@ -31,7 +31,7 @@ struct Params {
   z0: u32,           // main: the first q of this dispatch (workgroup_id.z + z0)
   u_win: u32,        // main with U_WINDOW: the vec4 index in U's binding where Uw starts (mod 2^32)
   u_ci: u32,         // vec4 stride of U between input channels
-  vblock: u32,       // columns per block of V: V [q][tpad / vblock][cin][vblock] (tpad: V [q][cin][tpad])
+  vblock: u32,       // columns per block of V: V [q][block][cin][vblock], the last block narrower (tpad: V [q][cin][tpad])
   x0: u32,           // main: the first lane of this dispatch (lanes over the row, see main)
   x_end: u32,        // main: one past its last lane
   c0: u32,           // main: the first input channel of this dispatch's part of the sum

@@ -44,19 +44,17 @@ export function winogradTilesPerLane(tiles: number, most: number = TILE_CHOICES[
   return TILE_CHOICES.find((t) => t <= most && Math.ceil(tiles / t) >= MIN_LANES) ?? TILE_CHOICES[TILE_CHOICES.length - 1];
 }
 
-/** The most tiles per invocation with U and V through uniform windows (src/kernels/gemm.ts); see winogradWindows. */
+/** The most tiles per invocation with U and V through uniform windows (src/kernels/gemm.ts); see WINOGRAD_WINDOWS. */
 const WINDOW_MAX_TILES = 32;
 
 /**
- * How the product reads U and V (src/kernels/gemm.ts): from storage ('none') by default; 'uv'
+ * How the product reads U and V by default (src/kernels/gemm.ts): from storage ('none'); 'uv'
  * (both through uniform windows) is a tuning option. Measured on llvmpipe (2-core Xeon with
  * AVX-512, `node bench/run.mjs gemm`, windows against storage): 256x256 128 channels 0.89x,
  * 64x64 256 channels 0.45x, 32x32 256 channels 0.96x wall (1.10x CPU), so no adapter takes
  * 'uv' by default until a machine measures it faster (a 2-core EPYC measured a prototype 1.5x).
  */
-export function winogradWindows(_gpu: Gpu): GemmWindows {
-  return 'none';
-}
+export const WINOGRAD_WINDOWS: GemmWindows = 'none';
 
 /**
  * How the product's invocations divide a chunk of `tiles` tiles: 'tiles' (winograd_gemm.wgsl's
@@ -193,7 +191,7 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: Win
   // One tile for every chunk (the first is the largest), so that every output is computed alike.
   const first = Math.min(chunk, tiles);
   const lanesOver = tuning.lanes ?? (tuning.tilesPerLane ? 'tiles' : winogradLanes(first));
-  const windows = tuning.windows ?? winogradWindows(gpu);
+  const windows = tuning.windows ?? WINOGRAD_WINDOWS;
   if (windows === 'u') throw new Error("conv2d (Winograd): the product reads U and V through windows ('uv') or neither ('none')");
   const perLane = tuning.tilesPerLane ?? winogradTilesPerLane(first, windows === 'uv' ? WINDOW_MAX_TILES : undefined);
   if (!(TILE_CHOICES as readonly number[]).includes(perLane)) throw new Error(`conv2d (Winograd): tilesPerLane must be one of ${TILE_CHOICES.join(', ')}, got ${perLane}`);

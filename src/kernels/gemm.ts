@@ -8,9 +8,9 @@
  *
  * Three ways (`windows`):
  * - 'none': one dispatch over every block and q, U and V read from their storage bindings;
- * - 'u' (the 1x1 GEMM on CPU adapters): several dispatches, each reading U through a 64 KiB
- *   uniform window of U's buffer that holds every U vector it reads: runs of blocks for all q
- *   (one U for every image), the whole sum in each;
+ * - 'u' (the 1x1 GEMM on CPU adapters; one U for every q): several dispatches, each reading U
+ *   through a 64 KiB uniform window of U's buffer that holds every U vector it reads: runs of
+ *   blocks for all q (all images), the whole sum in each;
  * - 'uv' (the Winograd product on CPU adapters): U and V both through windows. A dispatch takes
  *   one q, one block of V's columns and kc input channels (kc rows of the block fill V's window,
  *   those rows of U for a run of blocks fill U's: U [q][cin][blocks][16] keeps them together);
@@ -18,7 +18,7 @@
  *   one before stored in M, in order: the same bits as one pass.
  * Why: Mesa 22.3's llvmpipe loads a storage buffer one invocation at a time, with a branch per
  * lane and component (inside loops even where every invocation reads the same address), and a
- * uniform buffer's as one gather. Measured on llvmpipe: see winogradWindows and the README's
+ * uniform buffer's as one gather. Measured on llvmpipe: see WINOGRAD_WINDOWS and the README's
  * Speed section. Where no window fits (a slice over a window, a buffer under one) or a window
  * would hold a single workgroup, the GEMM keeps its storage bindings: the same bits.
  */
@@ -95,7 +95,7 @@ export interface GemmDispatch {
   v?: Window;
 }
 
-type Shape = Pick<Gemm, 'v' | 'u' | 'cin' | 'tpad' | 'vBlock' | 'coPad' | 'qs' | 'uBlock' | 'uPos' | 'uCi' | 'tg' | 'lanes' | 'windows'>;
+type Shape = Pick<Gemm, 'v' | 'u' | 'cin' | 'tpad' | 'vBlock' | 'coPad' | 'qs' | 'uBlock' | 'uPos' | 'uCi' | 'tg' | 'lanes' | 'windows'> & { label?: string };
 
 /**
  * The window of t's buffer holding t's vec4 [first, end) (indices in t's binding), aligned as
@@ -130,21 +130,11 @@ function uSpan(g: Shape, y0: number, y1: number, z0: number, z1: number, c0: num
   return [y0 * g.uBlock + z0 * g.uPos + c0 * g.uCi, (y1 - 1) * g.uBlock + (z1 - 1) * g.uPos + (c1 - 1) * g.uCi + 4];
 }
 
-/** 'u': runs of blocks for all q (one U for every q) or runs of q within a block, each with the whole sum. */
+/** 'u' (one U for every q, uPos 0: the 1x1 GEMM): runs of blocks for all q, each with the whole sum. */
 function uWindows(gpu: Gpu, g: Shape): GemmDispatch[] | null {
-  const blocks = g.coPad / 16;
-  const whole = { x0: 0, xEnd: g.lanes, c0: 0, kc: g.cin };
-  const place = (y0: number, y1: number, z0: number, z1: number) => windowOf(gpu, g.u, ...uSpan(g, y0, y1, z0, z1, 0, g.cin));
-  if (g.uPos === 0) {
-    return runs(blocks, (y0, y1) => place(y0, y1, 0, g.qs))?.map((r) => ({ y0: r.a, blocks: r.b - r.a, z0: 0, qs: g.qs, ...whole, u: r.value })) ?? null;
-  }
-  const out: GemmDispatch[] = [];
-  for (let y = 0; y < blocks; y++) {
-    const row = runs(g.qs, (z0, z1) => place(y, y + 1, z0, z1));
-    if (!row) return null;
-    out.push(...row.map((r) => ({ y0: y, blocks: 1, z0: r.a, qs: r.b - r.a, ...whole, u: r.value })));
-  }
-  return out;
+  if (g.uPos !== 0) throw new Error(`${g.label}: U alone through windows serves one U for every q (uPos 0), got uPos ${g.uPos}`);
+  const runsOfBlocks = runs(g.coPad / 16, (y0, y1) => windowOf(gpu, g.u, ...uSpan(g, y0, y1, 0, g.qs, 0, g.cin)));
+  return runsOfBlocks?.map((r) => ({ y0: r.a, blocks: r.b - r.a, z0: 0, qs: g.qs, x0: 0, xEnd: g.lanes, c0: 0, kc: g.cin, u: r.value })) ?? null;
 }
 
 /**
