@@ -50,9 +50,10 @@ const WINDOW_MAX_TILES = 32;
 /**
  * How the product reads U and V by default (src/kernels/gemm.ts): from storage ('none'); 'uv'
  * (both through uniform windows) is a tuning option. Measured on llvmpipe (2-core Xeon with
- * AVX-512, `node bench/run.mjs gemm`, windows against storage): 256x256 128 channels 0.89x,
- * 64x64 256 channels 0.45x, 32x32 256 channels 0.96x wall (1.10x CPU), so no adapter takes
- * 'uv' by default until a machine measures it faster (a 2-core EPYC measured a prototype 1.5x).
+ * AVX-512, `node bench/run.mjs gemm`, 'uv' against 'none', wall, runs of one sitting on a noisy
+ * machine): 64x64 256 channels 0.45x, 0.82x, 1.21x; 32x32 256 channels 0.96x, 0.72x, 0.41x;
+ * 128x128 128 channels 0.93x, 0.90x; 256x256 128 channels 0.89x. Mostly slower, so no adapter
+ * takes 'uv' by default until a machine measures it faster (a prototype ran 1.5x on a 2-core EPYC).
  */
 export const WINOGRAD_WINDOWS: GemmWindows = 'none';
 
