@@ -49,6 +49,11 @@ struct Params {
 @group(0) @binding(6) var<uniform> Uw: array<vec4<f32>, 4096>;
 // A 64 KiB window of V's buffer holding every V vector this dispatch of main reads (V_WINDOW).
 @group(0) @binding(7) var<uniform> Vw: array<vec4<f32>, 4096>;
+// Texel mirrors of V's and U's bindings (V_TEXELS, U_TEXELS; src/gpu/texels.ts): vec4 i at
+// texel (i % TEXEL_ROW, i / TEXEL_ROW).
+@group(0) @binding(8) var Vt: texture_2d<f32>;
+@group(0) @binding(9) var Ut: texture_2d<f32>;
+const TEXEL_ROW_SHIFT = 12u; // TEXEL_ROW = 4096
 
 override WG: u32 = 64u;
 // Groups of 4 tiles per invocation (2, 4, 8 or 16): the host picks the most that still gives 8
@@ -63,19 +68,29 @@ override TC: u32 = 4u;
 override U_WINDOW: bool = false;
 // main: read V through the uniform window Vw (with U_WINDOW: both operands as gathers).
 override V_WINDOW: bool = false;
+// Read V (U) from its texel mirror Vt (Ut) rather than from storage: on llvmpipe a texel fetch
+// is vector code, a storage load one invocation at a time (src/gpu/texels.ts).
+override V_TEXELS: bool = false;
+override U_TEXELS: bool = false;
 // main: start from the partial sum in M (c0 > 0; a separate pipeline, so that the others carry no
 // code for it).
 override RESUME: bool = false;
 
-// U's vec4 i (of the storage binding; of the window, shifted by u_win, with U_WINDOW).
+fn texel(t: texture_2d<f32>, i: u32) -> vec4<f32> {
+  return textureLoad(t, vec2<u32>(i & ((1u << TEXEL_ROW_SHIFT) - 1u), i >> TEXEL_ROW_SHIFT), 0);
+}
+
+// U's vec4 i (of the storage binding or its mirror; of the window, shifted by u_win, with U_WINDOW).
 fn weights(i: u32) -> vec4<f32> {
   if (U_WINDOW) { return Uw[i]; }
+  if (U_TEXELS) { return texel(Ut, i); }
   return U[i];
 }
 
-// V's vec4 i (of the storage binding; of the window, shifted by v_win, with V_WINDOW).
+// V's vec4 i (of the storage binding or its mirror; of the window, shifted by v_win, with V_WINDOW).
 fn inputs(i: u32) -> vec4<f32> {
   if (V_WINDOW) { return Vw[i]; }
+  if (V_TEXELS) { return texel(Vt, i); }
   return V[i];
 }
 
@@ -243,8 +258,8 @@ fn store4(m: mat4x4<f32>, q: u32, co: u32, t4: u32) {
 
 // For Winograd chunks of few tiles (the 16x16 and 8x8 maps), where main would leave most of a workgroup
 // idle (M is stored as it is, without the epilogue): an invocation computes 4 output channels x 4 TC tiles, the lanes of a workgroup running
-// over the output channels. The V columns read are then the same for every invocation (one load,
-// broadcast, on llvmpipe) and U's are read per lane. Every output sums over ci in the same order
+// over the output channels. The V columns read are then the same for every invocation and U's
+// are read per lane (from storage or, V_TEXELS and U_TEXELS, texel mirrors; never windows). Every output sums over ci in the same order
 // with the same operations as in main, so the two entries give the same bits.
 @compute @workgroup_size(WG)
 fn channels(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -268,15 +283,15 @@ fn channels(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id)
   // U's block c / 4, its vec4 c % 4 (channels 4c .. 4c+3).
   var ub = (c / 4u) * p.u_block + q * p.u_pos + c % 4u;
   for (var ci = 0u; ci < p.cin; ci++) {
-    let w = U[ub];
-    b0 = b0 + outer(V[vb], w);
-    if (TC > 1u) { b1 = b1 + outer(V[vb + 1u], w); }
-    if (TC > 2u) { b2 = b2 + outer(V[vb + 2u], w); }
-    if (TC > 3u) { b3 = b3 + outer(V[vb + 3u], w); }
-    if (TC > 4u) { b4 = b4 + outer(V[vb + 4u], w); }
-    if (TC > 5u) { b5 = b5 + outer(V[vb + 5u], w); }
-    if (TC > 6u) { b6 = b6 + outer(V[vb + 6u], w); }
-    if (TC > 7u) { b7 = b7 + outer(V[vb + 7u], w); }
+    let w = weights(ub);
+    b0 = b0 + outer(inputs(vb), w);
+    if (TC > 1u) { b1 = b1 + outer(inputs(vb + 1u), w); }
+    if (TC > 2u) { b2 = b2 + outer(inputs(vb + 2u), w); }
+    if (TC > 3u) { b3 = b3 + outer(inputs(vb + 3u), w); }
+    if (TC > 4u) { b4 = b4 + outer(inputs(vb + 4u), w); }
+    if (TC > 5u) { b5 = b5 + outer(inputs(vb + 5u), w); }
+    if (TC > 6u) { b6 = b6 + outer(inputs(vb + 6u), w); }
+    if (TC > 7u) { b7 = b7 + outer(inputs(vb + 7u), w); }
     vb += row;
     ub += p.u_ci;
   }

@@ -32,13 +32,15 @@ function parseShader(file, code) {
     }
   }
   const bindings = [];
-  const re = /@group\(0\)\s*@binding\((\d+)\)\s*var(?:<([^>]*)>)?\s+(\w+)\s*:/g;
+  const re = /@group\(0\)\s*@binding\((\d+)\)\s*var(?:<([^>]*)>)?\s+(\w+)\s*:\s*([\w<>]+)/g;
   let b;
   while ((b = re.exec(src))) {
-    const [, idx, space, name] = b;
+    const [, idx, space, name, type] = b;
     const s = (space ?? '').replace(/\s+/g, '');
     let kind;
-    if (s === 'uniform') kind = 'uniform';
+    if (!space && type === 'texture_2d<f32>') kind = 'texture';
+    else if (!space) fail(file, `binding ${name}: unsupported handle type ${type} (texture_2d<f32> is the one texture binding)`);
+    else if (s === 'uniform') kind = 'uniform';
     else if (s === 'storage' || s === 'storage,read') kind = 'read';
     else if (s === 'storage,read_write') kind = 'read_write';
     else fail(file, `binding ${name}: unsupported address space <${space}>`);

@@ -15,6 +15,7 @@ import { packParams, paramsByteSize, type ParamValues } from './params.js';
 import { BufferPool } from './pool.js';
 import { BufferUsage, MapMode } from './usage.js';
 import { Profiler, type ProfileMode } from './profiler.js';
+import { TexelPool, type Texels } from './texels.js';
 
 export type FeatureLevel = 'core' | 'compatibility';
 
@@ -27,7 +28,9 @@ export interface AdapterSummary {
 }
 
 /** A buffer range to bind: a whole buffer, or a part of one (offset and size in bytes). */
-export type BindingResource = GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number };
+export type BufferRange = GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number };
+/** What a dispatch binds: a buffer range, or (for a texture_2d<f32> binding) a texture view. */
+export type BindingResource = BufferRange | { texture: GPUTextureView };
 
 export interface Dispatch {
   shader: ShaderName;
@@ -37,7 +40,7 @@ export interface Dispatch {
   overrides?: Record<string, number>;
   /** Values of the shader's `struct Params` fields. */
   params?: ParamValues;
-  /** Storage buffers in @binding order (after the Params uniform at binding 0). */
+  /** Storage buffers (and texture views) in @binding order (after the Params uniform at binding 0). */
   buffers: BindingResource[];
   workgroups: readonly [number, number?, number?];
   /** Name used by the profiler; defaults to `shader.entry`. */
@@ -63,10 +66,17 @@ export interface GpuOptions {
    * runs the UNet both ways) never. CPU adapters never split. Env DNF_SPLITK.
    */
   splitK?: SplitKChoice;
+  /**
+   * Texel mirrors for the GEMMs' operands (src/gpu/texels.ts, kernels/gemm.ts gemmReads): 'auto'
+   * (default) where measured faster (Mesa's llvmpipe), 'on' on every adapter, 'off' never (to
+   * measure them on a new adapter, or against storage). Env DNF_TEXELS.
+   */
+  texels?: TexelsChoice;
 }
 
 export type Conv3x3Choice = 'auto' | 'direct' | 'winograd';
 export type SplitKChoice = 'auto' | 'off';
+export type TexelsChoice = 'auto' | 'on' | 'off';
 
 const UNIFORM_CHUNK = 64 * 1024;
 
@@ -80,9 +90,11 @@ export class Gpu {
   readonly limits: GPUSupportedLimits;
   readonly features: string[];
   readonly pool: BufferPool;
+  readonly texelPool: TexelPool;
   readonly debug: boolean;
   readonly conv3x3: Conv3x3Choice;
   readonly splitK: SplitKChoice;
+  readonly texels: TexelsChoice;
   readonly profiler: Profiler | null;
 
   private readonly pipelines = new Map<string, GPUComputePipeline>();
@@ -111,12 +123,15 @@ export class Gpu {
     this.limits = device.limits;
     this.features = [...device.features].sort();
     this.pool = new BufferPool(device, Math.min(device.limits.maxBufferSize, device.limits.maxStorageBufferBindingSize));
+    this.texelPool = new TexelPool(device);
     this.uniformAlign = Math.max(16, device.limits.minUniformBufferOffsetAlignment);
     this.debug = !!options.debug;
     this.conv3x3 = options.conv3x3 ?? 'auto';
     if (!['auto', 'direct', 'winograd'].includes(this.conv3x3)) throw new DnfError(`conv3x3 (env DNF_CONV3X3) must be auto, direct or winograd, got '${this.conv3x3}'`);
     this.splitK = options.splitK ?? 'off';
     if (!['auto', 'off'].includes(this.splitK)) throw new DnfError(`splitK (env DNF_SPLITK) must be auto or off, got '${this.splitK}'`);
+    this.texels = options.texels ?? 'auto';
+    if (!['auto', 'on', 'off'].includes(this.texels)) throw new DnfError(`texels (env DNF_TEXELS) must be auto, on or off, got '${this.texels}'`);
     const mode: ProfileMode | null = options.profile ? (device.features.has('timestamp-query') ? 'timestamp' : 'wallclock') : null;
     this.profiler = mode ? new Profiler(device, mode, () => this.pool.releaseKept()) : null;
     // A wall-clock replay runs recorded dispatches again later: the buffers they name must live.
@@ -178,7 +193,9 @@ export class Gpu {
         entries: SHADERS[shader].bindings.map((b) => ({
           binding: b.binding,
           visibility: 0x4 /* GPUShaderStage.COMPUTE */,
-          buffer: { type: b.kind === 'uniform' ? 'uniform' : b.kind === 'read' ? 'read-only-storage' : 'storage' },
+          ...(b.kind === 'texture'
+            ? { texture: { sampleType: 'unfilterable-float', viewDimension: '2d' } as const }
+            : { buffer: { type: b.kind === 'uniform' ? 'uniform' : b.kind === 'read' ? 'read-only-storage' : 'storage' } as const }),
         })),
       });
       this.layouts.set(shader, layout);
@@ -231,6 +248,22 @@ export class Gpu {
     return (this.placeholder ??= this.device.createBuffer({ size: UNIFORM_CHUNK, usage: BufferUsage.UNIFORM, label: 'uniform placeholder' }));
   }
 
+  /** A texture binding that a dispatch does not read (winograd_gemm.wgsl's Vt and Ut when V and U come from storage). */
+  get texturePlaceholder(): { texture: GPUTextureView } {
+    return this.texelPool.placeholder;
+  }
+
+  /**
+   * A texel mirror of `vec4s` vec4<f32> of a buffer range (src/gpu/texels.ts): copied in order
+   * with the recorded dispatches; release() it once the dispatches that read it are recorded.
+   */
+  texelMirror(src: { buffer: GPUBuffer; offset: number }, vec4s: number, label: string): Texels {
+    this.endPass();
+    const encoder = (this.encoder ??= this.device.createCommandEncoder({ label: 'dnf' }));
+    this.pending++;
+    return this.texelPool.mirror(encoder, src, vec4s, label);
+  }
+
   /** Records one compute dispatch. Nothing runs until flush() (or a read). */
   dispatch(d: Dispatch): void {
     if (this.destroyed) throw new Error('GPU context used after destroy()');
@@ -257,7 +290,7 @@ export class Gpu {
     } else if (d.params && Object.keys(d.params).length) {
       throw new Error(`${label}: params given but ${d.shader}.wgsl declares no struct Params`);
     }
-    for (const b of d.buffers) entries.push({ binding: entries.length, resource: 'buffer' in b ? b : { buffer: b } });
+    for (const b of d.buffers) entries.push({ binding: entries.length, resource: 'texture' in b ? b.texture : 'buffer' in b ? b : { buffer: b } });
     const pipeline = this.pipeline(d.shader, entry, d.overrides);
     const bindGroup = this.device.createBindGroup({ label, layout: this.layout(d.shader), entries });
 
@@ -384,6 +417,7 @@ export class Gpu {
     if (this.destroyed) return;
     this.destroyed = true;
     this.pool.trim();
+    this.texelPool.destroy();
     for (const c of this.chunks) c.buffer.destroy();
     this.placeholder?.destroy();
     this.profiler?.destroy();

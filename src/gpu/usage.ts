@@ -13,3 +13,9 @@ export const BufferUsage = {
 } as const;
 
 export const MapMode = { READ: 0x1, WRITE: 0x2 } as const;
+
+export const TextureUsage = {
+  COPY_SRC: 0x1,
+  COPY_DST: 0x2,
+  TEXTURE_BINDING: 0x4,
+} as const;

@@ -10,7 +10,7 @@
  */
 import type { Tensor } from '../tensor.js';
 import type { Conv2dOptions, Conv2dWeights } from './conv2d.js';
-import { recordGemm } from './gemm.js';
+import { gemmReads, recordGemm, type GemmReads } from './gemm.js';
 
 const ACT = { none: 0, swish: 1, relu: 2 } as const;
 /** Pixels per invocation (4 * winograd_gemm.wgsl's TG), most first. */
@@ -37,7 +37,7 @@ export function conv1x1GemmServes(x: Tensor, w: Conv2dWeights, opts: Conv2dOptio
  * conv2d of a layer conv1x1GemmServes accepts (checked by the caller, kernels/conv2d.ts); shapes
  * and aliasing as conv2d checks them.
  */
-export function conv1x1Gemm(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions, out: Tensor, pixelsPerLane?: number, uWindow = true): Tensor {
+export function conv1x1Gemm(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions, out: Tensor, pixelsPerLane?: number, reads: GemmReads = gemmReads(x.gpu, 'conv1x1')): Tensor {
   const gpu = x.gpu;
   const [n, cin, h, wd] = x.shape;
   const pixels = h * wd;
@@ -62,7 +62,7 @@ export function conv1x1Gemm(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions, ou
     tg: perLane / 4,
     lanes,
     epilogue: { bias: w.bias ?? undefined, residual: res, act: ACT[opts.act ?? 'none'] },
-    windows: uWindow ? 'u' : 'none',
+    reads,
     label: 'conv2d1x1.gemm',
   });
   return out;

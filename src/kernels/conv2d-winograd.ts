@@ -19,7 +19,7 @@ import type { Gpu } from '../gpu/gpu.js';
 import { Tensor } from '../tensor.js';
 import { conv2dPixelGroups, type Conv2dOptions, type Conv2dWeights } from './conv2d.js';
 import type { GroupNormStats } from './group-norm.js';
-import { recordGemm, WINDOW_WG, type GemmWindows } from './gemm.js';
+import { gemmReads, mirror, recordGemm, WINDOW_WG, type GemmReads } from './gemm.js';
 import { ceilDiv, grid1d, workgroupFor } from './grid.js';
 
 const WG = 64;
@@ -44,18 +44,14 @@ export function winogradTilesPerLane(tiles: number, most: number = TILE_CHOICES[
   return TILE_CHOICES.find((t) => t <= most && Math.ceil(tiles / t) >= MIN_LANES) ?? TILE_CHOICES[TILE_CHOICES.length - 1];
 }
 
-/** The most tiles per invocation with U and V through uniform windows (src/kernels/gemm.ts); see WINOGRAD_WINDOWS. */
+/**
+ * The most tiles per invocation with U and V through uniform windows ('uv', src/kernels/gemm.ts;
+ * a tuning option: on llvmpipe, 2-core Xeon with AVX-512, against storage, 64x64 256 channels
+ * 0.45x, 0.82x, 1.21x, 32x32 0.96x, 0.72x, 0.41x, 128x128 0.93x, 0.90x; on a 2-core EPYC
+ * 0.36 .. 0.92x).
+ */
 const WINDOW_MAX_TILES = 32;
 
-/**
- * How the product reads U and V by default (src/kernels/gemm.ts): from storage ('none'); 'uv'
- * (both through uniform windows) is a tuning option. Measured on llvmpipe (2-core Xeon with
- * AVX-512, `node bench/run.mjs gemm`, 'uv' against 'none', wall, runs of one sitting on a noisy
- * machine): 64x64 256 channels 0.45x, 0.82x, 1.21x; 32x32 256 channels 0.96x, 0.72x, 0.41x;
- * 128x128 128 channels 0.93x, 0.90x; 256x256 128 channels 0.89x. Mostly slower, so no adapter
- * takes 'uv' by default until a machine measures it faster (a prototype ran 1.5x on a 2-core EPYC).
- */
-export const WINOGRAD_WINDOWS: GemmWindows = 'none';
 
 /**
  * How the product's invocations divide a chunk of `tiles` tiles: 'tiles' (winograd_gemm.wgsl's
@@ -165,7 +161,7 @@ export interface WinogradOptions extends Conv2dOptions {
  * x [N, Cin, H, W] -> [N, Cout, H, W], as conv2d with k 3, stride 1, padding 'same'; the residual
  * may also be [N, Cout, 1, 1] (added to every pixel of its image and channel).
  */
-export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: WinogradOptions = {}, tuning: { chunkBytes?: number; tilesPerLane?: number; lanes?: WinogradLanes; windows?: GemmWindows } = {}): Tensor {
+export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: WinogradOptions = {}, tuning: { chunkBytes?: number; tilesPerLane?: number; lanes?: WinogradLanes; reads?: GemmReads } = {}): Tensor {
   const gpu = x.gpu;
   if ((opts.stride ?? 1) !== 1 || (opts.padding ?? 'same') !== 'same') throw new Error('conv2d (Winograd): F(4x4, 3x3) serves stride 1, padding \'same\' only');
   if (x.shape.length !== 4 || x.shape[1] !== w.cin || w.k !== 3) throw new Error(`conv2d (Winograd): input [${x.shape}] does not match weights [${w.cout}, ${w.cin}, ${w.k}, ${w.k}]`);
@@ -192,9 +188,9 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: Win
   // One tile for every chunk (the first is the largest), so that every output is computed alike.
   const first = Math.min(chunk, tiles);
   const lanesOver = tuning.lanes ?? (tuning.tilesPerLane ? 'tiles' : winogradLanes(first));
-  const windows = tuning.windows ?? WINOGRAD_WINDOWS;
-  if (windows === 'u') throw new Error("conv2d (Winograd): the product reads U and V through windows ('uv') or neither ('none')");
-  const perLane = tuning.tilesPerLane ?? winogradTilesPerLane(first, windows === 'uv' ? WINDOW_MAX_TILES : undefined);
+  const reads = tuning.reads ?? gemmReads(gpu, 'winograd');
+  if (reads === 'u') throw new Error("conv2d (Winograd): the product reads U and V from storage, texel mirrors or windows ('storage', 'texels', 'uv'), not U alone through windows");
+  const perLane = tuning.tilesPerLane ?? winogradTilesPerLane(first, reads === 'uv' ? WINDOW_MAX_TILES : undefined);
   if (!(TILE_CHOICES as readonly number[]).includes(perLane)) throw new Error(`conv2d (Winograd): tilesPerLane must be one of ${TILE_CHOICES.join(', ')}, got ${perLane}`);
   const tc4 = channelColumns(first);
   // tpad: the chunk's tiles rounded up to the tiles one invocation (or, for 'channels', one workgroup column) computes.
@@ -216,7 +212,9 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: Win
     row: 0,
   };
   // V's blocks of columns: one workgroup of a windowed dispatch each (src/kernels/gemm.ts).
-  const vBlockTiles = lanesOver === 'tiles' && windows === 'uv' ? perLane * WINDOW_WG : 0;
+  const vBlockTiles = lanesOver === 'tiles' && reads === 'uv' ? perLane * WINDOW_WG : 0;
+  // U's texel mirror, once for every chunk (null: U from storage).
+  const ut = reads === 'texels' ? mirror(u, 'winograd.Ut') : null;
   for (let t0 = 0; t0 < tiles; t0 += chunk) {
     const tc = Math.min(chunk, tiles - t0);
     const tpad = ceilDiv(tc, tileStep) * tileStep;
@@ -235,20 +233,22 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: Win
     });
     if (lanesOver === 'tiles') {
       const lanes = tpad / perLane;
-      recordGemm(gpu, { v, u, m, cin, tpad, vBlock, coPad, qs: POS, uBlock: 4, uPos: cin * blocks * 4, uCi: blocks * 4, tg: perLane / 4, lanes, windows, label: 'winograd.gemm' });
+      recordGemm(gpu, { v, u, m, cin, tpad, vBlock, coPad, qs: POS, uBlock: 4, uPos: cin * blocks * 4, uCi: blocks * 4, tg: perLane / 4, lanes, reads, uTexels: ut, label: 'winograd.gemm' });
     } else {
       const lanes = coPad / 4;
       const gemmWg = workgroupFor(lanes);
+      const vt = reads === 'texels' ? mirror(v, 'winograd.Vt') : null;
       gpu.dispatch({
         shader: 'winograd_gemm',
         entry: 'channels',
-        overrides: { WG: gemmWg, TC: tc4 },
+        overrides: { WG: gemmWg, TC: tc4, V_TEXELS: vt ? 1 : 0, U_TEXELS: ut ? 1 : 0 },
         workgroups: [ceilDiv(lanes, gemmWg), tpad / (4 * tc4), POS],
         params: { cin, tpad, co_pad: coPad, u_block: 4, u_pos: cin * blocks * 4, has_bias: 0, has_residual: 0, act: 0, y0: 0, z0: 0, u_win: 0, u_ci: blocks * 4, vblock: tpad, x0: 0, x_end: 0, c0: 0, kc: cin, v_win: 0 },
         // M is stored as it is (no epilogue): the bias, residual and window bindings are filled with buffers already bound.
-        buffers: [v.binding, u.binding, m.binding, u.binding, v.binding, gpu.uniformPlaceholder, gpu.uniformPlaceholder],
+        buffers: [v.binding, u.binding, m.binding, u.binding, v.binding, gpu.uniformPlaceholder, gpu.uniformPlaceholder, vt ?? gpu.texturePlaceholder, ut ?? gpu.texturePlaceholder],
         label: 'winograd.gemm',
       });
+      vt?.release();
     }
     gpu.dispatch({
       shader: 'winograd',
@@ -262,5 +262,6 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: Win
     v.dispose();
     m.dispose();
   }
+  ut?.release();
   return out;
 }

@@ -6,23 +6,27 @@
  * ci * uCi, V's in blocks of vBlock columns ([q][block][cin][vBlock], the last block narrower
  * where tpad ends first; one block of tpad: [q][cin][tpad]).
  *
- * Three ways (`windows`):
- * - 'none': one dispatch over every block and q, U and V read from their storage bindings;
- * - 'u' (the 1x1 GEMM on CPU adapters; one U for every q): several dispatches, each reading U
- *   through a 64 KiB uniform window of U's buffer that holds every U vector it reads: runs of
- *   blocks for all q (all images), the whole sum in each;
- * - 'uv' (the Winograd product on CPU adapters): U and V both through windows. A dispatch takes
+ * Four ways to read the operands (`reads`), all giving the same bits:
+ * - 'storage': one dispatch over every block and q, U and V read from their storage bindings;
+ * - 'texels' (llvmpipe's default, see gemmReads): one dispatch, U and V read from texel mirrors
+ *   of their bindings (src/gpu/texels.ts), copied just before it;
+ * - 'u' (the 1x1 GEMM; one U for every q): several dispatches, each reading U through a 64 KiB
+ *   uniform window of U's buffer that holds every U vector it reads: runs of blocks for all q
+ *   (all images), the whole sum in each;
+ * - 'uv' (the Winograd product; a tuning option): U and V both through windows. A dispatch takes
  *   one q, one block of V's columns and kc input channels (kc rows of the block fill V's window,
  *   those rows of U for a run of blocks fill U's: U [q][cin][blocks][16] keeps them together);
  *   the sum runs over the input channels in parts, each dispatch continuing the partial sum the
  *   one before stored in M, in order: the same bits as one pass.
  * Why: Mesa 22.3's llvmpipe loads a storage buffer one invocation at a time, with a branch per
- * lane and component (inside loops even where every invocation reads the same address), and a
- * uniform buffer's as one gather. Measured on llvmpipe: see WINOGRAD_WINDOWS and the README's
- * Speed section. Where no window fits (a slice over a window, a buffer under one) or a window
- * would hold a single workgroup, the GEMM keeps its storage bindings: the same bits.
+ * lane and component (inside loops even where every invocation reads the same address), a
+ * uniform buffer's as one gather, and a texel as vector code. Measured: see gemmReads and the
+ * README's Speed section. Where no window or mirror fits (a slice over a window, a buffer under
+ * one, a mirror over the adapter's texture height) or a window would hold a single workgroup,
+ * the GEMM keeps its storage bindings.
  */
 import type { Gpu } from '../gpu/gpu.js';
+import type { Texels } from '../gpu/texels.js';
 import type { Tensor } from '../tensor.js';
 import { ceilDiv, workgroupFor } from './grid.js';
 
@@ -40,6 +44,21 @@ const MIN_WORKGROUPS = 2;
 /** Fewest input channels per part of a split sum ('uv'): fewer would mostly move partial sums. */
 const MIN_PART = 8;
 
+/**
+ * How the GEMM of `user` reads its operands by default on this adapter. llvmpipe: 'texels'
+ * (2-core EPYC, `node bench/run.mjs gemm`, against storage: the Winograd product 0.76 .. 1.64x
+ * over the LSUN UNet's levels, mostly faster, the 1x1 GEMM at 64x64, 256 -> 512 channels 1.86x
+ * against the U windows' 1.69x; the UNet 14.8 -> 10.7 s). Other adapters: the 1x1 GEMM U through
+ * windows ('u'), the Winograd product storage (SwiftShader's texel fetches are no faster than its
+ * storage loads: src/gpu/texels.ts; its 'uv' windows untested for speed). GpuOptions.texels
+ * (env DNF_TEXELS) turns the texels on or off everywhere.
+ */
+export function gemmReads(gpu: Gpu, user: 'winograd' | 'conv1x1'): GemmReads {
+  const llvmpipe = /llvmpipe/i.test(`${gpu.adapter.device} ${gpu.adapter.description}`);
+  if (gpu.texels === 'on' || (gpu.texels === 'auto' && llvmpipe)) return 'texels';
+  return user === 'conv1x1' ? 'u' : 'storage';
+}
+
 export interface GemmEpilogue {
   bias?: Tensor;
   residual?: Tensor;
@@ -47,7 +66,7 @@ export interface GemmEpilogue {
   act: number;
 }
 
-export type GemmWindows = 'none' | 'u' | 'uv';
+export type GemmReads = 'storage' | 'u' | 'uv' | 'texels';
 
 export interface Gemm {
   v: Tensor;
@@ -71,7 +90,9 @@ export interface Gemm {
   tg: number;
   lanes: number;
   epilogue?: GemmEpilogue;
-  windows: GemmWindows;
+  reads: GemmReads;
+  /** 'texels': U's mirror made by the caller once for several GEMMs (null: U from storage; absent: recordGemm mirrors U for this one). */
+  uTexels?: Texels | null;
   label: string;
 }
 
@@ -95,7 +116,7 @@ export interface GemmDispatch {
   v?: Window;
 }
 
-type Shape = Pick<Gemm, 'v' | 'u' | 'cin' | 'tpad' | 'vBlock' | 'coPad' | 'qs' | 'uBlock' | 'uPos' | 'uCi' | 'tg' | 'lanes' | 'windows'> & { label?: string };
+type Shape = Pick<Gemm, 'v' | 'u' | 'cin' | 'tpad' | 'vBlock' | 'coPad' | 'qs' | 'uBlock' | 'uPos' | 'uCi' | 'tg' | 'lanes' | 'reads'> & { label?: string };
 
 /**
  * The window of t's buffer holding t's vec4 [first, end) (indices in t's binding), aligned as
@@ -177,18 +198,18 @@ function uvWindows(gpu: Gpu, g: Shape): GemmDispatch[] | null {
 }
 
 /**
- * The dispatches recordGemm makes for `g`: one ('none', or where no window fits, or where a window
+ * The dispatches recordGemm makes for `g`: one ('storage', 'texels', or where no window fits, or where a window
  * would hold a single workgroup, which leaves all threads but one idle: 1x1, 1024 channels at
  * 16x16, 0.82x) or the windows' (see the file's header).
  */
 export function gemmPlan(gpu: Gpu, g: Shape): GemmDispatch[] {
   const single: GemmDispatch = { y0: 0, blocks: g.coPad / 16, z0: 0, qs: g.qs, x0: 0, xEnd: g.lanes, c0: 0, kc: g.cin };
-  const planned = g.windows === 'u' ? uWindows(gpu, g) : g.windows === 'uv' ? uvWindows(gpu, g) : null;
+  const planned = g.reads === 'u' ? uWindows(gpu, g) : g.reads === 'uv' ? uvWindows(gpu, g) : null;
   const enough = planned?.every((d) => ceilDiv(d.xEnd - d.x0, WINDOW_WG) * d.blocks * d.qs >= MIN_WORKGROUPS);
   return planned && enough ? planned : [single];
 }
 
-/** Records the GEMM `g`: through windows where asked and possible, else one dispatch. */
+/** Records the GEMM `g`: through texel mirrors or windows where asked and possible, else from storage. */
 export function recordGemm(gpu: Gpu, g: Gemm): void {
   const e = g.epilogue;
   const params = {
@@ -206,11 +227,16 @@ export function recordGemm(gpu: Gpu, g: Gemm): void {
   // Bindings the kernel does not read (no bias, no residual, a window not used) are filled with buffers already bound.
   const rest = [(e?.bias ?? g.v).binding, (e?.residual ?? g.v).binding];
   const window = (t: Tensor, w: Window) => ({ buffer: t.binding.buffer, offset: w.offset, size: WINDOW_BYTES });
+  // Texel mirrors, each where it fits (the other operand then comes from storage).
+  const texels = g.reads === 'texels';
+  const vt = texels ? mirror(g.v, `${g.label}.Vt`) : null;
+  const ownU = texels && g.uTexels === undefined;
+  const ut = ownU ? mirror(g.u, `${g.label}.Ut`) : (g.uTexels ?? null);
   for (const d of gemmPlan(gpu, g)) {
     const wg = d.u ? WINDOW_WG : workgroupFor(g.lanes);
     gpu.dispatch({
       shader: 'winograd_gemm',
-      overrides: { WG: wg, TG: g.tg, U_WINDOW: d.u ? 1 : 0, V_WINDOW: d.v ? 1 : 0, RESUME: d.c0 > 0 ? 1 : 0 },
+      overrides: { WG: wg, TG: g.tg, U_WINDOW: d.u ? 1 : 0, V_WINDOW: d.v ? 1 : 0, RESUME: d.c0 > 0 ? 1 : 0, V_TEXELS: vt ? 1 : 0, U_TEXELS: ut ? 1 : 0 },
       params: { ...params, y0: d.y0, z0: d.z0, u_win: (d.u?.start ?? 0) >>> 0, x0: d.x0, x_end: d.xEnd, c0: d.c0, kc: d.kc, v_win: (d.v?.start ?? 0) >>> 0 },
       buffers: [
         g.v.binding,
@@ -219,9 +245,19 @@ export function recordGemm(gpu: Gpu, g: Gemm): void {
         ...rest,
         d.u ? window(g.u, d.u) : gpu.uniformPlaceholder,
         d.v ? window(g.v, d.v) : gpu.uniformPlaceholder,
+        vt ?? gpu.texturePlaceholder,
+        ut ?? gpu.texturePlaceholder,
       ],
       workgroups: [ceilDiv(d.xEnd - d.x0, wg), d.blocks, d.qs],
       label: g.label,
     });
   }
+  vt?.release();
+  if (ownU) ut?.release();
+}
+
+/** A texel mirror of all of t (src/gpu/texels.ts), or null where the adapter's textures cannot hold it. */
+export function mirror(t: Tensor, label: string): Texels | null {
+  const gpu = t.gpu;
+  return gpu.texelPool.fits(t.size / 4) ? gpu.texelMirror(t.binding, t.size / 4, label) : null;
 }

@@ -1,15 +1,16 @@
 /**
- * winograd_gemm.wgsl's operands through 64 KiB uniform windows (src/kernels/gemm.ts): the windows
+ * winograd_gemm.wgsl's operands through 64 KiB uniform windows and texel mirrors (src/kernels/gemm.ts): the windows
  * cover every (block, q) once - and for U and V together every (q, block, column block, input
  * channel) once - within their 64 KiB and their buffer, and the products are the bits of the
  * operands read from their storage bindings, for the Winograd product (U and V, the sum in parts)
- * and the 1x1 GEMM (U: runs of blocks for all images), and of the direct conv1x1.
+ * and the 1x1 GEMM (U: runs of blocks for all images), and of the direct conv1x1; the texel
+ * mirrors (src/gpu/texels.ts) give the same bits on both adapters.
  */
 import { describe, expect, it } from 'vitest';
 import { conv2dTiled, prepareConv2d } from '../../src/kernels/conv2d.js';
 import { conv1x1Gemm } from '../../src/kernels/conv1x1-gemm.js';
 import { conv2dWinograd, winogradWeights } from '../../src/kernels/conv2d-winograd.js';
-import { gemmPlan, recordGemm, WINDOW_BYTES, type GemmDispatch } from '../../src/kernels/gemm.js';
+import { gemmPlan, recordGemm, WINDOW_BYTES, type GemmDispatch, type GemmReads } from '../../src/kernels/gemm.js';
 import { randomValues } from '../../src/selftest.js';
 import { Tensor } from '../../src/tensor.js';
 import { testGpu } from './helpers.js';
@@ -27,7 +28,7 @@ describe('the batched GEMM with operands through uniform windows', () => {
     for (const c of cases) {
       const u = Tensor.empty(gpu, [c.blocks * c.cin * 16]);
       const v = Tensor.empty(gpu, [4]);
-      const g = { v, u, cin: c.cin, tpad: 64, vBlock: 64, coPad: c.blocks * 16, qs: c.qs, uBlock: c.cin * 4, uPos: 0, uCi: 4, tg: 2, lanes: 8, windows: 'u' as const };
+      const g = { v, u, cin: c.cin, tpad: 64, vBlock: 64, coPad: c.blocks * 16, qs: c.qs, uBlock: c.cin * 4, uPos: 0, uCi: 4, tg: 2, lanes: 8, reads: 'u' as const };
       const plan = gemmPlan(gpu, g);
       expect(plan.length, JSON.stringify(c)).toBeGreaterThan(1);
       const seen = new Map<string, number>();
@@ -53,7 +54,7 @@ describe('the batched GEMM with operands through uniform windows', () => {
     const v = Tensor.empty(gpu, [4]);
     for (const cin of [1025, 16]) {
       const u = Tensor.empty(gpu, [cin * 16]);
-      const plan = gemmPlan(gpu, { v, u, cin, tpad: 64, vBlock: 64, coPad: 16, qs: 4, uBlock: cin * 4, uPos: 0, uCi: 4, tg: 2, lanes: 8, windows: 'u' });
+      const plan = gemmPlan(gpu, { v, u, cin, tpad: 64, vBlock: 64, coPad: 16, qs: 4, uBlock: cin * 4, uPos: 0, uCi: 4, tg: 2, lanes: 8, reads: 'u' });
       expect(plan).toEqual([{ y0: 0, blocks: 1, z0: 0, qs: 4, x0: 0, xEnd: 8, c0: 0, kc: cin }]);
       u.dispose();
     }
@@ -73,7 +74,7 @@ describe('the batched GEMM with operands through uniform windows', () => {
       const row = c.tpad / 4;
       const u = Tensor.empty(gpu, [c.qs * c.cin * c.blocks * 16]);
       const v = Tensor.empty(gpu, [c.qs * c.cin * c.tpad]);
-      const g = { v, u, cin: c.cin, tpad: c.tpad, vBlock, coPad: c.blocks * 16, qs: c.qs, uBlock: 4, uPos: c.cin * c.blocks * 4, uCi: c.blocks * 4, tg: c.tg, lanes: row / c.tg, windows: 'uv' as const };
+      const g = { v, u, cin: c.cin, tpad: c.tpad, vBlock, coPad: c.blocks * 16, qs: c.qs, uBlock: 4, uPos: c.cin * c.blocks * 4, uCi: c.blocks * 4, tg: c.tg, lanes: row / c.tg, reads: 'uv' as const };
       const plan = gemmPlan(gpu, g);
       expect(plan.length, JSON.stringify(c)).toBeGreaterThan(1);
       const cols = vBlock / 4;
@@ -108,7 +109,7 @@ describe('the batched GEMM with operands through uniform windows', () => {
     }
   });
 
-  it('U and V through windows give the bits of both in storage: sums in parts, a narrower last block of V, the epilogue on the last part only', async () => {
+  it('U and V through windows or texel mirrors give the bits of both in storage: sums in parts, a narrower last block of V, the epilogue on the last part only', async () => {
     const gpu = await testGpu();
     const cases = [
       { cin: 96, blocks: 3, qs: 2, tg: 8, tpad: 480 }, // blocks of 64 and 56 vec4, parts of 48 input channels
@@ -123,23 +124,25 @@ describe('the batched GEMM with operands through uniform windows', () => {
       const bias = Tensor.from(gpu, randomValues(coPad, 30 + k), [coPad]);
       const residual = Tensor.from(gpu, randomValues(c.qs * coPad * c.tpad, 40 + k), [c.qs * coPad * c.tpad]);
       const g = { v, u, cin: c.cin, tpad: c.tpad, vBlock: 32 * c.tg, coPad, qs: c.qs, uBlock: 4, uPos: c.cin * coPad / 4, uCi: c.blocks * 4, tg: c.tg, lanes: c.tpad / (4 * c.tg), label: 'test' };
-      const plan = gemmPlan(gpu, { ...g, windows: 'uv' });
+      const plan = gemmPlan(gpu, { ...g, reads: 'uv' });
       expect(plan.every((d) => d.u && d.v), JSON.stringify(c)).toBe(true);
       expect(plan.some((d) => d.xEnd - d.x0 < 8)).toBe(true);
       expect(plan.some((d) => d.c0 > 0)).toBe(k === 0);
-      const run = async (windows: 'none' | 'uv') => {
+      const run = async (reads: GemmReads) => {
         const m = Tensor.empty(gpu, [c.qs * coPad * c.tpad]);
-        recordGemm(gpu, { ...g, m, windows, epilogue: { bias, residual, act: 1 } });
+        recordGemm(gpu, { ...g, m, reads, epilogue: { bias, residual, act: 1 } });
         const bits = Buffer.from((await m.read()).buffer);
         m.dispose();
         return bits;
       };
-      expect((await run('uv')).equals(await run('none')), JSON.stringify(c)).toBe(true);
+      const stored = await run('storage');
+      expect((await run('uv')).equals(stored), JSON.stringify(c)).toBe(true);
+      expect((await run('texels')).equals(stored), `texels ${JSON.stringify(c)}`).toBe(true);
       [v, u, bias, residual].forEach((t) => t.dispose());
     }
   }, 2 * COMPILE_MS);
 
-  it('gives the Winograd product the bits of U and V in storage (F(4x4, 3x3) and F(6x6, 3x3), sums in parts, chunks, a narrower last block of V)', async () => {
+  it('gives the Winograd product the bits of U and V in storage through windows and texel mirrors (F(4x4, 3x3) and F(6x6, 3x3), sums in parts, chunks, a narrower last block of V)', async () => {
     const gpu = await testGpu();
     const [n, cin, h, wd, cout] = [1, 96, 40, 44, 48];
     const w = prepareConv2d(gpu, randomValues(cout * cin * 9, 1).map((v) => v / Math.sqrt(cin * 9)), [cout, cin, 3, 3], randomValues(cout, 2));
@@ -148,29 +151,31 @@ describe('the batched GEMM with operands through uniform windows', () => {
       const u = winogradWeights(w, tile);
       for (const [tilesPerLane, chunkBytes] of [[8, undefined], [32, undefined], [16, 96 * 36 * 4 * 64]] as const) {
         const o = { act: 'swish' as const };
-        const stored = await conv2dWinograd(x, w, u, o, { tilesPerLane, chunkBytes, windows: 'none' }).read();
-        const windowed = await conv2dWinograd(x, w, u, o, { tilesPerLane, chunkBytes, windows: 'uv' }).read();
-        expect(Buffer.from(windowed.buffer).equals(Buffer.from(stored.buffer)), `F(${tile}x${tile}), ${tilesPerLane} tiles per invocation, chunks of ${chunkBytes}`).toBe(true);
+        const stored = await conv2dWinograd(x, w, u, o, { tilesPerLane, chunkBytes, reads: 'storage' }).read();
+        for (const reads of ['uv', 'texels'] as const) {
+          const got = await conv2dWinograd(x, w, u, o, { tilesPerLane, chunkBytes, reads }).read();
+          expect(Buffer.from(got.buffer).equals(Buffer.from(stored.buffer)), `${reads}: F(${tile}x${tile}), ${tilesPerLane} tiles per invocation, chunks of ${chunkBytes}`).toBe(true);
+        }
       }
       u.dispose();
     }
     [x, w].forEach((t) => t.dispose());
   }, 4 * COMPILE_MS);
-  it('gives the 1x1 GEMM conv1x1\'s bits (runs of blocks for all images, bias, swish and residual)', async () => {
+  it('gives the 1x1 GEMM conv1x1\'s bits from storage, U windows (runs of blocks for all images) and texel mirrors (bias, swish and residual)', async () => {
     const gpu = await testGpu();
     const [n, cin, h, wd, cout] = [2, 256, 8, 8, 96];
     const w = prepareConv2d(gpu, randomValues(cout * cin, 1).map((v) => v / Math.sqrt(cin)), [cout, cin, 1, 1], randomValues(cout, 2));
     const x = Tensor.from(gpu, randomValues(n * cin * h * wd, 3), [n, cin, h, wd]);
     const residual = Tensor.from(gpu, randomValues(n * cout * h * wd, 4), [n, cout, h, wd]);
-    const plan = gemmPlan(gpu, { v: x, u: w.weight, cin, tpad: h * wd, vBlock: h * wd, coPad: cout, qs: n, uBlock: cin * 4, uPos: 0, uCi: 4, tg: 2, lanes: (h * wd) / 8, windows: 'u' });
+    const plan = gemmPlan(gpu, { v: x, u: w.weight, cin, tpad: h * wd, vBlock: h * wd, coPad: cout, qs: n, uBlock: cin * 4, uPos: 0, uCi: 4, tg: 2, lanes: (h * wd) / 8, reads: 'u' });
     expect(plan.length).toBeGreaterThan(1);
     expect(plan.some((d) => d.blocks > 1)).toBe(true);
     const o = { act: 'swish' as const, residual };
     const direct = Buffer.from((await conv2dTiled(x, w, o, 4).read()).buffer);
-    for (const uWindow of [false, true]) {
+    for (const reads of ['storage', 'u', 'texels'] as const) {
       const out = Tensor.empty(gpu, [n, cout, h, wd]);
-      const got = Buffer.from((await conv1x1Gemm(x, w, o, out, 8, uWindow).read()).buffer);
-      expect(got.equals(direct), `uWindow ${uWindow}`).toBe(true);
+      const got = Buffer.from((await conv1x1Gemm(x, w, o, out, 8, reads).read()).buffer);
+      expect(got.equals(direct), reads).toBe(true);
       out.dispose();
     }
     [x, w, residual].forEach((t) => t.dispose());

@@ -1,0 +1,108 @@
+/**
+ * Texel mirrors: a range of a buffer's vec4<f32> copied into an rgba32float texture TEXEL_ROW
+ * texels wide, vec4 i at texel (i % TEXEL_ROW, i / TEXEL_ROW), for kernels that read an operand
+ * with textureLoad rather than from storage (winograd_gemm.wgsl's `texel`). The copy is exact
+ * (rgba32float holds the float32 bits), so a kernel reads the same values either way.
+ *
+ * Why: Mesa 22.3's llvmpipe loads a storage buffer one invocation at a time, with a branch per
+ * lane (inside loops, and even where every invocation reads the same address), while a texel
+ * fetch is vector code. Measured on llvmpipe (2-core EPYC): a 16-channel register tile over the
+ * input channels, V per lane and U uniform, ran 8 GFLOP/s from storage and 25..34 GFLOP/s from
+ * textures; copyBufferToTexture moved 14 GB/s. On SwiftShader the texture path was no faster
+ * (2.5..4.5 against 3.6..4.8 GFLOP/s), so only llvmpipe takes it (src/kernels/gemm.ts).
+ *
+ * (The textures also allow copies out, for tests and debugging.)
+ *
+ * Textures are pooled by row count (classes 1/8 apart, as the buffer pool's): a mirror's texture
+ * goes back to its free list on release() and is copied over by a later mirror, in queue order
+ * after the commands that read it. They are destroyed only with the pool (a wall-clock profile
+ * replays recorded dispatches later, on the textures they named).
+ */
+import { TextureUsage } from './usage.js';
+
+/** Texels per row: 64 KiB rows, a multiple of the 256 bytes copyBufferToTexture asks of bytesPerRow. */
+export const TEXEL_ROW = 4096;
+const ROW_BYTES = TEXEL_ROW * 16;
+
+/** A mirror: the view to bind (a texture_2d<f32> binding of a Dispatch), its texture, and its release. */
+export interface Texels {
+  readonly texture: GPUTextureView;
+  readonly image: GPUTexture;
+  release(): void;
+}
+
+/** Rows rounded up to a class (exact up to 64, then steps of 1/8 of the power of two below). */
+export function rowClass(rows: number): number {
+  if (rows <= 64) return Math.max(1, rows);
+  const step = 2 ** (Math.floor(Math.log2(rows)) - 3);
+  return Math.ceil(rows / step) * step;
+}
+
+export class TexelPool {
+  private readonly free = new Map<number, GPUTexture[]>();
+  private readonly all: GPUTexture[] = [];
+  private empty: { texture: GPUTextureView } | null = null;
+  /** Bytes in textures allocated from the device. */
+  heldBytes = 0;
+
+  constructor(private readonly device: GPUDevice) {}
+
+  /** Rows a mirror of `vec4s` vec4 takes; above the adapter's texture height the kernel keeps storage. */
+  static rows(vec4s: number): number {
+    return Math.max(1, Math.ceil(vec4s / TEXEL_ROW));
+  }
+
+  /** Whether this device can mirror `vec4s` vec4 (rows within maxTextureDimension2D). */
+  fits(vec4s: number): boolean {
+    return rowClass(TexelPool.rows(vec4s)) <= this.device.limits.maxTextureDimension2D;
+  }
+
+  /** Records on `encoder` the copy of `vec4s` vec4 of `src` (its byte offset a multiple of 16) into a pooled texture. */
+  mirror(encoder: GPUCommandEncoder, src: { buffer: GPUBuffer; offset: number }, vec4s: number, label: string): Texels {
+    if (!this.fits(vec4s)) throw new Error(`${label}: ${vec4s} vec4 need more than ${this.device.limits.maxTextureDimension2D} rows of ${TEXEL_ROW} texels`);
+    if (src.offset % 16) throw new Error(`${label}: a texel mirror starts at a multiple of 16 bytes, got offset ${src.offset}`);
+    const rows = rowClass(TexelPool.rows(vec4s));
+    const texture = this.free.get(rows)?.pop() ?? this.create(rows, label);
+    const full = Math.floor(vec4s / TEXEL_ROW);
+    const rest = vec4s - full * TEXEL_ROW;
+    if (full) encoder.copyBufferToTexture({ buffer: src.buffer, offset: src.offset, bytesPerRow: ROW_BYTES, rowsPerImage: full }, { texture }, [TEXEL_ROW, full, 1]);
+    if (rest) encoder.copyBufferToTexture({ buffer: src.buffer, offset: src.offset + full * ROW_BYTES }, { texture, origin: [0, full, 0] }, [rest, 1, 1]);
+    let released = false;
+    return {
+      texture: texture.createView({ label }),
+      image: texture,
+      release: () => {
+        if (released) throw new Error(`${label}: texel mirror released twice`);
+        released = true;
+        let list = this.free.get(rows);
+        if (!list) this.free.set(rows, (list = []));
+        list.push(texture);
+      },
+    };
+  }
+
+  /** A 1x1 texture for a texture binding that a dispatch does not read. */
+  get placeholder(): { texture: GPUTextureView } {
+    if (!this.empty) {
+      const t = this.create(1, 'texture placeholder', 1);
+      this.empty = { texture: t.createView({ label: 'texture placeholder' }) };
+    }
+    return this.empty;
+  }
+
+  private create(rows: number, label: string, width = TEXEL_ROW): GPUTexture {
+    const texture = this.device.createTexture({ label, size: [width, rows, 1], format: 'rgba32float', usage: TextureUsage.TEXTURE_BINDING | TextureUsage.COPY_DST | TextureUsage.COPY_SRC });
+    this.all.push(texture);
+    this.heldBytes += texture.width * rows * 16;
+    return texture;
+  }
+
+  /** Destroys every texture (with the device). */
+  destroy(): void {
+    for (const t of this.all) t.destroy();
+    this.all.length = 0;
+    this.free.clear();
+    this.empty = null;
+    this.heldBytes = 0;
+  }
+}
