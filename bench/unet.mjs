@@ -20,7 +20,8 @@
 //     ratio = ours / torch, the same by CPU time on CPU adapters) and the largest difference
 //     between the two outputs (both sides compute the same weights and input, see lib/random-weights.mjs).
 //     Memory: weights_bytes (parameters * 4), weights_pool_bytes (the pooled buffers holding them),
-//     peak_pool_bytes (the most the buffer pool held during that batch: weights, input, activations).
+//     peak_pool_bytes (the most the buffer pool held during that batch: weights, input, activations),
+//     texel_bytes (the texel mirrors' textures held after it, src/gpu/texels.ts; 0 where none are used).
 //   kind 'profile': per-kernel times of one forward (profiler mode 'timestamp' or 'wallclock'),
 //     their sum kernels_ms (buffer copies and the gaps between dispatches are not in it; compare
 //     with the 'forward' line's time), and wall_s: that forward plus, in wall-clock mode, its replay.
@@ -85,7 +86,7 @@ export async function run(gpu, report) {
         s_per_image: round(mean / batch), best_s_per_image: round(best / batch), times_s: times.map(round),
         gflop_per_image: round(flop / 1e9), gflops: round((flop * batch) / mean / 1e9), best_gflops: round((flop * batch) / best / 1e9),
         ...(onCpu ? { cpu_s: round(cpuS), gflop_per_cpu_s: round((flop * batch * reps) / cpuS / 1e9) } : {}),
-        parameters, weights_bytes: parameters * 4, weights_pool_bytes: weightsPoolBytes, peak_pool_bytes: gpu.pool.peak,
+        parameters, weights_bytes: parameters * 4, weights_pool_bytes: weightsPoolBytes, peak_pool_bytes: gpu.pool.peak, texel_bytes: gpu.texelPool.heldBytes,
         load_s: round(loadS), loadavg: loadavg().map(round),
       };
       Object.assign(line, compareTorch(torch.get(batch), mean / batch, onCpu ? cpuS / reps / batch : null, await eps.read()));
