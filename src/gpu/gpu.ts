@@ -133,9 +133,10 @@ export class Gpu {
     this.texels = options.texels ?? 'auto';
     if (!['auto', 'on', 'off'].includes(this.texels)) throw new DnfError(`texels (env DNF_TEXELS) must be auto, on or off, got '${this.texels}'`);
     const mode: ProfileMode | null = options.profile ? (device.features.has('timestamp-query') ? 'timestamp' : 'wallclock') : null;
-    this.profiler = mode ? new Profiler(device, mode, () => this.pool.releaseKept()) : null;
-    // A wall-clock replay runs recorded dispatches again later: the buffers they name must live.
+    this.profiler = mode ? new Profiler(device, mode, () => { this.pool.releaseKept(); this.texelPool.releaseKept(); }) : null;
+    // A wall-clock replay runs recorded dispatches again later: the buffers and textures they name must live.
     this.pool.keepRetired = mode === 'wallclock';
+    this.texelPool.keepRetired = mode === 'wallclock';
     device.addEventListener('uncapturederror', (ev) => {
       const msg = (ev as GPUUncapturedErrorEvent).error.message;
       this.deviceError ??= msg;
@@ -340,6 +341,7 @@ export class Gpu {
   flush(): void {
     if (!this.encoder) {
       this.pool.afterSubmit(); // nothing recorded names a retired buffer
+      this.texelPool.afterSubmit();
       return;
     }
     this.endPass();
@@ -352,6 +354,7 @@ export class Gpu {
     this.profiler?.resolve(this.encoder);
     this.device.queue.submit([this.encoder.finish()]);
     this.pool.afterSubmit();
+    this.texelPool.afterSubmit();
     this.profiler?.afterSubmit();
     this.encoder = null;
     this.pending = 0;

@@ -15,13 +15,17 @@
  *
  * Textures are pooled by row count (classes 1/8 apart, as the buffer pool's): a mirror's texture
  * goes back to its free list on release() and is copied over by a later mirror, in queue order
- * after the commands that read it. They are destroyed only with the pool (a wall-clock profile
- * replays recorded dispatches later, on the textures they named).
+ * after the commands that read it. Free textures are kept up to FREE_BYTES in all (a UNet's
+ * layers each mirror operands of their own sizes); the oldest released beyond that are destroyed
+ * after the next submit (recorded commands may still name them), or, while the wall-clock
+ * profiler replays recorded dispatches (keepRetired), once it has.
  */
 import { TextureUsage } from './usage.js';
 
 /** Texels per row: 64 KiB rows, a multiple of the 256 bytes copyBufferToTexture asks of bytesPerRow. */
 export const TEXEL_ROW = 4096;
+/** Free textures kept for reuse, in all. */
+const FREE_BYTES = 128 << 20;
 const ROW_BYTES = TEXEL_ROW * 16;
 
 /** A mirror: the view to bind (a texture_2d<f32> binding of a Dispatch), its texture, and its release. */
@@ -40,7 +44,15 @@ export function rowClass(rows: number): number {
 
 export class TexelPool {
   private readonly free = new Map<number, GPUTexture[]>();
-  private readonly all: GPUTexture[] = [];
+  private readonly all = new Set<GPUTexture>();
+  /** Free textures, oldest released first, and their bytes. */
+  private readonly freeOrder = new Set<GPUTexture>();
+  private freeBytes = 0;
+  /** Evicted, destroyed after the next submit (or kept for a replay). */
+  private retired: GPUTexture[] = [];
+  private kept: GPUTexture[] = [];
+  /** Set while a wall-clock profiler may replay recorded dispatches (see BufferPool.keepRetired). */
+  keepRetired = false;
   private empty: { texture: GPUTextureView } | null = null;
   /** Bytes in textures allocated from the device. */
   heldBytes = 0;
@@ -63,6 +75,7 @@ export class TexelPool {
     if (src.offset % 16) throw new Error(`${label}: a texel mirror starts at a multiple of 16 bytes, got offset ${src.offset}`);
     const rows = rowClass(TexelPool.rows(vec4s));
     const texture = this.free.get(rows)?.pop() ?? this.create(rows, label);
+    if (this.freeOrder.delete(texture)) this.freeBytes -= bytesOf(texture);
     const full = Math.floor(vec4s / TEXEL_ROW);
     const rest = vec4s - full * TEXEL_ROW;
     if (full) encoder.copyBufferToTexture({ buffer: src.buffer, offset: src.offset, bytesPerRow: ROW_BYTES, rowsPerImage: full }, { texture }, [TEXEL_ROW, full, 1]);
@@ -77,6 +90,16 @@ export class TexelPool {
         let list = this.free.get(rows);
         if (!list) this.free.set(rows, (list = []));
         list.push(texture);
+        this.freeOrder.add(texture);
+        this.freeBytes += bytesOf(texture);
+        for (const old of this.freeOrder) {
+          if (this.freeBytes <= FREE_BYTES) break;
+          this.freeOrder.delete(old);
+          this.freeBytes -= bytesOf(old);
+          const l = this.free.get(old.height)!;
+          l.splice(l.indexOf(old), 1);
+          this.retired.push(old);
+        }
       },
     };
   }
@@ -92,17 +115,44 @@ export class TexelPool {
 
   private create(rows: number, label: string, width = TEXEL_ROW): GPUTexture {
     const texture = this.device.createTexture({ label, size: [width, rows, 1], format: 'rgba32float', usage: TextureUsage.TEXTURE_BINDING | TextureUsage.COPY_DST | TextureUsage.COPY_SRC });
-    this.all.push(texture);
-    this.heldBytes += texture.width * rows * 16;
+    this.all.add(texture);
+    this.heldBytes += bytesOf(texture);
     return texture;
+  }
+
+  /** Destroys the textures evicted before the submit that just happened. */
+  afterSubmit(): void {
+    if (this.keepRetired) this.kept.push(...this.retired);
+    else for (const t of this.retired) this.destroyOne(t);
+    this.retired = [];
+  }
+
+  /** Destroys the textures kept for a replay. */
+  releaseKept(): void {
+    for (const t of this.kept) this.destroyOne(t);
+    this.kept = [];
+  }
+
+  private destroyOne(t: GPUTexture): void {
+    this.all.delete(t);
+    this.heldBytes -= bytesOf(t);
+    t.destroy();
   }
 
   /** Destroys every texture (with the device). */
   destroy(): void {
     for (const t of this.all) t.destroy();
-    this.all.length = 0;
+    this.all.clear();
     this.free.clear();
+    this.freeOrder.clear();
+    this.freeBytes = 0;
+    this.retired = [];
+    this.kept = [];
     this.empty = null;
     this.heldBytes = 0;
   }
+}
+
+function bytesOf(t: GPUTexture): number {
+  return t.width * t.height * 16;
 }

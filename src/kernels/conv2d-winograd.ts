@@ -116,7 +116,7 @@ export function winogradTile(h: number, w: number): WinogradTile {
 }
 
 /**
- * U = G g G^T of a 3x3 layer's laid-out weights, [blocks][36][Cin][16]: recorded on the GPU; the
+ * U = G g G^T of a 3x3 layer's laid-out weights, [36][Cin][blocks][16]: recorded on the GPU; the
  * caller keeps it as long as the weights do not change (nn/Conv2d computes it on first use).
  */
 export function winogradWeights(w: Conv2dWeights, m: WinogradTile = 4): Tensor {

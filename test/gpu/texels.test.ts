@@ -1,7 +1,8 @@
 /**
  * Texel mirrors (src/gpu/texels.ts): the copy of a buffer range into rows of TEXEL_ROW texels is
  * exact at every length (whole rows, a partial last row, under one row) and offset, reused
- * textures are copied over, and row classes cover what they are asked for.
+ * textures are copied over, row classes cover what they are asked for, and the free textures
+ * kept stay within their budget.
  */
 import { describe, expect, it } from 'vitest';
 import { rowClass, TEXEL_ROW, TexelPool } from '../../src/gpu/texels.js';
@@ -55,5 +56,28 @@ describe('texel mirrors', () => {
     expect(reused, 'a released texture is handed out again').toBe(true);
     expect(() => gpu.texelMirror({ buffer: t.binding.buffer, offset: 8 }, 4, 'odd')).toThrow(/multiple of 16 bytes/);
     t.dispose();
+  });
+
+  it('keeps at most 128 MiB of free textures: the oldest released beyond that are destroyed after the next submit', async () => {
+    const gpu = await testGpu();
+    const pool = gpu.texelPool;
+    const rows = [320, 352, 384, 416, 448, 480, 512]; // seven classes, 20 .. 32 MiB each
+    const src = Tensor.empty(gpu, [512 * TEXEL_ROW * 4]);
+    const before = pool.heldBytes;
+    for (const r of rows) {
+      const m = gpu.texelMirror(src.binding, r * TEXEL_ROW, `rows ${r}`);
+      m.release();
+    }
+    const made = rows.reduce((a, r) => a + r * TEXEL_ROW * 16, 0);
+    expect(pool.heldBytes - before).toBe(made);
+    gpu.flush();
+    await gpu.sync();
+    expect(pool.heldBytes - before).toBeLessThanOrEqual(128 << 20);
+    expect(pool.heldBytes - before).toBeGreaterThan((128 << 20) - 512 * TEXEL_ROW * 16); // less than one texture under it
+    // The newest stay for reuse.
+    const again = gpu.texelMirror(src.binding, 512 * TEXEL_ROW, 'again');
+    again.release();
+    expect(pool.heldBytes - before).toBeLessThanOrEqual(128 << 20);
+    src.dispose();
   });
 });
