@@ -13,19 +13,22 @@
  *
  * (The textures also allow copies out, for tests and debugging.)
  *
- * Textures are pooled by row count (classes 1/8 apart, as the buffer pool's): a mirror's texture
- * goes back to its free list on release() and is copied over by a later mirror, in queue order
- * after the commands that read it. Free textures are kept up to FREE_BYTES in all (a UNet's
- * layers each mirror operands of their own sizes); the oldest released beyond that are destroyed
- * after the next submit (recorded commands may still name them), or, while the wall-clock
- * profiler replays recorded dispatches (keepRetired), once it has.
+ * Textures are pooled: a mirror takes the free texture with the fewest rows that holds it (new
+ * ones get a row class, 1/8 apart as the buffer pool's), goes back on release() and is copied
+ * over by a later mirror, in queue order after the commands that read it. Taking the best fit
+ * rather than an exact class keeps a model's working set to a few textures, each created (and
+ * cleared by Dawn on first use) once: with exact classes the UNet's layers needed 843 MB of them,
+ * or, capped, re-created textures every forward (11.4 s against 9.2 s). Free textures are kept
+ * up to FREE_BYTES in all; the oldest released beyond that are destroyed after the next submit
+ * (recorded commands may still name them), or, while the wall-clock profiler replays recorded
+ * dispatches (keepRetired), once it has.
  */
 import { TextureUsage } from './usage.js';
 
 /** Texels per row: 64 KiB rows, a multiple of the 256 bytes copyBufferToTexture asks of bytesPerRow. */
 export const TEXEL_ROW = 4096;
 /** Free textures kept for reuse, in all. */
-const FREE_BYTES = 128 << 20;
+const FREE_BYTES = 256 << 20;
 const ROW_BYTES = TEXEL_ROW * 16;
 
 /** A mirror: the view to bind (a texture_2d<f32> binding of a Dispatch), its texture, and its release. */
@@ -43,10 +46,9 @@ export function rowClass(rows: number): number {
 }
 
 export class TexelPool {
-  private readonly free = new Map<number, GPUTexture[]>();
   private readonly all = new Set<GPUTexture>();
   /** Free textures, oldest released first, and their bytes. */
-  private readonly freeOrder = new Set<GPUTexture>();
+  private readonly free = new Set<GPUTexture>();
   private freeBytes = 0;
   /** Evicted, destroyed after the next submit (or kept for a replay). */
   private retired: GPUTexture[] = [];
@@ -73,9 +75,8 @@ export class TexelPool {
   mirror(encoder: GPUCommandEncoder, src: { buffer: GPUBuffer; offset: number }, vec4s: number, label: string): Texels {
     if (!this.fits(vec4s)) throw new Error(`${label}: ${vec4s} vec4 need more than ${this.device.limits.maxTextureDimension2D} rows of ${TEXEL_ROW} texels`);
     if (src.offset % 16) throw new Error(`${label}: a texel mirror starts at a multiple of 16 bytes, got offset ${src.offset}`);
-    const rows = rowClass(TexelPool.rows(vec4s));
-    const texture = this.free.get(rows)?.pop() ?? this.create(rows, label);
-    if (this.freeOrder.delete(texture)) this.freeBytes -= bytesOf(texture);
+    const rows = TexelPool.rows(vec4s);
+    const texture = this.bestFit(rows) ?? this.create(rowClass(rows), label);
     const full = Math.floor(vec4s / TEXEL_ROW);
     const rest = vec4s - full * TEXEL_ROW;
     if (full) encoder.copyBufferToTexture({ buffer: src.buffer, offset: src.offset, bytesPerRow: ROW_BYTES, rowsPerImage: full }, { texture }, [TEXEL_ROW, full, 1]);
@@ -87,21 +88,27 @@ export class TexelPool {
       release: () => {
         if (released) throw new Error(`${label}: texel mirror released twice`);
         released = true;
-        let list = this.free.get(rows);
-        if (!list) this.free.set(rows, (list = []));
-        list.push(texture);
-        this.freeOrder.add(texture);
+        this.free.add(texture);
         this.freeBytes += bytesOf(texture);
-        for (const old of this.freeOrder) {
+        for (const old of this.free) {
           if (this.freeBytes <= FREE_BYTES) break;
-          this.freeOrder.delete(old);
+          this.free.delete(old);
           this.freeBytes -= bytesOf(old);
-          const l = this.free.get(old.height)!;
-          l.splice(l.indexOf(old), 1);
           this.retired.push(old);
         }
       },
     };
+  }
+
+  /** The free texture with the fewest rows, at least `rows`, taken off the free set; null when none. */
+  private bestFit(rows: number): GPUTexture | null {
+    let best: GPUTexture | null = null;
+    for (const t of this.free) if (t.height >= rows && (!best || t.height < best.height)) best = t;
+    if (best) {
+      this.free.delete(best);
+      this.freeBytes -= bytesOf(best);
+    }
+    return best;
   }
 
   /** A 1x1 texture for a texture binding that a dispatch does not read. */
@@ -144,7 +151,6 @@ export class TexelPool {
     for (const t of this.all) t.destroy();
     this.all.clear();
     this.free.clear();
-    this.freeOrder.clear();
     this.freeBytes = 0;
     this.retired = [];
     this.kept = [];
