@@ -133,10 +133,10 @@ export class Gpu {
     this.texels = options.texels ?? 'auto';
     if (!['auto', 'on', 'off'].includes(this.texels)) throw new DnfError(`texels (env DNF_TEXELS) must be auto, on or off, got '${this.texels}'`);
     const mode: ProfileMode | null = options.profile ? (device.features.has('timestamp-query') ? 'timestamp' : 'wallclock') : null;
-    this.profiler = mode ? new Profiler(device, mode, () => { this.pool.releaseKept(); this.texelPool.releaseKept(); }) : null;
+    const retired = [this.pool.retired, this.texelPool.retired];
+    this.profiler = mode ? new Profiler(device, mode, () => retired.forEach((r) => r.releaseKept())) : null;
     // A wall-clock replay runs recorded dispatches again later: the buffers and textures they name must live.
-    this.pool.keepRetired = mode === 'wallclock';
-    this.texelPool.keepRetired = mode === 'wallclock';
+    for (const r of retired) r.keep = mode === 'wallclock';
     device.addEventListener('uncapturederror', (ev) => {
       const msg = (ev as GPUUncapturedErrorEvent).error.message;
       this.deviceError ??= msg;
@@ -340,8 +340,9 @@ export class Gpu {
   /** Submits everything recorded so far (one submit). */
   flush(): void {
     if (!this.encoder) {
-      this.pool.afterSubmit(); // nothing recorded names a retired buffer
-      this.texelPool.afterSubmit();
+      // Nothing recorded names a retired buffer or texture.
+      this.pool.retired.afterSubmit();
+      this.texelPool.retired.afterSubmit();
       return;
     }
     this.endPass();
@@ -353,8 +354,8 @@ export class Gpu {
     this.chunkIndex = 0;
     this.profiler?.resolve(this.encoder);
     this.device.queue.submit([this.encoder.finish()]);
-    this.pool.afterSubmit();
-    this.texelPool.afterSubmit();
+    this.pool.retired.afterSubmit();
+    this.texelPool.retired.afterSubmit();
     this.profiler?.afterSubmit();
     this.encoder = null;
     this.pending = 0;

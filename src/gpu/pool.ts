@@ -8,8 +8,9 @@
  * (each a new class for its upload slabs and resize intermediates) would otherwise keep one of
  * each for good, and on CPU adapters device memory is the process's memory. The oldest released
  * go first. A released buffer may still be named by recorded commands, so it is destroyed only
- * after the next submit (`afterSubmit`), when those commands are the queue's.
+ * after the next submit (src/gpu/retired.ts), when those commands are the queue's.
  */
+import { Retired } from './retired.js';
 import { BufferUsage } from "./usage.js";
 
 /** Storage, copies, and uniform for kernels that read a 64 KiB window of a tensor as a uniform buffer (src/kernels/gemm.ts). */
@@ -32,8 +33,8 @@ export class BufferPool {
   /** Free large buffers, oldest released first. */
   private readonly freeLarge = new Set<GPUBuffer>();
   private freeLargeBytes = 0;
-  /** Evicted from the free lists, destroyed after the next submit. */
-  private retired: GPUBuffer[] = [];
+  /** Evicted from the free lists, destroyed after the next submit (or kept for a replay: retired.keep). */
+  readonly retired = new Retired<GPUBuffer>((b) => this.destroyHeld(b));
   /** Bytes in buffers handed out and not yet released. */
   inUse = 0;
   /** Highest `inUse` + free bytes since the last resetPeak(): what the pool holds from the device. */
@@ -75,29 +76,10 @@ export class BufferPool {
       this.freeLargeBytes -= old.size;
       const l = this.free.get(old.size)!;
       l.splice(l.indexOf(old), 1);
-      this.retired.push(old);
+      this.retired.add(old);
     }
   }
 
-  /**
-   * While set, evicted buffers are kept (not destroyed) until releaseKept(): a wall-clock
-   * profiler replays recorded dispatches later, on the buffers they named.
-   */
-  keepRetired = false;
-  private kept: GPUBuffer[] = [];
-
-  /** Destroys the buffers evicted before the submit that just happened. */
-  afterSubmit(): void {
-    if (this.keepRetired) this.kept.push(...this.retired);
-    else for (const b of this.retired) this.destroyHeld(b);
-    this.retired = [];
-  }
-
-  /** Destroys the buffers kept for a replay. */
-  releaseKept(): void {
-    for (const b of this.kept) this.destroyHeld(b);
-    this.kept = [];
-  }
 
   private destroyHeld(b: GPUBuffer): void {
     this.held -= b.size;
@@ -110,7 +92,7 @@ export class BufferPool {
     this.free.clear();
     this.freeLarge.clear();
     this.freeLargeBytes = 0;
-    this.afterSubmit();
+    this.retired.afterSubmit();
   }
 
   /** Bytes currently allocated from the device by this pool (in use + free). */

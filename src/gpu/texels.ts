@@ -21,8 +21,9 @@
  * or, capped, re-created textures every forward (11.4 s against 9.2 s). Free textures are kept
  * up to FREE_BYTES in all; the oldest released beyond that are destroyed after the next submit
  * (recorded commands may still name them), or, while the wall-clock profiler replays recorded
- * dispatches (keepRetired), once it has.
+ * dispatches (src/gpu/retired.ts), once it has.
  */
+import { Retired } from './retired.js';
 import { TextureUsage } from './usage.js';
 
 /** Texels per row: 64 KiB rows, a multiple of the 256 bytes copyBufferToTexture asks of bytesPerRow. */
@@ -50,11 +51,8 @@ export class TexelPool {
   /** Free textures, oldest released first, and their bytes. */
   private readonly free = new Set<GPUTexture>();
   private freeBytes = 0;
-  /** Evicted, destroyed after the next submit (or kept for a replay). */
-  private retired: GPUTexture[] = [];
-  private kept: GPUTexture[] = [];
-  /** Set while a wall-clock profiler may replay recorded dispatches (see BufferPool.keepRetired). */
-  keepRetired = false;
+  /** Evicted, destroyed after the next submit (or kept for a replay: retired.keep). */
+  readonly retired = new Retired<GPUTexture>((t) => this.destroyOne(t));
   private empty: { texture: GPUTextureView } | null = null;
   /** Bytes in textures allocated from the device. */
   heldBytes = 0;
@@ -94,7 +92,7 @@ export class TexelPool {
           if (this.freeBytes <= FREE_BYTES) break;
           this.free.delete(old);
           this.freeBytes -= bytesOf(old);
-          this.retired.push(old);
+          this.retired.add(old);
         }
       },
     };
@@ -127,19 +125,6 @@ export class TexelPool {
     return texture;
   }
 
-  /** Destroys the textures evicted before the submit that just happened. */
-  afterSubmit(): void {
-    if (this.keepRetired) this.kept.push(...this.retired);
-    else for (const t of this.retired) this.destroyOne(t);
-    this.retired = [];
-  }
-
-  /** Destroys the textures kept for a replay. */
-  releaseKept(): void {
-    for (const t of this.kept) this.destroyOne(t);
-    this.kept = [];
-  }
-
   private destroyOne(t: GPUTexture): void {
     this.all.delete(t);
     this.heldBytes -= bytesOf(t);
@@ -152,8 +137,7 @@ export class TexelPool {
     this.all.clear();
     this.free.clear();
     this.freeBytes = 0;
-    this.retired = [];
-    this.kept = [];
+    this.retired.clear();
     this.empty = null;
     this.heldBytes = 0;
   }
