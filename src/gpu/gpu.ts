@@ -68,8 +68,8 @@ export interface GpuOptions {
   splitK?: SplitKChoice;
   /**
    * Texel mirrors for the GEMMs' operands (src/gpu/texels.ts, kernels/gemm.ts gemmReads): 'auto'
-   * (default) where measured faster (Mesa's llvmpipe), 'on' on every adapter, 'off' never (to
-   * measure them on a new adapter, or against storage). Env DNF_TEXELS.
+   * (default) on CPU adapters (measured faster on llvmpipe and SwiftShader), 'on' on every
+   * adapter, 'off' never (to measure them on a new adapter, or against storage). Env DNF_TEXELS.
    */
   texels?: TexelsChoice;
 }

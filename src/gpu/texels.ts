@@ -8,8 +8,8 @@
  * lane (inside loops, and even where every invocation reads the same address), while a texel
  * fetch is vector code. Measured on llvmpipe (2-core EPYC): a 16-channel register tile over the
  * input channels, V per lane and U uniform, ran 8 GFLOP/s from storage and 25..34 GFLOP/s from
- * textures; copyBufferToTexture moved 14 GB/s. On SwiftShader the texture path was no faster
- * (2.5..4.5 against 3.6..4.8 GFLOP/s), so only llvmpipe takes it (src/kernels/gemm.ts).
+ * textures; copyBufferToTexture moved 14 GB/s. SwiftShader's GEMMs gain too, less (see
+ * src/kernels/gemm.ts gemmReads).
  *
  * (The textures also allow copies out, for tests and debugging.)
  *

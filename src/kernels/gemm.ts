@@ -8,7 +8,7 @@
  *
  * Four ways to read the operands (`reads`), all giving the same bits:
  * - 'storage': one dispatch over every block and q, U and V read from their storage bindings;
- * - 'texels' (llvmpipe's default, see gemmReads): one dispatch, U and V read from texel mirrors
+ * - 'texels' (CPU adapters' default, see gemmReads): one dispatch, U and V read from texel mirrors
  *   of their bindings (src/gpu/texels.ts), copied just before it;
  * - 'u' (the 1x1 GEMM; one U for every q): several dispatches, each reading U through a 64 KiB
  *   uniform window of U's buffer that holds every U vector it reads: runs of blocks for all q
@@ -45,17 +45,18 @@ const MIN_WORKGROUPS = 2;
 const MIN_PART = 8;
 
 /**
- * How the GEMM of `user` reads its operands by default on this adapter. llvmpipe: 'texels'
- * (2-core EPYC, `node bench/run.mjs gemm`, against storage: the Winograd product 0.76 .. 1.64x
- * over the LSUN UNet's levels, mostly faster, the 1x1 GEMM at 64x64, 256 -> 512 channels 1.86x
- * against the U windows' 1.69x; the UNet 14.8 -> 10.7 s). Other adapters: the 1x1 GEMM U through
- * windows ('u'), the Winograd product storage (SwiftShader's texel fetches are no faster than its
- * storage loads: src/gpu/texels.ts; its 'uv' windows untested for speed). GpuOptions.texels
- * (env DNF_TEXELS) turns the texels on or off everywhere.
+ * How the GEMM of `user` reads its operands by default on this adapter: CPU adapters 'texels'.
+ * Measured against storage (`node bench/run.mjs gemm`, 2-core AVX-512 EPYC): on llvmpipe the
+ * Winograd product 0.76 .. 1.64x over the LSUN UNet's levels (mostly faster), the 1x1 GEMM at
+ * 64x64, 256 -> 512 channels 1.86x against the U windows' 1.69x, the UNet 1.2 .. 1.3x
+ * (alternated runs, see the README); on SwiftShader the 1x1 GEMM 1.08 .. 1.92x where the U
+ * windows ran 0.70 .. 1.08x, the product at 128x128 1.24x and 1.29x, at 64x64 0.92x, the UNet
+ * 61.4 -> 53.1 s. Other adapters (which run these GEMMs only when asked, DNF_CONV3X3=winograd):
+ * the 1x1 GEMM U through windows ('u'), the Winograd product storage. GpuOptions.texels (env
+ * DNF_TEXELS) turns the texels on or off everywhere.
  */
 export function gemmReads(gpu: Gpu, user: 'winograd' | 'conv1x1'): GemmReads {
-  const llvmpipe = /llvmpipe/i.test(`${gpu.adapter.device} ${gpu.adapter.description}`);
-  if (gpu.texels === 'on' || (gpu.texels === 'auto' && llvmpipe)) return 'texels';
+  if (gpu.texels === 'on' || (gpu.texels === 'auto' && gpu.memoryIsHost)) return 'texels';
   return user === 'conv1x1' ? 'u' : 'storage';
 }
 
