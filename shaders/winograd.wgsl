@@ -5,8 +5,7 @@
 // and tap set, against 9 for the direct convolution. src/kernels/conv2d-winograd.ts records the
 // three passes, the product over input channels in between being winograd_gemm.wgsl:
 //   weights: Wt [blocks][Cin][3][3][16] (conv2d's layout) -> U [36][Cin][blocks][16], once per layer
-//   input:   X [N, Cin, H, W] -> V [36][blocks of vblock tiles][Cin][vblock], tiles t0 .. t0+tc-1
-//            of the batch (a chunk; the last block narrower; vblock tpad: V [36][Cin][tpad]);
+//   input:   X [N, Cin, H, W] -> V [36][Cin][tpad], tiles t0 .. t0+tc-1 of the batch (a chunk);
 //            optionally GroupNorm (+ swish) applied as it loads: x' = (x - mean) * scale + shift
 //            from group_norm.wgsl's statistics, so the normalised activation is never written
 //            (the padding stays zero: it pads the normalised map)
@@ -32,7 +31,6 @@ struct Params {
   act: u32,          // 0: none, 1: swish(conv + bias) + residual, 2: relu(conv + bias + residual)
   row: u32,          // lanes per grid row (workgroups along x * WG)
   norm: u32,         // input: 0 as is, 1 GroupNorm from stats (binding 5), 2 GroupNorm then swish
-  vblock: u32,       // input: tiles per block of V's columns (see vIndex)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -117,12 +115,9 @@ fn weights(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
 }
 
-// V's index of input channel ci and chunk tile t at position 0 (positions p.cin * p.tpad apart):
-// blocks of vblock columns, the last one narrower where tpad ends first.
+// V's index of input channel ci and chunk tile t at position 0 (positions p.cin * p.tpad apart).
 fn vIndex(ci: u32, t: u32) -> u32 {
-  let b = t / p.vblock;
-  let width = min(p.vblock, p.tpad - b * p.vblock);
-  return b * p.cin * p.vblock + ci * width + t - b * p.vblock;
+  return ci * p.tpad + t;
 }
 
 // GroupNorm as group_norm.wgsl's normalize computes it (the same bits), then swish if asked.

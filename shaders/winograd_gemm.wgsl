@@ -1,21 +1,20 @@
 // A batched GEMM with 16-channel register blocks: M[q][co][t] = sum over ci of U[block(co)][q][ci][co % 16] * V[q][ci][t].
 // Two uses (src/kernels/conv2d-winograd.ts, src/kernels/conv1x1-gemm.ts):
 // - the Winograd F(4x4, 3x3) product over input channels (see winograd.wgsl) for the 36
-//   positions q, U [36][Cin][blocks][16], V [36][column blocks][Cin][vblock] and M
-//   [36][channels][tpad] over the tiles;
-// - the 1x1 stride-1 convolution on CPU adapters, q the image: V = x [N][Cin][H*W] (one block),
+//   positions q, U [36][Cin][blocks][16], V [36][Cin][tpad] and M [36][channels][tpad] over the
+//   tiles;
+// - the 1x1 stride-1 convolution on CPU adapters, q the image: V = x [N][Cin][H*W],
 //   U the conv2d layout [blocks][Cin][16] (no position stride), M = y [N][Cout][H*W] with
 //   conv2d's bias, activation and residual applied as it is stored (Cout a multiple of 16).
 // U's vec4 for (block, q, ci) is at block * u_block + q * u_pos + ci * u_ci.
-// Entry main: one GEMM per q (workgroup_id.z + z0; a dispatch may cover some blocks, q, lanes
-// and input channels only, see src/kernels/gemm.ts). An invocation computes 4 TG columns
-// ("tiles") x 16 output channels (workgroup_id.y picks the block), as conv2d.wgsl's register
-// tile: per input channel four vec4 of U (the same for every invocation of the workgroup) and
-// TG vec4 of V, then 64 TG FMAs; the sum over ci runs in order (a dispatch over input channels
-// c0 .. c0+kc-1 continues the partial sum the one before stored in M), so the result does not
-// depend on the chunking of the tiles or of the sum, and each output is conv2d.wgsl's sum (the
-// same operations in the same order: the same bits as its conv1x1). No workgroup memory (see
-// conv2d.wgsl on CPU adapters). Consecutive lanes read consecutive vec4 of a row of V (see main).
+// Entry main: one GEMM per q (workgroup_id.z). An invocation computes 4 TG columns ("tiles") x
+// 16 output channels (workgroup_id.y picks the block), as conv2d.wgsl's register tile: per input
+// channel four vec4 of U (the same for every invocation of the workgroup) and TG vec4 of V, then
+// 64 TG FMAs; the sum over ci runs in order, so the result does not depend on the chunking of
+// the tiles, and each output is conv2d.wgsl's sum (the same operations in the same order: the
+// same bits as its conv1x1). No workgroup memory (see conv2d.wgsl on CPU adapters). Consecutive
+// lanes read consecutive vec4 of a row of V (see main). U and V come from storage or from texel
+// mirrors of their bindings (src/gpu/texels.ts), the same values.
 // Measured on llvmpipe at 256x256, 128 channels, operands in storage: 16 tiles x 16 channels beat
 // 8 x 32 (-14%) and 4 x 64 (-44%). Entry channels (below) serves chunks of few tiles.
 struct Params {
@@ -27,16 +26,7 @@ struct Params {
   has_bias: u32,     // 1: add bias (binding 4) as M is stored
   has_residual: u32, // 1: add residual (binding 5, M's layout) after swish, before relu
   act: u32,          // 0: none, 1: swish(sum + bias) + residual, 2: relu(sum + bias + residual)
-  y0: u32,           // main: the first block of 16 output channels of this dispatch (workgroup_id.y + y0)
-  z0: u32,           // main: the first q of this dispatch (workgroup_id.z + z0)
-  u_win: u32,        // main with U_WINDOW: the vec4 index in U's binding where Uw starts (mod 2^32)
   u_ci: u32,         // vec4 stride of U between input channels
-  vblock: u32,       // columns per block of V: V [q][block][cin][vblock], the last block narrower (tpad: V [q][cin][tpad])
-  x0: u32,           // main: the first lane of this dispatch (lanes over the row, see main)
-  x_end: u32,        // main: one past its last lane
-  c0: u32,           // main: the first input channel of this dispatch's part of the sum
-  kc: u32,           // main: its input channels (c0 + kc < cin: M holds a partial sum, continued by the next)
-  v_win: u32,        // main with V_WINDOW: the vec4 index in V's binding where Vw starts (mod 2^32)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -45,14 +35,10 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> M: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read> residual: array<vec4<f32>>;
-// A 64 KiB window of U's buffer holding every U vector this dispatch of main reads (U_WINDOW).
-@group(0) @binding(6) var<uniform> Uw: array<vec4<f32>, 4096>;
-// A 64 KiB window of V's buffer holding every V vector this dispatch of main reads (V_WINDOW).
-@group(0) @binding(7) var<uniform> Vw: array<vec4<f32>, 4096>;
 // Texel mirrors of V's and U's bindings (V_TEXELS, U_TEXELS; src/gpu/texels.ts): vec4 i at
 // texel (i % TEXEL_ROW, i / TEXEL_ROW).
-@group(0) @binding(8) var Vt: texture_2d<f32>;
-@group(0) @binding(9) var Ut: texture_2d<f32>;
+@group(0) @binding(6) var Vt: texture_2d<f32>;
+@group(0) @binding(7) var Ut: texture_2d<f32>;
 const TEXEL_ROW_SHIFT = 12u; // TEXEL_ROW = 4096
 
 override WG: u32 = 64u;
@@ -61,35 +47,22 @@ override WG: u32 = 64u;
 override TG: u32 = 8u;
 // channels: groups of 4 tiles per invocation (1, 2, 4 or 8).
 override TC: u32 = 4u;
-// main: read U through the uniform window Uw rather than the storage binding. llvmpipe (Mesa
-// 22.3) loads storage buffers inside loops one invocation at a time, with a branch per lane and
-// component, even at addresses uniform across the workgroup; a uniform buffer's loads are one
-// vector gather. Measured on llvmpipe: the product 1.6x faster (see src/kernels/gemm.ts).
-override U_WINDOW: bool = false;
-// main: read V through the uniform window Vw (with U_WINDOW: both operands as gathers).
-override V_WINDOW: bool = false;
 // Read V (U) from its texel mirror Vt (Ut) rather than from storage: on llvmpipe a texel fetch
 // is vector code, a storage load one invocation at a time (src/gpu/texels.ts).
 override V_TEXELS: bool = false;
 override U_TEXELS: bool = false;
-// main: start from the partial sum in M (c0 > 0; a separate pipeline, so that the others carry no
-// code for it).
-override RESUME: bool = false;
-
 fn texel(t: texture_2d<f32>, i: u32) -> vec4<f32> {
   return textureLoad(t, vec2<u32>(i & ((1u << TEXEL_ROW_SHIFT) - 1u), i >> TEXEL_ROW_SHIFT), 0);
 }
 
-// U's vec4 i (of the storage binding or its mirror; of the window, shifted by u_win, with U_WINDOW).
+// U's vec4 i (of the storage binding or its mirror).
 fn weights(i: u32) -> vec4<f32> {
-  if (U_WINDOW) { return Uw[i]; }
   if (U_TEXELS) { return texel(Ut, i); }
   return U[i];
 }
 
-// V's vec4 i (of the storage binding or its mirror; of the window, shifted by v_win, with V_WINDOW).
+// V's vec4 i (of the storage binding or its mirror).
 fn inputs(i: u32) -> vec4<f32> {
-  if (V_WINDOW) { return Vw[i]; }
   if (V_TEXELS) { return texel(Vt, i); }
   return V[i];
 }
@@ -110,10 +83,8 @@ fn step(a: Acc, x: vec4<f32>, w0: vec4<f32>, w1: vec4<f32>, w2: vec4<f32>, w3: v
   return Acc(a.m0 + outer(x, w0), a.m1 + outer(x, w1), a.m2 + outer(x, w2), a.m3 + outer(x, w3));
 }
 
-// conv2d.wgsl's epilogue for output channel ch at M's vec4 i (identity for Winograd's M, and for
-// a partial sum: main's c0 + kc < cin).
+// conv2d.wgsl's epilogue for output channel ch at M's vec4 i (identity for Winograd's M).
 fn epilogue(v: vec4<f32>, ch: u32, i: u32) -> vec4<f32> {
-  if (p.c0 + p.kc != p.cin) { return v; }
   var s = v;
   if (p.has_bias == 1u) { s += bias[ch]; }
   if (p.act == 1u) { s = s / (1.0 + exp(-s)); }
@@ -122,8 +93,7 @@ fn epilogue(v: vec4<f32>, ch: u32, i: u32) -> vec4<f32> {
   return s;
 }
 
-// Channels co .. co+15 of tiles 4 t4 .. 4 t4 + 3 (t4: M's vec4 column); the epilogue once the
-// sum is complete (a partial sum is stored as it is).
+// Channels co .. co+15 of tiles 4 t4 .. 4 t4 + 3 (t4: M's vec4 column), through the epilogue.
 fn store(a: Acc, q: u32, co: u32, t4: u32) {
   let m = array<mat4x4<f32>, 4>(a.m0, a.m1, a.m2, a.m3);
   let row = p.tpad / 4u;
@@ -136,41 +106,19 @@ fn store(a: Acc, q: u32, co: u32, t4: u32) {
   }
 }
 
-// The partial sum store left for these channels and tiles (the dispatch before, over the input
-// channels before c0; RESUME): the sum continues from it, in order, so the result is the same bits.
-fn resume(a: Acc, q: u32, co: u32, t4: u32) -> Acc {
-  if (!RESUME) { return a; }
-  let row = p.tpad / 4u;
-  let i = (q * p.co_pad + co) * row + t4;
-  return Acc(
-    mat4x4<f32>(M[i], M[i + row], M[i + 2u * row], M[i + 3u * row]),
-    mat4x4<f32>(M[i + 4u * row], M[i + 5u * row], M[i + 6u * row], M[i + 7u * row]),
-    mat4x4<f32>(M[i + 8u * row], M[i + 9u * row], M[i + 10u * row], M[i + 11u * row]),
-    mat4x4<f32>(M[i + 12u * row], M[i + 13u * row], M[i + 14u * row], M[i + 15u * row]),
-  );
-}
-
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let row = p.tpad / 4u;
-  // V's blocks of columns (cols vec4 each, the last one narrower where tpad ends first) and the
-  // lanes over each: lane l takes the vec4 columns cb * cols + lb + k * bper (k < TG) of block
-  // cb = l / per, lb = l % per, bper its lanes, so that consecutive lanes read consecutive vec4
-  // (one block of all tpad columns: lanes l + k * lanes).
-  let cols = p.vblock / 4u;
-  let per = cols / TG;
-  let l = wid.x * WG + lid.x + p.x0;
-  let live = l < p.x_end;
-  let lc = min(l, p.x_end - 1u);
-  let cb = lc / per;
-  let lb = lc % per;
-  let bcols = min(cols, row - cb * cols);
-  let bper = bcols / TG;
-  let t4 = cb * cols + lb;
-  let q = wid.z + p.z0;
-  let block = wid.y + p.y0;
+  // Lane l takes the vec4 columns l + k * lanes (k < TG), so that consecutive lanes read
+  // consecutive vec4 of a row of V.
+  let lanes = row / TG;
+  let l = wid.x * WG + lid.x;
+  let live = l < lanes;
+  let t4 = min(l, lanes - 1u);
+  let q = wid.z;
+  let block = wid.y;
   let co = block * 16u;
-  // a<k>: vec4 column t4 + k * bper (k < TG; the others stay zero and are never stored).
+  // a<k>: vec4 column t4 + k * lanes (k < TG; the others stay zero and are never stored).
   var a0 = Acc();
   var a1 = Acc();
   var a2 = Acc();
@@ -187,65 +135,49 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   var a13 = Acc();
   var a14 = Acc();
   var a15 = Acc();
-  a0 = resume(a0, q, co, t4 + 0u * bper);
-  a1 = resume(a1, q, co, t4 + 1u * bper);
-  if (TG > 2u) { a2 = resume(a2, q, co, t4 + 2u * bper); }
-  if (TG > 3u) { a3 = resume(a3, q, co, t4 + 3u * bper); }
-  if (TG > 4u) { a4 = resume(a4, q, co, t4 + 4u * bper); }
-  if (TG > 5u) { a5 = resume(a5, q, co, t4 + 5u * bper); }
-  if (TG > 6u) { a6 = resume(a6, q, co, t4 + 6u * bper); }
-  if (TG > 7u) { a7 = resume(a7, q, co, t4 + 7u * bper); }
-  if (TG > 8u) { a8 = resume(a8, q, co, t4 + 8u * bper); }
-  if (TG > 9u) { a9 = resume(a9, q, co, t4 + 9u * bper); }
-  if (TG > 10u) { a10 = resume(a10, q, co, t4 + 10u * bper); }
-  if (TG > 11u) { a11 = resume(a11, q, co, t4 + 11u * bper); }
-  if (TG > 12u) { a12 = resume(a12, q, co, t4 + 12u * bper); }
-  if (TG > 13u) { a13 = resume(a13, q, co, t4 + 13u * bper); }
-  if (TG > 14u) { a14 = resume(a14, q, co, t4 + 14u * bper); }
-  if (TG > 15u) { a15 = resume(a15, q, co, t4 + 15u * bper); }
-  var vb = q * p.cin * row + cb * p.cin * cols + p.c0 * bcols + lb - p.v_win;
-  var ub = block * p.u_block + q * p.u_pos + p.c0 * p.u_ci - p.u_win;
-  for (var ci = 0u; ci < p.kc; ci++) {
+  var vb = q * p.cin * row + t4;
+  var ub = block * p.u_block + q * p.u_pos;
+  for (var ci = 0u; ci < p.cin; ci++) {
     let w0 = weights(ub);
     let w1 = weights(ub + 1u);
     let w2 = weights(ub + 2u);
     let w3 = weights(ub + 3u);
-    a0 = step(a0, inputs(vb + 0u * bper), w0, w1, w2, w3);
-    a1 = step(a1, inputs(vb + 1u * bper), w0, w1, w2, w3);
-    if (TG > 2u) { a2 = step(a2, inputs(vb + 2u * bper), w0, w1, w2, w3); }
-    if (TG > 3u) { a3 = step(a3, inputs(vb + 3u * bper), w0, w1, w2, w3); }
-    if (TG > 4u) { a4 = step(a4, inputs(vb + 4u * bper), w0, w1, w2, w3); }
-    if (TG > 5u) { a5 = step(a5, inputs(vb + 5u * bper), w0, w1, w2, w3); }
-    if (TG > 6u) { a6 = step(a6, inputs(vb + 6u * bper), w0, w1, w2, w3); }
-    if (TG > 7u) { a7 = step(a7, inputs(vb + 7u * bper), w0, w1, w2, w3); }
-    if (TG > 8u) { a8 = step(a8, inputs(vb + 8u * bper), w0, w1, w2, w3); }
-    if (TG > 9u) { a9 = step(a9, inputs(vb + 9u * bper), w0, w1, w2, w3); }
-    if (TG > 10u) { a10 = step(a10, inputs(vb + 10u * bper), w0, w1, w2, w3); }
-    if (TG > 11u) { a11 = step(a11, inputs(vb + 11u * bper), w0, w1, w2, w3); }
-    if (TG > 12u) { a12 = step(a12, inputs(vb + 12u * bper), w0, w1, w2, w3); }
-    if (TG > 13u) { a13 = step(a13, inputs(vb + 13u * bper), w0, w1, w2, w3); }
-    if (TG > 14u) { a14 = step(a14, inputs(vb + 14u * bper), w0, w1, w2, w3); }
-    if (TG > 15u) { a15 = step(a15, inputs(vb + 15u * bper), w0, w1, w2, w3); }
-    vb += bcols;
+    a0 = step(a0, inputs(vb + 0u * lanes), w0, w1, w2, w3);
+    a1 = step(a1, inputs(vb + 1u * lanes), w0, w1, w2, w3);
+    if (TG > 2u) { a2 = step(a2, inputs(vb + 2u * lanes), w0, w1, w2, w3); }
+    if (TG > 3u) { a3 = step(a3, inputs(vb + 3u * lanes), w0, w1, w2, w3); }
+    if (TG > 4u) { a4 = step(a4, inputs(vb + 4u * lanes), w0, w1, w2, w3); }
+    if (TG > 5u) { a5 = step(a5, inputs(vb + 5u * lanes), w0, w1, w2, w3); }
+    if (TG > 6u) { a6 = step(a6, inputs(vb + 6u * lanes), w0, w1, w2, w3); }
+    if (TG > 7u) { a7 = step(a7, inputs(vb + 7u * lanes), w0, w1, w2, w3); }
+    if (TG > 8u) { a8 = step(a8, inputs(vb + 8u * lanes), w0, w1, w2, w3); }
+    if (TG > 9u) { a9 = step(a9, inputs(vb + 9u * lanes), w0, w1, w2, w3); }
+    if (TG > 10u) { a10 = step(a10, inputs(vb + 10u * lanes), w0, w1, w2, w3); }
+    if (TG > 11u) { a11 = step(a11, inputs(vb + 11u * lanes), w0, w1, w2, w3); }
+    if (TG > 12u) { a12 = step(a12, inputs(vb + 12u * lanes), w0, w1, w2, w3); }
+    if (TG > 13u) { a13 = step(a13, inputs(vb + 13u * lanes), w0, w1, w2, w3); }
+    if (TG > 14u) { a14 = step(a14, inputs(vb + 14u * lanes), w0, w1, w2, w3); }
+    if (TG > 15u) { a15 = step(a15, inputs(vb + 15u * lanes), w0, w1, w2, w3); }
+    vb += row;
     ub += p.u_ci;
   }
   if (!live) { return; }
-  store(a0, q, co, t4 + 0u * bper);
-  store(a1, q, co, t4 + 1u * bper);
-  if (TG > 2u) { store(a2, q, co, t4 + 2u * bper); }
-  if (TG > 3u) { store(a3, q, co, t4 + 3u * bper); }
-  if (TG > 4u) { store(a4, q, co, t4 + 4u * bper); }
-  if (TG > 5u) { store(a5, q, co, t4 + 5u * bper); }
-  if (TG > 6u) { store(a6, q, co, t4 + 6u * bper); }
-  if (TG > 7u) { store(a7, q, co, t4 + 7u * bper); }
-  if (TG > 8u) { store(a8, q, co, t4 + 8u * bper); }
-  if (TG > 9u) { store(a9, q, co, t4 + 9u * bper); }
-  if (TG > 10u) { store(a10, q, co, t4 + 10u * bper); }
-  if (TG > 11u) { store(a11, q, co, t4 + 11u * bper); }
-  if (TG > 12u) { store(a12, q, co, t4 + 12u * bper); }
-  if (TG > 13u) { store(a13, q, co, t4 + 13u * bper); }
-  if (TG > 14u) { store(a14, q, co, t4 + 14u * bper); }
-  if (TG > 15u) { store(a15, q, co, t4 + 15u * bper); }
+  store(a0, q, co, t4 + 0u * lanes);
+  store(a1, q, co, t4 + 1u * lanes);
+  if (TG > 2u) { store(a2, q, co, t4 + 2u * lanes); }
+  if (TG > 3u) { store(a3, q, co, t4 + 3u * lanes); }
+  if (TG > 4u) { store(a4, q, co, t4 + 4u * lanes); }
+  if (TG > 5u) { store(a5, q, co, t4 + 5u * lanes); }
+  if (TG > 6u) { store(a6, q, co, t4 + 6u * lanes); }
+  if (TG > 7u) { store(a7, q, co, t4 + 7u * lanes); }
+  if (TG > 8u) { store(a8, q, co, t4 + 8u * lanes); }
+  if (TG > 9u) { store(a9, q, co, t4 + 9u * lanes); }
+  if (TG > 10u) { store(a10, q, co, t4 + 10u * lanes); }
+  if (TG > 11u) { store(a11, q, co, t4 + 11u * lanes); }
+  if (TG > 12u) { store(a12, q, co, t4 + 12u * lanes); }
+  if (TG > 13u) { store(a13, q, co, t4 + 13u * lanes); }
+  if (TG > 14u) { store(a14, q, co, t4 + 14u * lanes); }
+  if (TG > 15u) { store(a15, q, co, t4 + 15u * lanes); }
 }
 
 // Four tiles x 4 output channels: column j holds channel 4c + j.
@@ -259,7 +191,7 @@ fn store4(m: mat4x4<f32>, q: u32, co: u32, t4: u32) {
 // For Winograd chunks of few tiles (the 16x16 and 8x8 maps), where main would leave most of a workgroup
 // idle (M is stored as it is, without the epilogue): an invocation computes 4 output channels x 4 TC tiles, the lanes of a workgroup running
 // over the output channels. The V columns read are then the same for every invocation and U's
-// are read per lane (from storage or, V_TEXELS and U_TEXELS, texel mirrors; never windows). Every output sums over ci in the same order
+// are read per lane (from storage or, V_TEXELS and U_TEXELS, texel mirrors). Every output sums over ci in the same order
 // with the same operations as in main, so the two entries give the same bits.
 @compute @workgroup_size(WG)
 fn channels(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {

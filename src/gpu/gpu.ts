@@ -104,7 +104,6 @@ export class Gpu {
   private pending = 0;
   private chunks: UniformChunk[] = [];
   private chunkIndex = 0;
-  private placeholder: GPUBuffer | null = null;
   private readonly uniformAlign: number;
   private deviceError: string | null = null;
   /** Set when the device is lost: every later step fails, so it stops a batch job (exit 2). */
@@ -241,13 +240,6 @@ export class Gpu {
     return { buffer: chunk.buffer, offset, view: new DataView(chunk.mirror) };
   }
 
-  /**
-   * A 64 KiB uniform buffer of zeros, for a shader's uniform window binding that a dispatch does
-   * not read (winograd_gemm.wgsl's Uw when U comes from its storage binding).
-   */
-  get uniformPlaceholder(): GPUBuffer {
-    return (this.placeholder ??= this.device.createBuffer({ size: UNIFORM_CHUNK, usage: BufferUsage.UNIFORM, label: 'uniform placeholder' }));
-  }
 
   /** A texture binding that a dispatch does not read (winograd_gemm.wgsl's Vt and Ut when V and U come from storage). */
   get texturePlaceholder(): { texture: GPUTextureView } {
@@ -423,7 +415,6 @@ export class Gpu {
     this.pool.trim();
     this.texelPool.destroy();
     for (const c of this.chunks) c.buffer.destroy();
-    this.placeholder?.destroy();
     this.profiler?.destroy();
     this.device.destroy();
     this.onDestroy?.();

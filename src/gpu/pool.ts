@@ -13,8 +13,8 @@
 import { Retired } from './retired.js';
 import { BufferUsage } from "./usage.js";
 
-/** Storage, copies, and uniform for kernels that read a 64 KiB window of a tensor as a uniform buffer (src/kernels/gemm.ts). */
-export const STORAGE_USAGE = BufferUsage.STORAGE | BufferUsage.UNIFORM | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
+/** Storage and copies (to and from buffers, and into texel mirrors: src/gpu/texels.ts). */
+export const STORAGE_USAGE = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
 
 export function sizeClass(bytes: number): number {
   const b = Math.max(16, Math.ceil(bytes / 16) * 16);

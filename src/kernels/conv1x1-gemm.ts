@@ -37,7 +37,7 @@ export function conv1x1GemmServes(x: Tensor, w: Conv2dWeights, opts: Conv2dOptio
  * conv2d of a layer conv1x1GemmServes accepts (checked by the caller, kernels/conv2d.ts); shapes
  * and aliasing as conv2d checks them.
  */
-export function conv1x1Gemm(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions, out: Tensor, pixelsPerLane?: number, reads: GemmReads = gemmReads(x.gpu, 'conv1x1')): Tensor {
+export function conv1x1Gemm(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions, out: Tensor, pixelsPerLane?: number, reads: GemmReads = gemmReads(x.gpu)): Tensor {
   const gpu = x.gpu;
   const [n, cin, h, wd] = x.shape;
   const pixels = h * wd;
@@ -55,7 +55,6 @@ export function conv1x1Gemm(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions, ou
     tpad: pixels,
     coPad: w.cout,
     qs: n,
-    vBlock: pixels,
     uBlock: cin * 4,
     uPos: 0,
     uCi: 4,

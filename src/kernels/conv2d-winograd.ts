@@ -19,7 +19,7 @@ import type { Gpu } from '../gpu/gpu.js';
 import { Tensor } from '../tensor.js';
 import { conv2dPixelGroups, type Conv2dOptions, type Conv2dWeights } from './conv2d.js';
 import type { GroupNormStats } from './group-norm.js';
-import { gemmReads, mirror, recordGemm, WINDOW_WG, type GemmReads } from './gemm.js';
+import { gemmReads, mirror, recordGemm, type GemmReads } from './gemm.js';
 import { ceilDiv, grid1d, workgroupFor } from './grid.js';
 
 const WG = 64;
@@ -43,14 +43,6 @@ const MIN_LANES = 8;
 export function winogradTilesPerLane(tiles: number, most: number = TILE_CHOICES[0]): number {
   return TILE_CHOICES.find((t) => t <= most && Math.ceil(tiles / t) >= MIN_LANES) ?? TILE_CHOICES[TILE_CHOICES.length - 1];
 }
-
-/**
- * The most tiles per invocation with U and V through uniform windows ('uv', src/kernels/gemm.ts;
- * a tuning option: on llvmpipe, 2-core Xeon with AVX-512, against storage, 64x64 256 channels
- * 0.45x, 0.82x, 1.21x, 32x32 0.96x, 0.72x, 0.41x, 128x128 0.93x, 0.90x; on a 2-core EPYC
- * 0.36 .. 0.92x).
- */
-const WINDOW_MAX_TILES = 32;
 
 
 /**
@@ -138,7 +130,7 @@ export function winogradWeights(w: Conv2dWeights, m: WinogradTile = 4): Tensor {
   return u;
 }
 
-const noTiles = { h: 0, w: 0, tiles_y: 0, tiles_x: 0, t0: 0, tc: 0, tpad: 0, has_bias: 0, has_residual: 0, act: 0, norm: 0, vblock: 1 };
+const noTiles = { h: 0, w: 0, tiles_y: 0, tiles_x: 0, t0: 0, tc: 0, tpad: 0, has_bias: 0, has_residual: 0, act: 0, norm: 0 };
 
 /** Tiles per chunk: V and M within CHUNK_BYTES and the binding limit, a multiple of CHUNK_MULTIPLE. */
 export function winogradChunkTiles(gpu: Gpu, cin: number, coPad: number, tiles: number, chunkBytes = CHUNK_BYTES, m: WinogradTile = 4): number {
@@ -188,9 +180,8 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: Win
   // One tile for every chunk (the first is the largest), so that every output is computed alike.
   const first = Math.min(chunk, tiles);
   const lanesOver = tuning.lanes ?? (tuning.tilesPerLane ? 'tiles' : winogradLanes(first));
-  const reads = tuning.reads ?? gemmReads(gpu, 'winograd');
-  if (reads === 'u') throw new Error("conv2d (Winograd): the product reads U and V from storage, texel mirrors or windows ('storage', 'texels', 'uv'), not U alone through windows");
-  const perLane = tuning.tilesPerLane ?? winogradTilesPerLane(first, reads === 'uv' ? WINDOW_MAX_TILES : undefined);
+  const reads = tuning.reads ?? gemmReads(gpu);
+  const perLane = tuning.tilesPerLane ?? winogradTilesPerLane(first);
   if (!(TILE_CHOICES as readonly number[]).includes(perLane)) throw new Error(`conv2d (Winograd): tilesPerLane must be one of ${TILE_CHOICES.join(', ')}, got ${perLane}`);
   const tc4 = channelColumns(first);
   // tpad: the chunk's tiles rounded up to the tiles one invocation (or, for 'channels', one workgroup column) computes.
@@ -211,15 +202,12 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: Win
     act: ACT[opts.act ?? 'none'],
     row: 0,
   };
-  // V's blocks of columns: one workgroup of a windowed dispatch each (src/kernels/gemm.ts).
-  const vBlockTiles = lanesOver === 'tiles' && reads === 'uv' ? perLane * WINDOW_WG : 0;
   // U's texel mirror, once for every chunk (null: U from storage).
   const ut = reads === 'texels' ? mirror(u, 'winograd.Ut') : null;
   for (let t0 = 0; t0 < tiles; t0 += chunk) {
     const tc = Math.min(chunk, tiles - t0);
     const tpad = ceilDiv(tc, tileStep) * tileStep;
-    const vBlock = vBlockTiles ? Math.min(vBlockTiles, tpad) : tpad;
-    const params = { ...common, t0, tc, tpad, vblock: vBlock };
+    const params = { ...common, t0, tc, tpad };
     const v = Tensor.empty(gpu, [POS, cin, tpad], 'winograd.V');
     const m = Tensor.empty(gpu, [POS, coPad, tpad], 'winograd.M');
     gpu.dispatch({
@@ -233,7 +221,7 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: Win
     });
     if (lanesOver === 'tiles') {
       const lanes = tpad / perLane;
-      recordGemm(gpu, { v, u, m, cin, tpad, vBlock, coPad, qs: POS, uBlock: 4, uPos: cin * blocks * 4, uCi: blocks * 4, tg: perLane / 4, lanes, reads, uTexels: ut, label: 'winograd.gemm' });
+      recordGemm(gpu, { v, u, m, cin, tpad, coPad, qs: POS, uBlock: 4, uPos: cin * blocks * 4, uCi: blocks * 4, tg: perLane / 4, lanes, reads, uTexels: ut, label: 'winograd.gemm' });
     } else {
       const lanes = coPad / 4;
       const gemmWg = workgroupFor(lanes);
@@ -243,9 +231,9 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: Win
         entry: 'channels',
         overrides: { WG: gemmWg, TC: tc4, V_TEXELS: vt ? 1 : 0, U_TEXELS: ut ? 1 : 0 },
         workgroups: [ceilDiv(lanes, gemmWg), tpad / (4 * tc4), POS],
-        params: { cin, tpad, co_pad: coPad, u_block: 4, u_pos: cin * blocks * 4, has_bias: 0, has_residual: 0, act: 0, y0: 0, z0: 0, u_win: 0, u_ci: blocks * 4, vblock: tpad, x0: 0, x_end: 0, c0: 0, kc: cin, v_win: 0 },
-        // M is stored as it is (no epilogue): the bias, residual and window bindings are filled with buffers already bound.
-        buffers: [v.binding, u.binding, m.binding, u.binding, v.binding, gpu.uniformPlaceholder, gpu.uniformPlaceholder, vt ?? gpu.texturePlaceholder, ut ?? gpu.texturePlaceholder],
+        params: { cin, tpad, co_pad: coPad, u_block: 4, u_pos: cin * blocks * 4, has_bias: 0, has_residual: 0, act: 0, u_ci: blocks * 4 },
+        // M is stored as it is (no epilogue): the bias and residual bindings are filled with buffers already bound.
+        buffers: [v.binding, u.binding, m.binding, u.binding, v.binding, vt ?? gpu.texturePlaceholder, ut ?? gpu.texturePlaceholder],
         label: 'winograd.gemm',
       });
       vt?.release();
