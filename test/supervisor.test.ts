@@ -82,7 +82,10 @@ describe('stderr of real runs', () => {
       gpu.device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.STORAGE });
       try { await gpu.sync(); } catch (err) { process.stderr.write('engine: ' + err.message + '\\n'); }
       const { create } = await import(${JSON.stringify(webgpu)});
-      const adapter = await create(['backend=opengles']).requestAdapter({ featureLevel: 'compatibility' });
+      // Kept referenced to the end, as src/node/acquire.ts keeps its own: a Dawn instance collected
+      // while its threads run crashes the process at exit (SIGSEGV or SIGABRT, now and then).
+      globalThis.dawnInstance = create(['backend=opengles']);
+      const adapter = await globalThis.dawnInstance.requestAdapter({ featureLevel: 'compatibility' });
       const device = await adapter.requestDevice();
       device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.STORAGE });
       await device.queue.onSubmittedWorkDone();
