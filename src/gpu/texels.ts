@@ -18,7 +18,7 @@
  * over by a later mirror, in queue order after the commands that read it. Taking the best fit
  * rather than an exact class keeps a model's working set to a few textures, each created (and
  * cleared by Dawn on first use) once: with exact classes the UNet's layers needed 843 MB of them,
- * or, capped, re-created textures every forward (11.4 s against 9.2 s). Free textures are kept
+ * or, capped, re-created textures every forward (11.4 s against 9.4 s). Free textures are kept
  * up to FREE_BYTES in all; the oldest released beyond that are destroyed after the next submit
  * (recorded commands may still name them), or, while the wall-clock profiler replays recorded
  * dispatches (src/gpu/retired.ts), once it has.
