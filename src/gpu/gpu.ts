@@ -15,6 +15,7 @@ import { packParams, paramsByteSize, type ParamValues } from './params.js';
 import { BufferPool } from './pool.js';
 import { BufferUsage, MapMode } from './usage.js';
 import { Profiler, type ProfileMode } from './profiler.js';
+import type { Retired } from './retired.js';
 import { TexelPool, type Texels } from './texels.js';
 
 export type FeatureLevel = 'core' | 'compatibility';
@@ -28,7 +29,7 @@ export interface AdapterSummary {
 }
 
 /** A buffer range to bind: a whole buffer, or a part of one (offset and size in bytes). */
-export type BufferRange = GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number };
+type BufferRange = GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number };
 /** What a dispatch binds: a buffer range, or (for a texture_2d<f32> binding) a texture view. */
 export type BindingResource = BufferRange | { texture: GPUTextureView };
 
@@ -105,6 +106,8 @@ export class Gpu {
   private chunks: UniformChunk[] = [];
   private chunkIndex = 0;
   private readonly uniformAlign: number;
+  /** The pools' evicted objects, destroyed after each submit (src/gpu/retired.ts). */
+  private readonly retired: Array<Retired<GPUBuffer> | Retired<GPUTexture>>;
   private deviceError: string | null = null;
   /** Set when the device is lost: every later step fails, so it stops a batch job (exit 2). */
   private lostError: string | null = null;
@@ -132,10 +135,10 @@ export class Gpu {
     this.texels = options.texels ?? 'auto';
     if (!['auto', 'on', 'off'].includes(this.texels)) throw new DnfError(`texels (env DNF_TEXELS) must be auto, on or off, got '${this.texels}'`);
     const mode: ProfileMode | null = options.profile ? (device.features.has('timestamp-query') ? 'timestamp' : 'wallclock') : null;
-    const retired = [this.pool.retired, this.texelPool.retired];
-    this.profiler = mode ? new Profiler(device, mode, () => retired.forEach((r) => r.releaseKept())) : null;
+    this.retired = [this.pool.retired, this.texelPool.retired];
+    this.profiler = mode ? new Profiler(device, mode, () => this.retired.forEach((r) => r.releaseKept())) : null;
     // A wall-clock replay runs recorded dispatches again later: the buffers and textures they name must live.
-    for (const r of retired) r.keep = mode === 'wallclock';
+    for (const r of this.retired) r.keep = mode === 'wallclock';
     device.addEventListener('uncapturederror', (ev) => {
       const msg = (ev as GPUUncapturedErrorEvent).error.message;
       this.deviceError ??= msg;
@@ -240,7 +243,6 @@ export class Gpu {
     return { buffer: chunk.buffer, offset, view: new DataView(chunk.mirror) };
   }
 
-
   /** A texture binding that a dispatch does not read (winograd_gemm.wgsl's Vt and Ut when V and U come from storage). */
   get texturePlaceholder(): { texture: GPUTextureView } {
     return this.texelPool.placeholder;
@@ -333,8 +335,7 @@ export class Gpu {
   flush(): void {
     if (!this.encoder) {
       // Nothing recorded names a retired buffer or texture.
-      this.pool.retired.afterSubmit();
-      this.texelPool.retired.afterSubmit();
+      for (const r of this.retired) r.afterSubmit();
       return;
     }
     this.endPass();
@@ -346,8 +347,7 @@ export class Gpu {
     this.chunkIndex = 0;
     this.profiler?.resolve(this.encoder);
     this.device.queue.submit([this.encoder.finish()]);
-    this.pool.retired.afterSubmit();
-    this.texelPool.retired.afterSubmit();
+    for (const r of this.retired) r.afterSubmit();
     this.profiler?.afterSubmit();
     this.encoder = null;
     this.pending = 0;

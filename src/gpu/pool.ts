@@ -19,8 +19,13 @@ export const STORAGE_USAGE = BufferUsage.STORAGE | BufferUsage.COPY_SRC | Buffer
 export function sizeClass(bytes: number): number {
   const b = Math.max(16, Math.ceil(bytes / 16) * 16);
   if (b <= 4096) return Math.ceil(b / 256) * 256;
-  const step = 2 ** (Math.floor(Math.log2(b)) - 3);
-  return Math.ceil(b / step) * step;
+  return roundUpEighth(b);
+}
+
+/** n (8 or more) rounded up to a multiple of 1/8 of the power of two at or below it: classes at most 12.5% apart. */
+export function roundUpEighth(n: number): number {
+  const step = 2 ** (Math.floor(Math.log2(n)) - 3);
+  return Math.ceil(n / step) * step;
 }
 
 /** Buffers from this size are large. */

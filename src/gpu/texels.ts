@@ -23,6 +23,7 @@
  * (recorded commands may still name them), or, while the wall-clock profiler replays recorded
  * dispatches (src/gpu/retired.ts), once it has.
  */
+import { roundUpEighth } from './pool.js';
 import { Retired } from './retired.js';
 import { TextureUsage } from './usage.js';
 
@@ -39,11 +40,9 @@ export interface Texels {
   release(): void;
 }
 
-/** Rows rounded up to a class (exact up to 64, then steps of 1/8 of the power of two below). */
+/** Rows rounded up to a class (exact up to 64, then the buffer pool's steps of 1/8). */
 export function rowClass(rows: number): number {
-  if (rows <= 64) return Math.max(1, rows);
-  const step = 2 ** (Math.floor(Math.log2(rows)) - 3);
-  return Math.ceil(rows / step) * step;
+  return rows <= 64 ? Math.max(1, rows) : roundUpEighth(rows);
 }
 
 export class TexelPool {

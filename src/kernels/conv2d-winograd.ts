@@ -39,11 +39,10 @@ const CHUNK_MULTIPLE = TILE_CHOICES[0];
 /** Invocations per workgroup row that the tile choice keeps busy (llvmpipe's SIMD width with AVX2). */
 const MIN_LANES = 8;
 
-/** The largest register tile (at most `most`) that leaves MIN_LANES invocations for `tiles` tiles (8 tiles at least). */
-export function winogradTilesPerLane(tiles: number, most: number = TILE_CHOICES[0]): number {
-  return TILE_CHOICES.find((t) => t <= most && Math.ceil(tiles / t) >= MIN_LANES) ?? TILE_CHOICES[TILE_CHOICES.length - 1];
+/** The largest register tile that leaves MIN_LANES invocations for `tiles` tiles (8 tiles at least). */
+export function winogradTilesPerLane(tiles: number): number {
+  return TILE_CHOICES.find((t) => Math.ceil(tiles / t) >= MIN_LANES) ?? TILE_CHOICES[TILE_CHOICES.length - 1];
 }
-
 
 /**
  * How the product's invocations divide a chunk of `tiles` tiles: 'tiles' (winograd_gemm.wgsl's
