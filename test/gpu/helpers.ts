@@ -11,6 +11,18 @@ import { Tensor } from '../../src/tensor.js';
 
 let shared: Promise<Gpu> | null = null;
 
+/**
+ * Whether this run sweeps every compiled variant of a kernel (tile shapes, strides) rather than a
+ * representative one: on SwiftShader, yes; on llvmpipe, whose LLVM takes 15 .. 55 s to compile each
+ * of the largest variants on a machine that has not cached them (Mesa's shader cache is empty on a
+ * fresh CI machine; SwiftShader compiles the same ones in 1 .. 5 s), the sweeps keep one variant
+ * per entry point. The variants differ in index arithmetic only and sum in the same order, which
+ * the sweep checks bit for bit; what llvmpipe's compiler makes of each entry is still checked.
+ */
+export function sweepsEveryVariant(): boolean {
+  return process.env.DNF_BACKEND !== 'opengles';
+}
+
 /** The test file's GPU; fails (never skips) when no adapter exists, with the fix in the message. */
 export function testGpu(): Promise<Gpu> {
   if (!shared) {

@@ -1,6 +1,7 @@
 /**
  * `dnf train` learns: a ResNet18 at 64x64 from scratch on a synthetic DNF set whose two classes
- * differ only in texture reaches a validation AP above 0.95 within one epoch, on this adapter.
+ * differ only in texture reaches a validation AP above 0.95 within one epoch, on llvmpipe (the
+ * suite runs it there only, vitest.config.ts: every step equals PyTorch's on both adapters).
  *
  * The set: 8-bit RGB PNGs of uniform random bytes, the same marginal distribution in both classes;
  * real images are independent per pixel, generated ones repeat each value over a 2x2 block (a
