@@ -1,7 +1,11 @@
 // 2-D convolution as an implicit GEMM (no im2col buffer): out = swish(conv(x, w) + bias) + residual
-// or relu(conv(x, w) + bias + residual), NCHW f32. x [N, Cin, H, W]; out and residual [N, Cout, Ho, Wo]; input coordinates
+// or relu(conv(x, w) + bias + residual), NCHW f32. x [N, Cin, H, W]; out and residual [N, Cout, Ho, Wo]
+// (or a residual [N, Cout] added to every pixel: the UNet's timestep projection); input coordinates
 // iy = oy*stride + ky - pad (likewise x), taps outside the input read zero, which also gives the
-// implicit bottom/right padding of the DDPM Downsample.
+// implicit bottom/right padding of the DDPM Downsample. With NORM the conv reads GroupNorm(x) (then
+// swish) instead of x, normalised as it loads from group_norm.wgsl's per-plane statistics with
+// group_norm.wgsl's normalize formula (the same bits), so the normalised activation is never
+// written; the padding stays zero (it pads the normalised map).
 // Weights re-laid out by src/kernels/conv2d.ts as [ceil(Cout/16)][Cin][k][k][16] (zero-padded
 // output channels): the 16 output channels of one tap are four consecutive vec4; bias likewise
 // padded to a multiple of 16.
@@ -38,7 +42,7 @@ struct Params {
   pad: u32,          // zero rows/columns added above and left of the input (conv3x3 assumes 1)
   tiles_x: u32,      // pixel tiles per output row: ceil(wo / (4 * PV))
   has_bias: u32,     // 1: add bias (binding 3)
-  has_residual: u32, // 1: add residual (binding 4) after swish, before relu
+  has_residual: u32, // 1: add residual (binding 4) [N, Cout, Ho, Wo], 2: [N, Cout]; after swish, before relu
   act: u32,          // 0: none, 1: swish(conv + bias) + residual, 2: relu(conv + bias + residual)
   n: u32,            // images in the batch
   groups_x: u32,     // workgroups along x (the lane index is (wid.z * groups_x + wid.x) * WG + lid.x)
@@ -53,12 +57,30 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bias: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> residual: array<f32>;
 @group(0) @binding(5) var<storage, read_write> Y: array<f32>;
+// NORM: per (image, input channel) plane, GroupNorm's (mean, scale, shift, -) (kernels/group-norm.ts).
+@group(0) @binding(6) var<storage, read> stats: array<vec4<f32>>;
 
 // The part of the input channels this invocation sums (conv3x3 with splits > 1; else 0).
 var<private> split: u32 = 0u;
+// NORM: the statistics of the plane being read (set by planeStats at each input channel).
+var<private> st: vec4<f32>;
 
 override WG: u32 = 64u; // invocations per workgroup
 override PV: u32 = 4u;  // groups of 4 consecutive output pixels per invocation (1..4)
+override NORM: u32 = 0u; // 0: read x as it is; 1: GroupNorm(x) from `stats`; 2: swish(GroupNorm(x))
+
+// Selects the statistics of image n's input channel ci for the loads that follow (NORM only).
+fn planeStats(n: u32, ci: u32) {
+  if (NORM != 0u) { st = stats[n * p.cin + ci]; }
+}
+
+// What the conv reads of four input values of the current plane: x, or GroupNorm(x) (then swish).
+fn normed(x: vec4<f32>) -> vec4<f32> {
+  if (NORM == 0u) { return x; }
+  let y = fma(x - st.x, vec4(st.y), vec4(st.z));
+  if (NORM == 2u) { return y / (1.0 + exp(-y)); }
+  return y;
+}
 
 // Four consecutive output pixels x 16 output channels: column c of m<v> holds channel 4v + c.
 struct Acc {
@@ -99,7 +121,7 @@ fn insideCol(ix: vec4<i32>) -> vec4<bool> {
 
 // Four input values at row offset `rb`, columns `col`; zero where `ok` is false (padding).
 fn load4(rb: u32, col: vec4<u32>, ok: vec4<bool>) -> vec4<f32> {
-  return select(vec4<f32>(0.0), vec4<f32>(X[rb + col.x], X[rb + col.y], X[rb + col.z], X[rb + col.w]), ok);
+  return select(vec4<f32>(0.0), normed(vec4<f32>(X[rb + col.x], X[rb + col.y], X[rb + col.z], X[rb + col.w])), ok);
 }
 
 // Offset of input row iy of the current channel (clamped), and whether it lies inside the image.
@@ -127,6 +149,7 @@ fn put(n: u32, co: u32, oy: u32, ox: u32, v: vec4<f32>) {
     if (ox + j < p.wo) {
       var y = r[j];
       if (p.has_residual == 1u) { y += residual[ob + j]; }
+      if (p.has_residual == 2u) { y += residual[n * p.cout + co]; }
       if (p.act == 2u) { y = max(y, 0.0); }
       Y[ob + j] = y;
     }
@@ -215,6 +238,7 @@ fn conv3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
   var xb = (n * p.cin + ci0) * plane;
   var wb = (block * p.cin + ci0) * 36u;
   for (var ci = ci0; ci < ci1; ci++) {
+    planeStats(n, ci);
     for (var ky = 0u; ky < p.k; ky++) {
       let iy = i32(oy + ky) - 1;
       let rowIn = rowInside(iy);
@@ -266,6 +290,7 @@ fn conv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   var xb = n * p.cin * plane;
   var wb = wid.y * p.cin * p.k * p.k * 4u;
   for (var ci = 0u; ci < p.cin; ci++) {
+    planeStats(n, ci);
     for (var ky = 0u; ky < p.k; ky++) {
       let iy = iy0 + i32(ky);
       let rowIn = rowInside(iy);
@@ -324,6 +349,7 @@ fn conv1x1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
   var xb = n * p.cin * plane + oy * p.stride * p.w;
   var wb = wid.y * p.cin * 4u;
   for (var ci = 0u; ci < p.cin; ci++) {
+    planeStats(n, ci);
     let t = tap(wb);
     a0 = step(a0, load4(xb, col0, in0), t);
     if (PV > 1u) { a1 = step(a1, load4(xb, col1, in1), t); }
@@ -350,7 +376,7 @@ fn loadRow6(xb: u32, iy: i32, col0: vec4<u32>, col1: vec4<u32>, in0: vec4<bool>,
   let rowIn = rowInside(iy);
   let rb = rowOffset(xb, iy);
   let ok1 = in1 & rowIn;
-  let e1 = select(vec2<f32>(0.0), vec2<f32>(X[rb + col1.x], X[rb + col1.y]), ok1.xy);
+  let e1 = select(vec2<f32>(0.0), normed(vec4<f32>(X[rb + col1.x], X[rb + col1.y], 0.0, 0.0)).xy, ok1.xy);
   return array<vec4<f32>, 2>(load4(rb, col0, in0 & rowIn), vec4<f32>(e1, 0.0, 0.0));
 }
 
@@ -402,6 +428,7 @@ fn conv3x3block(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   var xb = n * p.cin * plane;
   var wb = wid.y * p.cin * 36u;
   for (var ci = 0u; ci < p.cin; ci++) {
+    planeStats(n, ci);
     let r0 = loadRow6(xb, iy, col0, col1, in0, in1);
     let r1 = loadRow6(xb, iy + 1, col0, col1, in0, in1);
     let r2 = loadRow6(xb, iy + 2, col0, col1, in0, in1);
@@ -445,8 +472,10 @@ fn quad9(a: Acc, v: vec4<f32>, t: array<Tap, 9>) -> Acc {
   return r;
 }
 
-fn loadQuad(b: u32) -> vec4<f32> {
-  return vec4<f32>(X[b], X[b + 1u], X[b + 2u], X[b + 3u]);
+// The 2 x 2 plane of image n's input channel ci at b.
+fn loadQuad(b: u32, n: u32, ci: u32) -> vec4<f32> {
+  planeStats(n, ci);
+  return normed(vec4<f32>(X[b], X[b + 1u], X[b + 2u], X[b + 3u]));
 }
 
 // Writes the 4 pixels x 16 channels of image n (2 x 2, row-major, contiguous per channel).
@@ -462,6 +491,7 @@ fn emitQuad(a: Acc, b: Tap, n: u32, co: u32) {
         for (var j = 0u; j < 4u; j++) {
           var y = r[j];
           if (p.has_residual == 1u) { y += residual[ob + j]; }
+          if (p.has_residual == 2u) { y += residual[n * p.cout + ch]; }
           if (p.act == 2u) { y = max(y, 0.0); }
           Y[ob + j] = y;
         }
@@ -477,10 +507,14 @@ fn conv3x3quad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
   let n0 = min(i, lanes - 1u) * 4u;
   let last = p.n - 1u;
   let chan = p.cin * 4u;
-  var xb0 = min(n0, last) * chan;
-  var xb1 = min(n0 + 1u, last) * chan;
-  var xb2 = min(n0 + 2u, last) * chan;
-  var xb3 = min(n0 + 3u, last) * chan;
+  let m0 = min(n0, last);
+  let m1 = min(n0 + 1u, last);
+  let m2 = min(n0 + 2u, last);
+  let m3 = min(n0 + 3u, last);
+  var xb0 = m0 * chan;
+  var xb1 = m1 * chan;
+  var xb2 = m2 * chan;
+  var xb3 = m3 * chan;
 
   var a0 = Acc();
   var a1 = Acc();
@@ -488,10 +522,10 @@ fn conv3x3quad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
   var a3 = Acc();
   var wb = wid.y * p.cin * 36u;
   for (var ci = 0u; ci < p.cin; ci++) {
-    let v0 = loadQuad(xb0);
-    let v1 = loadQuad(xb1);
-    let v2 = loadQuad(xb2);
-    let v3 = loadQuad(xb3);
+    let v0 = loadQuad(xb0, m0, ci);
+    let v1 = loadQuad(xb1, m1, ci);
+    let v2 = loadQuad(xb2, m2, ci);
+    let v3 = loadQuad(xb3, m3, ci);
     let t = array<Tap, 9>(tap(wb), tap(wb + 4u), tap(wb + 8u), tap(wb + 12u), tap(wb + 16u), tap(wb + 20u), tap(wb + 24u), tap(wb + 28u), tap(wb + 32u));
     a0 = quad9(a0, v0, t);
     a1 = quad9(a1, v1, t);

@@ -7,7 +7,7 @@ struct Params {
   pixels: u32,       // Ho * Wo
   cout: u32,         // output channels
   has_bias: u32,     // 1: add bias (binding 2)
-  has_residual: u32, // 1: add residual (binding 3)
+  has_residual: u32, // 1: add residual (binding 3) [N, Cout, Ho, Wo], 2: [N, Cout]
   act: u32,          // 0: none, 1: swish, 2: relu (see conv2d.wgsl)
   row: u32,          // invocations per grid row
 }
@@ -29,6 +29,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (p.has_bias == 1u) { v += bias[(i / p.pixels) % p.cout]; }
   if (p.act == 1u) { v = v / (1.0 + exp(-v)); }
   if (p.has_residual == 1u) { v += residual[i]; }
+  if (p.has_residual == 2u) { v += residual[i / p.pixels]; }
   if (p.act == 2u) { v = max(v, 0.0); }
   Y[i] = v;
 }

@@ -18,7 +18,6 @@
 import type { Gpu } from '../gpu/gpu.js';
 import { Tensor } from '../tensor.js';
 import { conv2dPixelGroups, type Conv2dOptions, type Conv2dWeights } from './conv2d.js';
-import type { GroupNormStats } from './group-norm.js';
 import { gemmReads, mirror, recordGemm, type GemmReads } from './gemm.js';
 import { ceilDiv, grid1d, workgroupFor } from './grid.js';
 
@@ -140,13 +139,8 @@ export function winogradChunkTiles(gpu: Gpu, cin: number, coPad: number, tiles: 
   return Math.min(fit, ceilDiv(tiles, least) * least);
 }
 
-export interface WinogradOptions extends Conv2dOptions {
-  /**
-   * Normalise x as it is read: GroupNorm from `groupNormStats(x, ...)` (then swish if asked), the
-   * same values as convolving groupNorm(x, ...), without writing them.
-   */
-  norm?: { stats: GroupNormStats; swish: boolean };
-}
+/** conv2d's options: `norm` is applied in the input transform, the residual in the output transform. */
+export type WinogradOptions = Conv2dOptions;
 
 /**
  * x [N, Cin, H, W] -> [N, Cout, H, W], as conv2d with k 3, stride 1, padding 'same'; the residual

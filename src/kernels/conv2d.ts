@@ -10,11 +10,16 @@
  * images (`conv3x3quad`): fewer loads per FMA than a 16-pixel row, and no idle pixels on the
  * 8x8, 4x4 and 2x2 maps of ResNet's last stages (llvmpipe, per CPU second: 4x4 maps 0.93 -> 2.59
  * GFLOP/s, 2x2 0.44 -> 1.52, 256x256 unchanged or better); every tile gives the same bits.
+ * Every entry also reads GroupNorm(x) (then swish) in place of x, normalised as it loads from
+ * groupNormStats' statistics (`norm`: the same bits as convolving groupNorm's output, which is
+ * then never written), and adds a residual per image and channel (the UNet's timestep
+ * projection) in its output write.
  */
 import type { Gpu } from '../gpu/gpu.js';
 import { Tensor } from '../tensor.js';
 import { conv1x1Gemm, conv1x1GemmServes } from './conv1x1-gemm.js';
 import { ceilDiv, grid1d, workgroupFor } from './grid.js';
+import type { GroupNormStats } from './group-norm.js';
 
 /** Output channels per weight block: one workgroup row computes one block (four vec4). */
 const CO_BLOCK = 16;
@@ -99,8 +104,16 @@ export interface Conv2dOptions {
   stride?: 1 | 2;
   /** 'same': pad (k-1)/2 on every side; 'down': zero-pad right and bottom by 1 (the DDPM Downsample); 0: none. */
   padding?: Conv2dPadding;
-  /** [N, Cout, Ho, Wo]: added after swish (the UNet's order), before relu (ResNet's). */
+  /**
+   * [N, Cout, Ho, Wo], or [N, Cout, 1, 1] added to every pixel of its image and channel: added
+   * after swish (the UNet's order), before relu (ResNet's).
+   */
   residual?: Tensor;
+  /**
+   * Convolve GroupNorm(x) (then swish if asked) instead of x, normalised as x is read from
+   * `groupNormStats(x, ...)`: the same values as convolving groupNorm(x, ...), without writing them.
+   */
+  norm?: { stats: GroupNormStats; swish: boolean };
   /** 'swish': swish(conv + bias) + residual; 'relu': relu(conv + bias + residual). */
   act?: 'none' | 'swish' | 'relu';
   out?: Tensor;
@@ -156,8 +169,9 @@ export function conv2dGeometry(size: number, k: number, stride: number, padding:
  */
 export function conv2d(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions = {}): Tensor {
   const pv = conv2dPixelGroups(x.gpu);
-  // CPU adapters: unpadded 1x1 stride 1 by the batched GEMM's wider register tile (the same bits).
-  if (pv === 4 && conv1x1GemmServes(x, w, opts)) {
+  // CPU adapters: unpadded 1x1 stride 1 by the batched GEMM's wider register tile (the same bits;
+  // it reads x as it is and adds a full residual).
+  if (pv === 4 && !opts.norm && !residualPerImage(x, w, opts) && conv1x1GemmServes(x, w, opts)) {
     const out = checkedOutput(x, w, opts);
     return out.size ? conv1x1Gemm(x, w, opts, out) : out;
   }
@@ -190,18 +204,33 @@ export function conv2dSplits(gpu: Gpu, h: number, w: number, cin: number, cout: 
   return splits;
 }
 
-/** The output tensor (opts.out or a new one) after checking the shapes and that nothing aliases it. */
-function checkedOutput(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions): Tensor {
+/** The output shape of conv2d(x, w, opts). */
+function outputShape(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions): number[] {
   const padding = opts.padding ?? 'same';
   const stride = opts.stride ?? (padding === 'down' ? 2 : 1);
   if (padding === 'down' && stride !== 2) throw new Error(`conv2d: padding 'down' is the stride-2 Downsample, got stride ${stride}`);
   if (x.shape.length !== 4 || x.shape[1] !== w.cin) throw new Error(`conv2d: input [${x.shape}] does not match weights [${w.cout}, ${w.cin}, ${w.k}, ${w.k}]`);
   const [n, , h, wd] = x.shape;
-  const outShape = [n, w.cout, conv2dGeometry(h, w.k, stride, padding).out, conv2dGeometry(wd, w.k, stride, padding).out];
+  return [n, w.cout, conv2dGeometry(h, w.k, stride, padding).out, conv2dGeometry(wd, w.k, stride, padding).out];
+}
+
+/** Whether opts.residual is [N, Cout, 1, 1] on an output of more than one pixel (added to every pixel). */
+function residualPerImage(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions): boolean {
+  const res = opts.residual;
+  const [n, cout, ho, wo] = outputShape(x, w, opts);
+  return !!res && ho * wo > 1 && res.shape.join() === [n, cout, 1, 1].join();
+}
+
+/** The output tensor (opts.out or a new one) after checking the shapes and that nothing aliases it. */
+function checkedOutput(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions): Tensor {
+  const outShape = outputShape(x, w, opts);
+  const [n] = outShape;
   const out = opts.out ?? Tensor.empty(x.gpu, outShape, 'conv2d');
   if (out.shape.join() !== outShape.join()) throw new Error(`conv2d: output [${out.shape}] is not [${outShape}]`);
   const res = opts.residual;
-  if (res && res.shape.join() !== outShape.join()) throw new Error(`conv2d: residual [${res.shape}] is not [${outShape}]`);
+  if (res && res.shape.join() !== outShape.join() && !residualPerImage(x, w, opts)) throw new Error(`conv2d: residual [${res.shape}] is neither [${outShape}] nor [${n}, ${w.cout}, 1, 1]`);
+  const norm = opts.norm;
+  if (norm && norm.stats.size !== n * w.cin * 4) throw new Error(`conv2d: GroupNorm statistics [${norm.stats.shape}] are not those of [${x.shape}]`);
   // WebGPU forbids binding one buffer as read-only and writable storage in the same dispatch.
   if (out.buffer === x.buffer || out.buffer === res?.buffer) throw new Error('conv2d: the output must not alias the input or the residual');
   return out;
@@ -223,6 +252,8 @@ export function conv2dTiled(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions, pv
   const gy = conv2dGeometry(h, w.k, stride, padding);
   const gx = conv2dGeometry(wd, w.k, stride, padding);
   const res = opts.residual;
+  const hasResidual = !res ? 0 : residualPerImage(x, w, opts) ? 2 : 1;
+  const norm = opts.norm;
 
   const blocks = ceilDiv(w.cout, CO_BLOCK);
   const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension;
@@ -237,7 +268,7 @@ export function conv2dTiled(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions, pv
   gpu.dispatch({
     shader: 'conv2d',
     entry: plan.entry,
-    overrides: { WG: plan.wg, PV: plan.pv },
+    overrides: { WG: plan.wg, PV: plan.pv, NORM: norm ? (norm.swish ? 2 : 1) : 0 },
     params: {
       cin,
       h,
@@ -250,7 +281,7 @@ export function conv2dTiled(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions, pv
       pad: gy.pad,
       tiles_x: plan.tilesX,
       has_bias: w.bias && !parts ? 1 : 0,
-      has_residual: res && !parts ? 1 : 0,
+      has_residual: parts ? 0 : hasResidual,
       act: parts ? 0 : ACT[opts.act ?? 'none'],
       n,
       groups_x: groupsX,
@@ -258,8 +289,8 @@ export function conv2dTiled(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions, pv
       splits,
       split_plane: out.size,
     },
-    // Bindings the kernel does not read (no bias, no residual) are filled with buffers already bound.
-    buffers: [x.binding, w.weight.binding, (w.bias ?? w.weight).binding, (res ?? x).binding, (parts ?? out).binding],
+    // Bindings the kernel does not read (no bias, no residual, no statistics) are filled with buffers already bound.
+    buffers: [x.binding, w.weight.binding, (w.bias ?? w.weight).binding, (res ?? x).binding, (parts ?? out).binding, (norm?.stats ?? x).binding],
     workgroups: [groupsX, blocks * splits, groupsZ],
     label: `conv2d${w.k}x${w.k}s${stride}`,
   });
@@ -268,7 +299,7 @@ export function conv2dTiled(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions, pv
     gpu.dispatch({
       shader: 'conv2d_splitk',
       overrides: { WG: SPLITK_WG },
-      params: { count: out.size, splits, pixels: gy.out * gx.out, cout: w.cout, has_bias: w.bias ? 1 : 0, has_residual: res ? 1 : 0, act: ACT[opts.act ?? 'none'], row: g.row },
+      params: { count: out.size, splits, pixels: gy.out * gx.out, cout: w.cout, has_bias: w.bias ? 1 : 0, has_residual: hasResidual, act: ACT[opts.act ?? 'none'], row: g.row },
       buffers: [parts.binding, (w.bias ?? parts).binding, (res ?? parts).binding, out.binding],
       workgroups: g.workgroups,
       label: 'conv2d.splitk',

@@ -2,18 +2,17 @@
  * Conv2d layer (keys `weight` [Cout, Cin, k, k] and `bias` [Cout]); weights re-laid once at load.
  * Its weights never change, so a 3x3 'same' layer may run as Winograd F(4x4, 3x3) or F(6x6, 3x3)
  * where `winogradPays` says so for the adapter and the map size (`winogradTile` picks the tile);
- * the transformed weights are computed the first time and kept with the layer. That path also takes a GroupNorm on its input (applied
- * as the input is read) and a residual per image and channel; elsewhere they run as their own
- * kernels, with the same results.
+ * the transformed weights are computed the first time and kept with the layer. Either way a
+ * GroupNorm (then swish) on the input is applied as the input is read and a residual per image
+ * and channel as the output is written (kernels/conv2d.ts, kernels/conv2d-winograd.ts).
  */
-import { conv2d, conv2dGeometry, prepareConv2d, type Conv2dOptions, type Conv2dWeights } from '../kernels/conv2d.js';
+import { conv2d, prepareConv2d, type Conv2dOptions, type Conv2dWeights } from '../kernels/conv2d.js';
 import { conv2dWinograd, winogradPays, winogradTile, winogradWeights, type WinogradTile } from '../kernels/conv2d-winograd.js';
-import { add } from '../kernels/elementwise.js';
 import type { Tensor } from '../tensor.js';
 import type { VarBuilder } from '../weights/var-builder.js';
 import type { GroupNorm } from './group-norm.js';
 
-export interface Conv2dLayerOptions extends Conv2dOptions {
+export interface Conv2dLayerOptions extends Omit<Conv2dOptions, 'norm'> {
   /** Convolve norm(x) (then swish if `swish`) instead of x. */
   norm?: { layer: GroupNorm; swish: boolean };
 }
@@ -38,28 +37,19 @@ export class Conv2d {
   forward(x: Tensor, opts: Conv2dLayerOptions = {}): Tensor {
     const w = this.weights;
     const { norm, ...conv } = opts;
-    const res = conv.residual;
-    const perImage = !!res && res.shape[2] === 1 && res.shape[3] === 1 && !outputIs1x1(x, w.k, conv);
-    // Added after the activation below; relu(conv + residual) needs the residual before it.
-    if (perImage && conv.act === 'relu') throw new Error('conv2d: a residual per image and channel does not combine with relu');
+    const stats = norm?.layer.stats(x);
+    const fused = { ...conv, norm: stats && { stats, swish: norm!.swish } };
     const same3x3 = w.k === 3 && (opts.stride ?? 1) === 1 && (opts.padding ?? 'same') === 'same';
+    let out: Tensor;
     if (same3x3 && winogradPays(x.gpu, x.shape[2], x.shape[3], w.cin, w.cout)) {
       const tile = winogradTile(x.shape[2], x.shape[3]);
       let u = this.winograd.get(tile);
       if (!u) this.winograd.set(tile, (u = winogradWeights(w, tile)));
-      const stats = norm?.layer.stats(x);
-      const out = conv2dWinograd(x, w, u, { ...conv, norm: stats && { stats, swish: norm!.swish } });
-      stats?.dispose();
-      return out;
+      out = conv2dWinograd(x, w, u, fused);
+    } else {
+      out = conv2d(x, w, fused);
     }
-    const input = norm ? norm.layer.forward(x, norm.swish) : x;
-    let out = conv2d(input, w, perImage ? { ...conv, residual: undefined, out: undefined } : conv);
-    if (perImage) {
-      const sum = add(out, res!, conv.out);
-      out.dispose();
-      out = sum;
-    }
-    if (input !== x) input.dispose();
+    stats?.dispose();
     return out;
   }
 
@@ -68,10 +58,4 @@ export class Conv2d {
     this.winograd.clear();
     this.weights.dispose();
   }
-}
-
-function outputIs1x1(x: Tensor, k: number, opts: Conv2dOptions): boolean {
-  const padding = opts.padding ?? 'same';
-  const stride = opts.stride ?? (padding === 'down' ? 2 : 1);
-  return [x.shape[2], x.shape[3]].every((s) => conv2dGeometry(s, k, stride, padding).out === 1);
 }

@@ -2,9 +2,8 @@
  * ResnetBlock(cin, cout) of the DDPM UNet (reference section 2):
  *   h = conv1(swish(norm1(x))) + temb_proj(swish(temb))[:, :, None, None]
  *   out = (cin != cout ? nin_shortcut(x) : x) + conv2(swish(norm2(h)))     (dropout: inference)
- * Fused: GroupNorm+swish into the conv that reads it and the timestep projection into conv1's
- * output write where the conv runs as Winograd (nn/Conv2d), else GroupNorm+swish in one kernel
- * family; the residual add always in conv2's output write.
+ * Fused (nn/Conv2d, whichever way the conv runs): GroupNorm+swish into the conv that reads it, the
+ * timestep projection into conv1's output write, the residual add into conv2's.
  */
 import type { Tensor } from '../tensor.js';
 import type { VarBuilder } from '../weights/var-builder.js';

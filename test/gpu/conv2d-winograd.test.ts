@@ -169,11 +169,14 @@ describe('conv2d by Winograd F(4x4, 3x3)', () => {
       x.dispose();
     }
     u6.dispose();
+    // A residual per image and channel is added where a full one is, before relu.
     const x = Tensor.from(gpu, randomValues(128 * 32 * 32, 5), [1, 128, 32, 32]);
-    const perImage = Tensor.from(gpu, randomValues(32, 6), [1, 32, 1, 1]);
-    expect(() => layer.forward(x, { act: 'relu', residual: perImage })).toThrow(/does not combine with relu/);
-    x.dispose();
-    perImage.dispose();
+    const r = randomValues(32, 6);
+    const perImage = Tensor.from(gpu, r, [1, 32, 1, 1]);
+    const full = Tensor.from(gpu, Float32Array.from({ length: 32 * 32 * 32 }, (_, i) => r[Math.floor(i / 1024)]), [1, 32, 32, 32]);
+    const byImage = bits(await layer.forward(x, { act: 'relu', residual: perImage }).read());
+    expect(byImage.equals(bits(await layer.forward(x, { act: 'relu', residual: full }).read()))).toBe(true);
+    [x, perImage, full].forEach((t) => t.dispose());
     u.dispose();
     layer.dispose();
   }, COMPILE_MS);
