@@ -2,11 +2,12 @@
  * Conv2d layer (keys `weight` [Cout, Cin, k, k] and `bias` [Cout]); weights re-laid once at load.
  * Its weights never change, so a 3x3 'same' layer may run as Winograd F(4x4, 3x3) or F(6x6, 3x3)
  * where `winogradPays` says so for the adapter and the map size (`winogradTile` picks the tile);
- * the transformed weights are computed the first time and kept with the layer. Either way a
- * GroupNorm (then swish) on the input is applied as the input is read and a residual per image
- * and channel as the output is written (kernels/conv2d.ts, kernels/conv2d-winograd.ts).
+ * the transformed weights are computed the first time and kept with the layer. A residual per
+ * image and channel is added as the output is written, and a GroupNorm (then swish) on the input
+ * applied as the input is read, by Winograd always, by the direct kernel where conv2dReadsNorm
+ * says so (else by a pass of its own first).
  */
-import { conv2d, prepareConv2d, type Conv2dOptions, type Conv2dWeights } from '../kernels/conv2d.js';
+import { conv2d, conv2dReadsNorm, prepareConv2d, type Conv2dOptions, type Conv2dWeights } from '../kernels/conv2d.js';
 import { conv2dWinograd, winogradPays, winogradTile, winogradWeights, type WinogradTile } from '../kernels/conv2d-winograd.js';
 import type { Tensor } from '../tensor.js';
 import type { VarBuilder } from '../weights/var-builder.js';
@@ -37,11 +38,18 @@ export class Conv2d {
   forward(x: Tensor, opts: Conv2dLayerOptions = {}): Tensor {
     const w = this.weights;
     const { norm, ...conv } = opts;
+    const same3x3 = w.k === 3 && (opts.stride ?? 1) === 1 && (opts.padding ?? 'same') === 'same';
+    const winograd = same3x3 && winogradPays(x.gpu, x.shape[2], x.shape[3], w.cin, w.cout);
+    if (norm && !winograd && !conv2dReadsNorm(x.gpu)) {
+      const input = norm.layer.forward(x, norm.swish);
+      const out = conv2d(input, w, conv);
+      input.dispose();
+      return out;
+    }
     const stats = norm?.layer.stats(x);
     const fused = { ...conv, norm: stats && { stats, swish: norm!.swish } };
-    const same3x3 = w.k === 3 && (opts.stride ?? 1) === 1 && (opts.padding ?? 'same') === 'same';
     let out: Tensor;
-    if (same3x3 && winogradPays(x.gpu, x.shape[2], x.shape[3], w.cin, w.cout)) {
+    if (winograd) {
       const tile = winogradTile(x.shape[2], x.shape[3]);
       let u = this.winograd.get(tile);
       if (!u) this.winograd.set(tile, (u = winogradWeights(w, tile)));

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DnfError } from '../errors.js';
 import { requestGpu } from '../gpu/device.js';
-import type { Conv3x3Choice, FeatureLevel, Gpu, GpuOptions, SplitKChoice, TexelsChoice } from '../gpu/gpu.js';
+import type { Conv3x3Choice, FeatureLevel, Gpu, GpuOptions, SplitKChoice, TexelsChoice, FuseNormChoice } from '../gpu/gpu.js';
 import { formatProfile } from '../gpu/profiler.js';
 
 export const BACKENDS = ['auto', 'vulkan', 'metal', 'd3d12', 'opengles', 'llvmpipe', 'swiftshader'] as const;
@@ -241,6 +241,7 @@ export async function acquireGpu(options: NodeGpuOptions = {}): Promise<Gpu> {
       conv3x3: options.conv3x3 ?? (process.env.DNF_CONV3X3 as Conv3x3Choice | undefined),
       splitK: options.splitK ?? (process.env.DNF_SPLITK as SplitKChoice | undefined),
       texels: options.texels ?? (process.env.DNF_TEXELS as TexelsChoice | undefined),
+      fuseNorm: options.fuseNorm ?? (process.env.DNF_FUSE_NORM as FuseNormChoice | undefined),
     });
   }
   throw new DnfError(`no WebGPU adapter found (tried ${tried.join(', ') || 'nothing on this platform'}); ${NO_ADAPTER_FIX}`);

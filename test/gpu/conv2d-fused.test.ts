@@ -7,10 +7,16 @@
  * so that statistics and residuals are read per image (conv3x3quad's last lane repeats an image).
  */
 import { describe, expect, it } from 'vitest';
-import { conv2d, conv2dPlan, conv2dTiled, prepareConv2d, type Conv2dOptions, type PixelGroups } from '../../src/kernels/conv2d.js';
+import { conv2d, conv2dPlan, conv2dReadsNorm, conv2dTiled, prepareConv2d, type Conv2dOptions, type PixelGroups } from '../../src/kernels/conv2d.js';
 import { groupNorm, groupNormStats } from '../../src/kernels/group-norm.js';
+import { Conv2d } from '../../src/nn/conv2d.js';
+import { GroupNorm } from '../../src/nn/group-norm.js';
+import { acquireGpu } from '../../src/node/acquire.js';
+import type { Gpu } from '../../src/gpu/gpu.js';
 import { randomValues } from '../../src/selftest.js';
 import { Tensor } from '../../src/tensor.js';
+import { bytesSource, SafetensorsFile, serializeSafetensors } from '../../src/weights/safetensors.js';
+import { VarBuilder } from '../../src/weights/var-builder.js';
 import { testGpu } from './helpers.js';
 
 const COMPILE_MS = 60_000;
@@ -93,4 +99,38 @@ describe('conv2d fused with GroupNorm and a residual per image', () => {
     [x, gamma, beta, perImage, stats, wrong].forEach((t) => t.dispose());
     w.dispose();
   }, COMPILE_MS);
+
+  it('nn/Conv2d gives the same bits with the normalisation fused (CPU adapters\' default) or in a pass of its own (DNF_FUSE_NORM=off)', async () => {
+    const gpu = await testGpu();
+    expect(conv2dReadsNorm(gpu)).toBe(true); // both test adapters are CPU adapters
+    const apart = await acquireGpu({ fuseNorm: 'off' });
+    try {
+      expect(conv2dReadsNorm(apart)).toBe(false);
+      const [n, cin, cout, side] = [2, 32, 16, 9];
+      const tensors = [
+        { name: 'norm.weight', dtype: 'F32' as const, shape: [cin], data: randomValues(cin, 13).map((v) => 1 + v) },
+        { name: 'norm.bias', dtype: 'F32' as const, shape: [cin], data: randomValues(cin, 14) },
+        { name: 'conv.weight', dtype: 'F32' as const, shape: [cout, cin, 3, 3], data: randomValues(cout * cin * 9, 15).map((v) => v / Math.sqrt(cin * 9)) },
+        { name: 'conv.bias', dtype: 'F32' as const, shape: [cout], data: randomValues(cout, 16) },
+      ];
+      const x = randomValues(n * cin * side * side, 17);
+      const r = randomValues(n * cout, 18);
+      const run = async (g: Gpu) => {
+        const vb = VarBuilder.fromSafetensors(g, await SafetensorsFile.open(bytesSource('layer.safetensors', serializeSafetensors(tensors))));
+        const norm = await GroupNorm.load(vb.pp('norm'), cin);
+        const conv = await Conv2d.load(vb.pp('conv'), cin, cout, 3);
+        const xt = Tensor.from(g, x, [n, cin, side, side]);
+        const residual = Tensor.from(g, r, [n, cout, 1, 1]);
+        const out = Buffer.from((await conv.forward(xt, { norm: { layer: norm, swish: true }, residual }).read()).buffer);
+        [xt, residual].forEach((t) => t.dispose());
+        norm.dispose();
+        conv.dispose();
+        return out;
+      };
+      expect((await run(gpu)).equals(await run(apart))).toBe(true);
+    } finally {
+      apart.destroy();
+    }
+  }, COMPILE_MS);
 });
+
