@@ -263,10 +263,12 @@ export class Gpu {
    * with the recorded dispatches; release() it once the dispatches that read it are recorded.
    */
   texelMirror(src: { buffer: GPUBuffer; offset: number }, vec4s: number, label: string): Texels {
-    this.endPass();
-    const encoder = (this.encoder ??= this.device.createCommandEncoder({ label: 'dnf' }));
-    this.pending++;
-    return this.texelPool.mirror(encoder, src, vec4s, label);
+    return this.texelPool.mirror(this.copyEncoder(), src, vec4s, label);
+  }
+
+  /** texelMirror in a texture of its own, for a mirror kept across calls (TexelPool.hold). */
+  texelHold(src: { buffer: GPUBuffer; offset: number }, vec4s: number, label: string): Texels {
+    return this.texelPool.hold(this.copyEncoder(), src, vec4s, label);
   }
 
   /** Records one compute dispatch. Nothing runs until flush() (or a read). */
@@ -335,10 +337,14 @@ export class Gpu {
 
   /** Copies `size` bytes between buffers, in order with the recorded dispatches. */
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, size: number): void {
+    this.copyEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, size);
+  }
+
+  /** The encoder for a copy recorded in order with the dispatches (outside any compute pass). */
+  private copyEncoder(): GPUCommandEncoder {
     this.endPass();
-    const encoder = (this.encoder ??= this.device.createCommandEncoder({ label: 'dnf' }));
-    encoder.copyBufferToBuffer(src, srcOffset, dst, dstOffset, size);
     this.pending++;
+    return (this.encoder ??= this.device.createCommandEncoder({ label: 'dnf' }));
   }
 
   /** Submits everything recorded so far (one submit). */

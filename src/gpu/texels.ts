@@ -21,7 +21,8 @@
  * or, capped, re-created textures every forward (11.4 s against 9.4 s). Free textures are kept
  * up to FREE_BYTES in all; the oldest released beyond that are destroyed after the next submit
  * (recorded commands may still name them), or, while the wall-clock profiler replays recorded
- * dispatches (src/gpu/retired.ts), once it has.
+ * dispatches (src/gpu/retired.ts), once it has. A mirror its owner keeps (`hold`: transformed
+ * weights) gets a texture of its own instead.
  */
 import { roundUpEighth } from './pool.js';
 import { Retired } from './retired.js';
@@ -70,14 +71,9 @@ export class TexelPool {
 
   /** Records on `encoder` the copy of `vec4s` vec4 of `src` (its byte offset a multiple of 16) into a pooled texture. */
   mirror(encoder: GPUCommandEncoder, src: { buffer: GPUBuffer; offset: number }, vec4s: number, label: string): Texels {
-    if (!this.fits(vec4s)) throw new Error(`${label}: ${vec4s} vec4 need more than ${this.device.limits.maxTextureDimension2D} rows of ${TEXEL_ROW} texels`);
-    if (src.offset % 16) throw new Error(`${label}: a texel mirror starts at a multiple of 16 bytes, got offset ${src.offset}`);
-    const rows = TexelPool.rows(vec4s);
+    const rows = this.checked(src, vec4s, label);
     const texture = this.bestFit(rows) ?? this.create(rowClass(rows), label);
-    const full = Math.floor(vec4s / TEXEL_ROW);
-    const rest = vec4s - full * TEXEL_ROW;
-    if (full) encoder.copyBufferToTexture({ buffer: src.buffer, offset: src.offset, bytesPerRow: ROW_BYTES, rowsPerImage: full }, { texture }, [TEXEL_ROW, full, 1]);
-    if (rest) encoder.copyBufferToTexture({ buffer: src.buffer, offset: src.offset + full * ROW_BYTES }, { texture, origin: [0, full, 0] }, [rest, 1, 1]);
+    copyInto(encoder, texture, src, vec4s);
     let released = false;
     return {
       texture: texture.createView({ label }),
@@ -95,6 +91,33 @@ export class TexelPool {
         }
       },
     };
+  }
+
+  /**
+   * A mirror kept by its owner for as long as the source does not change (a layer's transformed
+   * weights, so that they are not copied again at every call): a texture of its own, exactly
+   * the rows it needs, outside the pool; release() destroys it after the next submit.
+   */
+  hold(encoder: GPUCommandEncoder, src: { buffer: GPUBuffer; offset: number }, vec4s: number, label: string): Texels {
+    const texture = this.create(this.checked(src, vec4s, label), label);
+    copyInto(encoder, texture, src, vec4s);
+    let released = false;
+    return {
+      texture: texture.createView({ label }),
+      image: texture,
+      release: () => {
+        if (released) throw new Error(`${label}: texel mirror released twice`);
+        released = true;
+        this.retired.add(texture);
+      },
+    };
+  }
+
+  /** The rows a mirror of `vec4s` vec4 at `src` takes, after checking that it can be made. */
+  private checked(src: { offset: number }, vec4s: number, label: string): number {
+    if (!this.fits(vec4s)) throw new Error(`${label}: ${vec4s} vec4 need more than ${this.device.limits.maxTextureDimension2D} rows of ${TEXEL_ROW} texels`);
+    if (src.offset % 16) throw new Error(`${label}: a texel mirror starts at a multiple of 16 bytes, got offset ${src.offset}`);
+    return TexelPool.rows(vec4s);
   }
 
   /** The free texture with the fewest rows, at least `rows`, taken off the free set; null when none. */
@@ -140,6 +163,14 @@ export class TexelPool {
     this.empty = null;
     this.heldBytes = 0;
   }
+}
+
+/** Records the copy of `vec4s` vec4 at `src` into the first texels of `texture`, row by row. */
+function copyInto(encoder: GPUCommandEncoder, texture: GPUTexture, src: { buffer: GPUBuffer; offset: number }, vec4s: number): void {
+  const full = Math.floor(vec4s / TEXEL_ROW);
+  const rest = vec4s - full * TEXEL_ROW;
+  if (full) encoder.copyBufferToTexture({ buffer: src.buffer, offset: src.offset, bytesPerRow: ROW_BYTES, rowsPerImage: full }, { texture }, [TEXEL_ROW, full, 1]);
+  if (rest) encoder.copyBufferToTexture({ buffer: src.buffer, offset: src.offset + full * ROW_BYTES }, { texture, origin: [0, full, 0] }, [rest, 1, 1]);
 }
 
 function bytesOf(t: GPUTexture): number {

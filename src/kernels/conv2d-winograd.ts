@@ -16,6 +16,7 @@
  * test/gpu/conv2d-winograd.test.ts against float64 and documented in the README's Speed section.
  */
 import type { Gpu } from '../gpu/gpu.js';
+import type { Texels } from '../gpu/texels.js';
 import { Tensor } from '../tensor.js';
 import { conv2dPixelGroups, type Conv2dOptions, type Conv2dWeights } from './conv2d.js';
 import { gemmReads, mirror, recordGemm, type GemmReads } from './gemm.js';
@@ -128,6 +129,31 @@ export function winogradWeights(w: Conv2dWeights, m: WinogradTile = 4): Tensor {
   return u;
 }
 
+/**
+ * A layer's U kept across calls: in a buffer, or, where the GEMMs read U from a texel mirror (CPU
+ * adapters, gemmReads), in a mirror of its own alone, made once rather than copied at every call
+ * (the buffer goes back to the pool: the same memory, 2 GB for the LSUN UNet's layers).
+ */
+export interface KeptWinogradWeights {
+  readonly tile: WinogradTile;
+  /** U's elements: positions(tile) * Cin * blocks * 16. */
+  readonly size: number;
+  readonly storage: Tensor | null;
+  readonly texels: Texels | null;
+  dispose(): void;
+}
+
+/** winogradWeights(w, m), kept as the GEMMs read it on this adapter (`reads`, default gemmReads). */
+export function keepWinogradWeights(w: Conv2dWeights, m: WinogradTile = 4, reads: GemmReads = gemmReads(w.weight.gpu)): KeptWinogradWeights {
+  const u = winogradWeights(w, m);
+  const gpu = u.gpu;
+  if (reads !== 'texels' || !gpu.texelPool.fits(u.size / 4)) return { tile: m, size: u.size, storage: u, texels: null, dispose: () => u.dispose() };
+  const texels = gpu.texelHold(u.binding, u.size / 4, 'winograd.Ut');
+  // The copy is recorded before any later use of the buffer.
+  u.dispose();
+  return { tile: m, size: u.size, storage: null, texels, dispose: () => texels.release() };
+}
+
 const noTiles = { h: 0, w: 0, tiles_y: 0, tiles_x: 0, t0: 0, tc: 0, tpad: 0, has_bias: 0, has_residual: 0, act: 0, norm: 0 };
 
 /** Tiles per chunk: V and M within CHUNK_BYTES and the binding limit, a multiple of CHUNK_MULTIPLE. */
@@ -146,16 +172,21 @@ export type WinogradOptions = Conv2dOptions;
  * x [N, Cin, H, W] -> [N, Cout, H, W], as conv2d with k 3, stride 1, padding 'same'; the residual
  * may also be [N, Cout, 1, 1] (added to every pixel of its image and channel).
  */
-export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: WinogradOptions = {}, tuning: { chunkBytes?: number; tilesPerLane?: number; lanes?: WinogradLanes; reads?: GemmReads } = {}): Tensor {
+export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor | KeptWinogradWeights, opts: WinogradOptions = {}, tuning: { chunkBytes?: number; tilesPerLane?: number; lanes?: WinogradLanes; reads?: GemmReads } = {}): Tensor {
   const gpu = x.gpu;
   if ((opts.stride ?? 1) !== 1 || (opts.padding ?? 'same') !== 'same') throw new Error('conv2d (Winograd): F(4x4, 3x3) serves stride 1, padding \'same\' only');
   if (x.shape.length !== 4 || x.shape[1] !== w.cin || w.k !== 3) throw new Error(`conv2d (Winograd): input [${x.shape}] does not match weights [${w.cout}, ${w.cin}, ${w.k}, ${w.k}]`);
   const [n, cin, h, wd] = x.shape;
   const blocks = w.weight.shape[0];
   const coPad = blocks * 16;
-  const tile: WinogradTile = u.shape[0] === positions(6) ? 6 : 4;
+  const kept = u instanceof Tensor ? null : u;
+  const tile: WinogradTile = kept ? kept.tile : (u as Tensor).shape[0] === positions(6) ? 6 : 4;
   const POS = positions(tile);
-  if (u.shape.length !== 4 || u.size !== blocks * POS * cin * 16) throw new Error(`conv2d (Winograd): transformed weights [${u.shape}] are not those of [${w.cout}, ${w.cin}, 3, 3]`);
+  if ((!kept && (u as Tensor).shape.length !== 4) || u.size !== blocks * POS * cin * 16) {
+    throw new Error(`conv2d (Winograd): transformed weights [${kept ? `${u.size} values` : (u as Tensor).shape}] are not those of [${w.cout}, ${w.cin}, 3, 3]`);
+  }
+  // U from storage (the tensor, or the kept buffer) and/or from its mirror (the kept one, or one made for this call).
+  const uStorage = kept ? kept.storage : (u as Tensor);
   const outShape = [n, w.cout, h, wd];
   const out = opts.out ?? Tensor.empty(gpu, outShape, 'conv2d');
   if (out.shape.join() !== outShape.join()) throw new Error(`conv2d (Winograd): output [${out.shape}] is not [${outShape}]`);
@@ -173,7 +204,8 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: Win
   // One tile for every chunk (the first is the largest), so that every output is computed alike.
   const first = Math.min(chunk, tiles);
   const lanesOver = tuning.lanes ?? (tuning.tilesPerLane ? 'tiles' : winogradLanes(first));
-  const reads = tuning.reads ?? gemmReads(gpu);
+  const reads = tuning.reads ?? (kept ? (kept.texels ? 'texels' : 'storage') : gemmReads(gpu));
+  if (reads === 'storage' && !uStorage) throw new Error('conv2d (Winograd): these transformed weights are kept as a texel mirror only; read them as texels');
   const perLane = tuning.tilesPerLane ?? winogradTilesPerLane(first);
   if (!(TILE_CHOICES as readonly number[]).includes(perLane)) throw new Error(`conv2d (Winograd): tilesPerLane must be one of ${TILE_CHOICES.join(', ')}, got ${perLane}`);
   const tc4 = channelColumns(first);
@@ -196,7 +228,7 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: Win
     row: 0,
   };
   // U's texel mirror, once for every chunk (null: U from storage).
-  const ut = reads === 'texels' ? mirror(u, 'winograd.Ut') : null;
+  const ut = reads !== 'texels' ? null : kept ? kept.texels : mirror(uStorage!, 'winograd.Ut');
   for (let t0 = 0; t0 < tiles; t0 += chunk) {
     const tc = Math.min(chunk, tiles - t0);
     const tpad = ceilDiv(tc, tileStep) * tileStep;
@@ -214,7 +246,7 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: Win
     });
     if (lanesOver === 'tiles') {
       const lanes = tpad / perLane;
-      recordGemm(gpu, { v, u, m, cin, tpad, coPad, qs: POS, uBlock: 4, uPos: cin * blocks * 4, uCi: blocks * 4, tg: perLane / 4, lanes, reads, uTexels: ut, label: 'winograd.gemm' });
+      recordGemm(gpu, { v, u: uStorage, m, cin, tpad, coPad, qs: POS, uBlock: 4, uPos: cin * blocks * 4, uCi: blocks * 4, tg: perLane / 4, lanes, reads, uTexels: ut, label: 'winograd.gemm' });
     } else {
       const lanes = coPad / 4;
       const gemmWg = workgroupFor(lanes);
@@ -226,7 +258,7 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: Win
         workgroups: [ceilDiv(lanes, gemmWg), tpad / (4 * tc4), POS],
         params: { cin, tpad, co_pad: coPad, u_block: 4, u_pos: cin * blocks * 4, has_bias: 0, has_residual: 0, act: 0, u_ci: blocks * 4 },
         // M is stored as it is (no epilogue): the bias and residual bindings are filled with buffers already bound.
-        buffers: [v.binding, u.binding, m.binding, u.binding, v.binding, vt ?? gpu.texturePlaceholder, ut ?? gpu.texturePlaceholder],
+        buffers: [v.binding, (uStorage ?? v).binding, m.binding, v.binding, v.binding, vt ?? gpu.texturePlaceholder, ut ?? gpu.texturePlaceholder],
         label: 'winograd.gemm',
       });
       vt?.release();
@@ -243,6 +275,6 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor, opts: Win
     v.dispose();
     m.dispose();
   }
-  ut?.release();
+  if (!kept) ut?.release();
   return out;
 }

@@ -47,7 +47,8 @@ export interface GemmEpilogue {
 
 export interface Gemm {
   v: Tensor;
-  u: Tensor;
+  /** null where U is read from the caller's texel mirror alone (uTexels). */
+  u: Tensor | null;
   m: Tensor;
   /** The sum's length. */
   cin: number;
@@ -77,8 +78,9 @@ export function recordGemm(gpu: Gpu, g: Gemm): void {
   // Texel mirrors, each where it fits (the other operand then comes from storage).
   const texels = g.reads === 'texels';
   const vt = texels ? mirror(g.v, `${g.label}.Vt`) : null;
-  const ownU = texels && g.uTexels === undefined;
-  const ut = ownU ? mirror(g.u, `${g.label}.Ut`) : (g.uTexels ?? null);
+  const ownU = texels && g.uTexels === undefined && !!g.u;
+  const ut = ownU ? mirror(g.u!, `${g.label}.Ut`) : (g.uTexels ?? null);
+  if (!g.u && !ut) throw new Error(`${g.label}: U is neither in a buffer nor in a texel mirror`);
   const wg = workgroupFor(g.lanes);
   gpu.dispatch({
     shader: 'winograd_gemm',
@@ -97,7 +99,7 @@ export function recordGemm(gpu: Gpu, g: Gemm): void {
     // Bindings the kernel does not read (no bias, no residual, a mirror not used) are filled with ones already bound.
     buffers: [
       g.v.binding,
-      g.u.binding,
+      (g.u ?? g.v).binding,
       g.m.binding,
       (e?.bias ?? g.v).binding,
       (e?.residual ?? g.v).binding,

@@ -2,13 +2,14 @@
  * Conv2d layer (keys `weight` [Cout, Cin, k, k] and `bias` [Cout]); weights re-laid once at load.
  * Its weights never change, so a 3x3 'same' layer may run as Winograd F(4x4, 3x3) or F(6x6, 3x3)
  * where `winogradPays` says so for the adapter and the map size (`winogradTile` picks the tile);
- * the transformed weights are computed the first time and kept with the layer. A residual per
+ * the transformed weights are computed the first time and kept with the layer (on CPU adapters
+ * as the texel mirror the GEMMs read, keepWinogradWeights). A residual per
  * image and channel is added as the output is written, and a GroupNorm (then swish) on the input
  * applied as the input is read, by Winograd always, by the direct kernel where conv2dReadsNorm
  * says so (else by a pass of its own first).
  */
 import { conv2d, conv2dReadsNorm, prepareConv2d, type Conv2dOptions, type Conv2dWeights } from '../kernels/conv2d.js';
-import { conv2dWinograd, winogradPays, winogradTile, winogradWeights, type WinogradTile } from '../kernels/conv2d-winograd.js';
+import { conv2dWinograd, keepWinogradWeights, winogradPays, winogradTile, type KeptWinogradWeights, type WinogradTile } from '../kernels/conv2d-winograd.js';
 import type { Tensor } from '../tensor.js';
 import type { VarBuilder } from '../weights/var-builder.js';
 import type { GroupNorm } from './group-norm.js';
@@ -20,7 +21,7 @@ export interface Conv2dLayerOptions extends Omit<Conv2dOptions, 'norm'> {
 
 export class Conv2d {
   /** The transformed weights of each Winograd tile this layer has run with. */
-  private readonly winograd = new Map<WinogradTile, Tensor>();
+  private readonly winograd = new Map<WinogradTile, KeptWinogradWeights>();
 
   private constructor(readonly weights: Conv2dWeights) {}
 
@@ -52,7 +53,7 @@ export class Conv2d {
     if (winograd) {
       const tile = winogradTile(x.shape[2], x.shape[3]);
       let u = this.winograd.get(tile);
-      if (!u) this.winograd.set(tile, (u = winogradWeights(w, tile)));
+      if (!u) this.winograd.set(tile, (u = keepWinogradWeights(w, tile)));
       out = conv2dWinograd(x, w, u, fused);
     } else {
       out = conv2d(x, w, fused);

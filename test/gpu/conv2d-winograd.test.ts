@@ -13,7 +13,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { conv2d, prepareConv2d, type Conv2dOptions } from '../../src/kernels/conv2d.js';
-import { conv2dWinograd, winogradChunkTiles, winogradLanes, winogradPays, winogradTile, winogradTilesPerLane, winogradWeights } from '../../src/kernels/conv2d-winograd.js';
+import { conv2dWinograd, keepWinogradWeights, winogradChunkTiles, winogradLanes, winogradPays, winogradTile, winogradTilesPerLane, winogradWeights } from '../../src/kernels/conv2d-winograd.js';
 import { add } from '../../src/kernels/elementwise.js';
 import { groupNorm, groupNormStats } from '../../src/kernels/group-norm.js';
 import { Conv2d } from '../../src/nn/conv2d.js';
@@ -179,6 +179,30 @@ describe('conv2d by Winograd F(4x4, 3x3)', () => {
     [x, perImage, full].forEach((t) => t.dispose());
     u.dispose();
     layer.dispose();
+  }, COMPILE_MS);
+
+  it('keeps U as the GEMMs read it (CPU adapters: its texel mirror alone), with the bits of U in a buffer', async () => {
+    const gpu = await testGpu();
+    const [cin, cout, side] = [64, 32, 32];
+    const w = prepareConv2d(gpu, randomValues(cout * cin * 9, 21).map((v) => v / Math.sqrt(cin * 9)), [cout, cin, 3, 3], randomValues(cout, 22));
+    const x = Tensor.from(gpu, randomValues(cin * side * side, 23), [1, cin, side, side]);
+    const bits = async (t: Tensor) => Buffer.from((await t.read()).buffer);
+    for (const tile of [4, 6] as const) {
+      const u = winogradWeights(w, tile);
+      const kept = keepWinogradWeights(w, tile);
+      expect(kept.storage).toBeNull(); // both test adapters read U from texels
+      expect(kept.texels).not.toBeNull();
+      for (const lanes of ['tiles', 'channels'] as const) {
+        expect((await bits(conv2dWinograd(x, w, kept, {}, { lanes }))).equals(await bits(conv2dWinograd(x, w, u, {}, { lanes }))), `F(${tile}x${tile}), lanes over the ${lanes}`).toBe(true);
+      }
+      expect(() => conv2dWinograd(x, w, kept, {}, { reads: 'storage' })).toThrow(/kept as a texel mirror only/);
+      const inBuffer = keepWinogradWeights(w, tile, 'storage');
+      expect(inBuffer.texels).toBeNull();
+      expect((await bits(conv2dWinograd(x, w, inBuffer))).equals(await bits(conv2dWinograd(x, w, u, {}, { reads: 'storage' })))).toBe(true);
+      [kept, inBuffer, u].forEach((k) => k.dispose());
+    }
+    x.dispose();
+    w.dispose();
   }, COMPILE_MS);
 
   it('chunks tiles (multiples of 64) within 32 MiB and the binding limit, picks the register tile; refuses strides and paddings it does not serve', async () => {

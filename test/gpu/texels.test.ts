@@ -2,7 +2,8 @@
  * Texel mirrors (src/gpu/texels.ts): the copy of a buffer range into rows of TEXEL_ROW texels is
  * exact at every length (whole rows, a partial last row, under one row) and offset, reused
  * textures are copied over, row classes cover what they are asked for, a mirror takes the
- * smallest free texture that holds it, and the free textures kept stay within their budget.
+ * smallest free texture that holds it, and the free textures kept stay within their budget; a
+ * held mirror (transformed weights) has a texture of its own.
  */
 import { describe, expect, it } from 'vitest';
 import { rowClass, TEXEL_ROW, TexelPool } from '../../src/gpu/texels.js';
@@ -34,6 +35,34 @@ describe('texel mirrors', () => {
     expect(TexelPool.rows(1)).toBe(1);
     expect(TexelPool.rows(TEXEL_ROW)).toBe(1);
     expect(TexelPool.rows(TEXEL_ROW + 1)).toBe(2);
+  });
+
+  it('holds a mirror in a texture of its own, exactly its rows, never handed out by the pool, destroyed after the submit that follows its release', async () => {
+    const gpu = await testGpu();
+    const vec4s = 2 * TEXEL_ROW + 3;
+    const all = randomValues(4 * vec4s, 9);
+    const t = Tensor.from(gpu, all, [all.length]);
+    const before = gpu.texelPool.heldBytes;
+    const held = gpu.texelHold(t.binding, vec4s, 'held');
+    expect(held.image.height).toBe(3);
+    expect(gpu.texelPool.heldBytes - before).toBe(3 * TEXEL_ROW * 16);
+    // The source may go back to the pool at once: the copy is recorded before any later write.
+    t.dispose();
+    const other = Tensor.from(gpu, new Float32Array(4 * vec4s).fill(-1), [4 * vec4s]);
+    gpu.flush();
+    expect(Buffer.from((await readMirror(held.image, vec4s, gpu.device)).buffer).equals(Buffer.from(all.buffer))).toBe(true);
+    // Pooled mirrors never take it, free or not.
+    const pooled = gpu.texelMirror(other.binding, vec4s, 'pooled');
+    expect(pooled.image).not.toBe(held.image);
+    pooled.release();
+    held.release();
+    expect(() => held.release()).toThrow(/released twice/);
+    const next = gpu.texelMirror(other.binding, vec4s, 'next');
+    expect(next.image).not.toBe(held.image);
+    next.release();
+    await gpu.sync();
+    expect(gpu.texelPool.heldBytes).toBeLessThanOrEqual(before + 4 * TEXEL_ROW * 16); // the held texture is gone, the pooled one (a row class) stays free
+    other.dispose();
   });
 
   it('copies a range of vec4 exactly: whole rows, a partial last row, under a row, at an offset, into a reused texture', async () => {
