@@ -51,7 +51,7 @@ run "$python" bench/torch_ops.py --device "$device" --sizes '' --conv-shapes "$s
 for conv in direct direct+fusenorm direct+splitk winograd; do
   step "unet ($preset, batches $batches, 3x3 convolutions: $conv)"
   splitk=off; [ $conv = direct+splitk ] && splitk=auto
-  fusenorm=auto; [ $conv = direct+fusenorm ] && fusenorm=on
+  fusenorm=off; [ $conv = direct+fusenorm ] && fusenorm=on
   DNF_CONV3X3=${conv%+*} DNF_SPLITK=$splitk DNF_FUSE_NORM=$fusenorm BENCH_PRESET=$preset BENCH_BATCHES=$batches BENCH_REPS=3 BENCH_TORCH_DEVICE=$device BENCH_PYTHON=$python run node bench/run.mjs unet --backend "$backend"
 done
 step "unet f16"

@@ -148,8 +148,7 @@ fn put(n: u32, co: u32, oy: u32, ox: u32, v: vec4<f32>) {
   for (var j = 0u; j < 4u; j++) {
     if (ox + j < p.wo) {
       var y = r[j];
-      if (p.has_residual == 1u) { y += residual[ob + j]; }
-      if (p.has_residual == 2u) { y += residual[n * p.cout + co]; }
+      if (p.has_residual != 0u) { y += residual[select(ob + j, n * p.cout + co, p.has_residual == 2u)]; }
       if (p.act == 2u) { y = max(y, 0.0); }
       Y[ob + j] = y;
     }
@@ -490,8 +489,7 @@ fn emitQuad(a: Acc, b: Tap, n: u32, co: u32) {
         let r = activate(m[v][c] + bv[v][c]);
         for (var j = 0u; j < 4u; j++) {
           var y = r[j];
-          if (p.has_residual == 1u) { y += residual[ob + j]; }
-          if (p.has_residual == 2u) { y += residual[n * p.cout + ch]; }
+          if (p.has_residual != 0u) { y += residual[select(ob + j, n * p.cout + ch, p.has_residual == 2u)]; }
           if (p.act == 2u) { y = max(y, 0.0); }
           Y[ob + j] = y;
         }

@@ -75,8 +75,8 @@ export interface GpuOptions {
   texels?: TexelsChoice;
   /**
    * Whether the direct convolutions read GroupNorm(x) as they load it (kernels/conv2d.ts
-   * conv2dReadsNorm) rather than after a pass that writes it: 'auto' (default) on CPU adapters
-   * (measured there), 'on' everywhere, 'off' never. Env DNF_FUSE_NORM. (Winograd always does.)
+   * conv2dReadsNorm) rather than after a pass that writes it: 'off' (default until measured on a
+   * GPU: bench/gpu.sh runs the UNet both ways) or 'on'. Env DNF_FUSE_NORM. (Winograd always does.)
    */
   fuseNorm?: FuseNormChoice;
 }
@@ -84,7 +84,7 @@ export interface GpuOptions {
 export type Conv3x3Choice = 'auto' | 'direct' | 'winograd';
 export type SplitKChoice = 'auto' | 'off';
 export type TexelsChoice = 'auto' | 'on' | 'off';
-export type FuseNormChoice = 'auto' | 'on' | 'off';
+export type FuseNormChoice = 'on' | 'off';
 
 const UNIFORM_CHUNK = 64 * 1024;
 
@@ -142,8 +142,8 @@ export class Gpu {
     if (!['auto', 'off'].includes(this.splitK)) throw new DnfError(`splitK (env DNF_SPLITK) must be auto or off, got '${this.splitK}'`);
     this.texels = options.texels ?? 'auto';
     if (!['auto', 'on', 'off'].includes(this.texels)) throw new DnfError(`texels (env DNF_TEXELS) must be auto, on or off, got '${this.texels}'`);
-    this.fuseNorm = options.fuseNorm ?? 'auto';
-    if (!['auto', 'on', 'off'].includes(this.fuseNorm)) throw new DnfError(`fuseNorm (env DNF_FUSE_NORM) must be auto, on or off, got '${this.fuseNorm}'`);
+    this.fuseNorm = options.fuseNorm ?? 'off';
+    if (!['on', 'off'].includes(this.fuseNorm)) throw new DnfError(`fuseNorm (env DNF_FUSE_NORM) must be on or off, got '${this.fuseNorm}'`);
     const mode: ProfileMode | null = options.profile ? (device.features.has('timestamp-query') ? 'timestamp' : 'wallclock') : null;
     this.retired = [this.pool.retired, this.texelPool.retired];
     this.profiler = mode ? new Profiler(device, mode, () => this.retired.forEach((r) => r.releaseKept())) : null;

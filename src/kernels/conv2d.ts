@@ -182,17 +182,19 @@ export function conv2d(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions = {}): T
 
 /**
  * Whether nn/Conv2d hands the direct kernel GroupNorm's statistics (`norm`) rather than the
- * output of a pass that writes GroupNorm(x): the Gpu's `fuseNorm`, 'auto' on CPU adapters. The
- * fused kernel normalises (and swishes) every value it loads, once per block of 16 output
- * channels and with the tile's halo, where the pass does each value once but writes and reads
- * the activation again. On llvmpipe (the LSUN UNet with DNF_CONV3X3=direct) the fused 3x3 convs
- * took 0.51 s more, the passes 0.63 s (GroupNorm's normalise and the timestep add), and the
- * pool's peak fell by 217 MB. On GPUs, where the loads are cheap beside the 3x3 taps' FMAs, the
- * recomputation (up to 32 channel blocks at 512 channels) may cost more than the round trip
- * saves: 'off' there until bench/gpu.sh measures both.
+ * output of a pass that writes GroupNorm(x): the Gpu's `fuseNorm` (default off). The fused kernel
+ * normalises (and swishes) every value it loads, once per block of 16 output channels and with
+ * its tile's halo, where the pass does each value once but writes and reads the activation
+ * again. On llvmpipe (the LSUN UNet with DNF_CONV3X3=direct) the fused 3x3 convs took 0.51 s
+ * more, the passes they replace 0.63 s, and the pool's peak fell by 217 MB; but each fused
+ * variant is a pipeline of its own, which llvmpipe takes up to 25 s to compile on a new machine
+ * and SwiftShader in every process, while by default CPU adapters run the UNet's normalised
+ * layers by Winograd (which always reads GroupNorm in its input transform). On GPUs the 3x3
+ * taps' FMAs, not the loads, bound the direct kernel, so the recomputation may cost more than
+ * the round trip saves: off until bench/gpu.sh, which runs the UNet both ways, measures it.
  */
 export function conv2dReadsNorm(gpu: Gpu): boolean {
-  return gpu.fuseNorm === 'on' || (gpu.fuseNorm === 'auto' && gpu.memoryIsHost);
+  return gpu.fuseNorm === 'on';
 }
 
 /** Most parts split-K cuts the input channels into, and the fewest channels per part. */

@@ -100,12 +100,12 @@ describe('conv2d fused with GroupNorm and a residual per image', () => {
     w.dispose();
   }, COMPILE_MS);
 
-  it('nn/Conv2d gives the same bits with the normalisation fused (CPU adapters\' default) or in a pass of its own (DNF_FUSE_NORM=off)', async () => {
+  it('nn/Conv2d gives the same bits with the normalisation in a pass of its own (the default) or fused (DNF_FUSE_NORM=on)', async () => {
     const gpu = await testGpu();
-    expect(conv2dReadsNorm(gpu)).toBe(true); // both test adapters are CPU adapters
-    const apart = await acquireGpu({ fuseNorm: 'off' });
+    expect(conv2dReadsNorm(gpu)).toBe(false);
+    const fused = await acquireGpu({ fuseNorm: 'on' });
     try {
-      expect(conv2dReadsNorm(apart)).toBe(false);
+      expect(conv2dReadsNorm(fused)).toBe(true);
       const [n, cin, cout, side] = [2, 32, 16, 9];
       const tensors = [
         { name: 'norm.weight', dtype: 'F32' as const, shape: [cin], data: randomValues(cin, 13).map((v) => 1 + v) },
@@ -127,9 +127,9 @@ describe('conv2d fused with GroupNorm and a residual per image', () => {
         conv.dispose();
         return out;
       };
-      expect((await run(gpu)).equals(await run(apart))).toBe(true);
+      expect((await run(gpu)).equals(await run(fused))).toBe(true);
     } finally {
-      apart.destroy();
+      fused.destroy();
     }
   }, COMPILE_MS);
 });
