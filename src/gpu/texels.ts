@@ -74,23 +74,16 @@ export class TexelPool {
     const rows = this.checked(src, vec4s, label);
     const texture = this.bestFit(rows) ?? this.create(rowClass(rows), label);
     copyInto(encoder, texture, src, vec4s);
-    let released = false;
-    return {
-      texture: texture.createView({ label }),
-      image: texture,
-      release: () => {
-        if (released) throw new Error(`${label}: texel mirror released twice`);
-        released = true;
-        this.free.add(texture);
-        this.freeBytes += bytesOf(texture);
-        for (const old of this.free) {
-          if (this.freeBytes <= FREE_BYTES) break;
-          this.free.delete(old);
-          this.freeBytes -= bytesOf(old);
-          this.retired.add(old);
-        }
-      },
-    };
+    return texelsOf(texture, label, () => {
+      this.free.add(texture);
+      this.freeBytes += bytesOf(texture);
+      for (const old of this.free) {
+        if (this.freeBytes <= FREE_BYTES) break;
+        this.free.delete(old);
+        this.freeBytes -= bytesOf(old);
+        this.retired.add(old);
+      }
+    });
   }
 
   /**
@@ -101,16 +94,7 @@ export class TexelPool {
   hold(encoder: GPUCommandEncoder, src: { buffer: GPUBuffer; offset: number }, vec4s: number, label: string): Texels {
     const texture = this.create(this.checked(src, vec4s, label), label);
     copyInto(encoder, texture, src, vec4s);
-    let released = false;
-    return {
-      texture: texture.createView({ label }),
-      image: texture,
-      release: () => {
-        if (released) throw new Error(`${label}: texel mirror released twice`);
-        released = true;
-        this.retired.add(texture);
-      },
-    };
+    return texelsOf(texture, label, () => this.retired.add(texture));
   }
 
   /** The rows a mirror of `vec4s` vec4 at `src` takes, after checking that it can be made. */
@@ -163,6 +147,20 @@ export class TexelPool {
     this.empty = null;
     this.heldBytes = 0;
   }
+}
+
+/** The mirror in `texture`: its view, and a release() that runs `onRelease` once (twice is an error). */
+function texelsOf(texture: GPUTexture, label: string, onRelease: () => void): Texels {
+  let released = false;
+  return {
+    texture: texture.createView({ label }),
+    image: texture,
+    release: () => {
+      if (released) throw new Error(`${label}: texel mirror released twice`);
+      released = true;
+      onRelease();
+    },
+  };
 }
 
 /** Records the copy of `vec4s` vec4 at `src` into the first texels of `texture`, row by row. */

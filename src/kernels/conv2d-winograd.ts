@@ -18,7 +18,7 @@
 import type { Gpu } from '../gpu/gpu.js';
 import type { Texels } from '../gpu/texels.js';
 import { Tensor } from '../tensor.js';
-import { conv2dPixelGroups, type Conv2dOptions, type Conv2dWeights } from './conv2d.js';
+import { conv2dPixelGroups, residualPerImage, type Conv2dOptions, type Conv2dWeights } from './conv2d.js';
 import { gemmReads, mirror, recordGemm, type GemmReads } from './gemm.js';
 import { ceilDiv, grid1d, workgroupFor } from './grid.js';
 
@@ -180,18 +180,19 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor | KeptWino
   const blocks = w.weight.shape[0];
   const coPad = blocks * 16;
   const kept = u instanceof Tensor ? null : u;
-  const tile: WinogradTile = kept ? kept.tile : (u as Tensor).shape[0] === positions(6) ? 6 : 4;
+  const given = u instanceof Tensor ? u : null;
+  const tile: WinogradTile = kept ? kept.tile : given!.shape[0] === positions(6) ? 6 : 4;
   const POS = positions(tile);
-  if ((!kept && (u as Tensor).shape.length !== 4) || u.size !== blocks * POS * cin * 16) {
-    throw new Error(`conv2d (Winograd): transformed weights [${kept ? `${u.size} values` : (u as Tensor).shape}] are not those of [${w.cout}, ${w.cin}, 3, 3]`);
+  if ((given && given.shape.length !== 4) || u.size !== blocks * POS * cin * 16) {
+    throw new Error(`conv2d (Winograd): transformed weights [${given ? given.shape : `${u.size} values`}] are not those of [${w.cout}, ${w.cin}, 3, 3]`);
   }
   // U from storage (the tensor, or the kept buffer) and/or from its mirror (the kept one, or one made for this call).
-  const uStorage = kept ? kept.storage : (u as Tensor);
+  const uStorage = kept ? kept.storage : given;
   const outShape = [n, w.cout, h, wd];
   const out = opts.out ?? Tensor.empty(gpu, outShape, 'conv2d');
   if (out.shape.join() !== outShape.join()) throw new Error(`conv2d (Winograd): output [${out.shape}] is not [${outShape}]`);
   const res = opts.residual;
-  const perImage = !!res && res.shape.join() === [n, w.cout, 1, 1].join();
+  const perImage = residualPerImage(res, outShape);
   if (res && !perImage && res.shape.join() !== outShape.join()) throw new Error(`conv2d (Winograd): residual [${res.shape}] is neither [${outShape}] nor [${n}, ${w.cout}, 1, 1]`);
   const norm = opts.norm;
   if (norm && norm.stats.size !== n * cin * 4) throw new Error(`conv2d (Winograd): GroupNorm statistics [${norm.stats.shape}] are not those of [${x.shape}]`);

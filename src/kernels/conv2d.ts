@@ -171,7 +171,7 @@ export function conv2d(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions = {}): T
   const pv = conv2dPixelGroups(x.gpu);
   // CPU adapters: unpadded 1x1 stride 1 by the batched GEMM's wider register tile (the same bits;
   // it reads x as it is and adds a full residual).
-  if (pv === 4 && !opts.norm && !residualPerImage(x, w, opts) && conv1x1GemmServes(x, w, opts)) {
+  if (pv === 4 && !opts.norm && !residualPerImage(opts.residual, outputShape(x, w, opts)) && conv1x1GemmServes(x, w, opts)) {
     const out = checkedOutput(x, w, opts);
     return out.size ? conv1x1Gemm(x, w, opts, out) : out;
   }
@@ -231,10 +231,9 @@ function outputShape(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions): number[]
   return [n, w.cout, conv2dGeometry(h, w.k, stride, padding).out, conv2dGeometry(wd, w.k, stride, padding).out];
 }
 
-/** Whether opts.residual is [N, Cout, 1, 1] on an output of more than one pixel (added to every pixel). */
-function residualPerImage(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions): boolean {
-  const res = opts.residual;
-  const [n, cout, ho, wo] = outputShape(x, w, opts);
+/** Whether `res` is [N, Cout, 1, 1] for an output [N, Cout, Ho, Wo] of more than one pixel (added to every pixel). */
+export function residualPerImage(res: Tensor | undefined, outShape: readonly number[]): boolean {
+  const [n, cout, ho, wo] = outShape;
   return !!res && ho * wo > 1 && res.shape.join() === [n, cout, 1, 1].join();
 }
 
@@ -245,7 +244,7 @@ function checkedOutput(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions): Tensor
   const out = opts.out ?? Tensor.empty(x.gpu, outShape, 'conv2d');
   if (out.shape.join() !== outShape.join()) throw new Error(`conv2d: output [${out.shape}] is not [${outShape}]`);
   const res = opts.residual;
-  if (res && res.shape.join() !== outShape.join() && !residualPerImage(x, w, opts)) throw new Error(`conv2d: residual [${res.shape}] is neither [${outShape}] nor [${n}, ${w.cout}, 1, 1]`);
+  if (res && res.shape.join() !== outShape.join() && !residualPerImage(res, outShape)) throw new Error(`conv2d: residual [${res.shape}] is neither [${outShape}] nor [${n}, ${w.cout}, 1, 1]`);
   const norm = opts.norm;
   if (norm && norm.stats.size !== n * w.cin * 4) throw new Error(`conv2d: GroupNorm statistics [${norm.stats.shape}] are not those of [${x.shape}]`);
   // WebGPU forbids binding one buffer as read-only and writable storage in the same dispatch.
@@ -269,7 +268,7 @@ export function conv2dTiled(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions, pv
   const gy = conv2dGeometry(h, w.k, stride, padding);
   const gx = conv2dGeometry(wd, w.k, stride, padding);
   const res = opts.residual;
-  const hasResidual = !res ? 0 : residualPerImage(x, w, opts) ? 2 : 1;
+  const hasResidual = !res ? 0 : residualPerImage(res, out.shape) ? 2 : 1;
   const norm = opts.norm;
 
   const blocks = ceilDiv(w.cout, CO_BLOCK);
