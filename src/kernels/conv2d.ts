@@ -187,7 +187,7 @@ export function conv2d(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions = {}): T
  * its tile's halo, where the pass does each value once but writes and reads the activation
  * again. On llvmpipe (the LSUN UNet with DNF_CONV3X3=direct) the fused 3x3 convs took 0.51 s
  * more, the passes they replace 0.63 s, and the pool's peak fell by 217 MB; but each fused
- * variant is a pipeline of its own, which llvmpipe takes up to 25 s to compile on a new machine
+ * variant is a pipeline of its own, which llvmpipe takes about 25 s to compile on a new machine
  * and SwiftShader in every process, while by default CPU adapters run the UNet's normalised
  * layers by Winograd (which always reads GroupNorm in its input transform). On GPUs the 3x3
  * taps' FMAs, not the loads, bound the direct kernel, so the recomputation may cost more than
