@@ -8,7 +8,7 @@
 //   conv2d's bias, activation and residual applied as it is stored (Cout a multiple of 16).
 // U's vec4 for (block, q, ci) is at block * u_block + q * u_pos + ci * u_ci.
 // Entry main: one GEMM per q (workgroup_id.z). An invocation computes 4 TG columns ("tiles") x
-// 16 output channels (workgroup_id.y picks the block), as conv2d.wgsl's register tile: per input
+// 16 output channels (workgroup_id.x picks the block), as conv2d.wgsl's register tile: per input
 // channel four vec4 of U (the same for every invocation of the workgroup) and TG vec4 of V, then
 // 64 TG FMAs; the sum over ci runs in order, so the result does not depend on the chunking of
 // the tiles, and each output is conv2d.wgsl's sum (the same operations in the same order: the
@@ -109,16 +109,20 @@ fn store(a: Acc, q: u32, co: u32, t4: u32) {
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let row = p.tpad / 4u;
-  // Lane l takes the vec4 columns l + k * lanes (k < TG), so that consecutive lanes read
-  // consecutive vec4 of a row of V.
+  // Workgroups run over the blocks first (workgroup_id.x), then over runs of WG * TG vec4
+  // columns (workgroup_id.y): consecutive workgroups read the same run of V, which src/kernels/
+  // gemm.ts sizes to stay in a CPU core's cache. Within the run lane l takes the columns
+  // l + k * span (k < TG; span: the workgroup's live lanes), so that consecutive lanes read
+  // consecutive vec4 of a row of V and a lane's TG vec4 lie close together.
   let lanes = row / TG;
-  let l = wid.x * WG + lid.x;
-  let live = l < lanes;
-  let t4 = min(l, lanes - 1u);
+  let wgx = wid.y;
+  let span = min(WG, lanes - wgx * WG);
+  let live = lid.x < span;
+  let t4 = wgx * WG * TG + min(lid.x, span - 1u);
   let q = wid.z;
-  let block = wid.y;
+  let block = wid.x;
   let co = block * 16u;
-  // a<k>: vec4 column t4 + k * lanes (k < TG; the others stay zero and are never stored).
+  // a<k>: vec4 column t4 + k * span (k < TG; the others stay zero and are never stored).
   var a0 = Acc();
   var a1 = Acc();
   var a2 = Acc();
@@ -142,42 +146,42 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     let w1 = weights(ub + 1u);
     let w2 = weights(ub + 2u);
     let w3 = weights(ub + 3u);
-    a0 = step(a0, inputs(vb + 0u * lanes), w0, w1, w2, w3);
-    a1 = step(a1, inputs(vb + 1u * lanes), w0, w1, w2, w3);
-    if (TG > 2u) { a2 = step(a2, inputs(vb + 2u * lanes), w0, w1, w2, w3); }
-    if (TG > 3u) { a3 = step(a3, inputs(vb + 3u * lanes), w0, w1, w2, w3); }
-    if (TG > 4u) { a4 = step(a4, inputs(vb + 4u * lanes), w0, w1, w2, w3); }
-    if (TG > 5u) { a5 = step(a5, inputs(vb + 5u * lanes), w0, w1, w2, w3); }
-    if (TG > 6u) { a6 = step(a6, inputs(vb + 6u * lanes), w0, w1, w2, w3); }
-    if (TG > 7u) { a7 = step(a7, inputs(vb + 7u * lanes), w0, w1, w2, w3); }
-    if (TG > 8u) { a8 = step(a8, inputs(vb + 8u * lanes), w0, w1, w2, w3); }
-    if (TG > 9u) { a9 = step(a9, inputs(vb + 9u * lanes), w0, w1, w2, w3); }
-    if (TG > 10u) { a10 = step(a10, inputs(vb + 10u * lanes), w0, w1, w2, w3); }
-    if (TG > 11u) { a11 = step(a11, inputs(vb + 11u * lanes), w0, w1, w2, w3); }
-    if (TG > 12u) { a12 = step(a12, inputs(vb + 12u * lanes), w0, w1, w2, w3); }
-    if (TG > 13u) { a13 = step(a13, inputs(vb + 13u * lanes), w0, w1, w2, w3); }
-    if (TG > 14u) { a14 = step(a14, inputs(vb + 14u * lanes), w0, w1, w2, w3); }
-    if (TG > 15u) { a15 = step(a15, inputs(vb + 15u * lanes), w0, w1, w2, w3); }
+    a0 = step(a0, inputs(vb + 0u * span), w0, w1, w2, w3);
+    a1 = step(a1, inputs(vb + 1u * span), w0, w1, w2, w3);
+    if (TG > 2u) { a2 = step(a2, inputs(vb + 2u * span), w0, w1, w2, w3); }
+    if (TG > 3u) { a3 = step(a3, inputs(vb + 3u * span), w0, w1, w2, w3); }
+    if (TG > 4u) { a4 = step(a4, inputs(vb + 4u * span), w0, w1, w2, w3); }
+    if (TG > 5u) { a5 = step(a5, inputs(vb + 5u * span), w0, w1, w2, w3); }
+    if (TG > 6u) { a6 = step(a6, inputs(vb + 6u * span), w0, w1, w2, w3); }
+    if (TG > 7u) { a7 = step(a7, inputs(vb + 7u * span), w0, w1, w2, w3); }
+    if (TG > 8u) { a8 = step(a8, inputs(vb + 8u * span), w0, w1, w2, w3); }
+    if (TG > 9u) { a9 = step(a9, inputs(vb + 9u * span), w0, w1, w2, w3); }
+    if (TG > 10u) { a10 = step(a10, inputs(vb + 10u * span), w0, w1, w2, w3); }
+    if (TG > 11u) { a11 = step(a11, inputs(vb + 11u * span), w0, w1, w2, w3); }
+    if (TG > 12u) { a12 = step(a12, inputs(vb + 12u * span), w0, w1, w2, w3); }
+    if (TG > 13u) { a13 = step(a13, inputs(vb + 13u * span), w0, w1, w2, w3); }
+    if (TG > 14u) { a14 = step(a14, inputs(vb + 14u * span), w0, w1, w2, w3); }
+    if (TG > 15u) { a15 = step(a15, inputs(vb + 15u * span), w0, w1, w2, w3); }
     vb += row;
     ub += p.u_ci;
   }
   if (!live) { return; }
-  store(a0, q, co, t4 + 0u * lanes);
-  store(a1, q, co, t4 + 1u * lanes);
-  if (TG > 2u) { store(a2, q, co, t4 + 2u * lanes); }
-  if (TG > 3u) { store(a3, q, co, t4 + 3u * lanes); }
-  if (TG > 4u) { store(a4, q, co, t4 + 4u * lanes); }
-  if (TG > 5u) { store(a5, q, co, t4 + 5u * lanes); }
-  if (TG > 6u) { store(a6, q, co, t4 + 6u * lanes); }
-  if (TG > 7u) { store(a7, q, co, t4 + 7u * lanes); }
-  if (TG > 8u) { store(a8, q, co, t4 + 8u * lanes); }
-  if (TG > 9u) { store(a9, q, co, t4 + 9u * lanes); }
-  if (TG > 10u) { store(a10, q, co, t4 + 10u * lanes); }
-  if (TG > 11u) { store(a11, q, co, t4 + 11u * lanes); }
-  if (TG > 12u) { store(a12, q, co, t4 + 12u * lanes); }
-  if (TG > 13u) { store(a13, q, co, t4 + 13u * lanes); }
-  if (TG > 14u) { store(a14, q, co, t4 + 14u * lanes); }
-  if (TG > 15u) { store(a15, q, co, t4 + 15u * lanes); }
+  store(a0, q, co, t4 + 0u * span);
+  store(a1, q, co, t4 + 1u * span);
+  if (TG > 2u) { store(a2, q, co, t4 + 2u * span); }
+  if (TG > 3u) { store(a3, q, co, t4 + 3u * span); }
+  if (TG > 4u) { store(a4, q, co, t4 + 4u * span); }
+  if (TG > 5u) { store(a5, q, co, t4 + 5u * span); }
+  if (TG > 6u) { store(a6, q, co, t4 + 6u * span); }
+  if (TG > 7u) { store(a7, q, co, t4 + 7u * span); }
+  if (TG > 8u) { store(a8, q, co, t4 + 8u * span); }
+  if (TG > 9u) { store(a9, q, co, t4 + 9u * span); }
+  if (TG > 10u) { store(a10, q, co, t4 + 10u * span); }
+  if (TG > 11u) { store(a11, q, co, t4 + 11u * span); }
+  if (TG > 12u) { store(a12, q, co, t4 + 12u * span); }
+  if (TG > 13u) { store(a13, q, co, t4 + 13u * span); }
+  if (TG > 14u) { store(a14, q, co, t4 + 14u * span); }
+  if (TG > 15u) { store(a15, q, co, t4 + 15u * span); }
 }
 
 // Four tiles x 4 output channels: column j holds channel 4c + j.

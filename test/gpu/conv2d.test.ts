@@ -10,6 +10,7 @@
 import { describe, expect, it } from 'vitest';
 import { conv2d, conv2dEntry, conv2dFitPixelGroups, conv2dGeometry, conv2dPixelGroups, conv2dPlan, conv2dSplits, conv2dTiled, prepareConv2d, type Conv2dOptions } from '../../src/kernels/conv2d.js';
 import { conv1x1Gemm, conv1x1GemmServes, conv1x1PixelsPerLane } from '../../src/kernels/conv1x1-gemm.js';
+import { gemmWorkgroup } from '../../src/kernels/gemm.js';
 import { randomValues } from '../../src/selftest.js';
 import { Tensor } from '../../src/tensor.js';
 import { expectClose, loadGolden, testGpu } from './helpers.js';
@@ -82,6 +83,8 @@ describe('conv2d', () => {
     ['1 image 8x8, 7 -> 16 channels, no bias', [1, 7, 8, 8], 16, false, { act: 'relu' as const }, true],
     ['3 images 32x32, 16 -> 48 channels', [3, 16, 32, 32], 48, true, {}, false],
     ['1 image 12x10, 5 -> 16 channels', [1, 5, 12, 10], 16, true, {}, true],
+    // 64 pixels per invocation at 256 channels: workgroups of 8 lanes (gemmWorkgroup), 12 lanes in all, the second workgroup 4 of them.
+    ['1 image 24x32, 256 -> 32 channels, a workgroup part-filled', [1, 256, 24, 32], 32, true, {}, true],
   ])('1x1 by the batched GEMM: %s gives conv1x1\'s bits with every register tile', async (_, shape, cout, hasBias, opts, withResidual) => {
     const gpu = await testGpu();
     const [n, cin, h, wd] = shape as number[];
@@ -90,6 +93,7 @@ describe('conv2d', () => {
     const residual = withResidual ? Tensor.from(gpu, randomValues(n * cout * h * wd, 4), [n, cout, h, wd]) : undefined;
     const o = { ...opts, residual };
     expect(conv1x1GemmServes(x, w, o)).toBe(true);
+    if (cin === 256) expect(gemmWorkgroup((h * wd) / 64, 16, cin)).toBe(8);
     const direct = Buffer.from((await conv2dTiled(x, w, o, 4).read()).buffer);
     if (conv2dPixelGroups(gpu) === 4) expect(Buffer.from((await conv2d(x, w, o).read()).buffer).equals(direct), 'conv2d').toBe(true);
     for (const perLane of [8, 16, 32, 64].filter((t) => (h * wd) % t === 0)) {
