@@ -117,6 +117,31 @@ describe('tensors and the pool', () => {
     }
   });
 
+  it('keeps free as much as the job has held in use at once, so a working set over 256 MiB is not re-created at every pass', async () => {
+    const gpu = await acquireGpu({});
+    try {
+      const MiB = 1 << 20;
+      // Twelve large buffers of distinct sizes in use at once: 336 MiB, as the UNet's layers hold.
+      const sizes = Array.from({ length: 12 }, (_, i) => (17 + 2 * i) * MiB);
+      const first = sizes.map((b) => gpu.pool.acquire(b, 'pass 1'));
+      first.forEach((b) => gpu.pool.release(b));
+      const held = gpu.pool.heldBytes;
+      const second = sizes.map((b) => gpu.pool.acquire(b, 'pass 2'));
+      expect(gpu.pool.heldBytes).toBe(held);
+      expect(new Set(second)).toEqual(new Set(first));
+      second.forEach((b) => gpu.pool.release(b));
+      // trim() starts a new job: one buffer at a time in use, so the budget is 256 MiB again.
+      gpu.pool.trim();
+      const held0 = gpu.pool.heldBytes;
+      for (const b of sizes) gpu.pool.release(gpu.pool.acquire(b, 'one at a time'));
+      await gpu.sync(); // evicted buffers are destroyed after the next submit
+      expect(gpu.pool.heldBytes - held0).toBeLessThanOrEqual(256 * MiB);
+      expect(gpu.pool.heldBytes - held0).toBeGreaterThan(200 * MiB);
+    } finally {
+      gpu.destroy();
+    }
+  });
+
   it('splits grids beyond 65535 workgroups per dimension', async () => {
     const gpu = await testGpu();
     const n = 65535 * 256 + 1029; // one more row of workgroups than fits in x
