@@ -115,10 +115,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   // l + k * span (k < TG; span: the workgroup's live lanes), so that consecutive lanes read
   // consecutive vec4 of a row of V and a lane's TG vec4 lie close together.
   let lanes = row / TG;
-  let wgx = wid.y;
-  let span = min(WG, lanes - wgx * WG);
+  let run = wid.y; // this workgroup's run of columns
+  let span = min(WG, lanes - run * WG);
   let live = lid.x < span;
-  let t4 = wgx * WG * TG + min(lid.x, span - 1u);
+  let t4 = run * WG * TG + min(lid.x, span - 1u);
   let q = wid.z;
   let block = wid.x;
   let co = block * 16u;

@@ -91,7 +91,7 @@ const GEMM_RUN_BYTES = 512 << 10;
 
 /** Invocations per workgroup: as many as the lanes need (up to 64) while the run of V stays within GEMM_RUN_BYTES, 8 at least (a SIMD vector of llvmpipe). */
 export function gemmWorkgroup(lanes: number, tg: number, cin: number): number {
-  const perLane = tg * 4 * cin * 4; // TG vec4 columns over cin channels
+  const perLane = tg * 16 * cin; // TG vec4 of V (16 bytes each) per input channel
   return Math.max(8, Math.min(workgroupFor(lanes), 2 ** Math.floor(Math.log2(Math.max(1, GEMM_RUN_BYTES / perLane)))));
 }
 
