@@ -21,7 +21,9 @@
 //     between the two outputs (both sides compute the same weights and input, see lib/random-weights.mjs).
 //     Memory: weights_bytes (parameters * 4), weights_pool_bytes (the pooled buffers holding them),
 //     peak_pool_bytes (the most the buffer pool held during that batch: weights, input, activations),
-//     texel_bytes (the texel mirrors' textures held after it, src/gpu/texels.ts; 0 where none are used).
+//     texel_bytes (the texel mirrors' textures held after it, src/gpu/texels.ts; 0 where none are used),
+//     page_faults_per_forward (this process's minor page faults per timed forward: on CPU adapters
+//     device memory is process memory, so buffers created afresh show here, src/gpu/pool.ts).
 //   kind 'profile': per-kernel times of one forward (profiler mode 'timestamp' or 'wallclock'),
 //     their sum kernels_ms (buffer copies and the gaps between dispatches are not in it; compare
 //     with the 'forward' line's time), and wall_s: that forward plus, in wall-clock mode, its replay.
@@ -78,7 +80,7 @@ export async function run(gpu, report) {
     for (const batch of batches) {
       gpu.pool.trim(); // free buffers left by the previous batch do not count towards this one's peak
       gpu.pool.resetPeak();
-      const { times, cpuS, eps } = await timeForward(gpu, unet, config, batch, reps);
+      const { times, cpuS, faults, eps } = await timeForward(gpu, unet, config, batch, reps);
       const mean = times.reduce((a, b) => a + b, 0) / times.length;
       const best = Math.min(...times);
       const line = {
@@ -87,6 +89,7 @@ export async function run(gpu, report) {
         gflop_per_image: round(flop / 1e9), gflops: round((flop * batch) / mean / 1e9), best_gflops: round((flop * batch) / best / 1e9),
         ...(onCpu ? { cpu_s: round(cpuS), gflop_per_cpu_s: round((flop * batch * reps) / cpuS / 1e9) } : {}),
         parameters, weights_bytes: parameters * 4, weights_pool_bytes: weightsPoolBytes, peak_pool_bytes: gpu.pool.peak, texel_bytes: gpu.texelPool.heldBytes,
+        page_faults_per_forward: Math.round(faults / reps),
         load_s: round(loadS), loadavg: loadavg().map(round),
       };
       Object.assign(line, compareTorch(torch.get(batch), mean / batch, onCpu ? cpuS / reps / batch : null, await eps.read()));
@@ -109,6 +112,7 @@ async function timeForward(gpu, unet, config, batch, reps) {
   await gpu.sync();
   const times = [];
   const cpu0 = process.cpuUsage();
+  const faults0 = process.resourceUsage().minorPageFault;
   for (let i = 0; i < reps; i++) {
     eps.dispose();
     const t0 = performance.now();
@@ -117,8 +121,9 @@ async function timeForward(gpu, unet, config, batch, reps) {
     times.push((performance.now() - t0) / 1000);
   }
   const cpu = process.cpuUsage(cpu0);
+  const faults = process.resourceUsage().minorPageFault - faults0;
   x.dispose();
-  return { times, cpuS: (cpu.user + cpu.system) / 1e6, eps };
+  return { times, cpuS: (cpu.user + cpu.system) / 1e6, faults, eps };
 }
 
 /**
