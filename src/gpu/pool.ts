@@ -36,8 +36,8 @@ const LARGE_BYTES = 16 << 20;
 /**
  * Free large buffers kept for reuse, in all, at least. The LSUN UNet's forward at batch 1 needs
  * more: 0.76 GB in use at most (weights included), up to 0.70 GB of its large buffers free at
- * once between layers; with this alone as the budget it re-created 16 buffers (424 MB) per forward,
- * page faults and zeroing on llvmpipe (bench/unet, 2-core Xeon: 8.9 .. 9.3 s a forward against
+ * once between layers, and with this alone as the budget it re-created 16 buffers (424 MB) per
+ * forward (counted with a pool instrumented for it), paid in page faults and zeroing on llvmpipe (bench/unet, 2-core Xeon: 8.9 .. 9.3 s a forward against
  * 8.0 .. 8.5 s, 110,000 page faults per forward against 1,150).
  */
 const FREE_LARGE_BYTES = 256 << 20;
