@@ -16,7 +16,7 @@ import { BufferPool } from './pool.js';
 import { BufferUsage, MapMode } from './usage.js';
 import { Profiler, type ProfileMode } from './profiler.js';
 import type { Retired } from './retired.js';
-import { TexelPool, type Texels } from './texels.js';
+import { TexelPool, type TexelFormat, type Texels } from './texels.js';
 
 export type FeatureLevel = 'core' | 'compatibility';
 
@@ -259,11 +259,12 @@ export class Gpu {
   }
 
   /**
-   * A texel mirror of `vec4s` vec4<f32> of a buffer range (src/gpu/texels.ts): copied in order
-   * with the recorded dispatches; release() it once the dispatches that read it are recorded.
+   * A texel mirror of `texels` texels of a buffer range (src/gpu/texels.ts; vec4<f32> each, or
+   * f32 for 'r32float'): copied in order with the recorded dispatches; release() it once the
+   * dispatches that read it are recorded.
    */
-  texelMirror(src: { buffer: GPUBuffer; offset: number }, vec4s: number, label: string): Texels {
-    return this.texelPool.mirror(this.copyEncoder(), src, vec4s, label);
+  texelMirror(src: { buffer: GPUBuffer; offset: number }, texels: number, label: string, format?: TexelFormat): Texels {
+    return this.texelPool.mirror(this.copyEncoder(), src, texels, label, format);
   }
 
   /** texelMirror in a texture of its own, for a mirror kept across calls (TexelPool.hold). */

@@ -1,8 +1,10 @@
 /**
  * Texel mirrors: a range of a buffer's vec4<f32> copied into an rgba32float texture TEXEL_ROW
  * texels wide, vec4 i at texel (i % TEXEL_ROW, i / TEXEL_ROW), for kernels that read an operand
- * with textureLoad rather than from storage (winograd_gemm.wgsl's `texel`). The copy is exact
- * (rgba32float holds the float32 bits), so a kernel reads the same values either way.
+ * with textureLoad rather than from storage (winograd_gemm.wgsl's `texel`); or, for kernels that
+ * read single values (src/gpu/lane-reads.ts), its f32 into an r32float texture, value i at texel
+ * (i % TEXEL_ROW, i / TEXEL_ROW). The copy is exact (both formats hold the float32 bits), so a
+ * kernel reads the same values either way.
  *
  * Why: Mesa 22.3's llvmpipe loads a storage buffer one invocation at a time, with a branch per
  * lane (inside loops, and even where every invocation reads the same address), while a texel
@@ -32,7 +34,10 @@ import { TextureUsage } from './usage.js';
 export const TEXEL_ROW = 4096;
 /** Free textures kept for reuse, in all. */
 const FREE_BYTES = 256 << 20;
-const ROW_BYTES = TEXEL_ROW * 16;
+
+/** A mirror's texels: vec4<f32> (rgba32float) or f32 (r32float). */
+export type TexelFormat = 'rgba32float' | 'r32float';
+const TEXEL_BYTES: Record<TexelFormat, number> = { rgba32float: 16, r32float: 4 };
 
 /** A mirror: the view to bind (a texture_2d<f32> binding of a Dispatch), its texture, and its release. */
 export interface Texels {
@@ -59,21 +64,24 @@ export class TexelPool {
 
   constructor(private readonly device: GPUDevice) {}
 
-  /** Rows a mirror of `vec4s` vec4 takes; above the adapter's texture height the kernel keeps storage. */
-  static rows(vec4s: number): number {
-    return Math.max(1, Math.ceil(vec4s / TEXEL_ROW));
+  /** Rows a mirror of `texels` texels takes; above the adapter's texture height the kernel keeps storage. */
+  static rows(texels: number): number {
+    return Math.max(1, Math.ceil(texels / TEXEL_ROW));
   }
 
-  /** Whether this device can mirror `vec4s` vec4 (rows within maxTextureDimension2D). */
-  fits(vec4s: number): boolean {
-    return rowClass(TexelPool.rows(vec4s)) <= this.device.limits.maxTextureDimension2D;
+  /** Whether this device can mirror `texels` texels, of either format (rows within maxTextureDimension2D). */
+  fits(texels: number): boolean {
+    return rowClass(TexelPool.rows(texels)) <= this.device.limits.maxTextureDimension2D;
   }
 
-  /** Records on `encoder` the copy of `vec4s` vec4 of `src` (its byte offset a multiple of 16) into a pooled texture. */
-  mirror(encoder: GPUCommandEncoder, src: { buffer: GPUBuffer; offset: number }, vec4s: number, label: string): Texels {
-    const rows = this.checked(src, vec4s, label);
-    const texture = this.bestFit(rows) ?? this.create(rowClass(rows), label);
-    copyInto(encoder, texture, src, vec4s);
+  /**
+   * Records on `encoder` the copy of `texels` texels of `src` (vec4 for rgba32float, f32 for
+   * r32float; its byte offset a multiple of 16) into a pooled texture of that format.
+   */
+  mirror(encoder: GPUCommandEncoder, src: { buffer: GPUBuffer; offset: number }, texels: number, label: string, format: TexelFormat = 'rgba32float'): Texels {
+    const rows = this.checked(src, texels, label);
+    const texture = this.bestFit(rows, format) ?? this.create(rowClass(rows), label, TEXEL_ROW, format);
+    copyInto(encoder, texture, src, texels);
     return texelsOf(texture, label, () => {
       this.free.add(texture);
       this.freeBytes += bytesOf(texture);
@@ -97,17 +105,17 @@ export class TexelPool {
     return texelsOf(texture, label, () => this.retired.add(texture));
   }
 
-  /** The rows a mirror of `vec4s` vec4 at `src` takes, after checking that it can be made. */
-  private checked(src: { offset: number }, vec4s: number, label: string): number {
-    if (!this.fits(vec4s)) throw new Error(`${label}: ${vec4s} vec4 need more than ${this.device.limits.maxTextureDimension2D} rows of ${TEXEL_ROW} texels`);
+  /** The rows a mirror of `texels` texels at `src` takes, after checking that it can be made. */
+  private checked(src: { offset: number }, texels: number, label: string): number {
+    if (!this.fits(texels)) throw new Error(`${label}: ${texels} texels need more than ${this.device.limits.maxTextureDimension2D} rows of ${TEXEL_ROW} texels`);
     if (src.offset % 16) throw new Error(`${label}: a texel mirror starts at a multiple of 16 bytes, got offset ${src.offset}`);
-    return TexelPool.rows(vec4s);
+    return TexelPool.rows(texels);
   }
 
-  /** The free texture with the fewest rows, at least `rows`, taken off the free set; null when none. */
-  private bestFit(rows: number): GPUTexture | null {
+  /** The free texture of `format` with the fewest rows, at least `rows`, taken off the free set; null when none. */
+  private bestFit(rows: number, format: TexelFormat): GPUTexture | null {
     let best: GPUTexture | null = null;
-    for (const t of this.free) if (t.height >= rows && (!best || t.height < best.height)) best = t;
+    for (const t of this.free) if (t.format === format && t.height >= rows && (!best || t.height < best.height)) best = t;
     if (best) {
       this.free.delete(best);
       this.freeBytes -= bytesOf(best);
@@ -124,8 +132,8 @@ export class TexelPool {
     return this.empty;
   }
 
-  private create(rows: number, label: string, width = TEXEL_ROW): GPUTexture {
-    const texture = this.device.createTexture({ label, size: [width, rows, 1], format: 'rgba32float', usage: TextureUsage.TEXTURE_BINDING | TextureUsage.COPY_DST | TextureUsage.COPY_SRC });
+  private create(rows: number, label: string, width = TEXEL_ROW, format: TexelFormat = 'rgba32float'): GPUTexture {
+    const texture = this.device.createTexture({ label, size: [width, rows, 1], format, usage: TextureUsage.TEXTURE_BINDING | TextureUsage.COPY_DST | TextureUsage.COPY_SRC });
     this.all.add(texture);
     this.heldBytes += bytesOf(texture);
     return texture;
@@ -163,14 +171,15 @@ function texelsOf(texture: GPUTexture, label: string, onRelease: () => void): Te
   };
 }
 
-/** Records the copy of `vec4s` vec4 at `src` into the first texels of `texture`, row by row. */
-function copyInto(encoder: GPUCommandEncoder, texture: GPUTexture, src: { buffer: GPUBuffer; offset: number }, vec4s: number): void {
-  const full = Math.floor(vec4s / TEXEL_ROW);
-  const rest = vec4s - full * TEXEL_ROW;
-  if (full) encoder.copyBufferToTexture({ buffer: src.buffer, offset: src.offset, bytesPerRow: ROW_BYTES, rowsPerImage: full }, { texture }, [TEXEL_ROW, full, 1]);
-  if (rest) encoder.copyBufferToTexture({ buffer: src.buffer, offset: src.offset + full * ROW_BYTES }, { texture, origin: [0, full, 0] }, [rest, 1, 1]);
+/** Records the copy of `texels` texels at `src` into the first texels of `texture`, row by row. */
+function copyInto(encoder: GPUCommandEncoder, texture: GPUTexture, src: { buffer: GPUBuffer; offset: number }, texels: number): void {
+  const rowBytes = TEXEL_ROW * TEXEL_BYTES[texture.format as TexelFormat];
+  const full = Math.floor(texels / TEXEL_ROW);
+  const rest = texels - full * TEXEL_ROW;
+  if (full) encoder.copyBufferToTexture({ buffer: src.buffer, offset: src.offset, bytesPerRow: rowBytes, rowsPerImage: full }, { texture }, [TEXEL_ROW, full, 1]);
+  if (rest) encoder.copyBufferToTexture({ buffer: src.buffer, offset: src.offset + full * rowBytes }, { texture, origin: [0, full, 0] }, [rest, 1, 1]);
 }
 
 function bytesOf(t: GPUTexture): number {
-  return t.width * t.height * 16;
+  return t.width * t.height * TEXEL_BYTES[t.format as TexelFormat];
 }

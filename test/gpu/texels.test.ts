@@ -11,15 +11,16 @@ import { randomValues } from '../../src/selftest.js';
 import { Tensor } from '../../src/tensor.js';
 import { testGpu } from './helpers.js';
 
-/** Reads a mirror's first `vec4s` texels back (a copy to a buffer, rows of 64 KiB). */
-async function readMirror(texture: GPUTexture, vec4s: number, device: GPUDevice): Promise<Float32Array> {
-  const rows = Math.ceil(vec4s / TEXEL_ROW);
-  const out = device.createBuffer({ size: rows * TEXEL_ROW * 16, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ });
+/** Reads a mirror's first `texels` texels back (a copy to a buffer, rows of 64 KiB, or 16 KiB for r32float). */
+async function readMirror(texture: GPUTexture, texels: number, device: GPUDevice): Promise<Float32Array> {
+  const bytes = texture.format === 'r32float' ? 4 : 16;
+  const rows = Math.ceil(texels / TEXEL_ROW);
+  const out = device.createBuffer({ size: rows * TEXEL_ROW * bytes, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ });
   const e = device.createCommandEncoder();
-  e.copyTextureToBuffer({ texture }, { buffer: out, bytesPerRow: TEXEL_ROW * 16, rowsPerImage: rows }, [TEXEL_ROW, rows, 1]);
+  e.copyTextureToBuffer({ texture }, { buffer: out, bytesPerRow: TEXEL_ROW * bytes, rowsPerImage: rows }, [TEXEL_ROW, rows, 1]);
   device.queue.submit([e.finish()]);
   await out.mapAsync(GPUMapMode.READ);
-  const got = new Float32Array(out.getMappedRange().slice(0, vec4s * 16));
+  const got = new Float32Array(out.getMappedRange().slice(0, texels * bytes));
   out.unmap();
   out.destroy();
   return got;
@@ -84,6 +85,30 @@ describe('texel mirrors', () => {
     }
     expect(reused, 'a released texture is handed out again').toBe(true);
     expect(() => gpu.texelMirror({ buffer: t.binding.buffer, offset: 8 }, 4, 'odd')).toThrow(/multiple of 16 bytes/);
+    t.dispose();
+  });
+
+  it('copies a range of f32 into r32float exactly, and never hands a texture of one format to a mirror of the other', async () => {
+    const gpu = await testGpu();
+    const all = randomValues(3 * TEXEL_ROW + 100, 8);
+    const t = Tensor.from(gpu, all, [all.length]);
+    // [first f32 (a multiple of 4: offsets are multiples of 16 bytes), values]
+    for (const [first, n] of [[0, 100], [0, 2 * TEXEL_ROW], [4, 2 * TEXEL_ROW + 37], [64, TEXEL_ROW - 3]]) {
+      const texels = gpu.texelMirror({ buffer: t.binding.buffer, offset: t.binding.offset + 4 * first }, n, 'test.r32', 'r32float');
+      expect(texels.image.format).toBe('r32float');
+      gpu.flush();
+      const got = await readMirror(texels.image, n, gpu.device);
+      expect(Buffer.from(got.buffer).equals(Buffer.from(all.slice(first, first + n).buffer)), `${n} f32 from ${first}`).toBe(true);
+      texels.release();
+    }
+    // Free r32float textures are there now; an rgba32float mirror of the same rows takes none of them.
+    const vec4 = gpu.texelMirror(t.binding, TEXEL_ROW / 2, 'test.rgba'); // one row, as the r32float ones
+    expect(vec4.image.format).toBe('rgba32float');
+    vec4.release();
+    const r32 = gpu.texelMirror(t.binding, TEXEL_ROW, 'test.r32', 'r32float');
+    expect(r32.image.format).toBe('r32float');
+    r32.release();
+    await gpu.sync(); // no copy went wrong
     t.dispose();
   });
 
