@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Benchmark runner: `node bench/run.mjs [names...] [--backend NAME] [--out FILE]`.
 // Runs bench/<name>.mjs (all when none named) on one GPU and prints one JSON object per result
-// line on stdout: {bench, adapter, backend, kernel, size, ms, gflops, ...}. Needs `npm run build`.
+// line on stdout: {bench, adapter, backend, lane_reads, kernel, size, ms, gflops, ...} (lane_reads:
+// how this Gpu reads lane-varying inputs, src/gpu/lane-reads.ts). Needs `npm run build`.
 import { readdirSync } from 'node:fs';
 import { appendFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -29,7 +30,7 @@ try {
   for (const name of names) {
     const mod = await import(join(here, `${name}.mjs`));
     await mod.run(gpu, (result) => {
-      const line = JSON.stringify({ bench: name, adapter, backend: gpu.backend, ...result });
+      const line = JSON.stringify({ bench: name, adapter, backend: gpu.backend, lane_reads: gpu.laneReads, ...result });
       console.log(line);
       if (out) appendFileSync(out, line + '\n');
     });

@@ -14,6 +14,8 @@
 //   BENCH_PYTHON        the interpreter that has torch (default /usr/bin/python3)
 //   BENCH_TORCH_DEVICE  cpu (default) or cuda, for bench/torch_unet.py
 //   DNF_CONV3X3         auto (default), direct or winograd: the 3x3 convolutions' algorithm (GpuOptions)
+//   DNF_LANE_TEXELS     auto (default), on or off: lane-varying inputs from texel mirrors (src/gpu/lane-reads.ts);
+//                       every line's lane_reads says which was used, the forward line's lane_reads_probe why
 //
 // Output lines (run.mjs adds bench, adapter, backend):
 //   kind 'forward': one per batch, with PyTorch's time for the same batch (torch_s_per_image,
@@ -84,7 +86,7 @@ export async function run(gpu, report) {
       const mean = times.reduce((a, b) => a + b, 0) / times.length;
       const best = Math.min(...times);
       const line = {
-        kind: 'forward', preset, batch, reps, max_batch: fit, conv3x3: gpu.conv3x3, split_k: gpu.splitK, fuse_norm: gpu.fuseNorm,
+        kind: 'forward', preset, batch, reps, max_batch: fit, conv3x3: gpu.conv3x3, split_k: gpu.splitK, fuse_norm: gpu.fuseNorm, lane_reads_probe: gpu.laneReadsProbe,
         s_per_image: round(mean / batch), best_s_per_image: round(best / batch), times_s: times.map(round),
         gflop_per_image: round(flop / 1e9), gflops: round((flop * batch) / mean / 1e9), best_gflops: round((flop * batch) / best / 1e9),
         ...(onCpu ? { cpu_s: round(cpuS), gflop_per_cpu_s: round((flop * batch * reps) / cpuS / 1e9) } : {}),
@@ -132,7 +134,8 @@ async function timeForward(gpu, unet, config, batch, reps) {
  * profiler times GPU work only (timestamps, or a replay after everything is compiled).
  */
 async function profileForward(gpu, config, layout, batch) {
-  const pgpu = gpu.profiler ? gpu : await acquireGpu({ backend: gpu.backend, profile: true });
+  // The same lane reads as the timed forwards: a second probe could choose otherwise on a close call.
+  const pgpu = gpu.profiler ? gpu : await acquireGpu({ backend: gpu.backend, profile: true, laneTexels: gpu.laneReads === 'texels' ? 'on' : 'off' });
   let unet = null;
   try {
     unet = await loadUnet(pgpu, config, layout);

@@ -59,6 +59,11 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> Y: array<f32>;
 // NORM: per (image, input channel) plane, GroupNorm's (mean, scale, shift, -) (kernels/group-norm.ts).
 @group(0) @binding(6) var<storage, read> stats: array<vec4<f32>>;
+// W_TEXELS: a texel mirror of Wt's binding (src/gpu/texels.ts), vec4 i at texel (i % 4096, i / 4096).
+@group(0) @binding(7) var Wtex: texture_2d<f32>;
+// X_TEXELS: an r32float mirror of X's binding, value i at texel (i % 4096, i / 4096).
+@group(0) @binding(8) var Xtex: texture_2d<f32>;
+const TEXEL_ROW_SHIFT = 12u; // TEXEL_ROW = 4096
 
 // The part of the input channels this invocation sums (conv3x3 with splits > 1; else 0).
 var<private> split: u32 = 0u;
@@ -68,6 +73,13 @@ var<private> st: vec4<f32>;
 override WG: u32 = 64u; // invocations per workgroup
 override PV: u32 = 4u;  // groups of 4 consecutive output pixels per invocation (1..4)
 override NORM: u32 = 0u; // 0: read x as it is; 1: GroupNorm(x) from `stats`; 2: swish(GroupNorm(x))
+// Read the weights from their texel mirror Wtex rather than from storage (CPU adapters): on
+// llvmpipe a storage load is a loop over the lanes even where, as here, every invocation of the
+// workgroup reads the same address, while a texel fetch is vector code. The same values.
+override W_TEXELS: bool = false;
+// Read x from its r32float mirror Xtex rather than from storage (CPU adapters where the probe of
+// src/gpu/lane-reads.ts finds it faster: llvmpipe's AVX2 code). The same values.
+override X_TEXELS: bool = false;
 
 // Selects the statistics of image n's input channel ci for the loads that follow (NORM only).
 fn planeStats(n: u32, ci: u32) {
@@ -98,8 +110,20 @@ struct Tap {
   w3: vec4<f32>,
 }
 
+// The weights' vec4 i (of the storage binding or its mirror).
+fn weight(i: u32) -> vec4<f32> {
+  if (W_TEXELS) { return textureLoad(Wtex, vec2<u32>(i & ((1u << TEXEL_ROW_SHIFT) - 1u), i >> TEXEL_ROW_SHIFT), 0); }
+  return Wt[i];
+}
+
+// The input's value i (of the storage binding or its mirror).
+fn xat(i: u32) -> f32 {
+  if (X_TEXELS) { return textureLoad(Xtex, vec2<u32>(i & ((1u << TEXEL_ROW_SHIFT) - 1u), i >> TEXEL_ROW_SHIFT), 0).x; }
+  return X[i];
+}
+
 fn tap(i: u32) -> Tap {
-  return Tap(Wt[i], Wt[i + 1u], Wt[i + 2u], Wt[i + 3u]);
+  return Tap(weight(i), weight(i + 1u), weight(i + 2u), weight(i + 3u));
 }
 
 fn outer(x: vec4<f32>, w: vec4<f32>) -> mat4x4<f32> {
@@ -121,7 +145,7 @@ fn insideCol(ix: vec4<i32>) -> vec4<bool> {
 
 // Four input values at row offset `rb`, columns `col`; zero where `ok` is false (padding).
 fn load4(rb: u32, col: vec4<u32>, ok: vec4<bool>) -> vec4<f32> {
-  return select(vec4<f32>(0.0), normed(vec4<f32>(X[rb + col.x], X[rb + col.y], X[rb + col.z], X[rb + col.w])), ok);
+  return select(vec4<f32>(0.0), normed(vec4<f32>(xat(rb + col.x), xat(rb + col.y), xat(rb + col.z), xat(rb + col.w))), ok);
 }
 
 // Offset of input row iy of the current channel (clamped), and whether it lies inside the image.
@@ -375,7 +399,7 @@ fn loadRow6(xb: u32, iy: i32, col0: vec4<u32>, col1: vec4<u32>, in0: vec4<bool>,
   let rowIn = rowInside(iy);
   let rb = rowOffset(xb, iy);
   let ok1 = in1 & rowIn;
-  let e1 = select(vec2<f32>(0.0), normed(vec4<f32>(X[rb + col1.x], X[rb + col1.y], 0.0, 0.0)).xy, ok1.xy);
+  let e1 = select(vec2<f32>(0.0), normed(vec4<f32>(xat(rb + col1.x), xat(rb + col1.y), 0.0, 0.0)).xy, ok1.xy);
   return array<vec4<f32>, 2>(load4(rb, col0, in0 & rowIn), vec4<f32>(e1, 0.0, 0.0));
 }
 
@@ -474,7 +498,7 @@ fn quad9(a: Acc, v: vec4<f32>, t: array<Tap, 9>) -> Acc {
 // The 2 x 2 plane of image n's input channel ci at b.
 fn loadQuad(b: u32, n: u32, ci: u32) -> vec4<f32> {
   planeStats(n, ci);
-  return normed(vec4<f32>(X[b], X[b + 1u], X[b + 2u], X[b + 3u]));
+  return normed(vec4<f32>(xat(b), xat(b + 1u), xat(b + 2u), xat(b + 3u)));
 }
 
 // Writes the 4 pixels x 16 channels of image n (2 x 2, row-major, contiguous per channel).

@@ -38,12 +38,24 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> part: array<vec4<f32>>;   // (count, mean, M2, 0) per invocation of partials
 @group(0) @binding(5) var<storage, read_write> stats: array<vec4<f32>>;  // (mean, rstd * gamma[c], beta[c], 0) per plane n * C + c
 @group(0) @binding(6) var<storage, read_write> out: array<vec4<f32>>;
+// X_TEXELS: an rgba32float mirror of x's binding (src/gpu/texels.ts), vec4 i at texel (i % 4096, i / 4096).
+@group(0) @binding(7) var Xt: texture_2d<f32>;
 
 override WG: u32 = 256;
+// partials reads x from its mirror Xt rather than from storage (CPU adapters where the probe of
+// src/gpu/lane-reads.ts finds it faster: llvmpipe's AVX2 code). The same values.
+override X_TEXELS: bool = false;
+const TEXEL_ROW_SHIFT = 12u; // TEXEL_ROW = 4096
 // finalize: workgroup size, a power of two. Small, because a barrier costs per invocation on CPU
 // adapters (32 rows on SwiftShader: 53 ms with 256 invocations, 3 ms with 16).
 const MERGE_WG: u32 = 16u;
 var<workgroup> tree: array<vec4<f32>, MERGE_WG>;
+
+// x's vec4 i (of the storage binding or its mirror).
+fn xv(i: u32) -> vec4<f32> {
+  if (X_TEXELS) { return textureLoad(Xt, vec2<u32>(i & ((1u << TEXEL_ROW_SHIFT) - 1u), i >> TEXEL_ROW_SHIFT), 0); }
+  return x[i];
+}
 
 fn grid_index(wid: vec3<u32>) -> u32 {
   return wid.y + wid.z * p.grid_y;
@@ -77,13 +89,13 @@ fn partials(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
   var n = 0u;
   var sum = vec4(0.0);
   for (var i = start + li; i < end; i += WG) {
-    sum += x[base + i];
+    sum += xv(base + i);
     n += 4u;
   }
   let mean = select(0.0, hsum(sum) / f32(n), n > 0u);
   var m2 = vec4(0.0);
   for (var i = start + li; i < end; i += WG) {
-    let d = x[base + i] - mean;
+    let d = xv(base + i) - mean;
     m2 = fma(d, d, m2);
   }
   if (row < p.rows) {

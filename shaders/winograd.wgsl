@@ -39,8 +39,21 @@ struct Params {
 @group(0) @binding(3) var<storage, read> residual: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dst: array<f32>;
 @group(0) @binding(5) var<storage, read> stats: array<vec4<f32>>; // (mean, rstd * gamma, beta, 0) per plane n * Cin + ci
+// S_TEXELS: an r32float mirror of src's binding (src/gpu/texels.ts), value i at texel (i % 4096, i / 4096).
+@group(0) @binding(6) var St: texture_2d<f32>;
 
 override WG: u32 = 64u;
+// The transforms read x (input) or M (output) from its mirror St rather than from storage (CPU
+// adapters where the probe of src/gpu/lane-reads.ts finds it faster: llvmpipe's AVX2 code). The
+// same values.
+override S_TEXELS: bool = false;
+const TEXEL_ROW_SHIFT = 12u; // TEXEL_ROW = 4096
+
+// src's value i, x or M (of the storage binding or its mirror).
+fn at1(i: u32) -> f32 {
+  if (S_TEXELS) { return textureLoad(St, vec2<u32>(i & ((1u << TEXEL_ROW_SHIFT) - 1u), i >> TEXEL_ROW_SHIFT), 0).x; }
+  return src[i];
+}
 
 // Six values along one axis of a tile.
 struct Six {
@@ -153,7 +166,7 @@ fn input(@builtin(global_invocation_id) gid: vec3<u32>) {
       let rb = base + u32(iy) * p.w;
       for (var x = 0; x < 6; x++) {
         let ix = ix0 + x;
-        if (ix >= 0 && ix < i32(p.w)) { v[x] = normalized(src[rb + u32(ix)], st); }
+        if (ix >= 0 && ix < i32(p.w)) { v[x] = normalized(at1(rb + u32(ix)), st); }
       }
     }
     rows[y] = Six(v[0], v[1], v[2], v[3], v[4], v[5]);
@@ -180,7 +193,7 @@ fn output(@builtin(global_invocation_id) gid: vec3<u32>) {
   let mb = co * p.tpad + t;
   for (var r = 0u; r < 6u; r++) {
     let i = mb + 6u * r * stride;
-    m[r] = Six(src[i], src[i + stride], src[i + 2u * stride], src[i + 3u * stride], src[i + 4u * stride], src[i + 5u * stride]);
+    m[r] = Six(at1(i), at1(i + stride), at1(i + 2u * stride), at1(i + 3u * stride), at1(i + 4u * stride), at1(i + 5u * stride));
   }
   // A^T down the columns (6 -> 4 rows), then along each row.
   var cols: array<vec4<f32>, 6>;
@@ -332,7 +345,7 @@ struct Row8 {
 // Input at column ix of the row starting at rb, normalised; zero outside the image.
 fn input1(rb: u32, ix: i32, st: vec4<f32>) -> f32 {
   if (ix < 0 || ix >= i32(p.w)) { return 0.0; }
-  return normalized(src[rb + u32(ix)], st);
+  return normalized(at1(rb + u32(ix)), st);
 }
 
 // Patch row iy (columns ix0 .. ix0+7) of the plane at base; zero outside the image.
@@ -403,8 +416,8 @@ fn input6(@builtin(global_invocation_id) gid: vec3<u32>) {
 fn rowM(mb: u32, stride: u32, r: u32) -> Row8 {
   let i = mb + 8u * r * stride;
   return Row8(
-    vec4<f32>(src[i], src[i + stride], src[i + 2u * stride], src[i + 3u * stride]),
-    vec4<f32>(src[i + 4u * stride], src[i + 5u * stride], src[i + 6u * stride], src[i + 7u * stride]),
+    vec4<f32>(at1(i), at1(i + stride), at1(i + 2u * stride), at1(i + 3u * stride)),
+    vec4<f32>(at1(i + 4u * stride), at1(i + 5u * stride), at1(i + 6u * stride), at1(i + 7u * stride)),
   );
 }
 

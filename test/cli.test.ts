@@ -24,6 +24,18 @@ describe('dnf doctor', () => {
     expect(report.limits.maxStorageBufferBindingSize).toBeGreaterThanOrEqual(128 * 1024 * 1024);
     expect(report.selfTest.ok).toBe(true);
     expect(report.selfTest.gflops).toBeGreaterThan(0);
+    // CPU adapters (CI's) measure how to read lane-varying inputs (src/gpu/lane-reads.ts).
+    expect(['storage', 'texels']).toContain(report.laneReads.reads);
+    expect(report.laneReads.probe.reads).toBe(report.laneReads.reads);
+  });
+
+  it('names the lane reads in its text, as forced by DNF_LANE_TEXELS', () => {
+    const r = dnf(['doctor'], { DNF_LANE_TEXELS: 'on' });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^lane reads {5}texels \(DNF_LANE_TEXELS=on\)$/m);
+    const bad = dnf(['doctor'], { DNF_LANE_TEXELS: 'maybe' });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.trim().split('\n')).toEqual([expect.stringMatching(/DNF_LANE_TEXELS\) must be auto, on or off, got 'maybe'/)]);
   });
 
   it.each(['opengles', 'swiftshader'])('runs on the %s backend when asked', (backend) => {

@@ -80,6 +80,9 @@ export function register(program: Command): void {
           console.log(`adapter        ${[a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ')}${a.isFallbackAdapter ? ' (fallback)' : ''}`);
           for (const [k, v] of Object.entries(report.limits)) console.log(`${k.padEnd(34)} ${v}`);
           console.log(`features       ${report.features.join(', ') || '(none)'}`);
+          const lanes = report.laneReads;
+          const probe = lanes.probe ? `: measured ${lanes.probe.storageMs} ms from storage, ${lanes.probe.texelsMs} ms from texels` : lanes.laneTexels === 'auto' ? ' (a GPU: no probe)' : ` (DNF_LANE_TEXELS=${lanes.laneTexels})`;
+          console.log(`lane reads     ${lanes.reads}${probe}`);
           console.log(
             `self-test      ${test.ok ? 'ok' : 'FAILED'}: matmul error ${test.maxRelError.toExponential(2)}; ` +
               `${test.size}^3 in ${test.ms.toFixed(1)} ms = ${test.gflops.toFixed(2)} GFLOP/s`,

@@ -6,6 +6,7 @@
  * adapter, before any device exists; the `dnf` command drops them, see src/node/supervisor.ts.)
  */
 import { Gpu, type AdapterSummary, type FeatureLevel, type GpuOptions } from './gpu.js';
+import { measureLaneReads } from './lane-reads.js';
 
 /** Optional features requested when the adapter has them. */
 const WANTED_FEATURES: GPUFeatureName[] = ['timestamp-query', 'shader-f16', 'subgroups'];
@@ -44,5 +45,11 @@ export async function requestGpu(
     requiredFeatures,
     requiredLimits: adapterLimits(adapter),
   });
-  return new Gpu(device, summarizeAdapter(adapter), backend, featureLevel, options, onDestroy);
+  const gpu = new Gpu(device, summarizeAdapter(adapter), backend, featureLevel, options, onDestroy);
+  // CPU adapters: which way lane-varying inputs are read faster depends on the host CPU (src/gpu/lane-reads.ts).
+  if (gpu.laneTexels === 'auto' && gpu.memoryIsHost) {
+    gpu.useLaneReads(await measureLaneReads(gpu));
+    gpu.profiler?.reset(); // the probe is not the caller's work
+  }
+  return gpu;
 }

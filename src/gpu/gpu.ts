@@ -16,6 +16,7 @@ import { BufferPool } from './pool.js';
 import { BufferUsage, MapMode } from './usage.js';
 import { Profiler, type ProfileMode } from './profiler.js';
 import type { Retired } from './retired.js';
+import type { LaneReads, LaneReadsProbe, LaneTexelsChoice } from './lane-reads.js';
 import { TexelPool, type TexelFormat, type Texels } from './texels.js';
 
 export type FeatureLevel = 'core' | 'compatibility';
@@ -79,6 +80,13 @@ export interface GpuOptions {
    * GPU: bench/gpu.sh runs the UNet both ways) or 'on'. Env DNF_FUSE_NORM. (Winograd always does.)
    */
   fuseNorm?: FuseNormChoice;
+  /**
+   * Texel mirrors for the inputs that kernels read at addresses differing from lane to lane
+   * (src/gpu/lane-reads.ts): 'auto' (default) measures on CPU adapters which way is faster
+   * (the texels with llvmpipe's AVX2 code, storage with its AVX-512 code), GPUs read storage;
+   * 'on' and 'off' force either way. Env DNF_LANE_TEXELS.
+   */
+  laneTexels?: LaneTexelsChoice;
 }
 
 export type Conv3x3Choice = 'auto' | 'direct' | 'winograd';
@@ -104,6 +112,10 @@ export class Gpu {
   readonly splitK: SplitKChoice;
   readonly texels: TexelsChoice;
   readonly fuseNorm: FuseNormChoice;
+  readonly laneTexels: LaneTexelsChoice;
+  /** How kernels read lane-varying inputs: laneTexels 'on' or 'off', or what the probe chose (useLaneReads). */
+  private lanes: LaneReads;
+  private lanesProbe: LaneReadsProbe | null = null;
   readonly profiler: Profiler | null;
 
   private readonly pipelines = new Map<string, GPUComputePipeline>();
@@ -144,6 +156,9 @@ export class Gpu {
     if (!['auto', 'on', 'off'].includes(this.texels)) throw new DnfError(`texels (env DNF_TEXELS) must be auto, on or off, got '${this.texels}'`);
     this.fuseNorm = options.fuseNorm ?? 'off';
     if (!['on', 'off'].includes(this.fuseNorm)) throw new DnfError(`fuseNorm (env DNF_FUSE_NORM) must be on or off, got '${this.fuseNorm}'`);
+    this.laneTexels = options.laneTexels ?? 'auto';
+    if (!['auto', 'on', 'off'].includes(this.laneTexels)) throw new DnfError(`laneTexels (env DNF_LANE_TEXELS) must be auto, on or off, got '${this.laneTexels}'`);
+    this.lanes = this.laneTexels === 'on' ? 'texels' : 'storage';
     const mode: ProfileMode | null = options.profile ? (device.features.has('timestamp-query') ? 'timestamp' : 'wallclock') : null;
     this.retired = [this.pool.retired, this.texelPool.retired];
     this.profiler = mode ? new Profiler(device, mode, () => this.retired.forEach((r) => r.releaseKept())) : null;
@@ -165,6 +180,23 @@ export class Gpu {
   get memoryIsHost(): boolean {
     const a = this.adapter;
     return a.isFallbackAdapter || /llvmpipe|lavapipe|softpipe|swiftshader|microsoft basic render|\bwarp\b/i.test(`${a.device} ${a.description} ${a.architecture}`);
+  }
+
+  /** How kernels read inputs whose address differs from lane to lane (src/gpu/lane-reads.ts). */
+  get laneReads(): LaneReads {
+    return this.lanes;
+  }
+
+  /** The probe behind laneReads, where one ran (null: laneTexels forced it, or a GPU). */
+  get laneReadsProbe(): LaneReadsProbe | null {
+    return this.lanesProbe;
+  }
+
+  /** Takes the probe's choice (laneTexels 'auto' only; requestGpu runs it on CPU adapters). */
+  useLaneReads(probe: LaneReadsProbe): void {
+    if (this.laneTexels !== 'auto') throw new Error(`laneTexels is '${this.laneTexels}': the probe does not apply`);
+    this.lanesProbe = probe;
+    this.lanes = probe.reads;
   }
 
   /** Largest buffer a single binding may use (128 MiB on browsers' and the GL adapter's defaults). */
@@ -193,6 +225,7 @@ export class Gpu {
         maxStorageBuffersPerShaderStage: this.limits.maxStorageBuffersPerShaderStage,
       },
       features: this.features,
+      laneReads: { reads: this.laneReads, laneTexels: this.laneTexels, probe: this.laneReadsProbe },
     };
   }
 

@@ -19,6 +19,7 @@ import type { Gpu } from '../gpu/gpu.js';
 import type { Texels } from '../gpu/texels.js';
 import { Tensor } from '../tensor.js';
 import { conv2dPixelGroups, residualPerImage, type Conv2dOptions, type Conv2dWeights } from './conv2d.js';
+import { laneMirror, type LaneReads } from '../gpu/lane-reads.js';
 import { gemmReads, mirror, recordGemm, type GemmReads } from './gemm.js';
 import { ceilDiv, grid1d, workgroupFor } from './grid.js';
 
@@ -122,7 +123,7 @@ export function winogradWeights(w: Conv2dWeights, m: WinogradTile = 4): Tensor {
     entry: m === 4 ? 'weights' : 'weights6',
     overrides: { WG },
     params: { ...noTiles, cin: w.cin, cout: w.cout, co_pad: blocks * 16, row: g.row },
-    buffers: [w.weight.binding, w.weight.binding, w.weight.binding, u.binding, w.weight.binding],
+    buffers: [w.weight.binding, w.weight.binding, w.weight.binding, u.binding, w.weight.binding, gpu.texturePlaceholder],
     workgroups: g.workgroups,
     label: 'winograd.weights',
   });
@@ -172,7 +173,7 @@ export type WinogradOptions = Conv2dOptions;
  * x [N, Cin, H, W] -> [N, Cout, H, W], as conv2d with k 3, stride 1, padding 'same'; the residual
  * may also be [N, Cout, 1, 1] (added to every pixel of its image and channel).
  */
-export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor | KeptWinogradWeights, opts: WinogradOptions = {}, tuning: { chunkBytes?: number; tilesPerLane?: number; lanes?: WinogradLanes; reads?: GemmReads } = {}): Tensor {
+export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor | KeptWinogradWeights, opts: WinogradOptions = {}, tuning: { chunkBytes?: number; tilesPerLane?: number; lanes?: WinogradLanes; reads?: GemmReads; laneReads?: LaneReads } = {}): Tensor {
   const gpu = x.gpu;
   if ((opts.stride ?? 1) !== 1 || (opts.padding ?? 'same') !== 'same') throw new Error('conv2d (Winograd): F(4x4, 3x3) serves stride 1, padding \'same\' only');
   if (x.shape.length !== 4 || x.shape[1] !== w.cin || w.k !== 3) throw new Error(`conv2d (Winograd): input [${x.shape}] does not match weights [${w.cout}, ${w.cin}, ${w.k}, ${w.k}]`);
@@ -230,6 +231,9 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor | KeptWino
   };
   // U's texel mirror, once for every chunk (null: U from storage).
   const ut = reads !== 'texels' ? null : kept ? kept.texels : mirror(uStorage!, 'winograd.Ut');
+  // x (input transform) and M (output transform) from r32float mirrors where the adapter reads such inputs faster so (src/gpu/lane-reads.ts).
+  const laneReads = tuning.laneReads ?? gpu.laneReads;
+  const xt = laneMirror(x, laneReads, 'winograd.Xt');
   for (let t0 = 0; t0 < tiles; t0 += chunk) {
     const tc = Math.min(chunk, tiles - t0);
     const tpad = ceilDiv(tc, tileStep) * tileStep;
@@ -239,9 +243,9 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor | KeptWino
     gpu.dispatch({
       shader: 'winograd',
       entry: tile === 4 ? 'input' : 'input6',
-      overrides: { WG },
+      overrides: { WG, S_TEXELS: xt ? 1 : 0 },
       params,
-      buffers: [x.binding, x.binding, x.binding, v.binding, (norm?.stats ?? x).binding],
+      buffers: [x.binding, x.binding, x.binding, v.binding, (norm?.stats ?? x).binding, xt ?? gpu.texturePlaceholder],
       workgroups: [ceilDiv(tc, WG), cin],
       label: 'winograd.input',
     });
@@ -264,18 +268,21 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor | KeptWino
       });
       vt?.release();
     }
+    const mt = laneMirror(m, laneReads, 'winograd.Mt');
     gpu.dispatch({
       shader: 'winograd',
       entry: tile === 4 ? 'output' : 'output6',
-      overrides: { WG },
+      overrides: { WG, S_TEXELS: mt ? 1 : 0 },
       params,
-      buffers: [m.binding, (w.bias ?? m).binding, (res ?? m).binding, out.binding, m.binding],
+      buffers: [m.binding, (w.bias ?? m).binding, (res ?? m).binding, out.binding, m.binding, mt ?? gpu.texturePlaceholder],
       workgroups: [ceilDiv(tc, WG), w.cout],
       label: 'winograd.output',
     });
+    mt?.release();
     v.dispose();
     m.dispose();
   }
   if (!kept) ut?.release();
+  xt?.release();
   return out;
 }

@@ -14,10 +14,23 @@
  * groupNormStats' statistics (`norm`: the same bits as convolving groupNorm's output, which is
  * then never written), and adds a residual per image and channel (the UNet's timestep
  * projection) in its output write.
+ *
+ * On CPU adapters (gemmReads: 'texels') every entry reads the weights from a texel mirror of
+ * their buffer, copied just before the dispatch (W_TEXELS; src/gpu/texels.ts): a tap's 16
+ * weights are the same for every invocation of a workgroup, and llvmpipe loads such a storage
+ * address lane by lane, a texel as vector code. The same bits. Measured on llvmpipe (`node
+ * bench/run.mjs conv2d`, 2-core Xeon, per CPU second), storage -> texels: 3x3 at 128x128 with 128
+ * channels 12.6 -> 19.9 GFLOP/s, the stride-2 Downsample at 256x256 8.1 -> 7.9 (noise), 1x1 at
+ * 64x64 (256 -> 512) 9.4 -> 10.0; with llvmpipe's AVX2 code (GALLIUM_OVERRIDE_CPU_CAPS=avx, as
+ * on CPUs without AVX-512) 4.1 -> 10.3, 2.5 -> 4.0 and 2.6 -> 4.1. Where the probe of
+ * src/gpu/lane-reads.ts finds it faster (llvmpipe's AVX2 code), x too comes from a mirror, an
+ * r32float one (X_TEXELS): the Downsample 4.0 -> 6.9 there, 8.5 -> 6.7 with AVX-512.
  */
 import type { Gpu } from '../gpu/gpu.js';
 import { Tensor } from '../tensor.js';
 import { conv1x1Gemm, conv1x1GemmServes } from './conv1x1-gemm.js';
+import { laneMirror, type LaneReads } from '../gpu/lane-reads.js';
+import { gemmReads, mirror, type GemmReads } from './gemm.js';
 import { ceilDiv, grid1d, workgroupFor } from './grid.js';
 import type { GroupNormStats } from './group-norm.js';
 
@@ -39,6 +52,17 @@ export function conv2dPixelGroups(gpu: Gpu): PixelGroups {
   const a = gpu.adapter;
   const cpu = a.isFallbackAdapter || /llvmpipe|lavapipe|softpipe|swiftshader/i.test(`${gpu.backend} ${a.architecture} ${a.device} ${a.description}`);
   return cpu ? 4 : 1;
+}
+
+/** How conv2d.wgsl reads its weights (from storage or a texel mirror) and its input. */
+export interface Conv2dReads {
+  weights: GemmReads;
+  x: LaneReads;
+}
+
+/** This adapter's way: the weights as the GEMMs read their operands (gemmReads), x as gpu.laneReads. */
+export function conv2dReads(gpu: Gpu): Conv2dReads {
+  return { weights: gemmReads(gpu), x: gpu.laneReads };
 }
 
 export type Conv2dEntry = 'conv3x3' | 'conv3x3block' | 'conv3x3quad' | 'conv1x1' | 'conv';
@@ -258,7 +282,7 @@ function checkedOutput(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions): Tensor
  * `maxPerDim` (default: the adapter's limit) lets tests exercise the split of the pixel tiles'
  * workgroups over x and z.
  */
-export function conv2dTiled(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions, pv: PixelGroups, maxPerDim?: number, splits = 1): Tensor {
+export function conv2dTiled(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions, pv: PixelGroups, maxPerDim?: number, splits = 1, reads: Conv2dReads = conv2dReads(x.gpu)): Tensor {
   const gpu = x.gpu;
   const out = checkedOutput(x, w, opts);
   if (!out.size) return out;
@@ -281,10 +305,13 @@ export function conv2dTiled(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions, pv
   if (blocks * splits > maxWg) throw new Error(`conv2d: ${splits} parts of ${blocks} channel blocks exceed ${maxWg} workgroups per dimension`);
   // Split-K: the parts' raw sums into one plane each, then conv2d_splitk.wgsl adds them and applies the epilogue.
   const parts = splits > 1 ? Tensor.empty(gpu, [splits, ...out.shape], 'conv2d.parts') : null;
+  // The weights' and the input's texel mirrors, where they are read so and fit (else from storage).
+  const wt = reads.weights === 'texels' ? mirror(w.weight, 'conv2d.Wt') : null;
+  const xt = laneMirror(x, reads.x, 'conv2d.Xt');
   gpu.dispatch({
     shader: 'conv2d',
     entry: plan.entry,
-    overrides: { WG: plan.wg, PV: plan.pv, NORM: norm ? (norm.swish ? 2 : 1) : 0 },
+    overrides: { WG: plan.wg, PV: plan.pv, NORM: norm ? (norm.swish ? 2 : 1) : 0, W_TEXELS: wt ? 1 : 0, X_TEXELS: xt ? 1 : 0 },
     params: {
       cin,
       h,
@@ -306,10 +333,12 @@ export function conv2dTiled(x: Tensor, w: Conv2dWeights, opts: Conv2dOptions, pv
       split_plane: out.size,
     },
     // Bindings the kernel does not read (no bias, no residual, no statistics) are filled with buffers already bound.
-    buffers: [x.binding, w.weight.binding, (w.bias ?? w.weight).binding, (res ?? x).binding, (parts ?? out).binding, (norm?.stats ?? x).binding],
+    buffers: [x.binding, w.weight.binding, (w.bias ?? w.weight).binding, (res ?? x).binding, (parts ?? out).binding, (norm?.stats ?? x).binding, wt ?? gpu.texturePlaceholder, xt ?? gpu.texturePlaceholder],
     workgroups: [groupsX, blocks * splits, groupsZ],
     label: `conv2d${w.k}x${w.k}s${stride}`,
   });
+  wt?.release();
+  xt?.release();
   if (parts) {
     const g = grid1d(out.size, SPLITK_WG, maxWg);
     gpu.dispatch({

@@ -4,6 +4,7 @@
  * a merge per group into (mean, rstd * gamma, beta) per channel, and the normalise pass.
  * `groupNormStats` runs the first two alone, for consumers that normalise as they load.
  */
+import { laneMirror, type LaneReads } from '../gpu/lane-reads.js';
 import { Tensor, numel } from '../tensor.js';
 import { ceilDiv, grid1d } from './grid.js';
 
@@ -16,6 +17,8 @@ export interface GroupNormOptions {
   swish?: boolean;
   /** Where to write the result (same element count as x, must not alias x). */
   out?: Tensor;
+  /** How the statistics pass reads x (default gpu.laneReads, src/gpu/lane-reads.ts): the same bits either way. */
+  reads?: LaneReads;
 }
 
 const WG = 256;
@@ -52,7 +55,7 @@ function geometry(x: Tensor, groups: number) {
  * The statistics pass of groupNorm alone (partials and finalize): what a consumer that normalises
  * on load needs (conv2d by Winograd applies them in its input transform). The caller disposes it.
  */
-export function groupNormStats(x: Tensor, gamma: Tensor, beta: Tensor, opts: Pick<GroupNormOptions, 'groups' | 'eps'> = {}): GroupNormStats {
+export function groupNormStats(x: Tensor, gamma: Tensor, beta: Tensor, opts: Pick<GroupNormOptions, 'groups' | 'eps' | 'reads'> = {}): GroupNormStats {
   const gpu = x.gpu;
   const eps = opts.eps ?? 1e-6;
   const g = geometry(x, opts.groups ?? 32);
@@ -63,18 +66,21 @@ export function groupNormStats(x: Tensor, gamma: Tensor, beta: Tensor, opts: Pic
   const part = Tensor.empty(gpu, [g.rows * tiles * WG, 4], 'group_norm.partials');
   // normalize's output binding is not used by these two passes (writable bindings must not alias).
   const unused = Tensor.empty(gpu, [4], 'group_norm.unused');
-  const buffers = [x.binding, gamma.binding, beta.binding, part.binding, stats.binding, unused.binding];
+  // partials' vec4 of x from an rgba32float mirror where the adapter reads them faster so (partials_any reads storage).
+  const xt = g.vec4 ? laneMirror(x, opts.reads ?? gpu.laneReads, 'group_norm.Xt', 'rgba32float') : null;
+  const buffers = [x.binding, gamma.binding, beta.binding, part.binding, stats.binding, unused.binding, xt ?? gpu.texturePlaceholder];
   const rowGrid = grid1d(g.rows, 1, gpu.limits.maxComputeWorkgroupsPerDimension);
   const [ry, rz] = rowGrid.workgroups;
   const params = { m: g.m, rows: g.rows, per_inv: perInv, tiles, s: g.S, c: g.C, cpg: g.cpg, total: x.size, eps, swish: 0, grid_y: rowGrid.row };
   const run = (entry: string, workgroups: [number, number, number]) =>
-    gpu.dispatch({ shader: 'group_norm', entry, overrides: { WG }, params, buffers, workgroups, label: `group_norm.${entry}` });
+    gpu.dispatch({ shader: 'group_norm', entry, overrides: entry === 'partials' ? { WG, X_TEXELS: xt ? 1 : 0 } : { WG }, params, buffers, workgroups, label: `group_norm.${entry}` });
   // Rows are spread over y and z.
   run(g.vec4 ? 'partials' : 'partials_any', [tiles, ry, rz]);
   run('finalize', [1, ry, rz]);
   // Queue order keeps the recycled buffer safe: later users run after these dispatches.
   part.dispose();
   unused.dispose();
+  xt?.release();
   return stats;
 }
 
@@ -97,7 +103,7 @@ export function groupNorm(x: Tensor, gamma: Tensor, beta: Tensor, opts: GroupNor
   const params = { m: g.m, rows: g.rows, per_inv: 0, tiles: 0, s: g.S, c: g.C, cpg: g.cpg, total: x.size, eps: 0, swish: opts.swish ? 1 : 0 };
   // normalize reads no partials (writable bindings must not alias).
   const unused = Tensor.empty(gpu, [4], 'group_norm.unused');
-  const buffers = [x.binding, gamma.binding, beta.binding, unused.binding, stats.binding, out.binding];
+  const buffers = [x.binding, gamma.binding, beta.binding, unused.binding, stats.binding, out.binding, gpu.texturePlaceholder];
   if (g.vec4) {
     // Planes are spread over y and z.
     const planeGrid = grid1d(g.N * g.C, 1, maxDim);

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { DnfError } from '../errors.js';
 import { requestGpu } from '../gpu/device.js';
 import type { Conv3x3Choice, FeatureLevel, Gpu, GpuOptions, SplitKChoice, TexelsChoice, FuseNormChoice } from '../gpu/gpu.js';
+import type { LaneTexelsChoice } from '../gpu/lane-reads.js';
 import { formatProfile } from '../gpu/profiler.js';
 
 export const BACKENDS = ['auto', 'vulkan', 'metal', 'd3d12', 'opengles', 'llvmpipe', 'swiftshader'] as const;
@@ -241,6 +242,7 @@ export async function acquireGpu(options: NodeGpuOptions = {}): Promise<Gpu> {
       conv3x3: options.conv3x3 ?? (process.env.DNF_CONV3X3 as Conv3x3Choice | undefined),
       splitK: options.splitK ?? (process.env.DNF_SPLITK as SplitKChoice | undefined),
       texels: options.texels ?? (process.env.DNF_TEXELS as TexelsChoice | undefined),
+      laneTexels: options.laneTexels ?? (process.env.DNF_LANE_TEXELS as LaneTexelsChoice | undefined),
       fuseNorm: options.fuseNorm ?? (process.env.DNF_FUSE_NORM as FuseNormChoice | undefined),
     });
   }

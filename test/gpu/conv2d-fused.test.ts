@@ -68,6 +68,12 @@ describe('conv2d fused with GroupNorm and a residual per image', () => {
       const want = Buffer.from((await conv2dTiled(normed, w, { ...c.opts, residual: full }, c.pv, undefined, c.splits).read()).buffer);
       const got = Buffer.from((await conv2dTiled(x, w, { ...c.opts, norm: { stats, swish }, residual: perImage }, c.pv, undefined, c.splits).read()).buffer);
       expect(got.equals(want), `${c.name}, swish ${swish}`).toBe(true);
+      // x (normalised as it loads) from its r32float texel mirror, and from storage: the same bits.
+      for (const xr of ['storage', 'texels'] as const) {
+        const viaReads = conv2dTiled(x, w, { ...c.opts, norm: { stats, swish }, residual: perImage }, c.pv, undefined, c.splits, { weights: 'texels', x: xr });
+        expect(Buffer.from((await viaReads.read()).buffer).equals(want), `${c.name}, swish ${swish}, x from ${xr}`).toBe(true);
+        viaReads.dispose();
+      }
       // The fusion is not a no-op: the raw input gives other values.
       expect(Buffer.from((await conv2dTiled(x, w, { ...c.opts, residual: full }, c.pv).read()).buffer).equals(want)).toBe(false);
       normed.dispose();

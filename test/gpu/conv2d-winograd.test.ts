@@ -70,6 +70,11 @@ describe('conv2d by Winograd F(4x4, 3x3)', () => {
         const other = await conv2dWinograd(x, w, u, { ...opts, residual }, { reads }).read();
         expect(Buffer.from(other.buffer).equals(Buffer.from(got.buffer)), `reads ${reads}`).toBe(true);
       }
+      // x and M read by the transforms from storage and from r32float mirrors (src/gpu/lane-reads.ts), chunked and not.
+      for (const [laneReads, chunkBytes] of [['storage', undefined], ['texels', undefined], ['texels', 1]] as const) {
+        const other = await conv2dWinograd(x, w, u, { ...opts, residual }, { laneReads, chunkBytes }).read();
+        expect(Buffer.from(other.buffer).equals(Buffer.from(got.buffer)), `x and M from ${laneReads}, chunk bytes ${chunkBytes}`).toBe(true);
+      }
       for (const [chunkBytes, reads] of [[undefined, undefined], [1, undefined], [undefined, 'storage'], [undefined, 'texels']] as const) {
         const byChannel = await conv2dWinograd(x, w, u, { ...opts, residual }, { lanes: 'channels', chunkBytes, reads }).read();
         expect(Buffer.from(byChannel.buffer).equals(Buffer.from(got.buffer)), `lanes over the channels, chunk bytes ${chunkBytes}, reads ${reads}`).toBe(true);
@@ -79,7 +84,7 @@ describe('conv2d by Winograd F(4x4, 3x3)', () => {
       const got6 = await conv2dWinograd(x, w, u6, { ...opts, residual }).read();
       const d6 = expectClose(got6, want, TOL6, `${name} F(6x6, 3x3)`);
       console.log(`${name}: F(6x6, 3x3) ${(d6.maxAbs / d6.scale).toExponential(2)} of max|out|`);
-      for (const tuning of [{ chunkBytes: 1 }, { lanes: 'channels' as const }, { tilesPerLane: 8 }, { reads: 'storage' as const }, { reads: 'texels' as const }]) {
+      for (const tuning of [{ chunkBytes: 1 }, { lanes: 'channels' as const }, { tilesPerLane: 8 }, { reads: 'storage' as const }, { reads: 'texels' as const }, { laneReads: 'storage' as const }, { laneReads: 'texels' as const, chunkBytes: 1 }]) {
         const other = await conv2dWinograd(x, w, u6, { ...opts, residual }, tuning).read();
         expect(Buffer.from(other.buffer).equals(Buffer.from(got6.buffer)), `F(6x6, 3x3) with ${JSON.stringify(tuning)}`).toBe(true);
       }
@@ -120,6 +125,9 @@ describe('conv2d by Winograd F(4x4, 3x3)', () => {
       const stats = groupNormStats(x, gamma, beta);
       const got = await bits(conv2dWinograd(x, w, u, { norm: { stats, swish }, residual: proj }));
       expect(got.equals(want)).toBe(true);
+      for (const laneReads of ['storage', 'texels'] as const) {
+        expect((await bits(conv2dWinograd(x, w, u, { norm: { stats, swish }, residual: proj }, { laneReads }))).equals(want), `x from ${laneReads}`).toBe(true);
+      }
       stats.dispose();
       normed.dispose();
     }

@@ -72,6 +72,15 @@ describe('conv2d', () => {
     // output over ci, ky, kx in one order: the same bits.
     expect(Buffer.from(byTile.get(4)!.buffer).equals(Buffer.from(byTile.get(1)!.buffer)), `${name}: PV 4 and PV 1 differ`).toBe(true);
     expect(Buffer.from(byTile.get(2)!.buffer).equals(Buffer.from(byTile.get(1)!.buffer)), `${name}: PV 2 and PV 1 differ`).toBe(true);
+    // The weights and the input read from storage or from texel mirrors (CPU adapters: the
+    // weights always, x where the probe of src/gpu/lane-reads.ts says so): the same bits.
+    for (const weights of ['storage', 'texels'] as const) {
+      for (const xr of ['storage', 'texels'] as const) {
+        conv2dTiled(x, w, { ...opts, residual, out }, 4, undefined, 1, { weights, x: xr });
+        const got = Buffer.from((await out.read()).buffer);
+        expect(got.equals(Buffer.from(byTile.get(4)!.buffer)), `${name}: weights from ${weights}, x from ${xr} differ from the default`).toBe(true);
+      }
+    }
     [x, residual, out].forEach((t) => t?.dispose());
     w.dispose();
   }, COMPILE_MS);

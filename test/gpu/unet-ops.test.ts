@@ -70,6 +70,12 @@ describe('groupNorm', () => {
     const step = Number(g.metadata.sample);
     const want = g.get(`${name}.out_sampled`);
     expectClose(want.map((_, i) => all[i * step]), want, 1e-5, name);
+    // The statistics pass reading x from storage or from its texel mirror (src/gpu/lane-reads.ts): the same bits.
+    for (const reads of ['storage', 'texels'] as const) {
+      const other = groupNorm(x, gamma, beta, { swish, reads });
+      expect(Buffer.from((await other.read()).buffer).equals(Buffer.from(all.buffer)), `${name}, x from ${reads}`).toBe(true);
+      other.dispose();
+    }
     [x, gamma, beta, out].forEach((t) => t.dispose());
   });
 
