@@ -9,15 +9,19 @@
  * Mesa 22.3's llvmpipe loads storage one lane at a time (a loop over the lanes, a branch per
  * lane), a texel fetch as a vector gather. With AVX-512 that loop compiles to fast masked code;
  * with AVX2 alone (most laptops' and many servers' CPUs) it is 2 .. 5x slower, and the texels win
- * despite their copy. On a 2-core Xeon with AVX-512, against its own code with AVX-512 turned off
- * (GALLIUM_OVERRIDE_CPU_CAPS=avx, the same core and clock): GroupNorm's statistics of
- * [1, 128, 256, 256] storage 8.4 / 46 ms, texels 12.8 / 15 ms; the stride-2 Downsample at 256x256
- * storage 284 / 603 ms, texels 374 / 365 ms (`node bench/run.mjs conv2d`).
+ * despite their copy. On a 2-core Xeon with AVX-512, running its own code with AVX-512 turned off
+ * (GALLIUM_OVERRIDE_CPU_CAPS=avx: the same cores and clock), the LSUN UNet's profile
+ * (`GALLIUM_OVERRIDE_CPU_CAPS=avx BENCH_TORCH=0 node bench/run.mjs unet`, DNF_LANE_TEXELS=off
+ * against auto, one run each), storage -> texels: GroupNorm's statistics 770 -> 135 ms per
+ * forward, the Winograd input transforms 1913 -> 1275 ms and output transforms 1241 -> 946 ms,
+ * the stride-2 Downsamples 876 -> 513 ms; the forward 10.2 -> 8.5 s. With AVX-512 the same
+ * mirrors cost: the Downsample at 256x256 9.3 -> 7.5 GFLOP/s per CPU second (bench conv2d).
  *
  * So GpuOptions.laneTexels 'auto' (the default) measures, once per Gpu on CPU adapters, this
  * probe (shaders/lane_reads.wgsl: 4M values in the kernels' pattern, each way PROBE_REPS times
  * after a warm-up) and takes the texels where they run in under TEXELS_BELOW of storage's best
- * time; GPUs read storage. 'on' and 'off' force either way (env DNF_LANE_TEXELS).
+ * time (AVX2 code: 6.5 against 11.3 ms; AVX-512: 10.4 against 4.2; SwiftShader: 18.3 against 9.5);
+ * GPUs read storage. 'on' and 'off' force either way (env DNF_LANE_TEXELS).
  */
 import { Tensor } from '../tensor.js';
 import type { Gpu } from './gpu.js';

@@ -18,13 +18,14 @@
  * On CPU adapters (gemmReads: 'texels') every entry reads the weights from a texel mirror of
  * their buffer, copied just before the dispatch (W_TEXELS; src/gpu/texels.ts): a tap's 16
  * weights are the same for every invocation of a workgroup, and llvmpipe loads such a storage
- * address lane by lane, a texel as vector code. The same bits. Measured on llvmpipe (`node
- * bench/run.mjs conv2d`, 2-core Xeon, per CPU second), storage -> texels: 3x3 at 128x128 with 128
- * channels 12.6 -> 19.9 GFLOP/s, the stride-2 Downsample at 256x256 8.1 -> 7.9 (noise), 1x1 at
- * 64x64 (256 -> 512) 9.4 -> 10.0; with llvmpipe's AVX2 code (GALLIUM_OVERRIDE_CPU_CAPS=avx, as
- * on CPUs without AVX-512) 4.1 -> 10.3, 2.5 -> 4.0 and 2.6 -> 4.1. Where the probe of
+ * address lane by lane, a texel as vector code. The same bits. Where the probe of
  * src/gpu/lane-reads.ts finds it faster (llvmpipe's AVX2 code), x too comes from a mirror, an
- * r32float one (X_TEXELS): the Downsample 4.0 -> 6.9 there, 8.5 -> 6.7 with AVX-512.
+ * r32float one (X_TEXELS). Measured on llvmpipe, a 2-core Xeon, GFLOP/s per CPU second (`node
+ * bench/run.mjs conv2d` with BENCH_CONV_SHAPES, one run each; before, weights from texels, and
+ * x too with DNF_LANE_TEXELS=on): 3x3 at 128x128 with 128 channels 15.3, 24.1, 21.9; the stride-2 Downsample at 256x256
+ * 9.5, 9.3, 7.5; the direct 1x1 at 64x64 (256 -> 512) 11.0, 11.4, 9.5; with llvmpipe's AVX2
+ * code (GALLIUM_OVERRIDE_CPU_CAPS=avx, as on CPUs without AVX-512) 4.8, 12.1, 20.6; 3.0, 4.6,
+ * 7.8; 3.1, 4.9, 9.9.
  */
 import type { Gpu } from '../gpu/gpu.js';
 import { Tensor } from '../tensor.js';
