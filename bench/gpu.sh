@@ -8,7 +8,9 @@
 #   conv2d       bench/conv2d: every UNet 3x3 level, direct and Winograd, and torch_conv2d
 #   unet         bench/unet at batch 1 and 8, 3x3 convolutions direct, direct reading
 #                GroupNorm(x) as it loads (DNF_FUSE_NORM=on), direct with split-K
-#                (DNF_SPLITK=auto) and by Winograd: ours and
+#                (DNF_SPLITK=auto), by Winograd, and by Winograd with every operand and
+#                lane-varying input from texel mirrors (DNF_TEXELS=on DNF_LANE_TEXELS=on,
+#                CPU adapters' way: whether the texture path pays on a GPU too): ours and
 #                PyTorch's forward of the lsun-bedroom-256 UNet (synthetic weights), ratio and
 #                max |diff| per batch
 #   unet-f16     the same with --precision f16 where the adapter has shader-f16 (a line saying
@@ -48,11 +50,12 @@ run "$python" bench/torch_ops.py --device "$device" --sizes "$sizes" --conv-shap
 step "conv2d"
 BENCH_CONV_SHAPES="$shapes" run node bench/run.mjs conv2d --backend "$backend"
 run "$python" bench/torch_ops.py --device "$device" --sizes '' --conv-shapes "$shapes"
-for conv in direct direct+fusenorm direct+splitk winograd; do
+for conv in direct direct+fusenorm direct+splitk winograd winograd+texels; do
   step "unet ($preset, batches $batches, 3x3 convolutions: $conv)"
   splitk=off; [ $conv = direct+splitk ] && splitk=auto
   fusenorm=off; [ $conv = direct+fusenorm ] && fusenorm=on
-  DNF_CONV3X3=${conv%+*} DNF_SPLITK=$splitk DNF_FUSE_NORM=$fusenorm BENCH_PRESET=$preset BENCH_BATCHES=$batches BENCH_REPS=3 BENCH_TORCH_DEVICE=$device BENCH_PYTHON=$python run node bench/run.mjs unet --backend "$backend"
+  texels=auto; lanes=auto; [ $conv = winograd+texels ] && texels=on && lanes=on
+  DNF_CONV3X3=${conv%+*} DNF_SPLITK=$splitk DNF_FUSE_NORM=$fusenorm DNF_TEXELS=$texels DNF_LANE_TEXELS=$lanes BENCH_PRESET=$preset BENCH_BATCHES=$batches BENCH_REPS=3 BENCH_TORCH_DEVICE=$device BENCH_PYTHON=$python run node bench/run.mjs unet --backend "$backend"
 done
 step "unet f16"
 if node -e "import('./dist/node/acquire.js').then(async (m) => { const g = await m.acquireGpu({ backend: '$backend' }); const ok = g.features.includes('shader-f16'); g.destroy(); process.exit(ok ? 0 : 1); })"; then

@@ -86,7 +86,7 @@ export async function run(gpu, report) {
       const mean = times.reduce((a, b) => a + b, 0) / times.length;
       const best = Math.min(...times);
       const line = {
-        kind: 'forward', preset, batch, reps, max_batch: fit, conv3x3: gpu.conv3x3, split_k: gpu.splitK, fuse_norm: gpu.fuseNorm, lane_reads_probe: gpu.laneReadsProbe,
+        kind: 'forward', preset, batch, reps, max_batch: fit, conv3x3: gpu.conv3x3, split_k: gpu.splitK, fuse_norm: gpu.fuseNorm, texels: gpu.texels, lane_reads_probe: gpu.laneReadsProbe,
         s_per_image: round(mean / batch), best_s_per_image: round(best / batch), times_s: times.map(round),
         gflop_per_image: round(flop / 1e9), gflops: round((flop * batch) / mean / 1e9), best_gflops: round((flop * batch) / best / 1e9),
         ...(onCpu ? { cpu_s: round(cpuS), gflop_per_cpu_s: round((flop * batch * reps) / cpuS / 1e9) } : {}),
