@@ -41,6 +41,8 @@ struct Params {
 @group(0) @binding(5) var<storage, read> stats: array<vec4<f32>>; // (mean, rstd * gamma, beta, 0) per plane n * Cin + ci
 // S_TEXELS: an r32float mirror of src's binding (src/gpu/texels.ts), value i at texel (i % 4096, i / 4096).
 @group(0) @binding(6) var St: texture_2d<f32>;
+// input6x4's V, as vec4 (four tiles at one position and channel); the other entries write dst.
+@group(0) @binding(7) var<storage, read_write> dst4: array<vec4<f32>>;
 
 override WG: u32 = 64u;
 // The transforms read x (input) or M (output) from its mirror St rather than from storage (CPU
@@ -141,12 +143,11 @@ fn normalized(x: f32, st: vec4<f32>) -> f32 {
   return y;
 }
 
-// V = B^T d B for tile t0 + t and input channel ci: x over tiles, y over input channels.
-@compute @workgroup_size(WG)
-fn input(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let t = gid.x;
-  let ci = gid.y;
-  if (t >= p.tc) { return; }
+// V = B^T d B (6x6) of chunk tile t and input channel ci, row q of it in [q]; zero for the
+// padding past tc.
+fn tileV(t: u32, ci: u32) -> array<Six, 6> {
+  var v6: array<Six, 6>;
+  if (t >= p.tc) { return v6; }
   let g = p.t0 + t;
   let per = p.tiles_y * p.tiles_x;
   let n = g / per;
@@ -173,11 +174,39 @@ fn input(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
   var cols: array<Six, 6>;
   for (var x = 0u; x < 6u; x++) { cols[x] = inputB(column(rows, x)); }
+  for (var q = 0u; q < 6u; q++) { v6[q] = inputB(column(cols, q)); }
+  return v6;
+}
+
+// V = B^T d B for tile t0 + t and input channel ci: x over tiles, y over input channels.
+@compute @workgroup_size(WG)
+fn input(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x;
+  let ci = gid.y;
+  if (t >= p.tc) { return; }
+  let v6 = tileV(t, ci);
   let stride = p.cin * p.tpad;
   let vb = vIndex(ci, t);
   for (var q = 0u; q < 6u; q++) {
-    let v = inputB(column(cols, q));
-    for (var j = 0u; j < 6u; j++) { dst[vb + (6u * q + j) * stride] = at(v, j); }
+    for (var j = 0u; j < 6u; j++) { dst[vb + (6u * q + j) * stride] = at(v6[q], j); }
+  }
+}
+
+// input for four consecutive chunk tiles 4 * gid.x .. + 3 (tpad a multiple of 4), the same
+// values, written as one vec4 per position (as input6x4).
+@compute @workgroup_size(WG)
+fn inputx4(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = 4u * gid.x;
+  let ci = gid.y;
+  if (t >= p.tc) { return; }
+  let a = tileV(t, ci);
+  let b = tileV(t + 1u, ci);
+  let c = tileV(t + 2u, ci);
+  let d = tileV(t + 3u, ci);
+  let stride = p.cin * p.tpad / 4u;
+  let vb = vIndex(ci, t) / 4u;
+  for (var q = 0u; q < 6u; q++) {
+    for (var j = 0u; j < 6u; j++) { dst4[vb + (6u * q + j) * stride] = vec4<f32>(at(a[q], j), at(b[q], j), at(c[q], j), at(d[q], j)); }
   }
 }
 
@@ -379,6 +408,23 @@ fn input6(@builtin(global_invocation_id) gid: vec3<u32>) {
   let t = gid.x;
   let ci = gid.y;
   if (t >= p.tc) { return; }
+  let d = patchB(t, ci);
+  let stride = p.cin * p.tpad;
+  let vb = vIndex(ci, t);
+  storeV(vb, stride, 0u, d[0], d[8]);
+  storeV(vb, stride, 1u, d[1], d[9]);
+  storeV(vb, stride, 2u, d[2], d[10]);
+  storeV(vb, stride, 3u, d[3], d[11]);
+  storeV(vb, stride, 4u, d[4], d[12]);
+  storeV(vb, stride, 5u, d[5], d[13]);
+  storeV(vb, stride, 6u, d[6], d[14]);
+  storeV(vb, stride, 7u, d[7], d[15]);
+}
+
+// B^T d (B^T down the patch's columns, four at a time) for chunk tile t and input channel ci: its rows 0 .. 7, the
+// patch's columns 0 .. 3 in [0 .. 7] and 4 .. 7 in [8 .. 15]; zero for the padding past tc.
+fn patchB(t: u32, ci: u32) -> array<vec4<f32>, 16> {
+  if (t >= p.tc) { return array<vec4<f32>, 16>(); }
   let g = p.t0 + t;
   let per = p.tiles_y * p.tiles_x;
   let n = g / per;
@@ -397,19 +443,49 @@ fn input6(@builtin(global_invocation_id) gid: vec3<u32>) {
   let d5 = patchRow(base, iy0 + 5, ix0, st);
   let d6 = patchRow(base, iy0 + 6, ix0, st);
   let d7 = patchRow(base, iy0 + 7, ix0, st);
-  // B^T down the columns (four at a time), then along each resulting row.
   let lo = inputB8x4(d0.lo, d1.lo, d2.lo, d3.lo, d4.lo, d5.lo, d6.lo, d7.lo);
   let hi = inputB8x4(d0.hi, d1.hi, d2.hi, d3.hi, d4.hi, d5.hi, d6.hi, d7.hi);
-  let stride = p.cin * p.tpad;
-  let vb = vIndex(ci, t);
-  storeV(vb, stride, 0u, lo[0], hi[0]);
-  storeV(vb, stride, 1u, lo[1], hi[1]);
-  storeV(vb, stride, 2u, lo[2], hi[2]);
-  storeV(vb, stride, 3u, lo[3], hi[3]);
-  storeV(vb, stride, 4u, lo[4], hi[4]);
-  storeV(vb, stride, 5u, lo[5], hi[5]);
-  storeV(vb, stride, 6u, lo[6], hi[6]);
-  storeV(vb, stride, 7u, lo[7], hi[7]);
+  return array<vec4<f32>, 16>(lo[0], lo[1], lo[2], lo[3], lo[4], lo[5], lo[6], lo[7], hi[0], hi[1], hi[2], hi[3], hi[4], hi[5], hi[6], hi[7]);
+}
+
+// Row q of four tiles' B^T d through B^T along it: V positions 8q .. 8q+7 of the four, a vec4 each.
+fn storeV4(o: u32, stride: u32, a: Eight, b: Eight, c: Eight, d: Eight) {
+  dst4[o] = vec4<f32>(a.a, b.a, c.a, d.a);
+  dst4[o + stride] = vec4<f32>(a.b, b.b, c.b, d.b);
+  dst4[o + 2u * stride] = vec4<f32>(a.c, b.c, c.c, d.c);
+  dst4[o + 3u * stride] = vec4<f32>(a.d, b.d, c.d, d.d);
+  dst4[o + 4u * stride] = vec4<f32>(a.e, b.e, c.e, d.e);
+  dst4[o + 5u * stride] = vec4<f32>(a.f, b.f, c.f, d.f);
+  dst4[o + 6u * stride] = vec4<f32>(a.g, b.g, c.g, d.g);
+  dst4[o + 7u * stride] = vec4<f32>(a.h, b.h, c.h, d.h);
+}
+
+fn eight(lo: vec4<f32>, hi: vec4<f32>) -> Eight {
+  return inputB8(Eight(lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w));
+}
+
+// input6 for four consecutive chunk tiles 4 * gid.x .. + 3 (tpad a multiple of 4), the same
+// values, written as one vec4 per position: llvmpipe stores storage lane by lane, so a vec4 per
+// lane costs about what one f32 does. Unrolled, as input6.
+@compute @workgroup_size(WG)
+fn input6x4(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = 4u * gid.x;
+  let ci = gid.y;
+  if (t >= p.tc) { return; }
+  let a = patchB(t, ci);
+  let b = patchB(t + 1u, ci);
+  let c = patchB(t + 2u, ci);
+  let d = patchB(t + 3u, ci);
+  let stride = p.cin * p.tpad / 4u;
+  let vb = vIndex(ci, t) / 4u;
+  storeV4(vb, stride, eight(a[0], a[8]), eight(b[0], b[8]), eight(c[0], c[8]), eight(d[0], d[8]));
+  storeV4(vb + 8u * stride, stride, eight(a[1], a[9]), eight(b[1], b[9]), eight(c[1], c[9]), eight(d[1], d[9]));
+  storeV4(vb + 16u * stride, stride, eight(a[2], a[10]), eight(b[2], b[10]), eight(c[2], c[10]), eight(d[2], d[10]));
+  storeV4(vb + 24u * stride, stride, eight(a[3], a[11]), eight(b[3], b[11]), eight(c[3], c[11]), eight(d[3], d[11]));
+  storeV4(vb + 32u * stride, stride, eight(a[4], a[12]), eight(b[4], b[12]), eight(c[4], c[12]), eight(d[4], d[12]));
+  storeV4(vb + 40u * stride, stride, eight(a[5], a[13]), eight(b[5], b[13]), eight(c[5], c[13]), eight(d[5], d[13]));
+  storeV4(vb + 48u * stride, stride, eight(a[6], a[14]), eight(b[6], b[14]), eight(c[6], c[14]), eight(d[6], d[14]));
+  storeV4(vb + 56u * stride, stride, eight(a[7], a[15]), eight(b[7], b[15]), eight(c[7], c[15]), eight(d[7], d[15]));
 }
 
 // Row r of M (positions 8r .. 8r+7) for the tile and channel at mb.

@@ -118,15 +118,17 @@ export function winogradWeights(w: Conv2dWeights, m: WinogradTile = 4): Tensor {
   const blocks = w.weight.shape[0];
   const u = Tensor.empty(gpu, [positions(m), w.cin, blocks, 16], 'winograd.U');
   const g = grid1d(blocks * w.cin * 16, WG, gpu.limits.maxComputeWorkgroupsPerDimension);
+  const unused = unusedBinding(gpu);
   gpu.dispatch({
     shader: 'winograd',
     entry: m === 4 ? 'weights' : 'weights6',
     overrides: { WG },
     params: { ...noTiles, cin: w.cin, cout: w.cout, co_pad: blocks * 16, row: g.row },
-    buffers: [w.weight.binding, w.weight.binding, w.weight.binding, u.binding, w.weight.binding, gpu.texturePlaceholder],
+    buffers: [w.weight.binding, w.weight.binding, w.weight.binding, u.binding, w.weight.binding, gpu.texturePlaceholder, unused.binding],
     workgroups: g.workgroups,
     label: 'winograd.weights',
   });
+  unused.dispose();
   return u;
 }
 
@@ -173,7 +175,7 @@ export type WinogradOptions = Conv2dOptions;
  * x [N, Cin, H, W] -> [N, Cout, H, W], as conv2d with k 3, stride 1, padding 'same'; the residual
  * may also be [N, Cout, 1, 1] (added to every pixel of its image and channel).
  */
-export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor | KeptWinogradWeights, opts: WinogradOptions = {}, tuning: { chunkBytes?: number; tilesPerLane?: number; lanes?: WinogradLanes; reads?: GemmReads; laneReads?: LaneReads } = {}): Tensor {
+export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor | KeptWinogradWeights, opts: WinogradOptions = {}, tuning: { chunkBytes?: number; tilesPerLane?: number; lanes?: WinogradLanes; reads?: GemmReads; laneReads?: LaneReads; vec4Stores?: boolean } = {}): Tensor {
   const gpu = x.gpu;
   if ((opts.stride ?? 1) !== 1 || (opts.padding ?? 'same') !== 'same') throw new Error('conv2d (Winograd): F(4x4, 3x3) serves stride 1, padding \'same\' only');
   if (x.shape.length !== 4 || x.shape[1] !== w.cin || w.k !== 3) throw new Error(`conv2d (Winograd): input [${x.shape}] does not match weights [${w.cout}, ${w.cin}, ${w.k}, ${w.k}]`);
@@ -234,6 +236,10 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor | KeptWino
   // x (input transform) and M (output transform) from r32float mirrors where the adapter reads such inputs faster so (src/gpu/lane-reads.ts).
   const laneReads = tuning.laneReads ?? gpu.laneReads;
   const xt = laneMirror(x, laneReads, 'winograd.Xt');
+  // The input transform writes V as vec4 of four tiles (inputx4, input6x4) where tpad allows it (always: tileStep is a multiple of 4).
+  const vec4Stores = (tuning.vec4Stores ?? true) && tileStep % 4 === 0;
+  // The writable binding an entry does not write (dst or dst4): a buffer of its own, as writable bindings must not alias.
+  const unused = unusedBinding(gpu);
   for (let t0 = 0; t0 < tiles; t0 += chunk) {
     const tc = Math.min(chunk, tiles - t0);
     const tpad = ceilDiv(tc, tileStep) * tileStep;
@@ -242,11 +248,11 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor | KeptWino
     const m = Tensor.empty(gpu, [POS, coPad, tpad], 'winograd.M');
     gpu.dispatch({
       shader: 'winograd',
-      entry: tile === 4 ? 'input' : 'input6',
+      entry: `input${tile === 4 ? '' : '6'}${vec4Stores ? 'x4' : ''}`,
       overrides: { WG, S_TEXELS: xt ? 1 : 0 },
       params,
-      buffers: [x.binding, x.binding, x.binding, v.binding, (norm?.stats ?? x).binding, xt ?? gpu.texturePlaceholder],
-      workgroups: [ceilDiv(tc, WG), cin],
+      buffers: [x.binding, x.binding, x.binding, (vec4Stores ? unused : v).binding, (norm?.stats ?? x).binding, xt ?? gpu.texturePlaceholder, (vec4Stores ? v : unused).binding],
+      workgroups: [ceilDiv(vec4Stores ? ceilDiv(tc, 4) : tc, WG), cin],
       label: 'winograd.input',
     });
     if (lanesOver === 'tiles') {
@@ -274,7 +280,7 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor | KeptWino
       entry: tile === 4 ? 'output' : 'output6',
       overrides: { WG, S_TEXELS: mt ? 1 : 0 },
       params,
-      buffers: [m.binding, (w.bias ?? m).binding, (res ?? m).binding, out.binding, m.binding, mt ?? gpu.texturePlaceholder],
+      buffers: [m.binding, (w.bias ?? m).binding, (res ?? m).binding, out.binding, m.binding, mt ?? gpu.texturePlaceholder, unused.binding],
       workgroups: [ceilDiv(tc, WG), w.cout],
       label: 'winograd.output',
     });
@@ -284,5 +290,11 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor | KeptWino
   }
   if (!kept) ut?.release();
   xt?.release();
+  unused.dispose();
   return out;
+}
+
+/** A small buffer for winograd.wgsl's writable binding (dst or dst4) that an entry does not write. */
+function unusedBinding(gpu: Gpu): Tensor {
+  return Tensor.empty(gpu, [4], 'winograd.unused');
 }
