@@ -143,11 +143,12 @@ fn normalized(x: f32, st: vec4<f32>) -> f32 {
   return y;
 }
 
-// V = B^T d B (6x6) of chunk tile t and input channel ci, row q of it in [q]; zero for the
-// padding past tc.
-fn tileV(t: u32, ci: u32) -> array<Six, 6> {
-  var v6: array<Six, 6>;
-  if (t >= p.tc) { return v6; }
+// V = B^T d B for tile t0 + t and input channel ci: x over tiles, y over input channels.
+@compute @workgroup_size(WG)
+fn input(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let t = gid.x;
+  let ci = gid.y;
+  if (t >= p.tc) { return; }
   let g = p.t0 + t;
   let per = p.tiles_y * p.tiles_x;
   let n = g / per;
@@ -174,39 +175,11 @@ fn tileV(t: u32, ci: u32) -> array<Six, 6> {
   }
   var cols: array<Six, 6>;
   for (var x = 0u; x < 6u; x++) { cols[x] = inputB(column(rows, x)); }
-  for (var q = 0u; q < 6u; q++) { v6[q] = inputB(column(cols, q)); }
-  return v6;
-}
-
-// V = B^T d B for tile t0 + t and input channel ci: x over tiles, y over input channels.
-@compute @workgroup_size(WG)
-fn input(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let t = gid.x;
-  let ci = gid.y;
-  if (t >= p.tc) { return; }
-  let v6 = tileV(t, ci);
   let stride = p.cin * p.tpad;
   let vb = vIndex(ci, t);
   for (var q = 0u; q < 6u; q++) {
-    for (var j = 0u; j < 6u; j++) { dst[vb + (6u * q + j) * stride] = at(v6[q], j); }
-  }
-}
-
-// input for four consecutive chunk tiles 4 * gid.x .. + 3 (tpad a multiple of 4), the same
-// values, written as one vec4 per position (as input6x4).
-@compute @workgroup_size(WG)
-fn inputx4(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let t = 4u * gid.x;
-  let ci = gid.y;
-  if (t >= p.tc) { return; }
-  let a = tileV(t, ci);
-  let b = tileV(t + 1u, ci);
-  let c = tileV(t + 2u, ci);
-  let d = tileV(t + 3u, ci);
-  let stride = p.cin * p.tpad / 4u;
-  let vb = vIndex(ci, t) / 4u;
-  for (var q = 0u; q < 6u; q++) {
-    for (var j = 0u; j < 6u; j++) { dst4[vb + (6u * q + j) * stride] = vec4<f32>(at(a[q], j), at(b[q], j), at(c[q], j), at(d[q], j)); }
+    let v = inputB(column(cols, q));
+    for (var j = 0u; j < 6u; j++) { dst[vb + (6u * q + j) * stride] = at(v, j); }
   }
 }
 
@@ -466,7 +439,8 @@ fn eight(lo: vec4<f32>, hi: vec4<f32>) -> Eight {
 
 // input6 for four consecutive chunk tiles 4 * gid.x .. + 3 (tpad a multiple of 4), the same
 // values, written as one vec4 per position: llvmpipe stores storage lane by lane, so a vec4 per
-// lane costs about what one f32 does. Unrolled, as input6.
+// lane costs about what one f32 does. Unrolled, as input6. (src/kernels/conv2d-winograd.ts says
+// where it pays.)
 @compute @workgroup_size(WG)
 fn input6x4(@builtin(global_invocation_id) gid: vec3<u32>) {
   let t = 4u * gid.x;

@@ -36,6 +36,17 @@ const CHUNK_BYTES = 32 << 20;
 const ACT = { none: 0, swish: 1, relu: 2 } as const;
 /** Tiles per invocation of winograd_gemm.wgsl (4 * its TG), most first; chunks are multiples of the largest. */
 const TILE_CHOICES = [64, 32, 16, 8] as const;
+/**
+ * Chunks of at least this many tiles run F(6x6)'s input transform four tiles per invocation,
+ * V written as one vec4 per position (winograd.wgsl input6x4; the same bits): llvmpipe stores
+ * storage lane by lane, a vec4 for about the price of an f32, but four tiles per invocation leave
+ * a quarter of the invocations. The pass, per call on a 2-core Xeon (one value per store ->
+ * vec4), 256x256 with 128 channels (1024-tile chunks): 52.1 -> 39.9 ms (AVX-512), 55.6 -> 42.0
+ * (AVX2 code); 128x128 (484 tiles): 13.0 -> 13.9, 14.9 -> 12.7; 64x64 with 256 channels: 4.8 ->
+ * 7.4, 6.9 -> 8.9; F(4x4, 3x3) at 32x32 with 256 channels, four tiles to an invocation too, 1.3 ->
+ * 2.3, 1.6 -> 3.8 (so F(4x4) keeps one value per store).
+ */
+const VEC4_STORE_TILES = 1024;
 const CHUNK_MULTIPLE = TILE_CHOICES[0];
 /** Invocations per workgroup row that the tile choice keeps busy (llvmpipe's SIMD width with AVX2). */
 const MIN_LANES = 8;
@@ -236,8 +247,8 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor | KeptWino
   // x (input transform) and M (output transform) from r32float mirrors where the adapter reads such inputs faster so (src/gpu/lane-reads.ts).
   const laneReads = tuning.laneReads ?? gpu.laneReads;
   const xt = laneMirror(x, laneReads, 'winograd.Xt');
-  // The input transform writes V as vec4 of four tiles (inputx4, input6x4) where tpad allows it (always: tileStep is a multiple of 4).
-  const vec4Stores = (tuning.vec4Stores ?? true) && tileStep % 4 === 0;
+  // F(6x6)'s input transform writes V as vec4 of four tiles (input6x4) on large chunks (VEC4_STORE_TILES); tileStep is always a multiple of 4.
+  const vec4Stores = tile === 6 && (tuning.vec4Stores ?? first >= VEC4_STORE_TILES) && tileStep % 4 === 0;
   // The writable binding an entry does not write (dst or dst4): a buffer of its own, as writable bindings must not alias.
   const unused = unusedBinding(gpu);
   for (let t0 = 0; t0 < tiles; t0 += chunk) {
@@ -248,7 +259,7 @@ export function conv2dWinograd(x: Tensor, w: Conv2dWeights, u: Tensor | KeptWino
     const m = Tensor.empty(gpu, [POS, coPad, tpad], 'winograd.M');
     gpu.dispatch({
       shader: 'winograd',
-      entry: `input${tile === 4 ? '' : '6'}${vec4Stores ? 'x4' : ''}`,
+      entry: tile === 4 ? 'input' : vec4Stores ? 'input6x4' : 'input6',
       overrides: { WG, S_TEXELS: xt ? 1 : 0 },
       params,
       buffers: [x.binding, x.binding, x.binding, (vec4Stores ? unused : v).binding, (norm?.stats ?? x).binding, xt ?? gpu.texturePlaceholder, (vec4Stores ? v : unused).binding],
